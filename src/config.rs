@@ -1,0 +1,480 @@
+//! Typed settings: a TOML file plus `SCEAU_*` environment overrides, validated once.
+//! Secrets (PINs, database passwords) are wrapped so they never print.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::error::{ErrorKind, HasErrorKind};
+
+/// Everything that can be wrong with the configuration, each naming the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} not found")]
+    FileMissing { path: PathBuf },
+    #[error("configuration is invalid: {0}")]
+    Parse(String),
+    #[error("setting {setting}: {reason}")]
+    Invalid {
+        setting: &'static str,
+        reason: String,
+    },
+    #[error("PIN for token role '{role}': environment variable {var} is not set")]
+    PinEnvMissing { role: String, var: String },
+    #[error("PIN for token role '{role}': cannot read {path}: {reason}")]
+    PinFileUnreadable {
+        role: String,
+        path: PathBuf,
+        reason: String,
+    },
+}
+
+impl HasErrorKind for ConfigError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Internal
+    }
+}
+
+/// The whole configuration of one sceau instance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where the instance keeps its local state (SQLite file, SoftHSM tokens in dev, transcripts).
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub log: LogSettings,
+    pub database: DatabaseSettings,
+    pub hsm: HsmSettings,
+    pub journal: JournalSettings,
+    pub ca: CaSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("var"),
+            server: ServerSettings::default(),
+            log: LogSettings::default(),
+            database: DatabaseSettings::default(),
+            hsm: HsmSettings::default(),
+            journal: JournalSettings::default(),
+            ca: CaSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address the public HTTP listener binds to; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The externally visible base URL of the public endpoints.
+    pub public_url: String,
+    /// Largest request body accepted, in bytes (413 above it).
+    pub body_limit_bytes: usize,
+    /// How long in-flight requests may run after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            body_limit_bytes: 64 * 1024 * 1024,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter directive, e.g. `info` or `sceau=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` (the embedded default) or `postgres://…`.
+    /// Wrapped because a PostgreSQL URL may carry a password.
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("sqlite://var/sceau.db"),
+            max_connections: 8,
+        }
+    }
+}
+
+/// The database backend a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseBackend {
+    Sqlite,
+    Postgres,
+}
+
+impl DatabaseSettings {
+    pub fn backend(&self) -> Result<DatabaseBackend, ConfigError> {
+        let url = self.url.expose_secret();
+        if url.starts_with("sqlite:") {
+            Ok(DatabaseBackend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseBackend::Postgres)
+        } else {
+            Err(ConfigError::Invalid {
+                setting: "database.url",
+                reason: "must start with sqlite: or postgres://".to_owned(),
+            })
+        }
+    }
+}
+
+/// The key roles; each may live on its own token with its own PIN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TokenRole {
+    /// The root CA key: may be offline after the ceremony.
+    Root,
+    /// The issuing (seal) CA key.
+    Issuing,
+    /// The OCSP responder, time-stamping unit and audit journal keys.
+    Services,
+    /// The subscribers' CA-managed seal keys.
+    Seal,
+}
+
+impl TokenRole {
+    pub const ALL: [TokenRole; 4] = [Self::Root, Self::Issuing, Self::Services, Self::Seal];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Root => "root",
+            Self::Issuing => "issuing",
+            Self::Services => "services",
+            Self::Seal => "seal",
+        }
+    }
+}
+
+impl std::fmt::Display for TokenRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HsmSettings {
+    pub tokens: TokenRoles,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenRoles {
+    pub root: TokenSettings,
+    pub issuing: TokenSettings,
+    pub services: TokenSettings,
+    pub seal: TokenSettings,
+}
+
+impl TokenRoles {
+    pub fn get(&self, role: TokenRole) -> &TokenSettings {
+        match role {
+            TokenRole::Root => &self.root,
+            TokenRole::Issuing => &self.issuing,
+            TokenRole::Services => &self.services,
+            TokenRole::Seal => &self.seal,
+        }
+    }
+}
+
+/// Where one role's keys live: a PKCS#11 module, a token in it, and how to get its PIN.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Path of the vendor's PKCS#11 shared library.
+    pub module: PathBuf,
+    /// The token label (preferred) …
+    pub token_label: Option<String>,
+    /// … or a fixed slot id.
+    pub slot: Option<u64>,
+    pub pin: PinSource,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            module: PathBuf::from(DEFAULT_SOFTHSM_MODULE),
+            token_label: None,
+            slot: None,
+            pin: PinSource::default(),
+        }
+    }
+}
+
+/// Where SoftHSMv2 installs its module on Debian and Ubuntu.
+pub const DEFAULT_SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// Where a token's user PIN comes from. Never printed.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum PinSource {
+    /// The name of an environment variable holding the PIN.
+    Env(String),
+    /// A file whose first line is the PIN (mode 0600 expected).
+    File(PathBuf),
+    /// The PIN itself, for development only.
+    Value(SecretString),
+}
+
+impl Default for PinSource {
+    fn default() -> Self {
+        Self::Env("SCEAU_HSM_PIN".to_owned())
+    }
+}
+
+impl std::fmt::Debug for PinSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Env(var) => write!(f, "Env({var})"),
+            Self::File(path) => write!(f, "File({})", path.display()),
+            Self::Value(_) => f.write_str("Value([REDACTED])"),
+        }
+    }
+}
+
+impl PinSource {
+    /// Reads the PIN now. The role is only used to name the problem.
+    pub fn resolve(&self, role: TokenRole) -> Result<SecretString, ConfigError> {
+        match self {
+            Self::Env(var) => std::env::var(var)
+                .map(SecretString::from)
+                .map_err(|_| ConfigError::PinEnvMissing {
+                    role: role.to_string(),
+                    var: var.clone(),
+                }),
+            Self::File(path) => std::fs::read_to_string(path)
+                .map(|text| SecretString::from(text.lines().next().unwrap_or("").to_owned()))
+                .map_err(|e| ConfigError::PinFileUnreadable {
+                    role: role.to_string(),
+                    path: path.clone(),
+                    reason: e.kind().to_string(),
+                }),
+            Self::Value(pin) => Ok(pin.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JournalSettings {
+    /// Where signed checkpoints are also written, outside the database.
+    pub checkpoint_dir: PathBuf,
+    /// How often a new checkpoint is signed when the log has grown.
+    pub checkpoint_interval_secs: u64,
+    /// Most appends committed together in one transaction (1 = one commit per append).
+    pub max_batch: usize,
+}
+
+impl Default for JournalSettings {
+    fn default() -> Self {
+        Self {
+            checkpoint_dir: PathBuf::from("var/checkpoints"),
+            checkpoint_interval_secs: 60,
+            max_batch: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaSettings {
+    /// The key ceremony file (`policies/ceremony.toml`).
+    pub ceremony_file: PathBuf,
+    /// Where ceremony transcripts are written.
+    pub transcript_dir: PathBuf,
+    /// Development only: run the ceremony on first start when none was done.
+    pub dev_auto_init: bool,
+}
+
+impl Default for CaSettings {
+    fn default() -> Self {
+        Self {
+            ceremony_file: PathBuf::from("policies/ceremony.toml"),
+            transcript_dir: PathBuf::from("var/ceremony"),
+            dev_auto_init: false,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the TOML file (when given) then applies `SCEAU_*` environment overrides,
+    /// where `__` separates levels: `SCEAU_DATABASE__URL`, `SCEAU_SERVER__LISTEN`.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::FileMissing {
+                    path: path.to_owned(),
+                });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("SCEAU_").split("__").filter(|key| {
+            // These are read directly by the CLI, not settings.
+            !matches!(key.as_str(), "config" | "hsm_pin")
+        }));
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(one_line(&e.to_string())))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what can be checked without touching the HSM or the database.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = &self.server.public_url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                setting: "server.public_url",
+                reason: format!("{url:?} is not an http(s) URL"),
+            });
+        }
+        if self.server.body_limit_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "server.body_limit_bytes",
+                reason: "must be greater than zero".to_owned(),
+            });
+        }
+        self.database.backend()?;
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "database.max_connections",
+                reason: "must be greater than zero".to_owned(),
+            });
+        }
+        if self.journal.max_batch == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "journal.max_batch",
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        for role in TokenRole::ALL {
+            let token = self.hsm.tokens.get(role);
+            if token.token_label.is_none() && token.slot.is_none() {
+                return Err(ConfigError::Invalid {
+                    setting: "hsm.tokens",
+                    reason: format!("role '{role}' needs token_label or slot"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn public_url(&self) -> &str {
+        self.server.public_url.trim_end_matches('/')
+    }
+}
+
+/// figment errors may span lines; the CLI prints one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("sceau.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const MINIMAL: &str = r#"
+[hsm.tokens.root]
+token_label = "r"
+pin = { value = "1234" }
+[hsm.tokens.issuing]
+token_label = "i"
+pin = { env = "NOPE_NOT_SET" }
+[hsm.tokens.services]
+slot = 3
+pin = { file = "/nonexistent/pin" }
+[hsm.tokens.seal]
+token_label = "s"
+pin = { value = "9999" }
+"#;
+
+    #[test]
+    fn loads_a_minimal_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::load(Some(&write(dir.path(), MINIMAL))).unwrap();
+        assert_eq!(settings.hsm.tokens.services.slot, Some(3));
+        assert_eq!(settings.database.backend().unwrap(), DatabaseBackend::Sqlite);
+    }
+
+    #[test]
+    fn pins_never_print() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::load(Some(&write(dir.path(), MINIMAL))).unwrap();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("1234"), "{printed}");
+        assert!(!printed.contains("9999"), "{printed}");
+    }
+
+    #[test]
+    fn pin_sources_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::load(Some(&write(dir.path(), MINIMAL))).unwrap();
+        let env = settings.hsm.tokens.issuing.pin.resolve(TokenRole::Issuing);
+        assert!(env.unwrap_err().to_string().contains("NOPE_NOT_SET"));
+        let file = settings.hsm.tokens.services.pin.resolve(TokenRole::Services);
+        assert!(file.unwrap_err().to_string().contains("/nonexistent/pin"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = format!("{MINIMAL}\n[server]\nlisten = \"nowhere\"\n");
+        let err = Settings::load(Some(&write(dir.path(), &bad))).unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+        let unknown = format!("colour = \"blue\"\n{MINIMAL}");
+        let err = Settings::load(Some(&write(dir.path(), &unknown))).unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_token_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Settings::load(Some(&write(dir.path(), "data_dir = \"x\"\n"))).unwrap_err();
+        assert!(err.to_string().contains("role 'root'"), "{err}");
+    }
+}

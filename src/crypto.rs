@@ -1,0 +1,292 @@
+//! Software-side public-key checks: signature algorithms we use, and verification
+//! of signatures against a SubjectPublicKeyInfo (never any private-key operation).
+
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc5912;
+use der::{Decode, Encode};
+use sha2::{Digest, Sha256, Sha384, Sha512};
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+
+use crate::error::{ErrorKind, HasErrorKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("public key is not a supported RSA or EC (P-256, P-384) key")]
+    UnsupportedKey,
+    #[error("public key is malformed: {0}")]
+    MalformedKey(String),
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("signature is malformed")]
+    MalformedSignature,
+}
+
+impl HasErrorKind for CryptoError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Internal
+    }
+}
+
+/// The signature algorithms sceau signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignatureAlgorithm {
+    RsaPkcs1Sha256,
+    RsaPkcs1Sha384,
+    RsaPkcs1Sha512,
+    EcdsaSha256,
+    EcdsaSha384,
+}
+
+/// The digest algorithms used with [`SignatureAlgorithm`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DigestAlgorithm {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl DigestAlgorithm {
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Sha256 => Sha256::digest(data).to_vec(),
+            Self::Sha384 => Sha384::digest(data).to_vec(),
+            Self::Sha512 => Sha512::digest(data).to_vec(),
+        }
+    }
+
+    pub fn oid(self) -> ObjectIdentifier {
+        match self {
+            Self::Sha256 => rfc5912::ID_SHA_256,
+            Self::Sha384 => rfc5912::ID_SHA_384,
+            Self::Sha512 => rfc5912::ID_SHA_512,
+        }
+    }
+
+    /// The DER DigestInfo prefix that PKCS#1 v1.5 puts before the digest (RFC 8017 §9.2).
+    pub fn pkcs1_digest_info_prefix(self) -> &'static [u8] {
+        match self {
+            Self::Sha256 => &[
+                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
+                0x02, 0x01, 0x05, 0x00, 0x04, 0x20,
+            ],
+            Self::Sha384 => &[
+                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
+                0x02, 0x02, 0x05, 0x00, 0x04, 0x30,
+            ],
+            Self::Sha512 => &[
+                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
+                0x02, 0x03, 0x05, 0x00, 0x04, 0x40,
+            ],
+        }
+    }
+}
+
+impl SignatureAlgorithm {
+    pub fn digest(self) -> DigestAlgorithm {
+        match self {
+            Self::RsaPkcs1Sha256 | Self::EcdsaSha256 => DigestAlgorithm::Sha256,
+            Self::RsaPkcs1Sha384 | Self::EcdsaSha384 => DigestAlgorithm::Sha384,
+            Self::RsaPkcs1Sha512 => DigestAlgorithm::Sha512,
+        }
+    }
+
+    pub fn is_rsa(self) -> bool {
+        matches!(
+            self,
+            Self::RsaPkcs1Sha256 | Self::RsaPkcs1Sha384 | Self::RsaPkcs1Sha512
+        )
+    }
+
+    pub fn oid(self) -> ObjectIdentifier {
+        match self {
+            Self::RsaPkcs1Sha256 => rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
+            Self::RsaPkcs1Sha384 => rfc5912::SHA_384_WITH_RSA_ENCRYPTION,
+            Self::RsaPkcs1Sha512 => rfc5912::SHA_512_WITH_RSA_ENCRYPTION,
+            Self::EcdsaSha256 => rfc5912::ECDSA_WITH_SHA_256,
+            Self::EcdsaSha384 => rfc5912::ECDSA_WITH_SHA_384,
+        }
+    }
+
+    /// The AlgorithmIdentifier as X.509 and CMS write it: NULL parameters for RSA
+    /// (RFC 4055 §5), absent parameters for ECDSA (RFC 5758 §3.2).
+    pub fn algorithm_identifier(self) -> AlgorithmIdentifierOwned {
+        let parameters = if self.is_rsa() {
+            Some(der::asn1::Null.into())
+        } else {
+            None
+        };
+        AlgorithmIdentifierOwned {
+            oid: self.oid(),
+            parameters,
+        }
+    }
+
+    pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
+        [
+            Self::RsaPkcs1Sha256,
+            Self::RsaPkcs1Sha384,
+            Self::RsaPkcs1Sha512,
+            Self::EcdsaSha256,
+            Self::EcdsaSha384,
+        ]
+        .into_iter()
+        .find(|alg| alg.oid() == *oid)
+    }
+}
+
+/// The kind of public key inside an SPKI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicKeyKind {
+    Rsa { bits: usize },
+    EcP256,
+    EcP384,
+}
+
+impl PublicKeyKind {
+    pub fn of(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, CryptoError> {
+        if spki.algorithm.oid == rfc5912::RSA_ENCRYPTION {
+            use rsa::traits::PublicKeyParts;
+            let key = rsa_key(spki)?;
+            return Ok(Self::Rsa {
+                bits: key.n().bits(),
+            });
+        }
+        if spki.algorithm.oid == rfc5912::ID_EC_PUBLIC_KEY {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
+                .ok_or(CryptoError::UnsupportedKey)?;
+            if curve == rfc5912::SECP_256_R_1 {
+                return Ok(Self::EcP256);
+            }
+            if curve == rfc5912::SECP_384_R_1 {
+                return Ok(Self::EcP384);
+            }
+        }
+        Err(CryptoError::UnsupportedKey)
+    }
+
+    /// The signature algorithm sceau uses by default with this key.
+    pub fn default_signature_algorithm(self) -> SignatureAlgorithm {
+        match self {
+            Self::Rsa { .. } => SignatureAlgorithm::RsaPkcs1Sha256,
+            Self::EcP256 => SignatureAlgorithm::EcdsaSha256,
+            Self::EcP384 => SignatureAlgorithm::EcdsaSha384,
+        }
+    }
+}
+
+fn rsa_key(spki: &SubjectPublicKeyInfoOwned) -> Result<rsa::RsaPublicKey, CryptoError> {
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    rsa::RsaPublicKey::from_pkcs1_der(spki.subject_public_key.raw_bytes())
+        .map_err(|e| CryptoError::MalformedKey(e.to_string()))
+}
+
+/// Verifies `signature` (DER for ECDSA, raw for RSA) over `message` with the key in `spki`.
+pub fn verify(
+    spki: &SubjectPublicKeyInfoOwned,
+    algorithm: SignatureAlgorithm,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), CryptoError> {
+    use signature::Verifier;
+    let kind = PublicKeyKind::of(spki)?;
+    let point = spki.subject_public_key.raw_bytes();
+    match (kind, algorithm) {
+        (PublicKeyKind::Rsa { .. }, alg) if alg.is_rsa() => {
+            let key = rsa_key(spki)?;
+            let digest = alg.digest().digest(message);
+            let scheme = match alg.digest() {
+                DigestAlgorithm::Sha256 => rsa::Pkcs1v15Sign::new::<Sha256>(),
+                DigestAlgorithm::Sha384 => rsa::Pkcs1v15Sign::new::<Sha384>(),
+                DigestAlgorithm::Sha512 => rsa::Pkcs1v15Sign::new::<Sha512>(),
+            };
+            key.verify(scheme, &digest, signature)
+                .map_err(|_| CryptoError::BadSignature)
+        }
+        (PublicKeyKind::EcP256, SignatureAlgorithm::EcdsaSha256) => {
+            let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map_err(|e| CryptoError::MalformedKey(e.to_string()))?;
+            let sig = p256::ecdsa::DerSignature::from_bytes(signature)
+                .map_err(|_| CryptoError::MalformedSignature)?;
+            key.verify(message, &sig)
+                .map_err(|_| CryptoError::BadSignature)
+        }
+        (PublicKeyKind::EcP384, SignatureAlgorithm::EcdsaSha384) => {
+            let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map_err(|e| CryptoError::MalformedKey(e.to_string()))?;
+            let sig = p384::ecdsa::DerSignature::from_bytes(signature)
+                .map_err(|_| CryptoError::MalformedSignature)?;
+            key.verify(message, &sig)
+                .map_err(|_| CryptoError::BadSignature)
+        }
+        _ => Err(CryptoError::UnsupportedKey),
+    }
+}
+
+/// Turns a PKCS#11 raw ECDSA signature (r ‖ s, each the curve size) into DER `ECDSA-Sig-Value`.
+pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    if raw.is_empty() || raw.len() % 2 != 0 {
+        return Err(CryptoError::MalformedSignature);
+    }
+    let (r, s) = raw.split_at(raw.len() / 2);
+    let r = der::asn1::UintRef::new(r).map_err(|_| CryptoError::MalformedSignature)?;
+    let s = der::asn1::UintRef::new(s).map_err(|_| CryptoError::MalformedSignature)?;
+    let sequence = EcdsaSigValue { r, s };
+    sequence.to_der().map_err(|_| CryptoError::MalformedSignature)
+}
+
+#[derive(der::Sequence)]
+struct EcdsaSigValue<'a> {
+    r: der::asn1::UintRef<'a>,
+    s: der::asn1::UintRef<'a>,
+}
+
+/// SHA-256 of a DER-encoded SPKI: the stable identifier sceau gives a public key.
+pub fn spki_sha256(spki: &SubjectPublicKeyInfoOwned) -> Result<[u8; 32], CryptoError> {
+    let der = spki
+        .to_der()
+        .map_err(|e| CryptoError::MalformedKey(e.to_string()))?;
+    Ok(Sha256::digest(&der).into())
+}
+
+/// Parses a DER SPKI.
+pub fn spki_from_der(der: &[u8]) -> Result<SubjectPublicKeyInfoOwned, CryptoError> {
+    SubjectPublicKeyInfoOwned::from_der(der).map_err(|e| CryptoError::MalformedKey(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::pkcs8::EncodePublicKey;
+    use signature::Signer;
+
+    #[test]
+    fn ecdsa_raw_signature_converts_to_der_that_verifies() {
+        let key = p256::ecdsa::SigningKey::random(&mut rand::thread_rng());
+        let sig: p256::ecdsa::Signature = key.sign(b"hello");
+        let der = ecdsa_raw_to_der(&sig.to_bytes()).unwrap();
+        assert_eq!(der, sig.to_der().as_bytes());
+        let spki_der = key.verifying_key().to_public_key_der().unwrap();
+        let spki = spki_from_der(spki_der.as_bytes()).unwrap();
+        assert_eq!(PublicKeyKind::of(&spki).unwrap(), PublicKeyKind::EcP256);
+        verify(&spki, SignatureAlgorithm::EcdsaSha256, b"hello", &der).unwrap();
+        assert!(verify(&spki, SignatureAlgorithm::EcdsaSha256, b"hellO", &der).is_err());
+    }
+
+    #[test]
+    fn digest_info_prefixes_match_der() {
+        for (alg, len) in [
+            (DigestAlgorithm::Sha256, 32),
+            (DigestAlgorithm::Sha384, 48),
+            (DigestAlgorithm::Sha512, 64),
+        ] {
+            let prefix = alg.pkcs1_digest_info_prefix();
+            // The outer SEQUENCE length covers the AlgorithmIdentifier and the digest.
+            assert_eq!(prefix[1] as usize + 2, prefix.len() + len);
+            assert_eq!(*prefix.last().unwrap() as usize, len);
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! sceau: a remote qualified electronic sealing service.
+//!
+//! The CA generates and keeps each organisation's seal key in its HSM; enterprise
+//! servers authenticate with mTLS or OIDC and get CAdES/PAdES seals back; the
+//! registration, issuance and revocation back office runs in the same service.
+//! See `docs/ARCHITECTURE.md` for the module map and the data flow.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod hsm;
+pub mod journal;
+pub mod pki;
+pub mod store;
