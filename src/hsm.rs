@@ -1,28 +1,118 @@
 //! PKCS#11 (cryptoki): the only module that talks to HSMs. Token session pools,
 //! key generation, signing, and the adapter that lets X.509/CMS builders sign.
-// SKELETON: replaced by the real implementation.
+//!
+//! Which token holds which keys is configuration ([`crate::config::TokenRoles`]):
+//! a vendor HSM replaces SoftHSM by pointing `module` at its library.
 
+mod keys;
+mod pool;
+mod signer;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use keys::{HsmKey, KeyAlgorithm, KeyId};
+pub use pool::TokenPool;
+pub use signer::{HsmPublicKey, HsmSignature, HsmSigner};
+
+use crate::config::{HsmSettings, TokenRole};
 use crate::error::{ErrorKind, HasErrorKind};
 
+/// What went wrong talking to an HSM. PINs never appear here.
 #[derive(Debug, thiserror::Error)]
 pub enum HsmError {
-    #[error("HSM unavailable: {0}")]
-    Unavailable(String),
+    #[error("PKCS#11 module {module} cannot be loaded: {reason}")]
+    ModuleLoad { module: String, reason: String },
+    #[error("token '{token}' not found in PKCS#11 module {module}")]
+    TokenNotFound { token: String, module: String },
+    #[error("token for role '{role}': wrong PIN")]
+    WrongPin { role: TokenRole },
+    #[error("token for role '{role}': the user PIN is locked")]
+    PinLocked { role: TokenRole },
+    #[error("token for role '{role}' is not opened by this instance")]
+    RoleNotOpen { role: TokenRole },
+    #[error("key {id} not found on token '{token}'")]
+    KeyNotFound { id: KeyId, token: String },
+    #[error("key {id} on token '{token}' is unusable: {reason}")]
+    UnusableKey {
+        id: KeyId,
+        token: String,
+        reason: String,
+    },
+    #[error("token '{token}': {operation} failed: {reason}")]
+    Pkcs11 {
+        token: String,
+        operation: &'static str,
+        reason: String,
+    },
+    #[error("the HSM returned a signature that does not verify with the key's public key")]
+    SignatureCheckFailed,
+    #[error(transparent)]
+    Pin(#[from] crate::config::ConfigError),
+    #[error("HSM worker stopped: {0}")]
+    Worker(String),
 }
 
 impl HasErrorKind for HsmError {
     fn kind(&self) -> ErrorKind {
-        ErrorKind::Unavailable
+        match self {
+            Self::KeyNotFound { .. } => ErrorKind::NotFound,
+            Self::SignatureCheckFailed | Self::UnusableKey { .. } => ErrorKind::Internal,
+            _ => ErrorKind::Unavailable,
+        }
     }
 }
 
-/// All the tokens the instance uses, by role.
-#[derive(Debug)]
-pub struct Hsm {}
+/// The tokens this instance has opened, by key role. Roles configured on the
+/// same token share one pool (and one login).
+#[derive(Debug, Clone, Default)]
+pub struct Hsm {
+    pools: BTreeMap<TokenRole, Arc<TokenPool>>,
+}
 
 impl Hsm {
-    /// Ready means every online token answers.
+    /// Opens and logs into the tokens of the given roles. Blocking: call it from
+    /// `spawn_blocking` or before the runtime starts ([`Hsm::connect`] does that).
+    pub fn open(settings: &HsmSettings, roles: &[TokenRole]) -> Result<Self, HsmError> {
+        let mut pools: BTreeMap<TokenRole, Arc<TokenPool>> = BTreeMap::new();
+        for &role in roles {
+            let token = settings.tokens.get(role);
+            let shared = pools
+                .values()
+                .find(|pool| pool.is_same_token(token))
+                .cloned();
+            let pool = match shared {
+                Some(pool) => pool,
+                None => Arc::new(TokenPool::open(role, token)?),
+            };
+            pools.insert(role, pool);
+        }
+        Ok(Self { pools })
+    }
+
+    /// [`Hsm::open`] off the async runtime.
+    pub async fn connect(settings: &HsmSettings, roles: &[TokenRole]) -> Result<Self, HsmError> {
+        let settings = settings.clone();
+        let roles = roles.to_vec();
+        tokio::task::spawn_blocking(move || Self::open(&settings, &roles))
+            .await
+            .map_err(|e| HsmError::Worker(e.to_string()))?
+    }
+
+    /// The pool holding the keys of `role`.
+    pub fn token(&self, role: TokenRole) -> Result<&Arc<TokenPool>, HsmError> {
+        self.pools.get(&role).ok_or(HsmError::RoleNotOpen { role })
+    }
+
+    pub fn roles(&self) -> impl Iterator<Item = TokenRole> + '_ {
+        self.pools.keys().copied()
+    }
+
+    /// Ready means every opened token answers with a logged-in session.
     pub async fn ping(&self) -> Result<(), HsmError> {
-        Err(HsmError::Unavailable("skeleton".to_owned()))
+        for pool in self.pools.values() {
+            pool.clone().ping().await?;
+        }
+        Ok(())
     }
 }
