@@ -1,4 +1,6 @@
-//! The CA side: the key ceremony, certificate profiles, and the CA certificates we publish.
-// SKELETON: replaced by the real implementation.
+//! The CA side: certificate building, the key ceremony, and the CA certificates
+//! we publish. (Policies, CRL, OCSP and TSA arrive with later issues.)
 
+pub mod ceremony;
+pub mod certificate;
 pub mod publication;

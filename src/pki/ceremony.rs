@@ -1,0 +1,553 @@
+//! The key ceremony: reads a ceremony file, generates the CA and service keys in
+//! the HSM and issues the root, issuing CA, OCSP responder and TSU certificates,
+//! with a transcript of what was made.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc5912;
+use der::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::KeyUsages;
+
+use super::certificate::{
+    self, CertificateError, CertificateRequest, SubjectName, extensions as ext,
+};
+use crate::config::TokenRole;
+use crate::crypto;
+use crate::error::{ErrorKind, HasErrorKind};
+use crate::hsm::{Hsm, HsmError, HsmKey, HsmSigner, KeyAlgorithm};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CeremonyError {
+    #[error("ceremony file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("ceremony file: {0}")]
+    Invalid(String),
+    #[error(
+        "a ceremony already ran on token '{token}' (key '{label}' exists); run with --force to make a new hierarchy"
+    )]
+    AlreadyDone { token: String, label: String },
+    #[error(transparent)]
+    Hsm(#[from] HsmError),
+    #[error(transparent)]
+    Certificate(#[from] CertificateError),
+}
+
+impl HasErrorKind for CeremonyError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::AlreadyDone { .. } => ErrorKind::Conflict,
+            Self::Hsm(e) => e.kind(),
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+/// The ceremony file (`policies/ceremony.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CeremonyFile {
+    /// Prefix of every key label, e.g. `sceau-example-2026`.
+    pub name: String,
+    pub root: RootSpec,
+    pub issuing: IssuingSpec,
+    pub ocsp: ServiceSpec,
+    pub tsa: ServiceSpec,
+    pub audit: AuditSpec,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootSpec {
+    pub algorithm: KeyAlgorithm,
+    pub validity_days: u32,
+    pub subject: SubjectName,
+    /// Where the root certificate is published (AIA caIssuers of the issuing CA).
+    pub certificate_url: String,
+    /// The root's ARL (CRL distribution point of the issuing CA certificate).
+    pub crl_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuingSpec {
+    pub algorithm: KeyAlgorithm,
+    pub validity_days: u32,
+    pub subject: SubjectName,
+    /// Where this CA's certificate is published (AIA caIssuers of what it issues).
+    pub certificate_url: String,
+    /// This CA's CRL (CRL distribution point of what it issues).
+    pub crl_url: String,
+    /// The OCSP responder for what it issues.
+    pub ocsp_url: String,
+    /// Policy OIDs in the CA certificate (default: anyPolicy).
+    #[serde(default = "any_policy")]
+    pub policies: Vec<String>,
+}
+
+fn any_policy() -> Vec<String> {
+    vec!["2.5.29.32.0".to_owned()]
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    pub algorithm: KeyAlgorithm,
+    pub validity_days: u32,
+    pub subject: SubjectName,
+    /// Renew this many days before expiry (used for the OCSP responder).
+    #[serde(default)]
+    pub renew_before_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSpec {
+    pub algorithm: KeyAlgorithm,
+}
+
+/// Most days a delegated OCSP responder certificate (with ocsp-nocheck) may last.
+const MAX_OCSP_VALIDITY_DAYS: u32 = 90;
+
+impl CeremonyFile {
+    /// Reads and checks the file; returns it with the SHA-256 of its bytes.
+    pub fn load(path: &Path) -> Result<(Self, String), CeremonyError> {
+        let file_error = |reason: String| CeremonyError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|e| file_error(e.kind().to_string()))?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| file_error("not UTF-8".to_owned()))?;
+        let file: Self = toml::from_str(text)
+            .map_err(|e| file_error(e.message().to_owned() + &span_hint(text, e.span())))?;
+        file.validate().map_err(|e| file_error(e.to_string()))?;
+        Ok((file, hex::encode(Sha256::digest(&bytes))))
+    }
+
+    fn validate(&self) -> Result<(), CeremonyError> {
+        let invalid = |text: String| Err(CeremonyError::Invalid(text));
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return invalid("name must be letters, digits and dashes".to_owned());
+        }
+        for (what, days) in [
+            ("root", self.root.validity_days),
+            ("issuing", self.issuing.validity_days),
+            ("ocsp", self.ocsp.validity_days),
+            ("tsa", self.tsa.validity_days),
+        ] {
+            if days == 0 {
+                return invalid(format!("{what}.validity_days must be positive"));
+            }
+        }
+        if self.issuing.validity_days > self.root.validity_days {
+            return invalid("issuing.validity_days exceeds the root's".to_owned());
+        }
+        if self.ocsp.validity_days > MAX_OCSP_VALIDITY_DAYS {
+            return invalid(format!(
+                "ocsp.validity_days must be at most {MAX_OCSP_VALIDITY_DAYS}: the responder certificate carries ocsp-nocheck"
+            ));
+        }
+        if self.ocsp.renew_before_days.unwrap_or(0) >= self.ocsp.validity_days {
+            return invalid("ocsp.renew_before_days must be less than its validity".to_owned());
+        }
+        for subject in [
+            &self.root.subject,
+            &self.issuing.subject,
+            &self.ocsp.subject,
+            &self.tsa.subject,
+        ] {
+            subject.to_name()?;
+        }
+        for policy in &self.issuing.policies {
+            certificate::parse_oid(policy)?;
+        }
+        for url in [
+            &self.root.certificate_url,
+            &self.root.crl_url,
+            &self.issuing.certificate_url,
+            &self.issuing.crl_url,
+            &self.issuing.ocsp_url,
+        ] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid(format!("{url:?} is not an http(s) URL"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn label(&self, purpose: KeyPurpose) -> String {
+        format!("{}-{}", self.name, purpose.name())
+    }
+}
+
+fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(range) => {
+            let line = text[..range.start.min(text.len())].lines().count().max(1);
+            format!(" (line {line})")
+        }
+        None => String::new(),
+    }
+}
+
+/// What a key generated by the ceremony is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyPurpose {
+    Root,
+    Issuing,
+    Ocsp,
+    Tsa,
+    Audit,
+}
+
+impl KeyPurpose {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Root => "root",
+            Self::Issuing => "issuing",
+            Self::Ocsp => "ocsp",
+            Self::Tsa => "tsa",
+            Self::Audit => "audit",
+        }
+    }
+
+    /// The token role whose token holds this key.
+    pub fn token_role(self) -> TokenRole {
+        match self {
+            Self::Root => TokenRole::Root,
+            Self::Issuing => TokenRole::Issuing,
+            Self::Ocsp | Self::Tsa | Self::Audit => TokenRole::Services,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Root,
+            Self::Issuing,
+            Self::Ocsp,
+            Self::Tsa,
+            Self::Audit,
+        ]
+        .into_iter()
+        .find(|p| p.name() == name)
+    }
+}
+
+/// A key and the certificate issued for it.
+#[derive(Debug, Clone)]
+pub struct CertifiedKey {
+    pub purpose: KeyPurpose,
+    pub key: HsmKey,
+    pub certificate: Certificate,
+}
+
+impl CertifiedKey {
+    pub fn der(&self) -> Result<Vec<u8>, CertificateError> {
+        Ok(self.certificate.to_der()?)
+    }
+}
+
+/// Everything the ceremony made.
+#[derive(Debug, Clone)]
+pub struct CeremonyOutcome {
+    pub root: CertifiedKey,
+    pub issuing: CertifiedKey,
+    pub ocsp: CertifiedKey,
+    pub tsa: CertifiedKey,
+    pub audit: HsmKey,
+    pub transcript: Transcript,
+}
+
+/// The record of a ceremony: written to the journal and as a file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transcript {
+    pub ceremony: String,
+    pub ceremony_file_sha256: String,
+    pub started_at: String,
+    pub completed_at: String,
+    pub forced: bool,
+    pub keys: Vec<TranscriptKey>,
+    pub certificates: Vec<TranscriptCertificate>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TranscriptKey {
+    pub purpose: KeyPurpose,
+    pub token: String,
+    pub label: String,
+    pub key_id: String,
+    pub algorithm: String,
+    pub public_key_sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TranscriptCertificate {
+    pub purpose: KeyPurpose,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub sha256: String,
+}
+
+impl TranscriptKey {
+    fn of(purpose: KeyPurpose, key: &HsmKey) -> Result<Self, CeremonyError> {
+        let public_key_sha256 = crypto::spki_sha256(&key.public_key)
+            .map_err(|e| CeremonyError::Invalid(e.to_string()))?;
+        Ok(Self {
+            purpose,
+            token: key.token.clone(),
+            label: key.label.clone(),
+            key_id: key.id.to_string(),
+            algorithm: key.algorithm.to_string(),
+            public_key_sha256: hex::encode(public_key_sha256),
+        })
+    }
+}
+
+impl TranscriptCertificate {
+    pub fn of(certified: &CertifiedKey) -> Result<Self, CeremonyError> {
+        let tbs = &certified.certificate.tbs_certificate;
+        Ok(Self {
+            purpose: certified.purpose,
+            subject: tbs.subject.to_string(),
+            issuer: tbs.issuer.to_string(),
+            serial: hex::encode(tbs.serial_number.as_bytes()),
+            not_before: tbs.validity.not_before.to_string(),
+            not_after: tbs.validity.not_after.to_string(),
+            sha256: hex::encode(Sha256::digest(certified.der()?)),
+        })
+    }
+}
+
+/// Runs the ceremony. Blocking (key generation takes seconds): call it from
+/// `spawn_blocking`. Needs the root, issuing and services tokens.
+pub fn run(
+    file: &CeremonyFile,
+    file_sha256: &str,
+    hsm: &Hsm,
+    started_at: SystemTime,
+    force: bool,
+) -> Result<CeremonyOutcome, CeremonyError> {
+    let root_pool = hsm.token(TokenRole::Root)?;
+    let issuing_pool = hsm.token(TokenRole::Issuing)?;
+    let services_pool = hsm.token(TokenRole::Services)?;
+    if !force {
+        for (pool, purpose) in [
+            (root_pool, KeyPurpose::Root),
+            (issuing_pool, KeyPurpose::Issuing),
+        ] {
+            let label = file.label(purpose);
+            if !pool.key_ids_with_label_blocking(&label)?.is_empty() {
+                return Err(CeremonyError::AlreadyDone {
+                    token: pool.token_label().to_owned(),
+                    label,
+                });
+            }
+        }
+    }
+    tracing::info!(ceremony = %file.name, forced = force, "key ceremony started");
+
+    let root_key =
+        root_pool.generate_key_pair_blocking(&file.label(KeyPurpose::Root), file.root.algorithm)?;
+    let root_signer = HsmSigner::new(Arc::clone(root_pool), root_key.clone());
+    let root_name = file.root.subject.to_name()?;
+    let root_certificate = certificate::sign(
+        CertificateRequest {
+            subject: root_name.clone(),
+            issuer: None,
+            serial: certificate::random_serial()?,
+            validity: certificate::validity(started_at, file.root.validity_days)?,
+            public_key: root_key.public_key.clone(),
+            extensions: vec![
+                ext::basic_constraints(true, None)?,
+                ext::key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign)?,
+                ext::subject_key_identifier(&root_key.public_key)?,
+            ],
+        },
+        &root_signer,
+    )?;
+    let root = CertifiedKey {
+        purpose: KeyPurpose::Root,
+        key: root_key,
+        certificate: root_certificate,
+    };
+
+    let issuing_key = issuing_pool
+        .generate_key_pair_blocking(&file.label(KeyPurpose::Issuing), file.issuing.algorithm)?;
+    let policies = file
+        .issuing
+        .policies
+        .iter()
+        .map(|p| certificate::parse_oid(p))
+        .collect::<Result<Vec<ObjectIdentifier>, _>>()?;
+    let issuing_certificate = certificate::sign(
+        CertificateRequest {
+            subject: file.issuing.subject.to_name()?,
+            issuer: Some(root_name),
+            serial: certificate::random_serial()?,
+            validity: certificate::validity(started_at, file.issuing.validity_days)?,
+            public_key: issuing_key.public_key.clone(),
+            extensions: vec![
+                ext::basic_constraints(true, Some(0))?,
+                ext::key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign)?,
+                ext::subject_key_identifier(&issuing_key.public_key)?,
+                ext::authority_key_identifier(&root.key.public_key)?,
+                ext::crl_distribution_point(&file.root.crl_url)?,
+                ext::authority_info_access(None, Some(&file.root.certificate_url))?,
+                ext::certificate_policies(&policies)?,
+            ],
+        },
+        &root_signer,
+    )?;
+    let issuing = CertifiedKey {
+        purpose: KeyPurpose::Issuing,
+        key: issuing_key,
+        certificate: issuing_certificate,
+    };
+
+    let ocsp = issue_ocsp_responder(file, hsm, &issuing, started_at)?;
+    let tsa = issue_service_certificate(file, hsm, &issuing, started_at, KeyPurpose::Tsa)?;
+    let audit = services_pool
+        .generate_key_pair_blocking(&file.label(KeyPurpose::Audit), file.audit.algorithm)?;
+
+    let completed_at = SystemTime::now().max(started_at);
+    let transcript = Transcript {
+        ceremony: file.name.clone(),
+        ceremony_file_sha256: file_sha256.to_owned(),
+        started_at: rfc3339(started_at),
+        completed_at: rfc3339(completed_at),
+        forced: force,
+        keys: vec![
+            TranscriptKey::of(KeyPurpose::Root, &root.key)?,
+            TranscriptKey::of(KeyPurpose::Issuing, &issuing.key)?,
+            TranscriptKey::of(KeyPurpose::Ocsp, &ocsp.key)?,
+            TranscriptKey::of(KeyPurpose::Tsa, &tsa.key)?,
+            TranscriptKey::of(KeyPurpose::Audit, &audit)?,
+        ],
+        certificates: vec![
+            TranscriptCertificate::of(&root)?,
+            TranscriptCertificate::of(&issuing)?,
+            TranscriptCertificate::of(&ocsp)?,
+            TranscriptCertificate::of(&tsa)?,
+        ],
+    };
+    tracing::info!(ceremony = %file.name, "key ceremony completed");
+    Ok(CeremonyOutcome {
+        root,
+        issuing,
+        ocsp,
+        tsa,
+        audit,
+        transcript,
+    })
+}
+
+/// Issues a delegated OCSP responder certificate with a new key: at the
+/// ceremony, and again each time it nears expiry. Blocking.
+pub fn issue_ocsp_responder(
+    file: &CeremonyFile,
+    hsm: &Hsm,
+    issuing: &CertifiedKey,
+    now: SystemTime,
+) -> Result<CertifiedKey, CeremonyError> {
+    issue_service_certificate(file, hsm, issuing, now, KeyPurpose::Ocsp)
+}
+
+fn issue_service_certificate(
+    file: &CeremonyFile,
+    hsm: &Hsm,
+    issuing: &CertifiedKey,
+    now: SystemTime,
+    purpose: KeyPurpose,
+) -> Result<CertifiedKey, CeremonyError> {
+    let spec = match purpose {
+        KeyPurpose::Ocsp => &file.ocsp,
+        KeyPurpose::Tsa => &file.tsa,
+        other => {
+            return Err(CeremonyError::Invalid(format!(
+                "{} is not a service certificate",
+                other.name()
+            )));
+        }
+    };
+    let pool = hsm.token(TokenRole::Services)?;
+    let issuing_signer = HsmSigner::new(
+        Arc::clone(hsm.token(TokenRole::Issuing)?),
+        issuing.key.clone(),
+    );
+    let key = pool.generate_key_pair_blocking(&file.label(purpose), spec.algorithm)?;
+    let mut extensions = vec![
+        ext::subject_key_identifier(&key.public_key)?,
+        ext::authority_key_identifier(&issuing.key.public_key)?,
+    ];
+    match purpose {
+        KeyPurpose::Ocsp => {
+            extensions.push(ext::key_usage(KeyUsages::DigitalSignature)?);
+            extensions.push(ext::extended_key_usage(
+                vec![rfc5912::ID_KP_OCSP_SIGNING],
+                false,
+            )?);
+            extensions.push(ext::ocsp_nocheck()?);
+            extensions.push(ext::authority_info_access(
+                None,
+                Some(&file.issuing.certificate_url),
+            )?);
+        }
+        _ => {
+            extensions.push(ext::key_usage(KeyUsages::DigitalSignature)?);
+            // RFC 3161 §2.3: exactly id-kp-timeStamping, and critical.
+            extensions.push(ext::extended_key_usage(
+                vec![rfc5912::ID_KP_TIME_STAMPING],
+                true,
+            )?);
+            extensions.push(ext::crl_distribution_point(&file.issuing.crl_url)?);
+            extensions.push(ext::authority_info_access(
+                Some(&file.issuing.ocsp_url),
+                Some(&file.issuing.certificate_url),
+            )?);
+        }
+    }
+    let certificate = certificate::sign(
+        CertificateRequest {
+            subject: spec.subject.to_name()?,
+            issuer: Some(issuing.certificate.tbs_certificate.subject.clone()),
+            serial: certificate::random_serial()?,
+            validity: certificate::validity(now, spec.validity_days)?,
+            public_key: key.public_key.clone(),
+            extensions,
+        },
+        &issuing_signer,
+    )?;
+    Ok(CertifiedKey {
+        purpose,
+        key,
+        certificate,
+    })
+}
+
+/// RFC 3339 in UTC, to the second.
+pub fn rfc3339(at: SystemTime) -> String {
+    let at = time::OffsetDateTime::from(at)
+        .replace_nanosecond(0)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Decodes a DER certificate.
+pub fn certificate_from_der(der: &[u8]) -> Result<Certificate, CeremonyError> {
+    Certificate::from_der(der).map_err(|e| CeremonyError::Invalid(e.to_string()))
+}

@@ -1,0 +1,170 @@
+//! The key ceremony makes a CA hierarchy that OpenSSL and pkilint accept, keeps
+//! every private key locked in its token, and refuses to run twice unless forced.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use der::{Encode, EncodePem};
+use sceau::config::TokenRole;
+use sceau::hsm::Hsm;
+use sceau::pki::ceremony::{self, CeremonyError, CeremonyFile};
+use support::tools;
+
+fn write_pem(dir: &Path, name: &str, certificate: &x509_cert::Certificate) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.pem"));
+    std::fs::write(&path, certificate.to_pem(der::pem::LineEnding::LF).unwrap()).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.der")),
+        certificate.to_der().unwrap(),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn ceremony_hierarchy_passes_openssl_and_pkilint() {
+    let Some(softhsm) = support::hsm::isolated("ceremony_hierarchy_passes_openssl_and_pkilint")
+    else {
+        return;
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/ceremony.toml");
+    let (file, sha256) = CeremonyFile::load(&path).unwrap();
+    let roles = [TokenRole::Root, TokenRole::Issuing, TokenRole::Services];
+    let hsm = Hsm::open(&softhsm.settings(), &roles).unwrap();
+    let outcome = ceremony::run(&file, &sha256, &hsm, SystemTime::now(), false).unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let root = write_pem(out.path(), "root", &outcome.root.certificate);
+    let issuing = write_pem(out.path(), "issuing", &outcome.issuing.certificate);
+    let ocsp = write_pem(out.path(), "ocsp", &outcome.ocsp.certificate);
+    let tsa = write_pem(out.path(), "tsa", &outcome.tsa.certificate);
+
+    let openssl = tools::tool("openssl");
+    let verify = |leaf: &Path, purpose: Option<&str>| {
+        let mut args = vec!["verify", "-x509_strict", "-CAfile", root.to_str().unwrap()];
+        if leaf != issuing {
+            args.extend(["-untrusted", issuing.to_str().unwrap()]);
+        }
+        if let Some(purpose) = purpose {
+            args.extend(["-purpose", purpose]);
+        }
+        args.push(leaf.to_str().unwrap());
+        let output = tools::run(&openssl, &args);
+        assert!(
+            output.status.success(),
+            "openssl verify {}: {}{}",
+            leaf.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    verify(&issuing, None);
+    verify(&ocsp, Some("ocsphelper"));
+    verify(&tsa, Some("timestampsign"));
+    verify(&root, None);
+
+    for (name, pem) in [
+        ("root", &root),
+        ("issuing", &issuing),
+        ("ocsp", &ocsp),
+        ("tsa", &tsa),
+    ] {
+        let der = pem.with_extension("der");
+        let findings = tools::pkilint_errors("lint_pkix_cert", &[], &der);
+        assert!(
+            findings.is_empty(),
+            "pkilint on the {name} certificate:\n{findings}"
+        );
+    }
+
+    // What the standards and the issue ask of each certificate, read back by OpenSSL.
+    let text = |pem: &Path| {
+        let output = tools::run(
+            &openssl,
+            &["x509", "-noout", "-text", "-in", pem.to_str().unwrap()],
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let ocsp_text = text(&ocsp);
+    assert!(ocsp_text.contains("OCSP Signing"), "{ocsp_text}");
+    assert!(ocsp_text.contains("OCSP No Check"), "{ocsp_text}");
+    let tsa_text = text(&tsa);
+    assert!(
+        tsa_text.contains("X509v3 Extended Key Usage: critical"),
+        "{tsa_text}"
+    );
+    assert!(tsa_text.contains("Time Stamping"), "{tsa_text}");
+    let issuing_text = text(&issuing);
+    assert!(
+        issuing_text.contains("http://pki.sceau.eu/crl/root.crl"),
+        "{issuing_text}"
+    );
+    assert!(
+        issuing_text.contains("CA Issuers - URI:http://pki.sceau.eu/certs/root.der"),
+        "{issuing_text}"
+    );
+    assert!(issuing_text.contains("pathlen:0"), "{issuing_text}");
+
+    // The transcript names every key and certificate.
+    assert_eq!(outcome.transcript.keys.len(), 5);
+    assert_eq!(outcome.transcript.certificates.len(), 4);
+    assert_eq!(outcome.transcript.ceremony_file_sha256, sha256);
+
+    // Every private key on every token is locked down (read through PKCS#11 directly).
+    let mut keys = 0;
+    for label in softhsm.labels() {
+        keys += support::hsm::assert_private_keys_locked_down(&softhsm, label);
+    }
+    assert_eq!(keys, 5, "root, issuing, ocsp, tsa and audit keys");
+
+    // A second run on the same tokens is refused, unless forced.
+    let again = ceremony::run(&file, &sha256, &hsm, SystemTime::now(), false).unwrap_err();
+    assert!(
+        matches!(again, CeremonyError::AlreadyDone { .. }),
+        "{again}"
+    );
+    assert!(again.to_string().contains("--force"));
+    let forced = ceremony::run(&file, &sha256, &hsm, SystemTime::now(), true).unwrap();
+    assert!(forced.transcript.forced);
+    assert_ne!(forced.root.key.id, outcome.root.key.id);
+}
+
+#[test]
+fn ceremony_files_are_checked_before_anything_is_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/ceremony.toml"),
+    )
+    .unwrap();
+    for (broken, expected) in [
+        (
+            good.replace("validity_days = 30 ", "validity_days = 400 "),
+            "ocsp.validity_days",
+        ),
+        (good.replace("\"rsa-3072\"", "\"rsa-1024\""), "rsa-1024"),
+        (
+            good.replace("country = \"FR\"", "country = \"France\""),
+            "country",
+        ),
+        (
+            good.replace("http://ocsp.sceau.eu", "ftp://ocsp"),
+            "ftp://ocsp",
+        ),
+        (good.replace("[audit]", "[audit]\nextra = 1"), "extra"),
+    ] {
+        let path = dir.path().join("ceremony.toml");
+        std::fs::write(&path, &broken).unwrap();
+        let error = CeremonyFile::load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains(expected),
+            "expected {expected:?} in: {error}"
+        );
+    }
+    let missing = CeremonyFile::load(&dir.path().join("nope.toml")).unwrap_err();
+    assert!(missing.to_string().contains("nope.toml"));
+    CeremonyFile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/ceremony.dev.toml"))
+        .unwrap();
+}
