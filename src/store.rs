@@ -1,27 +1,276 @@
 //! sqlx: the only module that talks to the database. Pools and migrations for
 //! SQLite and PostgreSQL, and one repository module per aggregate.
-// SKELETON: replaced by the real implementation.
+//!
+//! Both backends run the same SQL text (`$1`-style parameters work on both); the
+//! [`on_pool!`] macro expands a query once per backend so each gets its own types.
 
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use time::OffsetDateTime;
+
+use crate::config::{DatabaseBackend, DatabaseSettings};
 use crate::error::{ErrorKind, HasErrorKind};
 
+pub mod entities;
+pub mod journal;
+
+/// How long a SQLite connection waits for another writer before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a caller waits for a pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything that can go wrong in the database layer, saying what happened.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("database URL is not usable: {0}")]
+    BadUrl(String),
+    #[error("cannot create the database directory {path}: {source}")]
+    CreateDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("refers to a row that does not exist: {0}")]
+    MissingReference(String),
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("database holds a value this version cannot read: {0}")]
+    Corrupt(String),
+    #[error("database query failed: {0}")]
+    Query(#[source] sqlx::Error),
 }
 
 impl HasErrorKind for StoreError {
     fn kind(&self) -> ErrorKind {
-        ErrorKind::Unavailable
+        match self {
+            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Conflict(_) => ErrorKind::Conflict,
+            Self::MissingReference(_) => ErrorKind::Unprocessable,
+            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::BadUrl(_)
+            | Self::CreateDir { .. }
+            | Self::Migration(_)
+            | Self::Corrupt(_)
+            | Self::Query(_) => ErrorKind::Internal,
+        }
     }
 }
 
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                Self::Conflict(db.message().to_owned())
+            }
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                Self::MissingReference(db.message().to_owned())
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => Self::Unavailable(error),
+            other => Self::Query(other),
+        }
+    }
+}
+
+/// A connection pool for whichever backend the URL selected.
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// Runs the same code against whichever pool the store holds: `on_pool!(store, |pool| expr)`.
+/// The body is expanded once per backend, so row types and executors are concrete.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store.pool() {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
 /// The database, whichever backend the URL selected.
 #[derive(Debug, Clone)]
-pub struct Store {}
+pub struct Store {
+    pool: Pool,
+}
 
 impl Store {
+    /// Opens the pool with durable settings on every connection, then applies migrations.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Store, StoreError> {
+        let backend = settings
+            .backend()
+            .map_err(|e| StoreError::BadUrl(e.to_string()))?;
+        let url = settings.url.expose_secret();
+        let max = settings.max_connections.max(1);
+        let pool = match backend {
+            DatabaseBackend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::BadUrl(e.to_string()))?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // FULL: a commit is on disk when it returns, WAL or not.
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT);
+                let file = options.get_filename();
+                if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
+                    && file.as_os_str() != ":memory:"
+                {
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                        path: dir.to_owned(),
+                        source,
+                    })?;
+                }
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await
+                    .map_err(StoreError::Unavailable)?;
+                sqlx::migrate!("src/store/migrations/sqlite")
+                    .run(&pool)
+                    .await?;
+                Pool::Sqlite(pool)
+            }
+            DatabaseBackend::Postgres => {
+                let options = PgConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::BadUrl(redact(&e.to_string())))?
+                    // Sent in the start-up packet, so every pooled connection has it.
+                    .options([("synchronous_commit", "on")]);
+                let pool = PgPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await
+                    .map_err(StoreError::Unavailable)?;
+                // The PostgreSQL migrator takes an advisory lock: instances may start together.
+                sqlx::migrate!("src/store/migrations/postgres")
+                    .run(&pool)
+                    .await?;
+                Pool::Postgres(pool)
+            }
+        };
+        Ok(Store { pool })
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> DatabaseBackend {
+        match self.pool {
+            Pool::Sqlite(_) => DatabaseBackend::Sqlite,
+            Pool::Postgres(_) => DatabaseBackend::Postgres,
+        }
+    }
+
+    /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("skeleton".to_owned()))
+        on_pool!(self, |pool| {
+            sqlx::query("SELECT 1")
+                .execute(pool)
+                .await
+                .map_err(StoreError::Unavailable)?;
+        });
+        Ok(())
+    }
+
+    /// Closes every connection; waits for checked-out ones to come back.
+    pub async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await)
+    }
+
+    /// The durability setting of each pooled connection, read on `count` connections held
+    /// at the same time (so they are distinct): `PRAGMA synchronous` on SQLite (2 = FULL),
+    /// `SHOW synchronous_commit` on PostgreSQL.
+    pub async fn durability_settings(&self, count: usize) -> Result<Vec<String>, StoreError> {
+        let mut values = Vec::with_capacity(count);
+        on_pool!(self, |pool| {
+            let mut held = Vec::with_capacity(count);
+            for _ in 0..count {
+                held.push(pool.acquire().await.map_err(StoreError::Unavailable)?);
+            }
+            let statement = match self.backend() {
+                DatabaseBackend::Sqlite => "PRAGMA synchronous",
+                DatabaseBackend::Postgres => "SHOW synchronous_commit",
+            };
+            for connection in &mut held {
+                let row = sqlx::query(statement).fetch_one(&mut **connection).await?;
+                let value = match self.backend() {
+                    DatabaseBackend::Sqlite => {
+                        sqlx::Row::try_get::<i64, _>(&row, 0).map(|v| v.to_string())?
+                    }
+                    DatabaseBackend::Postgres => sqlx::Row::try_get::<String, _>(&row, 0)?,
+                };
+                values.push(value);
+            }
+        });
+        Ok(values)
+    }
+}
+
+/// Removes a password from a URL-ish error text before it can reach a log.
+fn redact(text: &str) -> String {
+    match (text.find("://"), text.find('@')) {
+        (Some(start), Some(at)) if at > start => {
+            format!("{}://[REDACTED]{}", &text[..start], &text[at..])
+        }
+        _ => text.to_owned(),
+    }
+}
+
+/// Times are stored as microseconds since the Unix epoch, the same on both backends.
+pub(crate) fn to_micros(time: OffsetDateTime) -> i64 {
+    // i64 microseconds reach year 294247: the cast cannot truncate a real date.
+    (time.unix_timestamp_nanos() / 1_000) as i64
+}
+
+pub(crate) fn from_micros(micros: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {micros}: {e}")))
+}
+
+/// Sequence numbers are u64 in Rust and BIGINT in SQL.
+pub(crate) fn seq_to_sql(seq: u64) -> Result<i64, StoreError> {
+    i64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("index {seq} is out of range")))
+}
+
+pub(crate) fn seq_from_sql(seq: i64) -> Result<u64, StoreError> {
+    u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("negative index {seq}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_credentials() {
+        assert_eq!(
+            redact("postgres://user:secret@host/db"),
+            "postgres://[REDACTED]@host/db"
+        );
+    }
+
+    #[test]
+    fn micros_round_trip() {
+        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        assert_eq!(from_micros(to_micros(t)).unwrap(), t);
     }
 }

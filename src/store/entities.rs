@@ -1,0 +1,316 @@
+//! Entities (the organisations that hold seals) and their seal credentials: the key
+//! reference in the HSM, the certificate, and the credential's status.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Store, StoreError, from_micros, on_pool, to_micros};
+use crate::config::TokenRole;
+
+/// An organisation registered for seals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entity {
+    pub id: Uuid,
+    pub legal_name: String,
+    /// The EN 319 412-1 organizationIdentifier, e.g. `VATFR-12345678901` or `NTRFR-123456789`.
+    pub organization_identifier: String,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// What a caller supplies to register an entity.
+#[derive(Debug, Clone)]
+pub struct NewEntity {
+    pub legal_name: String,
+    pub organization_identifier: String,
+    pub country: String,
+}
+
+/// Where a seal key lives: which token role, its CKA_ID and its CKA_LABEL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyReference {
+    pub token_role: TokenRole,
+    pub key_id: Vec<u8>,
+    pub key_label: String,
+}
+
+/// The lifecycle of a seal credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CredentialStatus {
+    /// Key generated, certificate not issued yet.
+    Pending,
+    Active,
+    /// Temporarily unusable (e.g. too many failed activations).
+    Locked,
+    Revoked,
+    Expired,
+}
+
+impl CredentialStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Locked => "locked",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        Ok(match text {
+            "pending" => Self::Pending,
+            "active" => Self::Active,
+            "locked" => Self::Locked,
+            "revoked" => Self::Revoked,
+            "expired" => Self::Expired,
+            other => return Err(StoreError::Corrupt(format!("credential status {other:?}"))),
+        })
+    }
+}
+
+/// A seal credential: one CA-managed key of one entity, and its certificate once issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealCredential {
+    pub id: Uuid,
+    pub entity_id: Uuid,
+    pub key: KeyReference,
+    /// The certificate, DER; `None` until issued.
+    pub certificate: Option<Vec<u8>>,
+    pub status: CredentialStatus,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+fn parse_role(text: &str) -> Result<TokenRole, StoreError> {
+    TokenRole::ALL
+        .into_iter()
+        .find(|role| role.name() == text)
+        .ok_or_else(|| StoreError::Corrupt(format!("token role {text:?}")))
+}
+
+fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("id {text:?}: {e}")))
+}
+
+const ENTITY_COLUMNS: &str = "id, legal_name, organization_identifier, country, created_at";
+const CREDENTIAL_COLUMNS: &str = "id, entity_id, token_role, key_id, key_label, certificate, \
+                                  status, created_at, updated_at";
+
+/// Reads an entity from a row of either backend (a macro: the row types differ).
+macro_rules! entity_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        Entity {
+            id: parse_uuid(&row.try_get::<String, _>(0)?)?,
+            legal_name: row.try_get(1)?,
+            organization_identifier: row.try_get(2)?,
+            country: row.try_get(3)?,
+            created_at: from_micros(row.try_get(4)?)?,
+        }
+    }};
+}
+
+macro_rules! credential_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        let key_id: String = row.try_get(3)?;
+        SealCredential {
+            id: parse_uuid(&row.try_get::<String, _>(0)?)?,
+            entity_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
+            key: KeyReference {
+                token_role: parse_role(&row.try_get::<String, _>(2)?)?,
+                key_id: hex::decode(&key_id)
+                    .map_err(|e| StoreError::Corrupt(format!("key id {key_id:?}: {e}")))?,
+                key_label: row.try_get(4)?,
+            },
+            certificate: row.try_get(5)?,
+            status: CredentialStatus::parse(&row.try_get::<String, _>(6)?)?,
+            created_at: from_micros(row.try_get(7)?)?,
+            updated_at: from_micros(row.try_get(8)?)?,
+        }
+    }};
+}
+
+impl Store {
+    /// Registers an entity; `Conflict` when its organisation identifier is already known.
+    pub async fn insert_entity(
+        &self,
+        new: &NewEntity,
+        now: OffsetDateTime,
+    ) -> Result<Entity, StoreError> {
+        let entity = Entity {
+            id: Uuid::new_v4(),
+            legal_name: new.legal_name.clone(),
+            organization_identifier: new.organization_identifier.clone(),
+            country: new.country.clone(),
+            created_at: from_micros(to_micros(now))?,
+        };
+        let sql = format!("INSERT INTO entities ({ENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
+        on_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(entity.id.to_string())
+                .bind(&entity.legal_name)
+                .bind(&entity.organization_identifier)
+                .bind(&entity.country)
+                .bind(to_micros(entity.created_at))
+                .execute(pool)
+                .await?;
+        });
+        Ok(entity)
+    }
+
+    pub async fn entity(&self, id: Uuid) -> Result<Entity, StoreError> {
+        let sql = format!("SELECT {ENTITY_COLUMNS} FROM entities WHERE id = $1");
+        on_pool!(self, |pool| {
+            let row = sqlx::query(&sql)
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::NotFound {
+                    what: "entity",
+                    id: id.to_string(),
+                })?;
+            Ok(entity_from_row!(&row))
+        })
+    }
+
+    /// Every entity, oldest first.
+    pub async fn entities(&self) -> Result<Vec<Entity>, StoreError> {
+        let sql = format!("SELECT {ENTITY_COLUMNS} FROM entities ORDER BY created_at, id");
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(entity_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Records a new seal credential in `pending` status, with no certificate yet.
+    pub async fn insert_seal_credential(
+        &self,
+        entity_id: Uuid,
+        key: &KeyReference,
+        now: OffsetDateTime,
+    ) -> Result<SealCredential, StoreError> {
+        let now = from_micros(to_micros(now))?;
+        let credential = SealCredential {
+            id: Uuid::new_v4(),
+            entity_id,
+            key: key.clone(),
+            certificate: None,
+            status: CredentialStatus::Pending,
+            created_at: now,
+            updated_at: now,
+        };
+        let sql = format!(
+            "INSERT INTO seal_credentials ({CREDENTIAL_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $7)"
+        );
+        on_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(credential.id.to_string())
+                .bind(entity_id.to_string())
+                .bind(key.token_role.name())
+                .bind(hex::encode(&key.key_id))
+                .bind(&key.key_label)
+                .bind(credential.status.as_str())
+                .bind(to_micros(now))
+                .execute(pool)
+                .await?;
+        });
+        Ok(credential)
+    }
+
+    pub async fn seal_credential(&self, id: Uuid) -> Result<SealCredential, StoreError> {
+        let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM seal_credentials WHERE id = $1");
+        on_pool!(self, |pool| {
+            let row = sqlx::query(&sql)
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::NotFound {
+                    what: "seal credential",
+                    id: id.to_string(),
+                })?;
+            Ok(credential_from_row!(&row))
+        })
+    }
+
+    /// The seal credentials of one entity, oldest first.
+    pub async fn seal_credentials_of(
+        &self,
+        entity_id: Uuid,
+    ) -> Result<Vec<SealCredential>, StoreError> {
+        let sql = format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM seal_credentials WHERE entity_id = $1 \
+             ORDER BY created_at, id"
+        );
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql)
+                .bind(entity_id.to_string())
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(credential_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    pub async fn set_seal_credential_status(
+        &self,
+        id: Uuid,
+        status: CredentialStatus,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE seal_credentials SET status = $1, updated_at = $2 WHERE id = $3";
+        let updated = on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(status.as_str())
+                .bind(to_micros(now))
+                .bind(id.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if updated == 0 {
+            return Err(StoreError::NotFound {
+                what: "seal credential",
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Stores the issued certificate (DER).
+    pub async fn set_seal_credential_certificate(
+        &self,
+        id: Uuid,
+        certificate_der: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE seal_credentials SET certificate = $1, updated_at = $2 WHERE id = $3";
+        let updated = on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(certificate_der)
+                .bind(to_micros(now))
+                .bind(id.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if updated == 0 {
+            return Err(StoreError::NotFound {
+                what: "seal credential",
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,349 @@
+//! The audit journal's tables: entries, the head row every append locks, the audit
+//! keys, and the signed checkpoints. Hashing is the journal's business: the store
+//! only assigns indexes under the head lock and stores what it is given.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, on_pool, seq_from_sql, seq_to_sql};
+use crate::config::DatabaseBackend;
+
+/// Rows per INSERT statement (SQLite allows 32766 parameters, PostgreSQL 65535).
+const INSERT_CHUNK: usize = 500;
+
+/// An entry to append; its index and chained hashes are decided inside the transaction.
+#[derive(Debug, Clone)]
+pub struct NewJournalRow {
+    pub recorded_at_us: i64,
+    pub kind: String,
+    pub payload: Vec<u8>,
+    pub payload_sha256: [u8; 32],
+}
+
+/// An entry as stored, with no check at all (verification reads these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalRow {
+    pub seq: i64,
+    pub recorded_at_us: i64,
+    pub kind: String,
+    /// `None` once purged at the end of retention.
+    pub payload: Option<Vec<u8>>,
+    pub payload_sha256: Vec<u8>,
+    pub prev_leaf_hash: Vec<u8>,
+    pub leaf_hash: Vec<u8>,
+}
+
+/// The head row: how many entries the log has and the last leaf hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalHead {
+    pub next_seq: u64,
+    pub last_leaf_hash: Vec<u8>,
+}
+
+/// An audit key that signed checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalKeyRow {
+    pub key_id: String,
+    /// The signature algorithm's OID, dotted.
+    pub algorithm: String,
+    pub spki_der: Vec<u8>,
+    pub added_at_us: i64,
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    pub tree_size: u64,
+    pub root_hash: Vec<u8>,
+    pub signed_at_us: i64,
+    pub key_id: String,
+    pub signature: Vec<u8>,
+    /// The compact range (perfect subtree roots, largest first) at `tree_size`, so a
+    /// restart does not rehash the whole log.
+    pub frontier: Vec<u8>,
+}
+
+/// Computes an entry's leaf hash from its index, the previous leaf hash and its fields.
+pub type LeafHasher<'a> = &'a (dyn Fn(u64, &[u8; 32], &NewJournalRow) -> [u8; 32] + Send + Sync);
+
+const ENTRY_COLUMNS: &str =
+    "seq, recorded_at, kind, payload, payload_sha256, prev_leaf_hash, leaf_hash";
+const CHECKPOINT_COLUMNS: &str = "tree_size, root_hash, signed_at, key_id, signature, frontier";
+
+macro_rules! journal_row {
+    ($row:expr) => {{
+        let row = $row;
+        JournalRow {
+            seq: row.try_get(0)?,
+            recorded_at_us: row.try_get(1)?,
+            kind: row.try_get(2)?,
+            payload: row.try_get(3)?,
+            payload_sha256: row.try_get(4)?,
+            prev_leaf_hash: row.try_get(5)?,
+            leaf_hash: row.try_get(6)?,
+        }
+    }};
+}
+
+macro_rules! checkpoint_row {
+    ($row:expr) => {{
+        let row = $row;
+        CheckpointRow {
+            tree_size: seq_from_sql(row.try_get(0)?)?,
+            root_hash: row.try_get(1)?,
+            signed_at_us: row.try_get(2)?,
+            key_id: row.try_get(3)?,
+            signature: row.try_get(4)?,
+            frontier: row.try_get(5)?,
+        }
+    }};
+}
+
+fn hash32(bytes: &[u8], what: &str) -> Result<[u8; 32], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("{what} is {} bytes, not 32", bytes.len())))
+}
+
+impl Store {
+    /// Appends `rows` in one transaction and returns the index of the first.
+    ///
+    /// The head row is locked first (`BEGIN IMMEDIATE` on SQLite, `SELECT … FOR UPDATE`
+    /// on PostgreSQL), so concurrent writers, in this process or another, serialise and
+    /// the indexes have no gap and no fork. Returns once the commit is durable.
+    pub async fn journal_append(
+        &self,
+        rows: &[NewJournalRow],
+        leaf_hash: LeafHasher<'_>,
+    ) -> Result<u64, StoreError> {
+        let (begin, lock) = match self.backend() {
+            DatabaseBackend::Sqlite => (
+                "BEGIN IMMEDIATE",
+                "SELECT next_seq, last_leaf_hash FROM journal_head WHERE id = 1",
+            ),
+            DatabaseBackend::Postgres => (
+                "BEGIN",
+                "SELECT next_seq, last_leaf_hash FROM journal_head WHERE id = 1 FOR UPDATE",
+            ),
+        };
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin_with(begin).await?;
+            let head = sqlx::query(lock).fetch_one(&mut *tx).await?;
+            let first = seq_from_sql(head.try_get(0)?)?;
+            let mut prev = hash32(&head.try_get::<Vec<u8>, _>(1)?, "journal head hash")?;
+            let mut hashed = Vec::with_capacity(rows.len());
+            for (offset, row) in rows.iter().enumerate() {
+                let seq = first + offset as u64;
+                let leaf = leaf_hash(seq, &prev, row);
+                hashed.push((seq_to_sql(seq)?, row, prev, leaf));
+                prev = leaf;
+            }
+            for chunk in hashed.chunks(INSERT_CHUNK) {
+                let mut insert = sqlx::QueryBuilder::new(format!(
+                    "INSERT INTO journal_entries ({ENTRY_COLUMNS}) "
+                ));
+                insert.push_values(chunk, |mut values, (seq, row, prev, leaf)| {
+                    values
+                        .push_bind(*seq)
+                        .push_bind(row.recorded_at_us)
+                        .push_bind(row.kind.as_str())
+                        .push_bind(row.payload.as_slice())
+                        .push_bind(row.payload_sha256.as_slice())
+                        .push_bind(prev.as_slice())
+                        .push_bind(leaf.as_slice());
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            let next = seq_to_sql(first + rows.len() as u64)?;
+            sqlx::query("UPDATE journal_head SET next_seq = $1, last_leaf_hash = $2 WHERE id = 1")
+                .bind(next)
+                .bind(prev.as_slice())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(first)
+        })
+    }
+
+    pub async fn journal_head(&self) -> Result<JournalHead, StoreError> {
+        on_pool!(self, |pool| {
+            let row = sqlx::query("SELECT next_seq, last_leaf_hash FROM journal_head WHERE id = 1")
+                .fetch_optional(pool)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("the journal head row is missing".into()))?;
+            Ok(JournalHead {
+                next_seq: seq_from_sql(row.try_get(0)?)?,
+                last_leaf_hash: row.try_get(1)?,
+            })
+        })
+    }
+
+    /// The stored leaf hashes of entries `from..to`; `Corrupt` when one is missing.
+    pub async fn journal_leaf_hashes(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<[u8; 32]>, StoreError> {
+        let sql = "SELECT seq, leaf_hash FROM journal_entries \
+                   WHERE seq >= $1 AND seq < $2 ORDER BY seq";
+        let (low, high) = (seq_to_sql(from)?, seq_to_sql(to)?);
+        let mut hashes = Vec::with_capacity(to.saturating_sub(from) as usize);
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(low)
+                .bind(high)
+                .fetch_all(pool)
+                .await?;
+            for row in &rows {
+                let seq: i64 = row.try_get(0)?;
+                let expected = from + hashes.len() as u64;
+                if seq_from_sql(seq)? != expected {
+                    return Err(StoreError::Corrupt(format!(
+                        "journal entry {expected} is missing"
+                    )));
+                }
+                hashes.push(hash32(&row.try_get::<Vec<u8>, _>(1)?, "leaf hash")?);
+            }
+        });
+        if (hashes.len() as u64) != to.saturating_sub(from) {
+            let missing = from + hashes.len() as u64;
+            return Err(StoreError::Corrupt(format!(
+                "journal entry {missing} is missing"
+            )));
+        }
+        Ok(hashes)
+    }
+
+    /// Up to `limit` stored entries with `seq > after`, in index order.
+    pub async fn journal_rows_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<JournalRow>, StoreError> {
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM journal_entries WHERE seq > $1 ORDER BY seq LIMIT $2"
+        );
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql)
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(journal_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    pub async fn journal_row(&self, seq: u64) -> Result<Option<JournalRow>, StoreError> {
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM journal_entries WHERE seq = $1");
+        let seq = seq_to_sql(seq)?;
+        on_pool!(self, |pool| {
+            match sqlx::query(&sql).bind(seq).fetch_optional(pool).await? {
+                Some(row) => Ok(Some(journal_row!(&row))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Drops an entry's payload (its hash stays, so the tree still verifies).
+    /// Returns whether the entry exists.
+    pub async fn journal_purge_payload(&self, seq: u64, now_us: i64) -> Result<bool, StoreError> {
+        let seq = seq_to_sql(seq)?;
+        let sql = "UPDATE journal_entries SET payload = NULL, purged_at = $1 WHERE seq = $2";
+        let updated = on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(now_us)
+                .bind(seq)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(updated == 1)
+    }
+
+    /// Records an audit key; a key already recorded is left as it is.
+    pub async fn journal_insert_key(&self, key: &JournalKeyRow) -> Result<(), StoreError> {
+        let sql = "INSERT INTO journal_keys (key_id, algorithm, spki, added_at) \
+                   VALUES ($1, $2, $3, $4) ON CONFLICT (key_id) DO NOTHING";
+        on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(&key.key_id)
+                .bind(&key.algorithm)
+                .bind(key.spki_der.as_slice())
+                .bind(key.added_at_us)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Every audit key ever used, oldest first.
+    pub async fn journal_keys(&self) -> Result<Vec<JournalKeyRow>, StoreError> {
+        let sql = "SELECT key_id, algorithm, spki, added_at FROM journal_keys \
+                   ORDER BY added_at, key_id";
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(sql).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(JournalKeyRow {
+                    key_id: row.try_get(0)?,
+                    algorithm: row.try_get(1)?,
+                    spki_der: row.try_get(2)?,
+                    added_at_us: row.try_get(3)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    pub async fn journal_insert_checkpoint(
+        &self,
+        checkpoint: &CheckpointRow,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO journal_checkpoints ({CHECKPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        );
+        let size = seq_to_sql(checkpoint.tree_size)?;
+        on_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(size)
+                .bind(checkpoint.root_hash.as_slice())
+                .bind(checkpoint.signed_at_us)
+                .bind(&checkpoint.key_id)
+                .bind(checkpoint.signature.as_slice())
+                .bind(checkpoint.frontier.as_slice())
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Every stored checkpoint, in the order they were written.
+    pub async fn journal_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
+        let sql = format!("SELECT {CHECKPOINT_COLUMNS} FROM journal_checkpoints ORDER BY id");
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(checkpoint_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// The checkpoint covering the most entries, if any.
+    pub async fn journal_latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
+        let sql = format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM journal_checkpoints \
+             ORDER BY tree_size DESC, id DESC LIMIT 1"
+        );
+        on_pool!(self, |pool| {
+            match sqlx::query(&sql).fetch_optional(pool).await? {
+                Some(row) => Ok(Some(checkpoint_row!(&row))),
+                None => Ok(None),
+            }
+        })
+    }
+}
