@@ -1,13 +1,25 @@
-//! Wiring: builds the application state from settings and runs the HTTP server.
-// SKELETON: replaced by the real implementation.
+//! Wiring: builds the application state from settings, performs the key ceremony
+//! when asked, opens the journal with the HSM audit key, and serves HTTP.
 
+use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use der::{Decode, EncodePem};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+
 use crate::clock::SharedClock;
-use crate::config::Settings;
-use crate::hsm::Hsm;
-use crate::pki::publication::Publication;
-use crate::store::Store;
+use crate::config::{ConfigError, Settings, TokenRole};
+use crate::crypto::SignatureAlgorithm;
+use crate::error::{ErrorKind, HasErrorKind};
+use crate::hsm::{Hsm, HsmError, HsmSigner, KeyId};
+use crate::journal::{CheckpointSigner, Journal, JournalError, JournalEvent};
+use crate::pki::ceremony::{self, CeremonyError, CeremonyFile, CertifiedKey, Transcript};
+use crate::pki::publication::{Publication, PublishedCertificate};
+use crate::store::ca::{CaCertificate, CeremonyRecord, ServiceKey};
+use crate::store::entities::KeyReference;
+use crate::store::{Store, StoreError};
 
 /// What every request handler can reach.
 #[derive(Debug, Clone)]
@@ -17,4 +29,367 @@ pub struct AppState {
     pub store: Store,
     pub hsm: Arc<Hsm>,
     pub publication: Publication,
+    pub journal: Journal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hsm(#[from] HsmError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Ceremony(#[from] CeremonyError),
+    #[error("no CA hierarchy in the database: run `sceau ca init` first")]
+    NoCeremony,
+    #[error(
+        "a ceremony ('{name}', {at}) is already recorded in the database; run with --force to make a new hierarchy"
+    )]
+    CeremonyRecorded { name: String, at: String },
+    #[error("the database holds no active {0} certificate or key")]
+    Incomplete(&'static str),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl HasErrorKind for AppError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Store(e) => e.kind(),
+            Self::Hsm(e) => e.kind(),
+            Self::Journal(e) => e.kind(),
+            Self::Ceremony(e) => e.kind(),
+            Self::CeremonyRecorded { .. } => ErrorKind::Conflict,
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+/// The token roles a serving instance keeps open. The root's token is not among
+/// them: after the ceremony it can be taken offline.
+pub const SERVING_ROLES: [TokenRole; 3] = [TokenRole::Issuing, TokenRole::Services, TokenRole::Seal];
+/// The token roles the key ceremony needs.
+pub const CEREMONY_ROLES: [TokenRole; 3] = [TokenRole::Root, TokenRole::Issuing, TokenRole::Services];
+
+/// A built application, bound to its port, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    port: u16,
+}
+
+impl Application {
+    /// Connects the database and the HSM, opens the journal, loads the published
+    /// certificates and binds the listener. In development mode (`ca.dev_auto_init`)
+    /// it runs the key ceremony first when none was recorded.
+    pub async fn build(settings: Settings, clock: SharedClock) -> Result<Self, AppError> {
+        let (ceremony_file, _) = CeremonyFile::load(&settings.ca.ceremony_file)?;
+        let store = Store::connect(&settings.database).await?;
+        if store.latest_ceremony().await?.is_none() {
+            if !settings.ca.dev_auto_init {
+                return Err(AppError::NoCeremony);
+            }
+            tracing::warn!(
+                "development mode: no CA yet, running the key ceremony automatically \
+                 (in production, `sceau ca init` is an explicit step)"
+            );
+            let hsm = Hsm::connect(&settings.hsm, &CEREMONY_ROLES).await?;
+            perform_ceremony(&settings, &store, &hsm, &clock, false).await?;
+        }
+        let hsm = Arc::new(Hsm::connect(&settings.hsm, &SERVING_ROLES).await?);
+        let journal = open_journal(&settings, &store, &hsm, &clock).await?;
+        let publication = Publication::default();
+        publication.replace(published_certificates(&store).await?);
+        let listener = TcpListener::bind(settings.server.listen)
+            .await
+            .map_err(|source| AppError::Bind {
+                address: settings.server.listen,
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| AppError::Io {
+                what: "reading the bound address".to_owned(),
+                source,
+            })?
+            .port();
+        tracing::info!(ceremony = %ceremony_file.name, port, "sceau is ready");
+        Ok(Self {
+            listener,
+            state: AppState {
+                settings: Arc::new(settings),
+                clock,
+                store,
+                hsm,
+                publication,
+                journal,
+            },
+            port,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains requests and closes the
+    /// journal (flushing appends, signing a last checkpoint).
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let journal = self.state.journal.clone();
+        let served = crate::api::serve(self.listener, self.state, shutdown)
+            .await
+            .map_err(|source| AppError::Io {
+                what: "serving HTTP".to_owned(),
+                source,
+            });
+        journal.shutdown().await?;
+        served
+    }
+}
+
+/// The journal's audit key: an HSM key on the services token.
+#[derive(Debug)]
+pub struct AuditKey(HsmSigner);
+
+impl CheckpointSigner for AuditKey {
+    fn key_id(&self) -> String {
+        crate::crypto::spki_sha256(&self.0.key().public_key)
+            .map(hex::encode)
+            .unwrap_or_default()
+    }
+
+    fn public_key(&self) -> spki::SubjectPublicKeyInfoOwned {
+        self.0.key().public_key.clone()
+    }
+
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.0.algorithm()
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+        self.0.sign_message(message).map_err(|e| e.to_string())
+    }
+}
+
+/// Opens the journal with the active audit key from the database.
+pub async fn open_journal(
+    settings: &Settings,
+    store: &Store,
+    hsm: &Hsm,
+    clock: &SharedClock,
+) -> Result<Journal, AppError> {
+    let audit = store
+        .active_service_key("audit")
+        .await?
+        .ok_or(AppError::Incomplete("audit"))?;
+    let signer = hsm_signer(hsm, &audit.key).await?;
+    Ok(Journal::open(
+        store.clone(),
+        &settings.journal,
+        Arc::new(AuditKey(signer)),
+        clock.clone(),
+    )
+    .await?)
+}
+
+async fn hsm_signer(hsm: &Hsm, key: &KeyReference) -> Result<HsmSigner, AppError> {
+    let pool = hsm.token(key.token_role)?.clone();
+    let id = KeyId::from_bytes(&key.key_id)
+        .ok_or_else(|| AppError::Internal(format!("key id of {} is not 16 bytes", key.key_label)))?;
+    let found = pool.clone().find_key(id).await?;
+    Ok(HsmSigner::new(pool, found))
+}
+
+/// The CA certificates to serve, by their stable names.
+pub async fn published_certificates(store: &Store) -> Result<Vec<PublishedCertificate>, AppError> {
+    let mut published = Vec::new();
+    for certificate in store.active_ca_certificates().await? {
+        let parsed = x509_cert::Certificate::from_der(&certificate.der)
+            .map_err(|e| AppError::Internal(format!("stored {} certificate: {e}", certificate.purpose)))?;
+        let pem = parsed
+            .to_pem(der::pem::LineEnding::LF)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        published.push(PublishedCertificate {
+            name: certificate.purpose.clone(),
+            der: certificate.der,
+            pem,
+        });
+    }
+    Ok(published)
+}
+
+/// The key ceremony with everything around it: refuses when the database already
+/// has one (unless forced), generates and certifies in the HSM, records the
+/// result, writes the transcript file, and journals it before returning.
+pub async fn perform_ceremony(
+    settings: &Settings,
+    store: &Store,
+    hsm: &Hsm,
+    clock: &SharedClock,
+    force: bool,
+) -> Result<Transcript, AppError> {
+    if !force && let Some(previous) = store.latest_ceremony().await? {
+        return Err(AppError::CeremonyRecorded {
+            name: previous.name,
+            at: ceremony::rfc3339(previous.completed_at.into()),
+        });
+    }
+    let (file, file_sha256) = CeremonyFile::load(&settings.ca.ceremony_file)?;
+    let started_at = clock.now();
+    let outcome = {
+        let hsm = hsm.clone();
+        let file = file.clone();
+        tokio::task::spawn_blocking(move || ceremony::run(&file, &file_sha256, &hsm, started_at, force))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))??
+    };
+    let transcript_json = serde_json::to_vec_pretty(&outcome.transcript)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let now = time::OffsetDateTime::from(clock.now());
+    let certificates = [&outcome.root, &outcome.issuing, &outcome.ocsp, &outcome.tsa]
+        .into_iter()
+        .map(|certified| ca_certificate(certified, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    let audit_spki = der::Encode::to_der(&outcome.audit.public_key)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    store
+        .record_ceremony(
+            &CeremonyRecord {
+                id: uuid::Uuid::new_v4().to_string(),
+                name: file.name.clone(),
+                file_sha256: outcome.transcript.ceremony_file_sha256.clone(),
+                completed_at: now,
+                transcript: transcript_json.clone(),
+            },
+            &certificates,
+            &[ServiceKey {
+                purpose: "audit".to_owned(),
+                key: KeyReference {
+                    token_role: TokenRole::Services,
+                    key_id: outcome.audit.id.as_bytes().to_vec(),
+                    key_label: outcome.audit.label.clone(),
+                },
+                algorithm: outcome.audit.algorithm.to_string(),
+                public_key: audit_spki,
+                active: true,
+                created_at: now,
+            }],
+        )
+        .await?;
+    let transcript_file = write_transcript(settings, &file.name, now, &transcript_json)?;
+
+    let journal = open_journal(settings, store, hsm, clock).await?;
+    let details = serde_json::to_value(&outcome.transcript)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let index = journal
+        .append(JournalEvent::new("ca.ceremony", "sceau ca init", details))
+        .await?;
+    journal.checkpoint().await?;
+    journal.shutdown().await?;
+    tracing::info!(journal_index = index, transcript = %transcript_file.display(), "ceremony recorded");
+    Ok(outcome.transcript)
+}
+
+fn ca_certificate(certified: &CertifiedKey, now: time::OffsetDateTime) -> Result<CaCertificate, AppError> {
+    let der = certified.der().map_err(|e| AppError::Internal(e.to_string()))?;
+    let validity = &certified.certificate.tbs_certificate.validity;
+    Ok(CaCertificate {
+        serial: hex::encode(certified.certificate.tbs_certificate.serial_number.as_bytes()),
+        purpose: certified.purpose.name().to_owned(),
+        key: KeyReference {
+            token_role: certified.purpose.token_role(),
+            key_id: certified.key.id.as_bytes().to_vec(),
+            key_label: certified.key.label.clone(),
+        },
+        sha256: hex::encode(Sha256::digest(&der)),
+        der,
+        not_before: validity.not_before.to_system_time().into(),
+        not_after: validity.not_after.to_system_time().into(),
+        active: true,
+        created_at: now,
+    })
+}
+
+fn write_transcript(
+    settings: &Settings,
+    name: &str,
+    at: time::OffsetDateTime,
+    json: &[u8],
+) -> Result<PathBuf, AppError> {
+    let dir = &settings.ca.transcript_dir;
+    let io = |what: String| move |source| AppError::Io { what, source };
+    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    let stamp = at.unix_timestamp();
+    let path = dir.join(format!("ceremony-{name}-{stamp}.json"));
+    std::fs::write(&path, json).map_err(io(format!("writing {}", path.display())))?;
+    Ok(path)
+}
+
+/// Renews the delegated OCSP responder certificate with a new key, and journals it.
+pub async fn renew_ocsp_responder(
+    settings: &Settings,
+    store: &Store,
+    hsm: &Hsm,
+    clock: &SharedClock,
+) -> Result<CaCertificate, AppError> {
+    let (file, _) = CeremonyFile::load(&settings.ca.ceremony_file)?;
+    let active = store.active_ca_certificates().await?;
+    let issuing_record = active
+        .iter()
+        .find(|c| c.purpose == "issuing")
+        .ok_or(AppError::Incomplete("issuing"))?;
+    let issuing_signer = hsm_signer(hsm, &issuing_record.key).await?;
+    let issuing = CertifiedKey {
+        purpose: ceremony::KeyPurpose::Issuing,
+        key: issuing_signer.key().clone(),
+        certificate: x509_cert::Certificate::from_der(&issuing_record.der)
+            .map_err(|e| AppError::Internal(e.to_string()))?,
+    };
+    let now = clock.now();
+    let renewed = {
+        let hsm = hsm.clone();
+        tokio::task::spawn_blocking(move || ceremony::issue_ocsp_responder(&file, &hsm, &issuing, now))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))??
+    };
+    let record = ca_certificate(&renewed, now.into())?;
+    store.replace_ca_certificate(&record).await?;
+    let journal = open_journal(settings, store, hsm, clock).await?;
+    journal
+        .append(JournalEvent::new(
+            "ca.ocsp_responder_renewed",
+            "sceau ca renew-ocsp",
+            serde_json::json!({
+                "serial": record.serial,
+                "sha256": record.sha256,
+                "key_id": hex::encode(&record.key.key_id),
+                "not_after": ceremony::rfc3339(record.not_after.into()),
+            }),
+        ))
+        .await?;
+    journal.shutdown().await?;
+    Ok(record)
 }

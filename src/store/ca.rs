@@ -1,0 +1,266 @@
+//! The CA hierarchy's records: ceremonies, CA and service certificates (with
+//! their unique serial numbers) and keys without certificates (the audit key).
+
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use super::entities::KeyReference;
+use super::{Store, StoreError, from_micros, on_pool, to_micros};
+use crate::config::TokenRole;
+
+/// One completed key ceremony.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CeremonyRecord {
+    pub id: String,
+    pub name: String,
+    pub file_sha256: String,
+    pub completed_at: OffsetDateTime,
+    /// The transcript, JSON, as written to the journal.
+    pub transcript: Vec<u8>,
+}
+
+/// A CA or service certificate (root, issuing, ocsp, tsa).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaCertificate {
+    /// Hex of the serial number's content octets.
+    pub serial: String,
+    pub purpose: String,
+    pub key: KeyReference,
+    pub der: Vec<u8>,
+    /// Hex SHA-256 of the DER.
+    pub sha256: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub active: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// A key with no certificate of its own (the audit journal's signing key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceKey {
+    pub purpose: String,
+    pub key: KeyReference,
+    pub algorithm: String,
+    /// DER SubjectPublicKeyInfo.
+    pub public_key: Vec<u8>,
+    pub active: bool,
+    pub created_at: OffsetDateTime,
+}
+
+fn parse_role(text: &str) -> Result<TokenRole, StoreError> {
+    TokenRole::ALL
+        .into_iter()
+        .find(|role| role.name() == text)
+        .ok_or_else(|| StoreError::Corrupt(format!("token role {text:?}")))
+}
+
+fn parse_key_id(text: &str) -> Result<Vec<u8>, StoreError> {
+    hex::decode(text).map_err(|e| StoreError::Corrupt(format!("key id {text:?}: {e}")))
+}
+
+const CERTIFICATE_COLUMNS: &str = "serial, purpose, token_role, key_id, key_label, der, sha256, \
+                                   not_before, not_after, active, created_at";
+const SERVICE_KEY_COLUMNS: &str =
+    "purpose, token_role, key_id, key_label, algorithm, public_key, active, created_at";
+
+macro_rules! certificate_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        CaCertificate {
+            serial: row.try_get(0)?,
+            purpose: row.try_get(1)?,
+            key: KeyReference {
+                token_role: parse_role(&row.try_get::<String, _>(2)?)?,
+                key_id: parse_key_id(&row.try_get::<String, _>(3)?)?,
+                key_label: row.try_get(4)?,
+            },
+            der: row.try_get(5)?,
+            sha256: row.try_get(6)?,
+            not_before: from_micros(row.try_get(7)?)?,
+            not_after: from_micros(row.try_get(8)?)?,
+            active: row.try_get(9)?,
+            created_at: from_micros(row.try_get(10)?)?,
+        }
+    }};
+}
+
+macro_rules! service_key_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        ServiceKey {
+            purpose: row.try_get(0)?,
+            key: KeyReference {
+                token_role: parse_role(&row.try_get::<String, _>(1)?)?,
+                key_id: parse_key_id(&row.try_get::<String, _>(2)?)?,
+                key_label: row.try_get(3)?,
+            },
+            algorithm: row.try_get(4)?,
+            public_key: row.try_get(5)?,
+            active: row.try_get(6)?,
+            created_at: from_micros(row.try_get(7)?)?,
+        }
+    }};
+}
+
+impl Store {
+    /// Records a ceremony and what it made, in one transaction: the certificates and
+    /// keys it replaces (after a forced ceremony) stop being active.
+    pub async fn record_ceremony(
+        &self,
+        ceremony: &CeremonyRecord,
+        certificates: &[CaCertificate],
+        keys: &[ServiceKey],
+    ) -> Result<(), StoreError> {
+        let insert_ceremony = "INSERT INTO ceremonies (id, name, file_sha256, completed_at, transcript) \
+                               VALUES ($1, $2, $3, $4, $5)";
+        let insert_certificate = format!(
+            "INSERT INTO ca_certificates ({CERTIFICATE_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        );
+        let insert_key = format!(
+            "INSERT INTO service_keys ({SERVICE_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        );
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(insert_ceremony)
+                .bind(&ceremony.id)
+                .bind(&ceremony.name)
+                .bind(&ceremony.file_sha256)
+                .bind(to_micros(ceremony.completed_at))
+                .bind(&ceremony.transcript)
+                .execute(&mut *tx)
+                .await?;
+            for certificate in certificates {
+                sqlx::query("UPDATE ca_certificates SET active = $1 WHERE purpose = $2 AND active = $3")
+                    .bind(false)
+                    .bind(&certificate.purpose)
+                    .bind(true)
+                    .execute(&mut *tx)
+                    .await?;
+                bind_certificate(sqlx::query(&insert_certificate), certificate)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for key in keys {
+                sqlx::query("UPDATE service_keys SET active = $1 WHERE purpose = $2 AND active = $3")
+                    .bind(false)
+                    .bind(&key.purpose)
+                    .bind(true)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(&insert_key)
+                    .bind(&key.purpose)
+                    .bind(key.key.token_role.name())
+                    .bind(hex::encode(&key.key.key_id))
+                    .bind(&key.key.key_label)
+                    .bind(&key.algorithm)
+                    .bind(&key.public_key)
+                    .bind(key.active)
+                    .bind(to_micros(key.created_at))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Replaces the active certificate of the same purpose (the OCSP responder's renewal).
+    pub async fn replace_ca_certificate(&self, certificate: &CaCertificate) -> Result<(), StoreError> {
+        let insert = format!(
+            "INSERT INTO ca_certificates ({CERTIFICATE_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        );
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE ca_certificates SET active = $1 WHERE purpose = $2 AND active = $3")
+                .bind(false)
+                .bind(&certificate.purpose)
+                .bind(true)
+                .execute(&mut *tx)
+                .await?;
+            bind_certificate(sqlx::query(&insert), certificate)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The most recent ceremony, if any ran on this database.
+    pub async fn latest_ceremony(&self) -> Result<Option<CeremonyRecord>, StoreError> {
+        let sql = "SELECT id, name, file_sha256, completed_at, transcript FROM ceremonies \
+                   ORDER BY completed_at DESC LIMIT 1";
+        on_pool!(self, |pool| {
+            let Some(row) = sqlx::query(sql).fetch_optional(pool).await? else {
+                return Ok(None);
+            };
+            Ok(Some(CeremonyRecord {
+                id: row.try_get(0)?,
+                name: row.try_get(1)?,
+                file_sha256: row.try_get(2)?,
+                completed_at: from_micros(row.try_get(3)?)?,
+                transcript: row.try_get(4)?,
+            }))
+        })
+    }
+
+    /// The certificates in use, one per purpose.
+    pub async fn active_ca_certificates(&self) -> Result<Vec<CaCertificate>, StoreError> {
+        let sql = format!(
+            "SELECT {CERTIFICATE_COLUMNS} FROM ca_certificates WHERE active = $1 ORDER BY purpose"
+        );
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql).bind(true).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(certificate_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// The active key for `purpose` (e.g. `audit`), if any.
+    pub async fn active_service_key(&self, purpose: &str) -> Result<Option<ServiceKey>, StoreError> {
+        let sql = format!(
+            "SELECT {SERVICE_KEY_COLUMNS} FROM service_keys WHERE purpose = $1 AND active = $2"
+        );
+        on_pool!(self, |pool| {
+            let row = sqlx::query(&sql)
+                .bind(purpose)
+                .bind(true)
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                Some(row) => Ok(Some(service_key_from_row!(&row))),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+fn bind_certificate<'q, DB: sqlx::Database>(
+    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    certificate: &'q CaCertificate,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(&certificate.serial)
+        .bind(&certificate.purpose)
+        .bind(certificate.key.token_role.name())
+        .bind(hex::encode(&certificate.key.key_id))
+        .bind(&certificate.key.key_label)
+        .bind(&certificate.der)
+        .bind(&certificate.sha256)
+        .bind(to_micros(certificate.not_before))
+        .bind(to_micros(certificate.not_after))
+        .bind(certificate.active)
+        .bind(to_micros(certificate.created_at))
+}
