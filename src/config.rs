@@ -274,12 +274,14 @@ impl PinSource {
     /// Reads the PIN now. The role is only used to name the problem.
     pub fn resolve(&self, role: TokenRole) -> Result<SecretString, ConfigError> {
         match self {
-            Self::Env(var) => std::env::var(var)
-                .map(SecretString::from)
-                .map_err(|_| ConfigError::PinEnvMissing {
-                    role: role.to_string(),
-                    var: var.clone(),
-                }),
+            Self::Env(var) => {
+                std::env::var(var)
+                    .map(SecretString::from)
+                    .map_err(|_| ConfigError::PinEnvMissing {
+                        role: role.to_string(),
+                        var: var.clone(),
+                    })
+            }
             Self::File(path) => std::fs::read_to_string(path)
                 .map(|text| SecretString::from(text.lines().next().unwrap_or("").to_owned()))
                 .map_err(|e| ConfigError::PinFileUnreadable {
@@ -438,7 +440,10 @@ pin = { value = "9999" }
         let dir = tempfile::tempdir().unwrap();
         let settings = Settings::load(Some(&write(dir.path(), MINIMAL))).unwrap();
         assert_eq!(settings.hsm.tokens.services.slot, Some(3));
-        assert_eq!(settings.database.backend().unwrap(), DatabaseBackend::Sqlite);
+        assert_eq!(
+            settings.database.backend().unwrap(),
+            DatabaseBackend::Sqlite
+        );
     }
 
     #[test]
@@ -456,7 +461,12 @@ pin = { value = "9999" }
         let settings = Settings::load(Some(&write(dir.path(), MINIMAL))).unwrap();
         let env = settings.hsm.tokens.issuing.pin.resolve(TokenRole::Issuing);
         assert!(env.unwrap_err().to_string().contains("NOPE_NOT_SET"));
-        let file = settings.hsm.tokens.services.pin.resolve(TokenRole::Services);
+        let file = settings
+            .hsm
+            .tokens
+            .services
+            .pin
+            .resolve(TokenRole::Services);
         assert!(file.unwrap_err().to_string().contains("/nonexistent/pin"));
     }
 
