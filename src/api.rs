@@ -114,7 +114,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
-    let app = router(state);
+    serve_router(listener, router(state), grace, shutdown).await
+}
+
+async fn serve_router(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    grace: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
     let signal = async move {
         shutdown.await;
@@ -361,6 +369,55 @@ mod tests {
             .unwrap();
         let (response, _) = call(request).await;
         assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn serve_stops_on_shutdown_and_bounds_the_drain() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let slow = RouteTable::<()>::new().get("/slow", || async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "late"
+        });
+        let app = with_middleware(with_fallbacks(slow.into_router()), LIMIT);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_router(
+            listener,
+            app,
+            Duration::from_millis(200),
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
+        let client = reqwest::Client::new();
+        let missing = client.get(format!("{url}/nope")).send().await.unwrap();
+        assert_eq!(missing.status().as_u16(), 404);
+        assert_eq!(missing.headers()["content-type"], PROBLEM_JSON);
+        // A request still running when shutdown starts gets the grace period, no more.
+        let in_flight = tokio::spawn(client.get(format!("{url}/slow")).send());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop_tx.send(()).unwrap();
+        let stopped = tokio::time::timeout(Duration::from_secs(5), server).await;
+        assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
+        in_flight.abort();
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn sigterm_resolves_the_shutdown_signal() {
+        // The handler is installed when shutdown_signal() returns, before any poll,
+        // so this SIGTERM to our own process cannot take the default action (exit).
+        let signal = shutdown_signal();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let resolved = tokio::time::timeout(Duration::from_secs(5), signal).await;
+        assert!(
+            resolved.is_ok(),
+            "SIGTERM did not resolve shutdown_signal()"
+        );
     }
 
     #[test]
