@@ -1,0 +1,116 @@
+# sceau: the two commands a newcomer needs are `make run` and `make test`.
+# GNU make. Every recipe runs in bash with -e and pipefail, so a failing command
+# anywhere in a pipeline (cargo test | tee …) fails the target.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# Where cargo builds; honours a CARGO_TARGET_DIR set in the environment.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+SCEAU := $(TARGET_DIR)/debug/sceau
+
+# Development instance (make run).
+DEV_CONFIG := deploy/sceau.dev.toml
+HSM_DIR := var/softhsm
+
+# System packages the build, the embedded HSM and the external checks need.
+APT_PACKAGES := softhsm2 opensc openssl pkg-config libssl-dev python3 python3-venv
+# Python test tools, pinned; tests find them on PATH through .venv/bin.
+VENV := .venv
+PY_TOOLS := pkilint==0.13.3
+
+# PostgreSQL for the `_on_postgres` tests.
+PG_HOST := 127.0.0.1
+PG_PORT := 5432
+TEST_DATABASE_URL := postgres://postgres@$(PG_HOST):$(PG_PORT)/test
+TEST_LOG := var/test.log
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: help run test build lint bench deps apt-deps venv postgres clean reset
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+run: deps build ## build and serve the development instance (tokens and CA made on first start)
+	@if [ ! -f $(HSM_DIR)/softhsm2.conf ]; then \
+	  echo "first start: creating SoftHSM tokens in $(HSM_DIR)"; \
+	  hsm-sim/create-tokens.sh $(HSM_DIR) >/dev/null; \
+	fi
+	SOFTHSM2_CONF=$(CURDIR)/$(HSM_DIR)/softhsm2.conf $(SCEAU) serve --config $(DEV_CONFIG)
+
+test: deps postgres ## fmt, clippy, unit and integration tests (SQLite and PostgreSQL)
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	@mkdir -p $(dir $(TEST_LOG))
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	SCEAU_TEST_DATABASE_URL=$(TEST_DATABASE_URL) \
+	$(if $(CI),SCEAU_REQUIRE_PG=1) \
+	cargo test --all-targets 2>&1 | tee $(TEST_LOG)
+	@if [ -n "$(CI)" ]; then \
+	  if grep -Eq 'test .*_on_postgres.* \.\.\. ok' $(TEST_LOG); then \
+	    echo "PostgreSQL suite ran: $$(grep -Ec 'test .*_on_postgres.* \.\.\. ok' $(TEST_LOG)) test(s) passed"; \
+	  else \
+	    echo "CI: no test ending in _on_postgres passed; the PostgreSQL suite did not run" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+build: ## compile the service (debug)
+	cargo build
+
+lint: ## formatting and clippy, warnings as errors
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+bench: deps postgres ## journal appends/s, group commit vs one commit per append
+	SCEAU_TEST_DATABASE_URL=$(TEST_DATABASE_URL) cargo bench --bench journal
+
+deps: apt-deps venv ## install what is missing (quiet when everything is there)
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust 1.94 or later from https://rustup.rs" >&2; exit 1; }
+
+apt-deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# The stamp records the pinned tool list, so changing a pin reinstalls.
+venv:
+	@if [ "$$(cat $(VENV)/.sceau-tools 2>/dev/null)" != "$(PY_TOOLS)" ]; then \
+	  echo "installing Python test tools in $(VENV): $(PY_TOOLS)"; \
+	  python3 -m venv $(VENV); \
+	  $(VENV)/bin/pip install -q --disable-pip-version-check $(PY_TOOLS); \
+	  echo "$(PY_TOOLS)" > $(VENV)/.sceau-tools; \
+	fi
+
+# Starts the local cluster when nothing listens on $(PG_PORT), and makes sure the
+# test database exists. Without PostgreSQL the _on_postgres tests skip (CI fails).
+postgres:
+	@reachable() { (exec 3<>/dev/tcp/$(PG_HOST)/$(PG_PORT)) 2>/dev/null; }; \
+	if ! reachable && [ -d /etc/postgresql ]; then \
+	  echo "starting PostgreSQL"; \
+	  $(SUDO) pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | sort -V | tail -n 1) main start || true; \
+	  for _ in $$(seq 20); do reachable && break; sleep 0.5; done; \
+	fi; \
+	if reachable; then \
+	  psql -h $(PG_HOST) -p $(PG_PORT) -U postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = 'test'" 2>/dev/null | grep -q 1 \
+	    || psql -h $(PG_HOST) -p $(PG_PORT) -U postgres -qc 'CREATE DATABASE test' >/dev/null 2>&1 \
+	    || echo "warning: cannot create database 'test' on $(PG_HOST):$(PG_PORT)" >&2; \
+	else \
+	  echo "warning: PostgreSQL is not reachable on $(PG_HOST):$(PG_PORT); PostgreSQL tests will skip" >&2; \
+	fi
+
+clean: ## remove build output and the test log (keeps var/: the dev CA and its tokens)
+	cargo clean
+	rm -f $(TEST_LOG)
+
+reset: ## remove the development instance (var/: tokens, CA, database, journal)
+	rm -rf var
