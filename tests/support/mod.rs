@@ -1,0 +1,6 @@
+//! Helpers shared by the integration tests.
+// Each test binary uses a different subset of these helpers; `expect` would fail
+// in the binaries that happen to use them all.
+#![allow(dead_code)]
+
+pub mod db;
