@@ -1,0 +1,112 @@
+//! The store on SQLite and PostgreSQL: durable settings on every pooled connection,
+//! migrations, and the entity and seal credential repositories.
+
+mod support;
+
+use sceau::config::{DatabaseBackend, TokenRole};
+use sceau::error::{ErrorKind, HasErrorKind};
+use sceau::store::entities::{CredentialStatus, KeyReference, NewEntity};
+use support::db::{TestDb, on_both_backends};
+use time::OffsetDateTime;
+
+async fn every_pooled_connection_is_durable(db: TestDb) {
+    let store = db.store().await;
+    let settings = db.settings();
+    let values = store
+        .durability_settings(settings.max_connections as usize)
+        .await
+        .unwrap();
+    assert_eq!(values.len(), settings.max_connections as usize);
+    let expected = match store.backend() {
+        DatabaseBackend::Sqlite => "2", // FULL
+        DatabaseBackend::Postgres => "on",
+    };
+    assert!(values.iter().all(|v| v == expected), "{values:?}");
+    store.ping().await.unwrap();
+    store.close().await;
+}
+on_both_backends!(
+    every_pooled_connection_is_durable_on_sqlite,
+    every_pooled_connection_is_durable_on_postgres,
+    every_pooled_connection_is_durable
+);
+
+async fn migrations_run_once_and_reconnecting_keeps_data(db: TestDb) {
+    let store = db.store().await;
+    let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    let entity = store.insert_entity(&acme(), now).await.unwrap();
+    store.close().await;
+    let again = db.store().await;
+    assert_eq!(again.entity(entity.id).await.unwrap(), entity);
+}
+on_both_backends!(
+    migrations_run_once_and_reconnecting_keeps_data_on_sqlite,
+    migrations_run_once_and_reconnecting_keeps_data_on_postgres,
+    migrations_run_once_and_reconnecting_keeps_data
+);
+
+fn acme() -> NewEntity {
+    NewEntity {
+        legal_name: "ACME SAS".to_owned(),
+        organization_identifier: "NTRFR-552100554".to_owned(),
+        country: "FR".to_owned(),
+    }
+}
+
+async fn entities_and_credentials_round_trip(db: TestDb) {
+    let store = db.store().await;
+    let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    let entity = store.insert_entity(&acme(), now).await.unwrap();
+    assert_eq!(store.entity(entity.id).await.unwrap(), entity);
+    assert_eq!(store.entities().await.unwrap(), vec![entity.clone()]);
+
+    let duplicate = store.insert_entity(&acme(), now).await.unwrap_err();
+    assert_eq!(duplicate.kind(), ErrorKind::Conflict, "{duplicate}");
+
+    let missing = store.entity(uuid::Uuid::new_v4()).await.unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound, "{missing}");
+
+    let key = KeyReference {
+        token_role: TokenRole::Seal,
+        key_id: vec![0xde, 0xad, 0xbe, 0xef],
+        key_label: "seal-acme-1".to_owned(),
+    };
+    let credential = store.insert_seal_credential(entity.id, &key, now).await.unwrap();
+    assert_eq!(credential.status, CredentialStatus::Pending);
+    assert_eq!(store.seal_credential(credential.id).await.unwrap(), credential);
+
+    let later = now + time::Duration::hours(1);
+    store
+        .set_seal_credential_certificate(credential.id, b"\x30\x03\x02\x01\x01", later)
+        .await
+        .unwrap();
+    store
+        .set_seal_credential_status(credential.id, CredentialStatus::Active, later)
+        .await
+        .unwrap();
+    let updated = store.seal_credential(credential.id).await.unwrap();
+    assert_eq!(updated.status, CredentialStatus::Active);
+    assert_eq!(updated.certificate.as_deref(), Some(&b"\x30\x03\x02\x01\x01"[..]));
+    assert_eq!(updated.updated_at, later);
+    assert_eq!(updated.created_at, now);
+    assert_eq!(updated.key, key);
+    assert_eq!(store.seal_credentials_of(entity.id).await.unwrap(), vec![updated]);
+
+    let same_key = store.insert_seal_credential(entity.id, &key, now).await.unwrap_err();
+    assert_eq!(same_key.kind(), ErrorKind::Conflict, "{same_key}");
+    let orphan = store
+        .insert_seal_credential(uuid::Uuid::new_v4(), &KeyReference { key_id: vec![1], ..key.clone() }, now)
+        .await
+        .unwrap_err();
+    assert_eq!(orphan.kind(), ErrorKind::Unprocessable, "{orphan}");
+    let unknown = store
+        .set_seal_credential_status(uuid::Uuid::new_v4(), CredentialStatus::Revoked, now)
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.kind(), ErrorKind::NotFound, "{unknown}");
+}
+on_both_backends!(
+    entities_and_credentials_round_trip_on_sqlite,
+    entities_and_credentials_round_trip_on_postgres,
+    entities_and_credentials_round_trip
+);
