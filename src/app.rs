@@ -83,9 +83,11 @@ impl HasErrorKind for AppError {
 
 /// The token roles a serving instance keeps open. The root's token is not among
 /// them: after the ceremony it can be taken offline.
-pub const SERVING_ROLES: [TokenRole; 3] = [TokenRole::Issuing, TokenRole::Services, TokenRole::Seal];
+pub const SERVING_ROLES: [TokenRole; 3] =
+    [TokenRole::Issuing, TokenRole::Services, TokenRole::Seal];
 /// The token roles the key ceremony needs.
-pub const CEREMONY_ROLES: [TokenRole; 3] = [TokenRole::Root, TokenRole::Issuing, TokenRole::Services];
+pub const CEREMONY_ROLES: [TokenRole; 3] =
+    [TokenRole::Root, TokenRole::Issuing, TokenRole::Services];
 
 /// A built application, bound to its port, not yet serving.
 pub struct Application {
@@ -217,8 +219,9 @@ pub async fn open_journal(
 
 async fn hsm_signer(hsm: &Hsm, key: &KeyReference) -> Result<HsmSigner, AppError> {
     let pool = hsm.token(key.token_role)?.clone();
-    let id = KeyId::from_bytes(&key.key_id)
-        .ok_or_else(|| AppError::Internal(format!("key id of {} is not 16 bytes", key.key_label)))?;
+    let id = KeyId::from_bytes(&key.key_id).ok_or_else(|| {
+        AppError::Internal(format!("key id of {} is not 16 bytes", key.key_label))
+    })?;
     let found = pool.clone().find_key(id).await?;
     Ok(HsmSigner::new(pool, found))
 }
@@ -227,8 +230,9 @@ async fn hsm_signer(hsm: &Hsm, key: &KeyReference) -> Result<HsmSigner, AppError
 pub async fn published_certificates(store: &Store) -> Result<Vec<PublishedCertificate>, AppError> {
     let mut published = Vec::new();
     for certificate in store.active_ca_certificates().await? {
-        let parsed = x509_cert::Certificate::from_der(&certificate.der)
-            .map_err(|e| AppError::Internal(format!("stored {} certificate: {e}", certificate.purpose)))?;
+        let parsed = x509_cert::Certificate::from_der(&certificate.der).map_err(|e| {
+            AppError::Internal(format!("stored {} certificate: {e}", certificate.purpose))
+        })?;
         let pem = parsed
             .to_pem(der::pem::LineEnding::LF)
             .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -262,9 +266,11 @@ pub async fn perform_ceremony(
     let outcome = {
         let hsm = hsm.clone();
         let file = file.clone();
-        tokio::task::spawn_blocking(move || ceremony::run(&file, &file_sha256, &hsm, started_at, force))
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))??
+        tokio::task::spawn_blocking(move || {
+            ceremony::run(&file, &file_sha256, &hsm, started_at, force)
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))??
     };
     let transcript_json = serde_json::to_vec_pretty(&outcome.transcript)
         .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -302,8 +308,8 @@ pub async fn perform_ceremony(
     let transcript_file = write_transcript(settings, &file.name, now, &transcript_json)?;
 
     let journal = open_journal(settings, store, hsm, clock).await?;
-    let details = serde_json::to_value(&outcome.transcript)
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let details =
+        serde_json::to_value(&outcome.transcript).map_err(|e| AppError::Internal(e.to_string()))?;
     let index = journal
         .append(JournalEvent::new("ca.ceremony", "sceau ca init", details))
         .await?;
@@ -313,11 +319,22 @@ pub async fn perform_ceremony(
     Ok(outcome.transcript)
 }
 
-fn ca_certificate(certified: &CertifiedKey, now: time::OffsetDateTime) -> Result<CaCertificate, AppError> {
-    let der = certified.der().map_err(|e| AppError::Internal(e.to_string()))?;
+fn ca_certificate(
+    certified: &CertifiedKey,
+    now: time::OffsetDateTime,
+) -> Result<CaCertificate, AppError> {
+    let der = certified
+        .der()
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     let validity = &certified.certificate.tbs_certificate.validity;
     Ok(CaCertificate {
-        serial: hex::encode(certified.certificate.tbs_certificate.serial_number.as_bytes()),
+        serial: hex::encode(
+            certified
+                .certificate
+                .tbs_certificate
+                .serial_number
+                .as_bytes(),
+        ),
         purpose: certified.purpose.name().to_owned(),
         key: KeyReference {
             token_role: certified.purpose.token_role(),
@@ -371,9 +388,11 @@ pub async fn renew_ocsp_responder(
     let now = clock.now();
     let renewed = {
         let hsm = hsm.clone();
-        tokio::task::spawn_blocking(move || ceremony::issue_ocsp_responder(&file, &hsm, &issuing, now))
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))??
+        tokio::task::spawn_blocking(move || {
+            ceremony::issue_ocsp_responder(&file, &hsm, &issuing, now)
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))??
     };
     let record = ca_certificate(&renewed, now.into())?;
     store.replace_ca_certificate(&record).await?;

@@ -1,8 +1,252 @@
-//! The command line: serve, ca init, audit verify, config check.
-// SKELETON: replaced by the real implementation.
+//! The command line: serve, ca init, ca renew-ocsp, audit verify, config check.
+//! Every failure ends as one line on stderr and a non-zero exit; never a panic.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, AppError, Application, CEREMONY_ROLES, SERVING_ROLES};
+use crate::clock::{self, SharedClock};
+use crate::config::{Settings, TokenRole};
+use crate::error;
+use crate::hsm::Hsm;
+use crate::pki::ceremony::CeremonyFile;
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sceau",
+    version,
+    about = "Remote qualified electronic sealing service"
+)]
+struct Cli {
+    /// The configuration file (TOML); SCEAU_* environment variables override it.
+    #[arg(long, short, global = true, env = "SCEAU_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the public, seal and back-office APIs.
+    Serve,
+    /// Check the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// CA key ceremonies.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    /// The audit journal.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Load the settings, the ceremony file and every token (module, token, PIN).
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum CaCommand {
+    /// Run the key ceremony: generate the CA and service keys, issue their certificates.
+    Init {
+        /// Make a new hierarchy even though one exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue a new delegated OCSP responder certificate with a new key.
+    RenewOcsp,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the journal's tree and check every checkpoint, in and outside the database.
+    Verify,
+}
+
+/// Parses the command line and runs it.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sceau: error: {}", one_line(&error::chain(&e)));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn run(cli: Cli) -> Result<ExitCode, AppError> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    crate::telemetry::init(&settings.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| AppError::Io {
+            what: "starting the async runtime".to_owned(),
+            source,
+        })?;
+    let clock = clock::system();
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve(settings, clock).await,
+            Command::Config {
+                command: ConfigCommand::Check,
+            } => config_check(settings).await,
+            Command::Ca {
+                command: CaCommand::Init { force },
+            } => ca_init(settings, clock, force).await,
+            Command::Ca {
+                command: CaCommand::RenewOcsp,
+            } => renew_ocsp(settings, clock).await,
+            Command::Audit {
+                command: AuditCommand::Verify,
+            } => audit_verify(settings).await,
+        }
+    })
+}
+
+async fn serve(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppError> {
+    let dev = settings.ca.dev_auto_init;
+    let public_url = settings.public_url().to_owned();
+    let data_dir = settings.data_dir.clone();
+    let application = Application::build(settings, clock).await?;
+    let port = application.port();
+    if dev {
+        write_demo_file(&data_dir, &public_url, application.state())?;
+    }
+    println!("sceau is serving on port {port} (public URL {public_url})");
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/certs/root.pem",
+        "/certs/issuing.pem",
+    ] {
+        println!("  {public_url}{path}");
+    }
+    let shutdown = crate::api::shutdown_signal();
+    application.run_until_stopped(shutdown).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `var/demo/demo.json`: what a newcomer (or a demo script) needs to talk to the instance.
+fn write_demo_file(
+    data_dir: &Path,
+    public_url: &str,
+    state: &app::AppState,
+) -> Result<(), AppError> {
+    let dir = data_dir.join("demo");
+    let io = |what: String| move |source| AppError::Io { what, source };
+    std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+    let root = state
+        .publication
+        .get("root")
+        .ok_or(AppError::Incomplete("root"))?;
+    let root_pem = dir.join("root.pem");
+    std::fs::write(&root_pem, &root.pem).map_err(io(format!("writing {}", root_pem.display())))?;
+    let root_pem = std::fs::canonicalize(&root_pem).unwrap_or(root_pem);
+    let demo = serde_json::json!({
+        "public_url": public_url,
+        "root_pem": root_pem,
+    });
+    let path = dir.join("demo.json");
+    let text =
+        serde_json::to_string_pretty(&demo).map_err(|e| AppError::Internal(e.to_string()))?;
+    std::fs::write(&path, text).map_err(io(format!("writing {}", path.display())))?;
+    Ok(())
+}
+
+async fn config_check(settings: Settings) -> Result<ExitCode, AppError> {
+    CeremonyFile::load(&settings.ca.ceremony_file)?;
+    settings.database.backend()?;
+    let hsm = Hsm::connect(&settings.hsm, &TokenRole::ALL).await?;
+    hsm.ping().await?;
+    let tokens: Vec<String> = TokenRole::ALL
+        .iter()
+        .filter_map(|role| {
+            hsm.token(*role)
+                .ok()
+                .map(|t| format!("{role}={}", t.token_label()))
+        })
+        .collect();
+    println!(
+        "configuration OK: tokens {}; ceremony file {}",
+        tokens.join(", "),
+        settings.ca.ceremony_file.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ca_init(
+    settings: Settings,
+    clock: SharedClock,
+    force: bool,
+) -> Result<ExitCode, AppError> {
+    let store = Store::connect(&settings.database).await?;
+    let hsm = Hsm::connect(&settings.hsm, &CEREMONY_ROLES).await?;
+    let transcript = app::perform_ceremony(&settings, &store, &hsm, &clock, force).await?;
+    println!("key ceremony '{}' completed", transcript.ceremony);
+    for key in &transcript.keys {
+        println!(
+            "  key {:<8} {} on {} (id {}, public key sha256 {})",
+            serde_json::to_value(key.purpose)
+                .unwrap_or_default()
+                .as_str()
+                .unwrap_or(""),
+            key.algorithm,
+            key.token,
+            key.key_id,
+            key.public_key_sha256
+        );
+    }
+    for certificate in &transcript.certificates {
+        println!(
+            "  certificate {} serial {} sha256 {}",
+            certificate.subject, certificate.serial, certificate.sha256
+        );
+    }
+    println!(
+        "transcript written to {} and to the audit journal; the root token can now be taken offline",
+        settings.ca.transcript_dir.display()
+    );
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn renew_ocsp(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppError> {
+    let store = Store::connect(&settings.database).await?;
+    let hsm = Hsm::connect(&settings.hsm, &SERVING_ROLES).await?;
+    let renewed = app::renew_ocsp_responder(&settings, &store, &hsm, &clock).await?;
+    println!(
+        "OCSP responder certificate renewed: serial {} sha256 {} (restart serving instances to publish it)",
+        renewed.serial, renewed.sha256
+    );
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_verify(settings: Settings) -> Result<ExitCode, AppError> {
+    let store = Store::connect(&settings.database).await?;
+    let report = crate::journal::verify(&store, &settings.journal.checkpoint_dir).await?;
+    store.close().await;
+    println!("{report}");
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -17,3 +17,4 @@ pub mod hsm;
 pub mod journal;
 pub mod pki;
 pub mod store;
+pub mod telemetry;

@@ -131,23 +131,27 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             for certificate in certificates {
-                sqlx::query("UPDATE ca_certificates SET active = $1 WHERE purpose = $2 AND active = $3")
-                    .bind(false)
-                    .bind(&certificate.purpose)
-                    .bind(true)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE ca_certificates SET active = $1 WHERE purpose = $2 AND active = $3",
+                )
+                .bind(false)
+                .bind(&certificate.purpose)
+                .bind(true)
+                .execute(&mut *tx)
+                .await?;
                 bind_certificate(sqlx::query(&insert_certificate), certificate)
                     .execute(&mut *tx)
                     .await?;
             }
             for key in keys {
-                sqlx::query("UPDATE service_keys SET active = $1 WHERE purpose = $2 AND active = $3")
-                    .bind(false)
-                    .bind(&key.purpose)
-                    .bind(true)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE service_keys SET active = $1 WHERE purpose = $2 AND active = $3",
+                )
+                .bind(false)
+                .bind(&key.purpose)
+                .bind(true)
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query(&insert_key)
                     .bind(&key.purpose)
                     .bind(key.key.token_role.name())
@@ -166,19 +170,24 @@ impl Store {
     }
 
     /// Replaces the active certificate of the same purpose (the OCSP responder's renewal).
-    pub async fn replace_ca_certificate(&self, certificate: &CaCertificate) -> Result<(), StoreError> {
+    pub async fn replace_ca_certificate(
+        &self,
+        certificate: &CaCertificate,
+    ) -> Result<(), StoreError> {
         let insert = format!(
             "INSERT INTO ca_certificates ({CERTIFICATE_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         );
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE ca_certificates SET active = $1 WHERE purpose = $2 AND active = $3")
-                .bind(false)
-                .bind(&certificate.purpose)
-                .bind(true)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE ca_certificates SET active = $1 WHERE purpose = $2 AND active = $3",
+            )
+            .bind(false)
+            .bind(&certificate.purpose)
+            .bind(true)
+            .execute(&mut *tx)
+            .await?;
             bind_certificate(sqlx::query(&insert), certificate)
                 .execute(&mut *tx)
                 .await?;
@@ -221,7 +230,10 @@ impl Store {
     }
 
     /// The active key for `purpose` (e.g. `audit`), if any.
-    pub async fn active_service_key(&self, purpose: &str) -> Result<Option<ServiceKey>, StoreError> {
+    pub async fn active_service_key(
+        &self,
+        purpose: &str,
+    ) -> Result<Option<ServiceKey>, StoreError> {
         let sql = format!(
             "SELECT {SERVICE_KEY_COLUMNS} FROM service_keys WHERE purpose = $1 AND active = $2"
         );
