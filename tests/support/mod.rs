@@ -3,6 +3,7 @@
 // in the binaries that happen to use them all.
 #![allow(dead_code, unused_imports)]
 
+pub mod app;
 pub mod db;
 pub mod hsm;
 pub mod tools;

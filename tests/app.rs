@@ -1,0 +1,196 @@
+//! The service end to end, as the `sceau` binary, on SQLite and PostgreSQL:
+//! readiness, the published CA certificates, problem+json errors, graceful
+//! shutdown, the production ceremony flow and `audit verify`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use der::{Decode, DecodePem};
+use support::app::{Instance, Options, stderr, stdout};
+use support::db::{Arg, TestDb, on_both_backends};
+use x509_cert::Certificate;
+
+on_both_backends!(
+    dev_instance_serves_readiness_certificates_and_problems,
+    dev_instance_serves_readiness_certificates_and_problems_on_postgres,
+    dev_instance
+);
+
+async fn dev_instance(db: TestDb) {
+    let mut instance = Instance::new(
+        &db,
+        Options {
+            dev_auto_init: true,
+            body_limit_bytes: Some(1024),
+            ..Options::default()
+        },
+    );
+    instance.serve();
+    let client = reqwest::Client::new();
+
+    let ready = client.get(instance.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+    assert_eq!(
+        client
+            .get(instance.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let der = client
+        .get(instance.url("/certs/root.der"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(der.status(), 200);
+    assert_eq!(der.headers()["content-type"], "application/pkix-cert");
+    let der = der.bytes().await.unwrap();
+    let pem = client
+        .get(instance.url("/certs/root.pem"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pem.headers()["content-type"], "application/x-pem-file");
+    let pem = pem.text().await.unwrap();
+    let root = Certificate::from_der(&der).unwrap();
+    assert_eq!(root, Certificate::from_pem(pem.as_bytes()).unwrap());
+    assert!(root.tbs_certificate.subject.to_string().contains("Root CA"));
+    for name in ["issuing", "ocsp", "tsa"] {
+        let response = client
+            .get(instance.url(&format!("/certs/{name}.der")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{name}");
+        let certificate = Certificate::from_der(&response.bytes().await.unwrap()).unwrap();
+        assert_ne!(
+            certificate.tbs_certificate.subject,
+            root.tbs_certificate.subject
+        );
+    }
+
+    let missing = client
+        .get(instance.url("/certs/nothing.der"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(problem["status"], 404);
+    assert_eq!(problem["type"], "urn:sceau:problem:not-found");
+
+    let too_large = client
+        .get(instance.url("/healthz"))
+        .body(vec![b'x'; 4096])
+        .header("x-request-id", "test-413")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_large.status(), 413);
+    assert_eq!(too_large.headers()["x-request-id"], "test-413");
+    assert_eq!(
+        too_large.headers()["content-type"],
+        "application/problem+json"
+    );
+
+    let demo: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(instance.var().join("demo/demo.json")).unwrap())
+            .unwrap();
+    assert_eq!(demo["public_url"], "http://127.0.0.1");
+    let demo_root = std::fs::read(demo["root_pem"].as_str().unwrap()).unwrap();
+    assert_eq!(Certificate::from_pem(&demo_root).unwrap(), root);
+
+    // SIGTERM: a clean exit, after which the journal verifies.
+    let status = instance.terminate();
+    assert!(status.success(), "{status:?}");
+    let verify = instance.run(&["audit", "verify"]);
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        stdout(&verify),
+        stderr(&verify)
+    );
+}
+
+on_both_backends!(
+    production_ceremony_flow,
+    production_ceremony_flow_on_postgres,
+    production_flow
+);
+
+async fn production_flow(db: TestDb) {
+    let mut instance = Instance::new(&db, Options::default());
+    // Without a ceremony, serve refuses and says what to do.
+    let refused = instance.run(&["serve"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("sceau ca init"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let init = instance.run(&["ca", "init"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    assert!(stdout(&init).contains("root token can now be taken offline"));
+    let transcripts: Vec<_> = std::fs::read_dir(instance.var().join("ceremony"))
+        .unwrap()
+        .collect();
+    assert_eq!(transcripts.len(), 1);
+
+    let again = instance.run(&["ca", "init"]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    assert_eq!(stderr(&again).lines().count(), 1, "{}", stderr(&again));
+
+    instance.serve();
+    let client = reqwest::Client::new();
+    let first_ocsp = client
+        .get(instance.url("/certs/ocsp.der"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(instance.terminate().success());
+
+    let renew = instance.run(&["ca", "renew-ocsp"]);
+    assert!(renew.status.success(), "{}", stderr(&renew));
+    instance.serve();
+    let second_ocsp = client
+        .get(instance.url("/certs/ocsp.der"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_ne!(first_ocsp, second_ocsp);
+    assert!(instance.terminate().success());
+
+    let verify = instance.run(&["audit", "verify"]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+
+    // One changed byte in the stored renewal entry is named by index.
+    db.execute(
+        "UPDATE journal_entries SET payload = $1 WHERE seq = $2",
+        vec![Arg::Blob(b"{\"kind\":\"forged\"}".to_vec()), Arg::Int(1)],
+    )
+    .await;
+    let tampered = instance.run(&["audit", "verify"]);
+    assert!(!tampered.status.success());
+    assert!(
+        stdout(&tampered).contains("entry 1"),
+        "{}",
+        stdout(&tampered)
+    );
+}
