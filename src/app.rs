@@ -103,6 +103,9 @@ impl Application {
     pub async fn build(settings: Settings, clock: SharedClock) -> Result<Self, AppError> {
         let (ceremony_file, _) = CeremonyFile::load(&settings.ca.ceremony_file)?;
         let store = Store::connect(&settings.database).await?;
+        // Open the serving tokens first: a wrong module, token or PIN is the
+        // first thing to report.
+        let hsm = Arc::new(Hsm::connect(&settings.hsm, &SERVING_ROLES).await?);
         if store.latest_ceremony().await?.is_none() {
             if !settings.ca.dev_auto_init {
                 return Err(AppError::NoCeremony);
@@ -111,10 +114,9 @@ impl Application {
                 "development mode: no CA yet, running the key ceremony automatically \
                  (in production, `sceau ca init` is an explicit step)"
             );
-            let hsm = Hsm::connect(&settings.hsm, &CEREMONY_ROLES).await?;
-            perform_ceremony(&settings, &store, &hsm, &clock, false).await?;
+            let ceremony_hsm = Hsm::connect(&settings.hsm, &CEREMONY_ROLES).await?;
+            perform_ceremony(&settings, &store, &ceremony_hsm, &clock, false).await?;
         }
-        let hsm = Arc::new(Hsm::connect(&settings.hsm, &SERVING_ROLES).await?);
         let journal = open_journal(&settings, &store, &hsm, &clock).await?;
         let publication = Publication::default();
         publication.replace(published_certificates(&store).await?);

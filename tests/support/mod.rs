@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 // Each test binary uses a different subset of these helpers; `expect` would fail
 // in the binaries that happen to use them all.
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod app;
 pub mod db;
