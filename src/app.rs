@@ -264,12 +264,12 @@ pub async fn perform_ceremony(
         });
     }
     let (file, file_sha256) = CeremonyFile::load(&settings.ca.ceremony_file)?;
-    let started_at = clock.now();
     let outcome = {
         let hsm = hsm.clone();
         let file = file.clone();
+        let clock = clock.clone();
         tokio::task::spawn_blocking(move || {
-            ceremony::run(&file, &file_sha256, &hsm, started_at, force)
+            ceremony::run(&file, &file_sha256, &hsm, clock.as_ref(), force)
         })
         .await
         .map_err(|e| AppError::Internal(e.to_string()))??

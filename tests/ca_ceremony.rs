@@ -5,7 +5,7 @@
 mod support;
 
 use std::path::Path;
-use std::time::SystemTime;
+use sceau::clock::SystemClock;
 
 use der::{Encode, EncodePem};
 use sceau::config::TokenRole;
@@ -34,7 +34,15 @@ fn ceremony_hierarchy_passes_openssl_and_pkilint() {
     let (file, sha256) = CeremonyFile::load(&path).unwrap();
     let roles = [TokenRole::Root, TokenRole::Issuing, TokenRole::Services];
     let hsm = Hsm::open(&softhsm.settings(), &roles).unwrap();
-    let outcome = ceremony::run(&file, &sha256, &hsm, SystemTime::now(), false).unwrap();
+    // The ceremony reads time from the clock it is given (tests move it).
+    let start = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+    let clock = sceau::clock::ManualClock::new(start);
+    let outcome = ceremony::run(&file, &sha256, &hsm, &clock, false).unwrap();
+    assert_eq!(
+        outcome.root.certificate.tbs_certificate.validity.not_before.to_system_time(),
+        start
+    );
+    assert_eq!(outcome.transcript.started_at, "2027-01-15T08:00:00Z");
 
     let out = tempfile::tempdir().unwrap();
     let root = write_pem(out.path(), "root", &outcome.root.certificate);
@@ -44,7 +52,9 @@ fn ceremony_hierarchy_passes_openssl_and_pkilint() {
 
     let openssl = tools::tool("openssl");
     let verify = |leaf: &Path, purpose: Option<&str>| {
-        let mut args = vec!["verify", "-x509_strict", "-CAfile", root.to_str().unwrap()];
+        // The certificates start at the manual clock's time: verify at that time.
+        let mut args = vec!["verify", "-x509_strict", "-attime", "1800000060"];
+        args.extend(["-CAfile", root.to_str().unwrap()]);
         if leaf != issuing {
             args.extend(["-untrusted", issuing.to_str().unwrap()]);
         }
@@ -121,13 +131,13 @@ fn ceremony_hierarchy_passes_openssl_and_pkilint() {
     assert_eq!(keys, 5, "root, issuing, ocsp, tsa and audit keys");
 
     // A second run on the same tokens is refused, unless forced.
-    let again = ceremony::run(&file, &sha256, &hsm, SystemTime::now(), false).unwrap_err();
+    let again = ceremony::run(&file, &sha256, &hsm, &SystemClock, false).unwrap_err();
     assert!(
         matches!(again, CeremonyError::AlreadyDone { .. }),
         "{again}"
     );
     assert!(again.to_string().contains("--force"));
-    let forced = ceremony::run(&file, &sha256, &hsm, SystemTime::now(), true).unwrap();
+    let forced = ceremony::run(&file, &sha256, &hsm, &SystemClock, true).unwrap();
     assert!(forced.transcript.forced);
     assert_ne!(forced.root.key.id, outcome.root.key.id);
 }

@@ -17,6 +17,7 @@ use x509_cert::ext::pkix::KeyUsages;
 use super::certificate::{
     self, CertificateError, CertificateRequest, SubjectName, extensions as ext,
 };
+use crate::clock::Clock;
 use crate::config::TokenRole;
 use crate::crypto;
 use crate::error::{ErrorKind, HasErrorKind};
@@ -338,9 +339,10 @@ pub fn run(
     file: &CeremonyFile,
     file_sha256: &str,
     hsm: &Hsm,
-    started_at: SystemTime,
+    clock: &dyn Clock,
     force: bool,
 ) -> Result<CeremonyOutcome, CeremonyError> {
+    let started_at = clock.now();
     let root_pool = hsm.token(TokenRole::Root)?;
     let issuing_pool = hsm.token(TokenRole::Issuing)?;
     let services_pool = hsm.token(TokenRole::Services)?;
@@ -423,7 +425,7 @@ pub fn run(
     let audit = services_pool
         .generate_key_pair_blocking(&file.label(KeyPurpose::Audit), file.audit.algorithm)?;
 
-    let completed_at = SystemTime::now().max(started_at);
+    let completed_at = clock.now().max(started_at);
     let transcript = Transcript {
         ceremony: file.name.clone(),
         ceremony_file_sha256: file_sha256.to_owned(),

@@ -2,6 +2,8 @@
 // Each test binary uses a different subset of these helpers; `expect` would fail
 // in the binaries that happen to use them all.
 #![allow(dead_code, unused_imports, unused_macros)]
+// Test helpers fail loudly: an unwrap here is an assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
 pub mod db;
