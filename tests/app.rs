@@ -151,6 +151,15 @@ async fn production_flow(db: TestDb) {
     assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
     assert_eq!(stderr(&again).lines().count(), 1, "{}", stderr(&again));
 
+    // After the ceremony the root's token can go offline: serving never opens it.
+    // (Also shows SCEAU_* environment overrides: config check now names the token.)
+    instance.env.push((
+        "SCEAU_HSM__TOKENS__ROOT__TOKEN_LABEL".to_owned(),
+        "offline-root".to_owned(),
+    ));
+    let check = instance.run(&["config", "check"]);
+    assert!(!check.status.success());
+    assert!(stderr(&check).contains("token 'offline-root' not found"), "{}", stderr(&check));
     instance.serve();
     let client = reqwest::Client::new();
     let first_ocsp = client

@@ -178,3 +178,97 @@ fn ceremony_files_are_checked_before_anything_is_generated() {
     CeremonyFile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/ceremony.dev.toml"))
         .unwrap();
 }
+
+/// The same adapter lets the cms builder sign: OpenSSL verifies a detached
+/// CMS signature made with a token key and its ceremony certificate.
+#[test]
+fn cms_builder_signs_with_a_token_key() {
+    use cms::builder::{SignedDataBuilder, SignerInfoBuilder};
+    use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+    use cms::signed_data::{EncapsulatedContentInfo, SignerIdentifier};
+    use sceau::hsm::{HsmSignature, HsmSigner};
+    use sha2::Digest;
+
+    let Some(softhsm) = support::hsm::isolated("cms_builder_signs_with_a_token_key") else {
+        return;
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/ceremony.dev.toml");
+    let (file, sha256) = CeremonyFile::load(&path).unwrap();
+    let roles = [TokenRole::Root, TokenRole::Issuing, TokenRole::Services];
+    let hsm = Hsm::open(&softhsm.settings(), &roles).unwrap();
+    let outcome = ceremony::run(&file, &sha256, &hsm, &SystemClock, false).unwrap();
+
+    let document = b"an invoice to seal".to_vec();
+    let digest = sha2::Sha256::digest(&document).to_vec();
+    let content = EncapsulatedContentInfo {
+        econtent_type: const_oid::db::rfc5911::ID_DATA,
+        econtent: None,
+    };
+    let tsa = &outcome.tsa;
+    let signer = HsmSigner::new(
+        hsm.token(TokenRole::Services).unwrap().clone(),
+        tsa.key.clone(),
+    );
+    let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+        issuer: tsa.certificate.tbs_certificate.issuer.clone(),
+        serial_number: tsa.certificate.tbs_certificate.serial_number.clone(),
+    });
+    let sha256_alg = spki::AlgorithmIdentifierOwned {
+        oid: const_oid::db::rfc5912::ID_SHA_256,
+        parameters: None,
+    };
+    let signer_info =
+        SignerInfoBuilder::new(&signer, sid, sha256_alg.clone(), &content, Some(&digest)).unwrap();
+    let signed = SignedDataBuilder::new(&content)
+        .add_digest_algorithm(sha256_alg)
+        .unwrap()
+        .add_certificate(CertificateChoices::Certificate(tsa.certificate.clone()))
+        .unwrap()
+        .add_certificate(CertificateChoices::Certificate(
+            outcome.issuing.certificate.clone(),
+        ))
+        .unwrap()
+        .add_signer_info::<HsmSigner, HsmSignature>(signer_info)
+        .unwrap()
+        .build()
+        .unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let cms_path = out.path().join("seal.p7s");
+    std::fs::write(&cms_path, signed.to_der().unwrap()).unwrap();
+    let content_path = out.path().join("document.txt");
+    std::fs::write(&content_path, &document).unwrap();
+    let root = write_pem(out.path(), "root", &outcome.root.certificate);
+    let openssl = tools::tool("openssl");
+    let verify = |content: &Path| {
+        tools::run(
+            &openssl,
+            &[
+                "cms",
+                "-verify",
+                "-binary",
+                "-inform",
+                "DER",
+                "-in",
+                cms_path.to_str().unwrap(),
+                "-content",
+                content.to_str().unwrap(),
+                "-CAfile",
+                root.to_str().unwrap(),
+                "-purpose",
+                "any",
+                "-out",
+                "/dev/null",
+            ],
+        )
+    };
+    let output = verify(&content_path);
+    assert!(
+        output.status.success(),
+        "openssl cms -verify: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let other = out.path().join("other.txt");
+    std::fs::write(&other, b"another document").unwrap();
+    assert!(!verify(&other).status.success(), "a changed document must not verify");
+}

@@ -14,6 +14,8 @@ pub struct Instance {
     pub database_url: String,
     child: Option<Child>,
     pub port: Option<u16>,
+    /// Extra environment for every command (e.g. `SCEAU_*` overrides).
+    pub env: Vec<(String, String)>,
 }
 
 /// What to change in the generated configuration.
@@ -76,6 +78,7 @@ checkpoint_dir = "{var}/checkpoints"
             database_url: db.url.clone(),
             child: None,
             port: None,
+            env: Vec::new(),
         }
     }
 
@@ -102,7 +105,8 @@ checkpoint_dir = "{var}/checkpoints"
             .args(args)
             .env("SOFTHSM2_CONF", self.softhsm_conf())
             .env("RUST_LOG", "warn")
-            .env_remove("SCEAU_CONFIG");
+            .env_remove("SCEAU_CONFIG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
 
