@@ -16,7 +16,7 @@ DEV_CONFIG := deploy/sceau.dev.toml
 HSM_DIR := var/softhsm
 
 # System packages the build, the embedded HSM and the external checks need.
-APT_PACKAGES := softhsm2 opensc openssl pkg-config libssl-dev python3 python3-venv
+APT_PACKAGES := softhsm2 opensc openssl curl pkg-config libssl-dev python3 python3-venv
 # Python test tools, pinned; tests find them on PATH through .venv/bin.
 VENV := .venv
 PY_TOOLS := pkilint==0.13.3
@@ -29,12 +29,12 @@ TEST_LOG := var/test.log
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help run test build lint bench deps apt-deps venv postgres clean reset
+.PHONY: help run test smoke build lint bench deps apt-deps venv postgres clean reset
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
-run: deps build ## build and serve the development instance (tokens and CA made on first start)
+run: apt-deps build ## build and serve the development instance (tokens and CA made on first start)
 	@if [ ! -f $(HSM_DIR)/softhsm2.conf ]; then \
 	  echo "first start: creating SoftHSM tokens in $(HSM_DIR)"; \
 	  hsm-sim/create-tokens.sh $(HSM_DIR) >/dev/null; \
@@ -57,6 +57,10 @@ test: deps postgres ## fmt, clippy, unit and integration tests (SQLite and Postg
 	    exit 1; \
 	  fi; \
 	fi
+	.ci/smoke-make-run
+
+smoke: build ## make run from a fresh clone serves /readyz and the root certificate
+	.ci/smoke-make-run
 
 build: ## compile the service (debug)
 	cargo build
