@@ -71,9 +71,15 @@ async fn entities_and_credentials_round_trip(db: TestDb) {
         key_id: vec![0xde, 0xad, 0xbe, 0xef],
         key_label: "seal-acme-1".to_owned(),
     };
-    let credential = store.insert_seal_credential(entity.id, &key, now).await.unwrap();
+    let credential = store
+        .insert_seal_credential(entity.id, &key, now)
+        .await
+        .unwrap();
     assert_eq!(credential.status, CredentialStatus::Pending);
-    assert_eq!(store.seal_credential(credential.id).await.unwrap(), credential);
+    assert_eq!(
+        store.seal_credential(credential.id).await.unwrap(),
+        credential
+    );
 
     let later = now + time::Duration::hours(1);
     store
@@ -86,16 +92,32 @@ async fn entities_and_credentials_round_trip(db: TestDb) {
         .unwrap();
     let updated = store.seal_credential(credential.id).await.unwrap();
     assert_eq!(updated.status, CredentialStatus::Active);
-    assert_eq!(updated.certificate.as_deref(), Some(&b"\x30\x03\x02\x01\x01"[..]));
+    assert_eq!(
+        updated.certificate.as_deref(),
+        Some(&b"\x30\x03\x02\x01\x01"[..])
+    );
     assert_eq!(updated.updated_at, later);
     assert_eq!(updated.created_at, now);
     assert_eq!(updated.key, key);
-    assert_eq!(store.seal_credentials_of(entity.id).await.unwrap(), vec![updated]);
+    assert_eq!(
+        store.seal_credentials_of(entity.id).await.unwrap(),
+        vec![updated]
+    );
 
-    let same_key = store.insert_seal_credential(entity.id, &key, now).await.unwrap_err();
+    let same_key = store
+        .insert_seal_credential(entity.id, &key, now)
+        .await
+        .unwrap_err();
     assert_eq!(same_key.kind(), ErrorKind::Conflict, "{same_key}");
     let orphan = store
-        .insert_seal_credential(uuid::Uuid::new_v4(), &KeyReference { key_id: vec![1], ..key.clone() }, now)
+        .insert_seal_credential(
+            uuid::Uuid::new_v4(),
+            &KeyReference {
+                key_id: vec![1],
+                ..key.clone()
+            },
+            now,
+        )
         .await
         .unwrap_err();
     assert_eq!(orphan.kind(), ErrorKind::Unprocessable, "{orphan}");

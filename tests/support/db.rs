@@ -60,8 +60,10 @@ pub fn sqlite() -> TestDb {
 
 /// A fresh PostgreSQL database, or `None` (after saying so) when PostgreSQL is not there.
 pub async fn postgres() -> Option<TestDb> {
-    let admin = std::env::var("SCEAU_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
-    let connected = tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin)).await;
+    let admin =
+        std::env::var("SCEAU_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
+    let connected =
+        tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin)).await;
     let mut connection = match connected {
         Ok(Ok(connection)) => connection,
         failed => {
@@ -132,7 +134,11 @@ impl TestDb {
                         Arg::Text(v) => query.bind(v),
                     };
                 }
-                let affected = query.execute(&mut $connection).await.unwrap().rows_affected();
+                let affected = query
+                    .execute(&mut $connection)
+                    .await
+                    .unwrap()
+                    .rows_affected();
                 $connection.close().await.unwrap();
                 affected
             }};
@@ -158,9 +164,13 @@ impl Drop for TestDb {
         // Drop runs outside async: a thread with its own runtime drops the database,
         // closing whatever connections the test left open.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(async {
-                let mut connection = sqlx::PgConnection::connect(&admin).await.map_err(std::io::Error::other)?;
+                let mut connection = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .map_err(std::io::Error::other)?;
                 sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .execute(&mut connection)
                     .await
@@ -177,7 +187,13 @@ impl Drop for TestDb {
 
 #[test]
 fn database_name_is_replaced() {
-    assert_eq!(with_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
-    assert_eq!(with_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+    assert_eq!(
+        with_database("postgres://u@h:5432/test", "x"),
+        "postgres://u@h:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u@h/test?sslmode=disable", "x"),
+        "postgres://u@h/x?sslmode=disable"
+    );
     assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
 }
