@@ -1,6 +1,10 @@
 //! The audit journal on SQLite and PostgreSQL: an untouched journal verifies; each kind
 //! of tampering is reported with its index; proofs check out with a verifier written
 //! here; key rotation keeps old checkpoints verifiable; purged payloads keep the tree.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test or bench stops at the first failure, with its cause"
+)]
 
 mod support;
 

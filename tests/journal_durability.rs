@@ -1,6 +1,10 @@
 //! Durability of the journal across processes: SIGKILL in the middle of 200 concurrent
 //! appends loses nothing that was acknowledged, and two processes appending to one
 //! database make one log with no gap and no fork.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test or bench stops at the first failure, with its cause"
+)]
 
 mod support;
 
