@@ -350,8 +350,12 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment.merge(Env::prefixed("SCEAU_").split("__").filter(|key| {
-            // These are read directly by the CLI, not settings.
-            !matches!(key.as_str(), "config" | "hsm_pin")
+            // Read directly by the CLI or by the test suite, not settings.
+            // figment hands the key over in its original (upper) case.
+            !matches!(
+                key.as_str().to_ascii_lowercase().as_str(),
+                "config" | "hsm_pin" | "require_pg" | "test_database_url"
+            )
         }));
         let settings: Settings = figment
             .extract()
