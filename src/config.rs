@@ -350,11 +350,11 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment.merge(Env::prefixed("SCEAU_").split("__").filter(|key| {
-            // These are read directly by the CLI or by the test suite, not settings.
-            // The key keeps the variable's case: compare without it.
-            !["config", "hsm_pin", "test_database_url", "require_pg"]
-                .iter()
-                .any(|name| key.as_str().eq_ignore_ascii_case(name))
+            // Read directly by the CLI, the token script or the test suite, not
+            // settings. figment keeps the variable's case: compare without it.
+            let key = key.as_str().to_ascii_lowercase();
+            !(matches!(key.as_str(), "config" | "hsm_pin" | "dev_pin" | "require_pg")
+                || key.starts_with("test_"))
         }));
         let settings: Settings = figment
             .extract()

@@ -1,5 +1,9 @@
 //! The store on SQLite and PostgreSQL: durable settings on every pooled connection,
 //! migrations, and the entity and seal credential repositories.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test or bench stops at the first failure, with its cause"
+)]
 
 mod support;
 

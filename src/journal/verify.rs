@@ -480,7 +480,9 @@ async fn classify_suspects(
     chain_breaks: &[u64],
 ) -> Result<(), JournalError> {
     let suspect_indexes: HashSet<u64> = suspects.iter().map(|s| s.seq).collect();
-    let mut origin: HashMap<Hash, u64> = HashMap::new();
+    // leaf hash → the index that entry was recorded at. Rows that check out at their
+    // own index were recorded there; suspects are resolved from their predecessor.
+    let mut recorded: HashMap<Hash, u64> = HashMap::new();
     if !suspects.is_empty() {
         let wanted: HashSet<Hash> = suspects.iter().map(|s| s.prev).collect();
         let mut after = i64::MIN;
@@ -493,21 +495,29 @@ async fn classify_suspects(
                     Hash::try_from(row.leaf_hash.as_slice()),
                     u64::try_from(row.seq),
                 ) && wanted.contains(&leaf)
+                    && !suspect_indexes.contains(&seq)
                 {
-                    origin.insert(leaf, seq);
+                    recorded.insert(leaf, seq);
                 }
             }
         }
     }
-    let mut named: HashSet<u64> = suspect_indexes.clone();
-    for suspect in suspects {
-        let recorded_at = if suspect.prev == [0; 32] {
-            Some(0)
-        } else {
-            origin.get(&suspect.prev).map(|before| before + 1)
-        };
-        let moved = recorded_at.filter(|&o| {
-            o != suspect.seq
+    // Suspects come in index order, so a run of shifted entries resolves in one pass;
+    // repeat while passes make progress (entries moved down the log).
+    let mut moved_from: HashMap<u64, u64> = HashMap::new();
+    loop {
+        let before = moved_from.len();
+        for suspect in suspects {
+            if moved_from.contains_key(&suspect.seq) {
+                continue;
+            }
+            let candidate = if suspect.prev == [0; 32] {
+                Some(0)
+            } else {
+                recorded.get(&suspect.prev).map(|index| index + 1)
+            };
+            if let Some(o) = candidate
+                && o != suspect.seq
                 && entry_leaf_hash(
                     o,
                     suspect.recorded_at_us,
@@ -515,8 +525,18 @@ async fn classify_suspects(
                     &suspect.payload_sha256,
                     &suspect.kind,
                 ) == suspect.leaf
-        });
-        match moved {
+            {
+                moved_from.insert(suspect.seq, o);
+                recorded.insert(suspect.leaf, o);
+            }
+        }
+        if moved_from.len() == before {
+            break;
+        }
+    }
+    let mut named: HashSet<u64> = suspect_indexes.clone();
+    for suspect in suspects {
+        match moved_from.get(&suspect.seq).copied() {
             Some(o) => {
                 report.add(
                     suspect.seq,
@@ -529,7 +549,11 @@ async fn classify_suspects(
                     report.add(
                         o,
                         ProblemKind::Inserted,
-                        format!("is not in the original chain: the entry recorded at index {o} now sits at index {} (inserted)", suspect.seq),
+                        format!(
+                            "is not in the original chain: the entry recorded at index {o} \
+                             now sits at index {} (inserted)",
+                            suspect.seq
+                        ),
                     );
                 }
             }
