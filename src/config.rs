@@ -353,8 +353,10 @@ impl Settings {
             // Read directly by the CLI, the token script or the test suite, not
             // settings. figment keeps the variable's case: compare without it.
             let key = key.as_str().to_ascii_lowercase();
-            !(matches!(key.as_str(), "config" | "hsm_pin" | "dev_pin" | "require_pg")
-                || key.starts_with("test_"))
+            !(matches!(
+                key.as_str(),
+                "config" | "hsm_pin" | "dev_pin" | "require_pg"
+            ) || key.starts_with("test_"))
         }));
         let settings: Settings = figment
             .extract()

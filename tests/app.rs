@@ -159,7 +159,11 @@ async fn production_flow(db: TestDb) {
     ));
     let check = instance.run(&["config", "check"]);
     assert!(!check.status.success());
-    assert!(stderr(&check).contains("token 'offline-root' not found"), "{}", stderr(&check));
+    assert!(
+        stderr(&check).contains("token 'offline-root' not found"),
+        "{}",
+        stderr(&check)
+    );
     instance.serve();
     let client = reqwest::Client::new();
     let first_ocsp = client

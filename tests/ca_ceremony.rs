@@ -4,8 +4,8 @@
 
 mod support;
 
-use std::path::Path;
 use sceau::clock::SystemClock;
+use std::path::Path;
 
 use der::{Encode, EncodePem};
 use sceau::config::TokenRole;
@@ -39,7 +39,13 @@ fn ceremony_hierarchy_passes_openssl_and_pkilint() {
     let clock = sceau::clock::ManualClock::new(start);
     let outcome = ceremony::run(&file, &sha256, &hsm, &clock, false).unwrap();
     assert_eq!(
-        outcome.root.certificate.tbs_certificate.validity.not_before.to_system_time(),
+        outcome
+            .root
+            .certificate
+            .tbs_certificate
+            .validity
+            .not_before
+            .to_system_time(),
         start
     );
     assert_eq!(outcome.transcript.started_at, "2027-01-15T08:00:00Z");
@@ -270,5 +276,8 @@ fn cms_builder_signs_with_a_token_key() {
     );
     let other = out.path().join("other.txt");
     std::fs::write(&other, b"another document").unwrap();
-    assert!(!verify(&other).status.success(), "a changed document must not verify");
+    assert!(
+        !verify(&other).status.success(),
+        "a changed document must not verify"
+    );
 }
