@@ -166,34 +166,20 @@ async fn production_flow(db: TestDb) {
     );
     instance.serve();
     let client = reqwest::Client::new();
-    let first_ocsp = client
-        .get(instance.url("/certs/ocsp.der"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let first_ocsp = bytes(&client, &instance.url("/certs/ocsp.der")).await;
     assert!(instance.terminate().success());
 
     let renew = instance.run(&["ca", "renew-ocsp"]);
     assert!(renew.status.success(), "{}", stderr(&renew));
     instance.serve();
-    let second_ocsp = client
-        .get(instance.url("/certs/ocsp.der"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let second_ocsp = bytes(&client, &instance.url("/certs/ocsp.der")).await;
     assert_ne!(first_ocsp, second_ocsp);
     assert!(instance.terminate().success());
 
     let verify = instance.run(&["audit", "verify"]);
     assert!(verify.status.success(), "{}", stdout(&verify));
 
-    // One changed byte in the stored renewal entry is named by index.
+    // A rewritten payload of the renewal entry is named by its index.
     db.execute(
         "UPDATE journal_entries SET payload = $1 WHERE seq = $2",
         vec![Arg::Blob(b"{\"kind\":\"forged\"}".to_vec()), Arg::Int(1)],
@@ -206,4 +192,10 @@ async fn production_flow(db: TestDb) {
         "{}",
         stdout(&tampered)
     );
+}
+
+async fn bytes(client: &reqwest::Client, url: &str) -> Vec<u8> {
+    let response = client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    response.bytes().await.unwrap().to_vec()
 }

@@ -60,6 +60,9 @@ fn parse_key_id(text: &str) -> Result<Vec<u8>, StoreError> {
 
 const CERTIFICATE_COLUMNS: &str = "serial, purpose, token_role, key_id, key_label, der, sha256, \
                                    not_before, not_after, active, created_at";
+const INSERT_CERTIFICATE: &str = "INSERT INTO ca_certificates (serial, purpose, token_role, \
+    key_id, key_label, der, sha256, not_before, not_after, active, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 const SERVICE_KEY_COLUMNS: &str =
     "purpose, token_role, key_id, key_label, algorithm, public_key, active, created_at";
 
@@ -102,6 +105,34 @@ macro_rules! service_key_from_row {
     }};
 }
 
+/// Inside a transaction: the active certificate of the same purpose stops being
+/// active, and `certificate` is inserted (as active, when it says so).
+macro_rules! activate_certificate {
+    ($tx:expr, $certificate:expr) => {{
+        let certificate: &CaCertificate = $certificate;
+        sqlx::query("UPDATE ca_certificates SET active = $1 WHERE purpose = $2 AND active = $3")
+            .bind(false)
+            .bind(&certificate.purpose)
+            .bind(true)
+            .execute($tx)
+            .await?;
+        sqlx::query(INSERT_CERTIFICATE)
+            .bind(&certificate.serial)
+            .bind(&certificate.purpose)
+            .bind(certificate.key.token_role.name())
+            .bind(hex::encode(&certificate.key.key_id))
+            .bind(&certificate.key.key_label)
+            .bind(&certificate.der)
+            .bind(&certificate.sha256)
+            .bind(to_micros(certificate.not_before))
+            .bind(to_micros(certificate.not_after))
+            .bind(certificate.active)
+            .bind(to_micros(certificate.created_at))
+            .execute($tx)
+            .await?;
+    }};
+}
+
 impl Store {
     /// Records a ceremony and what it made, in one transaction: the certificates and
     /// keys it replaces (after a forced ceremony) stop being active.
@@ -113,10 +144,6 @@ impl Store {
     ) -> Result<(), StoreError> {
         let insert_ceremony = "INSERT INTO ceremonies (id, name, file_sha256, completed_at, transcript) \
                                VALUES ($1, $2, $3, $4, $5)";
-        let insert_certificate = format!(
-            "INSERT INTO ca_certificates ({CERTIFICATE_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        );
         let insert_key = format!(
             "INSERT INTO service_keys ({SERVICE_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         );
@@ -131,17 +158,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             for certificate in certificates {
-                sqlx::query(
-                    "UPDATE ca_certificates SET active = $1 WHERE purpose = $2 AND active = $3",
-                )
-                .bind(false)
-                .bind(&certificate.purpose)
-                .bind(true)
-                .execute(&mut *tx)
-                .await?;
-                bind_certificate(sqlx::query(&insert_certificate), certificate)
-                    .execute(&mut *tx)
-                    .await?;
+                activate_certificate!(&mut *tx, certificate);
             }
             for key in keys {
                 sqlx::query(
@@ -174,23 +191,9 @@ impl Store {
         &self,
         certificate: &CaCertificate,
     ) -> Result<(), StoreError> {
-        let insert = format!(
-            "INSERT INTO ca_certificates ({CERTIFICATE_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        );
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "UPDATE ca_certificates SET active = $1 WHERE purpose = $2 AND active = $3",
-            )
-            .bind(false)
-            .bind(&certificate.purpose)
-            .bind(true)
-            .execute(&mut *tx)
-            .await?;
-            bind_certificate(sqlx::query(&insert), certificate)
-                .execute(&mut *tx)
-                .await?;
+            activate_certificate!(&mut *tx, certificate);
             tx.commit().await?;
         });
         Ok(())
@@ -249,30 +252,4 @@ impl Store {
             }
         })
     }
-}
-
-fn bind_certificate<'q, DB: sqlx::Database>(
-    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
-    certificate: &'q CaCertificate,
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
-where
-    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    &'q Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    query
-        .bind(&certificate.serial)
-        .bind(&certificate.purpose)
-        .bind(certificate.key.token_role.name())
-        .bind(hex::encode(&certificate.key.key_id))
-        .bind(&certificate.key.key_label)
-        .bind(&certificate.der)
-        .bind(&certificate.sha256)
-        .bind(to_micros(certificate.not_before))
-        .bind(to_micros(certificate.not_after))
-        .bind(certificate.active)
-        .bind(to_micros(certificate.created_at))
 }
