@@ -25,6 +25,9 @@ async fn dev_instance(db: TestDb) {
             ..Options::default()
         },
     );
+    instance
+        .env
+        .push(("SCEAU_LOG__FORMAT".to_owned(), "json".to_owned()));
     instance.serve();
     let client = reqwest::Client::new();
 
@@ -112,6 +115,20 @@ async fn dev_instance(db: TestDb) {
     // SIGTERM: a clean exit, after which the journal verifies.
     let status = instance.terminate();
     assert!(status.success(), "{status:?}");
+
+    // Logs are JSON when configured, one object per line; the dev-mode start says so.
+    let log = std::fs::read_to_string(instance.log_path()).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("development mode")),
+        "{log}"
+    );
     let verify = instance.run(&["audit", "verify"]);
     assert!(
         verify.status.success(),
@@ -176,8 +193,14 @@ async fn production_flow(db: TestDb) {
     assert_ne!(first_ocsp, second_ocsp);
     assert!(instance.terminate().success());
 
+    // The ceremony's transcript and the renewal are both in the journal.
     let verify = instance.run(&["audit", "verify"]);
     assert!(verify.status.success(), "{}", stdout(&verify));
+    assert!(
+        stdout(&verify).contains("journal verifies: 2 entries"),
+        "{}",
+        stdout(&verify)
+    );
 
     // A rewritten payload of the renewal entry is named by its index.
     db.execute(

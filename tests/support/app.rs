@@ -120,7 +120,8 @@ checkpoint_dir = "{var}/checkpoints"
         let mut child = self
             .command(&["serve"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            // To a file: a pipe nobody reads would block the server once full.
+            .stderr(std::fs::File::create(self.log_path()).unwrap())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -137,16 +138,21 @@ checkpoint_dir = "{var}/checkpoints"
             Ok(port) => port,
             Err(_) => {
                 let _ = child.kill();
-                let output = child.wait_with_output().unwrap();
+                let _ = child.wait();
                 panic!(
                     "sceau serve did not start: {}",
-                    String::from_utf8_lossy(&output.stderr)
+                    std::fs::read_to_string(self.log_path()).unwrap_or_default()
                 );
             }
         };
         self.child = Some(child);
         self.port = Some(port);
         port
+    }
+
+    /// Where `serve` writes its logs.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("serve.log")
     }
 
     pub fn url(&self, path: &str) -> String {
