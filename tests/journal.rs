@@ -8,69 +8,16 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use sceau::config::JournalSettings;
 use sceau::journal::entry::{entry_leaf_hash, sha256};
-use sceau::journal::{
-    self, Hash, Journal, JournalEvent, ProblemKind, SoftwareSigner, VerifyReport,
-};
+use sceau::journal::{self, Hash, ProblemKind, SoftwareSigner, VerifyReport};
 use sceau::store::Store;
 use sha2::{Digest, Sha256};
 use support::db::{Arg, TestDb, on_both_backends};
 
-fn settings(dir: &Path) -> JournalSettings {
-    JournalSettings {
-        checkpoint_dir: dir.join("checkpoints"),
-        checkpoint_interval_secs: 3600,
-        max_batch: 64,
-    }
-}
-
-fn event(n: u64) -> JournalEvent {
-    JournalEvent::new(
-        "test.event",
-        "tester",
-        serde_json::json!({ "n": n, "text": "sealed document" }),
-    )
-}
-
-async fn open(store: &Store, dir: &Path, signer: Arc<SoftwareSigner>) -> Journal {
-    Journal::open(
-        store.clone(),
-        &settings(dir),
-        signer,
-        sceau::clock::system(),
-    )
-    .await
-    .unwrap()
-}
-
-/// A journal with 20 entries, checkpoints at sizes 10 and 20, and the journal shut down.
-async fn twenty_entries(db: &TestDb) -> (Store, PathBuf) {
-    let store = db.store().await;
-    let dir = db.dir.path().to_owned();
-    let journal = open(&store, &dir, Arc::new(SoftwareSigner::generate())).await;
-    for n in 0..10 {
-        assert_eq!(journal.append(event(n)).await.unwrap(), n);
-    }
-    journal.checkpoint().await.unwrap();
-    let appends: Vec<_> = (10..20)
-        .map(|n| {
-            let journal = journal.clone();
-            tokio::spawn(async move { journal.append(event(n)).await })
-        })
-        .collect();
-    let mut indexes = Vec::new();
-    for append in appends {
-        indexes.push(append.await.unwrap().unwrap());
-    }
-    indexes.sort();
-    assert_eq!(indexes, (10..20).collect::<Vec<_>>());
-    journal.shutdown().await.unwrap(); // final checkpoint at 20
-    (store, dir)
-}
+use support::journal::{event, open, twenty_entries};
 
 async fn check(store: &Store, dir: &Path) -> VerifyReport {
     let report = journal::verify(store, &dir.join("checkpoints"))

@@ -8,4 +8,5 @@
 pub mod app;
 pub mod db;
 pub mod hsm;
+pub mod journal;
 pub mod tools;
