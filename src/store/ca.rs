@@ -4,9 +4,8 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use super::entities::KeyReference;
+use super::entities::{KeyReference, parse_role};
 use super::{Store, StoreError, from_micros, on_pool, to_micros};
-use crate::config::TokenRole;
 
 /// One completed key ceremony.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,13 +44,6 @@ pub struct ServiceKey {
     pub public_key: Vec<u8>,
     pub active: bool,
     pub created_at: OffsetDateTime,
-}
-
-fn parse_role(text: &str) -> Result<TokenRole, StoreError> {
-    TokenRole::ALL
-        .into_iter()
-        .find(|role| role.name() == text)
-        .ok_or_else(|| StoreError::Corrupt(format!("token role {text:?}")))
 }
 
 fn parse_key_id(text: &str) -> Result<Vec<u8>, StoreError> {

@@ -84,7 +84,7 @@ pub struct SealCredential {
     pub updated_at: OffsetDateTime,
 }
 
-fn parse_role(text: &str) -> Result<TokenRole, StoreError> {
+pub(super) fn parse_role(text: &str) -> Result<TokenRole, StoreError> {
     TokenRole::ALL
         .into_iter()
         .find(|role| role.name() == text)
