@@ -22,6 +22,20 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, for code that must cover them all (problem types, the spec).
+    pub const ALL: [ErrorKind; 10] = [
+        Self::BadRequest,
+        Self::Unauthenticated,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::Conflict,
+        Self::Locked,
+        Self::Unprocessable,
+        Self::PayloadTooLarge,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
     /// The HTTP status code for this kind.
     pub fn http_status(self) -> u16 {
         match self {
@@ -98,18 +112,7 @@ mod tests {
 
     #[test]
     fn statuses_are_distinct() {
-        let kinds = [
-            ErrorKind::BadRequest,
-            ErrorKind::Unauthenticated,
-            ErrorKind::Forbidden,
-            ErrorKind::NotFound,
-            ErrorKind::Conflict,
-            ErrorKind::Locked,
-            ErrorKind::Unprocessable,
-            ErrorKind::PayloadTooLarge,
-            ErrorKind::Unavailable,
-            ErrorKind::Internal,
-        ];
+        let kinds = ErrorKind::ALL;
         let statuses: std::collections::HashSet<u16> =
             kinds.iter().map(|k| k.http_status()).collect();
         assert_eq!(statuses.len(), kinds.len());

@@ -121,19 +121,7 @@ fn the_spec_is_openapi_3_1_with_problems_and_security_schemes() {
             .iter()
             .filter_map(Value::as_str)
             .collect();
-    use sceau::error::ErrorKind::*;
-    for kind in [
-        BadRequest,
-        Unauthenticated,
-        Forbidden,
-        NotFound,
-        Conflict,
-        Locked,
-        Unprocessable,
-        PayloadTooLarge,
-        Unavailable,
-        Internal,
-    ] {
+    for kind in sceau::error::ErrorKind::ALL {
         let uri = sceau::api::problem::ProblemType::Kind(kind).uri();
         assert!(
             problem_types.contains(&uri.as_ref()),

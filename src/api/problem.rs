@@ -92,22 +92,10 @@ impl ProblemType {
 
     /// The type an error status maps onto when no handler classified it.
     pub fn for_status(status: StatusCode) -> Self {
-        const KINDS: [ErrorKind; 10] = [
-            ErrorKind::BadRequest,
-            ErrorKind::Unauthenticated,
-            ErrorKind::Forbidden,
-            ErrorKind::NotFound,
-            ErrorKind::Conflict,
-            ErrorKind::Locked,
-            ErrorKind::Unprocessable,
-            ErrorKind::PayloadTooLarge,
-            ErrorKind::Unavailable,
-            ErrorKind::Internal,
-        ];
         match status {
             StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
-            _ => KINDS
+            _ => ErrorKind::ALL
                 .into_iter()
                 .find(|kind| kind.http_status() == status.as_u16())
                 .map_or(Self::Status(status), Self::Kind),
