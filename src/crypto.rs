@@ -178,10 +178,24 @@ impl PublicKeyKind {
     }
 }
 
+/// The largest RSA modulus sceau parses (the rsa crate's default stops at 4096).
+pub const MAX_RSA_MODULUS_BITS: usize = 8192;
+
 fn rsa_key(spki: &SubjectPublicKeyInfoOwned) -> Result<rsa::RsaPublicKey, CryptoError> {
-    use rsa::pkcs1::DecodeRsaPublicKey;
-    rsa::RsaPublicKey::from_pkcs1_der(spki.subject_public_key.raw_bytes())
-        .map_err(|e| CryptoError::MalformedKey(e.to_string()))
+    let (modulus, exponent) = rsa_components(spki)?;
+    rsa::RsaPublicKey::new_with_max_size(
+        rsa::BigUint::from_bytes_be(modulus),
+        rsa::BigUint::from_bytes_be(exponent),
+        MAX_RSA_MODULUS_BITS,
+    )
+    .map_err(|e| CryptoError::MalformedKey(e.to_string()))
+}
+
+/// The big-endian modulus and public exponent of an RSA SPKI, unchecked.
+pub fn rsa_components(spki: &SubjectPublicKeyInfoOwned) -> Result<(&[u8], &[u8]), CryptoError> {
+    let key = rsa::pkcs1::RsaPublicKey::from_der(spki.subject_public_key.raw_bytes())
+        .map_err(|e| CryptoError::MalformedKey(e.to_string()))?;
+    Ok((key.modulus.as_bytes(), key.public_exponent.as_bytes()))
 }
 
 /// Verifies `signature` (DER for ECDSA, raw for RSA) over `message` with the key in `spki`.
@@ -191,7 +205,6 @@ pub fn verify(
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), CryptoError> {
-    use signature::Verifier;
     let kind = PublicKeyKind::of(spki)?;
     let point = spki.subject_public_key.raw_bytes();
     match (kind, algorithm) {
@@ -206,20 +219,24 @@ pub fn verify(
             key.verify(scheme, &digest, signature)
                 .map_err(|_| CryptoError::BadSignature)
         }
-        (PublicKeyKind::EcP256, SignatureAlgorithm::EcdsaSha256) => {
+        // ECDSA over either curve with any of our hashes (CSRs from OpenSSL sign
+        // P-384 keys with SHA-256 by default).
+        (PublicKeyKind::EcP256, alg) if !alg.is_rsa() => {
+            use signature::hazmat::PrehashVerifier;
             let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
                 .map_err(|e| CryptoError::MalformedKey(e.to_string()))?;
-            let sig = p256::ecdsa::DerSignature::from_bytes(signature)
+            let sig = p256::ecdsa::Signature::from_der(signature)
                 .map_err(|_| CryptoError::MalformedSignature)?;
-            key.verify(message, &sig)
+            key.verify_prehash(&alg.digest().digest(message), &sig)
                 .map_err(|_| CryptoError::BadSignature)
         }
-        (PublicKeyKind::EcP384, SignatureAlgorithm::EcdsaSha384) => {
+        (PublicKeyKind::EcP384, alg) if !alg.is_rsa() => {
+            use signature::hazmat::PrehashVerifier;
             let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
                 .map_err(|e| CryptoError::MalformedKey(e.to_string()))?;
-            let sig = p384::ecdsa::DerSignature::from_bytes(signature)
+            let sig = p384::ecdsa::Signature::from_der(signature)
                 .map_err(|_| CryptoError::MalformedSignature)?;
-            key.verify(message, &sig)
+            key.verify_prehash(&alg.digest().digest(message), &sig)
                 .map_err(|_| CryptoError::BadSignature)
         }
         _ => Err(CryptoError::UnsupportedKey),
