@@ -322,6 +322,8 @@ pub struct CaSettings {
     pub ceremony_file: PathBuf,
     /// Where ceremony transcripts are written.
     pub transcript_dir: PathBuf,
+    /// The certificate policies, one `*.toml` per policy (`policies/certificates`).
+    pub policies_dir: PathBuf,
     /// Development only: run the ceremony on first start when none was done.
     pub dev_auto_init: bool,
 }
@@ -331,6 +333,7 @@ impl Default for CaSettings {
         Self {
             ceremony_file: PathBuf::from("policies/ceremony.toml"),
             transcript_dir: PathBuf::from("var/ceremony"),
+            policies_dir: PathBuf::from("policies/certificates"),
             dev_auto_init: false,
         }
     }
