@@ -16,6 +16,8 @@ use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{Hsm, HsmError, HsmSigner, KeyId};
 use crate::journal::{CheckpointSigner, Journal, JournalError, JournalEvent};
 use crate::pki::ceremony::{self, CeremonyError, CeremonyFile, CertifiedKey, Transcript};
+use crate::pki::issuance::Issuer;
+use crate::pki::policy::{PolicyError, PolicySet};
 use crate::pki::publication::{Publication, PublishedCertificate};
 use crate::store::ca::{CaCertificate, CeremonyRecord, ServiceKey};
 use crate::store::entities::KeyReference;
@@ -30,6 +32,8 @@ pub struct AppState {
     pub hsm: Arc<Hsm>,
     pub publication: Publication,
     pub journal: Journal,
+    /// The certificate policies, checked at start-up.
+    pub policies: Arc<PolicySet>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,8 @@ pub enum AppError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Ceremony(#[from] CeremonyError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
     #[error("no CA hierarchy in the database: run `sceau ca init` first")]
     NoCeremony,
     #[error(
@@ -75,6 +81,7 @@ impl HasErrorKind for AppError {
             Self::Hsm(e) => e.kind(),
             Self::Journal(e) => e.kind(),
             Self::Ceremony(e) => e.kind(),
+            Self::Policy(e) => e.kind(),
             Self::CeremonyRecorded { .. } => ErrorKind::Conflict,
             _ => ErrorKind::Internal,
         }
@@ -102,6 +109,8 @@ impl Application {
     /// it runs the key ceremony first when none was recorded.
     pub async fn build(settings: Settings, clock: SharedClock) -> Result<Self, AppError> {
         let (ceremony_file, _) = CeremonyFile::load(&settings.ca.ceremony_file)?;
+        // A bad policy file stops the start, naming the file and the field.
+        let policies = Arc::new(PolicySet::load_dir(&settings.ca.policies_dir)?);
         let store = Store::connect(&settings.database).await?;
         // Open the serving tokens first: a wrong module, token or PIN is the
         // first thing to report.
@@ -133,7 +142,12 @@ impl Application {
                 source,
             })?
             .port();
-        tracing::info!(ceremony = %ceremony_file.name, port, "sceau is ready");
+        tracing::info!(
+            ceremony = %ceremony_file.name,
+            policies = policies.len(),
+            port,
+            "sceau is ready"
+        );
         Ok(Self {
             listener,
             state: AppState {
@@ -143,6 +157,7 @@ impl Application {
                 hsm,
                 publication,
                 journal,
+                policies,
             },
             port,
         })
@@ -226,6 +241,34 @@ async fn hsm_signer(hsm: &Hsm, key: &KeyReference) -> Result<HsmSigner, AppError
     })?;
     let found = pool.clone().find_key(id).await?;
     Ok(HsmSigner::new(pool, found))
+}
+
+/// The issuance engine over the active issuing CA key. Only the RA is handed one.
+pub async fn issuer(
+    store: &Store,
+    hsm: &Hsm,
+    journal: &Journal,
+    clock: &SharedClock,
+    policies: Arc<PolicySet>,
+) -> Result<Issuer, AppError> {
+    let issuing = store
+        .active_ca_certificates()
+        .await?
+        .into_iter()
+        .find(|c| c.purpose == "issuing")
+        .ok_or(AppError::Incomplete("issuing"))?;
+    let certificate = x509_cert::Certificate::from_der(&issuing.der)
+        .map_err(|e| AppError::Internal(format!("stored issuing certificate: {e}")))?;
+    let signer = hsm_signer(hsm, &issuing.key).await?;
+    Ok(Issuer::new(
+        policies,
+        store.clone(),
+        journal.clone(),
+        clock.clone(),
+        signer,
+        certificate,
+        hsm.token(TokenRole::Seal)?.clone(),
+    ))
 }
 
 /// The CA certificates to serve, by their stable names.

@@ -12,6 +12,7 @@ use crate::config::{Settings, TokenRole};
 use crate::error;
 use crate::hsm::Hsm;
 use crate::pki::ceremony::CeremonyFile;
+use crate::pki::policy::PolicySet;
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
@@ -172,6 +173,7 @@ fn write_demo_file(
 
 async fn config_check(settings: Settings) -> Result<ExitCode, AppError> {
     CeremonyFile::load(&settings.ca.ceremony_file)?;
+    let policies = PolicySet::load_dir(&settings.ca.policies_dir)?;
     settings.database.backend()?;
     let hsm = Hsm::connect(&settings.hsm, &TokenRole::ALL).await?;
     hsm.ping().await?;
@@ -184,9 +186,15 @@ async fn config_check(settings: Settings) -> Result<ExitCode, AppError> {
         })
         .collect();
     println!(
-        "configuration OK: tokens {}; ceremony file {}",
+        "configuration OK: tokens {}; ceremony file {}; {} certificate policies ({})",
         tokens.join(", "),
-        settings.ca.ceremony_file.display()
+        settings.ca.ceremony_file.display(),
+        policies.len(),
+        policies
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,13 @@
-//! The CA side: certificate building, the key ceremony, and the CA certificates
-//! we publish. (Policies, CRL, OCSP and TSA arrive with later issues.)
+//! The CA side: certificate policies, certificate building and linting, CSR
+//! intake, seal certificate issuance, the key ceremony, and the CA certificates
+//! we publish. (CRL, OCSP and TSA arrive with later issues.)
 
 pub mod ceremony;
 pub mod certificate;
+pub mod csr;
+pub mod issuance;
+pub mod lint;
+pub mod policy;
 pub mod publication;
+pub mod qc;
+pub mod subject;

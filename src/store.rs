@@ -16,6 +16,7 @@ use crate::config::{DatabaseBackend, DatabaseSettings};
 use crate::error::{ErrorKind, HasErrorKind};
 
 pub mod ca;
+pub mod certificates;
 pub mod entities;
 pub mod journal;
 

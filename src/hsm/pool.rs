@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -114,6 +115,9 @@ pub struct TokenPool {
     /// Private-key handles by key id. Handles stay valid across sessions while
     /// the login lasts; the cache is cleared on every recovery.
     handles: Mutex<HashMap<KeyId, ObjectHandle>>,
+    /// C_Sign calls made on this token (attempts included), so tests and audits
+    /// can tell that nothing was signed.
+    sign_calls: AtomicU64,
 }
 
 impl std::fmt::Debug for TokenPool {
@@ -151,6 +155,7 @@ impl TokenPool {
             pin,
             idle: Mutex::new(Vec::new()),
             handles: Mutex::new(HashMap::new()),
+            sign_calls: AtomicU64::new(0),
         };
         // Open and keep the first session: it proves the PIN and holds the login.
         let session = pool.open_session()?;
@@ -175,6 +180,11 @@ impl TokenPool {
     /// The token label, as the token reports it.
     pub fn token_label(&self) -> &str {
         &self.token
+    }
+
+    /// How many times C_Sign was called on this token since it was opened.
+    pub fn sign_calls(&self) -> u64 {
+        self.sign_calls.load(Ordering::Relaxed)
     }
 
     /// The module path this token is reached through.
@@ -448,6 +458,7 @@ impl TokenPool {
     ) -> Result<Vec<u8>, HsmError> {
         self.with_session("C_Sign", |pool, session| {
             let handle = pool.private_key(session, key)?;
+            pool.sign_calls.fetch_add(1, Ordering::Relaxed);
             keys::sign_digest(session, handle, algorithm, digest)
         })
     }

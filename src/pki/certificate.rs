@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc4519, rfc5912};
-use der::asn1::{Ia5String, OctetString, PrintableStringRef, SetOfVec, Utf8StringRef};
+use der::asn1::{
+    GeneralizedTime, Ia5String, OctetString, PrintableStringRef, SetOfVec, UtcTime, Utf8StringRef,
+};
 use der::{Any, Encode};
 use rand::RngCore;
 use serde::Deserialize;
@@ -122,12 +124,24 @@ pub fn validity(now: SystemTime, days: u32) -> Result<Validity, CertificateError
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
     let end = start + Duration::from_secs(u64::from(days) * 86_400);
     let time = |at: SystemTime| {
-        Time::try_from(at).map_err(|e| CertificateError::Build(format!("validity: {e}")))
+        rfc5280_time(at).map_err(|e| CertificateError::Build(format!("validity: {e}")))
     };
     Ok(Validity {
         not_before: time(start)?,
         not_after: time(end)?,
     })
+}
+
+/// RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050. (The
+/// builder adjusts this itself; certificates built by hand must do it here.)
+pub fn rfc5280_time(at: SystemTime) -> der::Result<Time> {
+    let generalized = GeneralizedTime::from_system_time(at)?;
+    let date = generalized.to_date_time();
+    if date.year() < 2050 {
+        Ok(Time::UtcTime(UtcTime::from_date_time(date)?))
+    } else {
+        Ok(Time::GeneralTime(generalized))
+    }
 }
 
 /// RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING value.

@@ -91,7 +91,7 @@ pub(super) fn parse_role(text: &str) -> Result<TokenRole, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("token role {text:?}")))
 }
 
-fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
+pub(super) fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("id {text:?}: {e}")))
 }
 

@@ -23,6 +23,8 @@ pub struct Instance {
 pub struct Options {
     pub dev_auto_init: bool,
     pub body_limit_bytes: Option<usize>,
+    /// The certificate policies; the project's `policies/certificates` when absent.
+    pub policies_dir: Option<std::path::PathBuf>,
     /// Extra TOML appended at the end of the file.
     pub extra: String,
 }
@@ -48,6 +50,7 @@ max_connections = 4
 [ca]
 ceremony_file = "{ceremony}"
 transcript_dir = "{var}/ceremony"
+policies_dir = "{policies}"
 dev_auto_init = {dev}
 [journal]
 checkpoint_dir = "{var}/checkpoints"
@@ -56,6 +59,11 @@ checkpoint_dir = "{var}/checkpoints"
             limit = options.body_limit_bytes.unwrap_or(1024 * 1024),
             url = db.url,
             ceremony = root.join("policies/ceremony.dev.toml").display(),
+            policies = options
+                .policies_dir
+                .clone()
+                .unwrap_or_else(|| root.join("policies/certificates"))
+                .display(),
             dev = options.dev_auto_init,
         );
         for (role, label) in [

@@ -46,3 +46,20 @@ pub fn pkilint_errors(linter: &str, args: &[&str], file: &Path) -> String {
     );
     stdout.trim().to_owned()
 }
+
+/// Everything a pkilint linter reports (all severities), and what it printed on
+/// stderr (the detected certificate type with `-o`).
+pub fn pkilint_report(linter: &str, args: &[&str], file: &Path) -> (String, String) {
+    let mut all: Vec<&str> = vec!["lint"];
+    all.extend_from_slice(args);
+    let file = file.to_str().unwrap();
+    all.push(file);
+    let output = run(&tool(linter), &all);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success() || !stdout.trim().is_empty(),
+        "{linter} failed to run on {file}: {stderr}"
+    );
+    (stdout.trim().to_owned(), stderr.trim().to_owned())
+}

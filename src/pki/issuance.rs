@@ -1,0 +1,615 @@
+//! The issuance engine: turns a validated registration into a seal certificate
+//! under one policy. It takes the key (generated in the HSM, or from a verified
+//! CSR), builds the TBSCertificate, lints it, reserves the serial number, signs
+//! with the issuing CA key, journals the result and only then stores and returns
+//! it. The RA is the only caller.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use const_oid::db::rfc5912;
+use der::asn1::{BitString, Ia5String, OctetString};
+use der::{Any, Encode};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use x509_cert::Certificate;
+use x509_cert::certificate::{TbsCertificate, Version};
+use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::CertificatePolicies;
+use x509_cert::ext::pkix::certpolicy::{PolicyInformation, PolicyQualifierInfo};
+use x509_cert::serial_number::SerialNumber;
+
+use super::ceremony::rfc3339;
+use super::certificate::{self, CertificateError, PreparedExtension, extensions};
+use super::csr::{self, CsrError};
+use super::lint::{self, Finding, ID_QT_CPS};
+use super::policy::{CertificatePolicy, KeyGeneration, PolicySet};
+use super::qc;
+use super::subject::{OrganizationIdentifier, SealSubject};
+use crate::clock::SharedClock;
+use crate::config::TokenRole;
+use crate::crypto;
+use crate::error::{ErrorKind, HasErrorKind};
+use crate::hsm::{HsmError, HsmKey, HsmSigner, KeyAlgorithm, TokenPool};
+use crate::journal::{Journal, JournalError, JournalEvent};
+use crate::store::certificates::{CertificateReservation, NewCredential, ReservationError};
+use crate::store::entities::KeyReference;
+use crate::store::{Store, StoreError};
+
+/// Tries at drawing a serial number that is not taken (a collision of 128
+/// random bits is not expected; the constraint is the guarantee).
+const SERIAL_ATTEMPTS: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssuanceError {
+    #[error("no certificate policy {0:?}")]
+    UnknownPolicy(String),
+    #[error("the registration data cannot make a subject: {0}")]
+    Subject(String),
+    #[error("policy {policy} has `{generation}` keys: {reason}")]
+    WrongKeySource {
+        policy: String,
+        generation: &'static str,
+        reason: &'static str,
+    },
+    #[error("{0}")]
+    KeyAlgorithm(String),
+    #[error(transparent)]
+    Csr(#[from] CsrError),
+    #[error("this public key is already certified; a new certificate needs a new key")]
+    KeyAlreadyCertified,
+    #[error("validity of {requested} days exceeds the policy's {maximum}")]
+    Validity { requested: u32, maximum: u32 },
+    #[error("the certificate failed the pre-signing lint (journal entry {journal_index}): {}",
+        findings.iter().map(|f| format!("{}: {}", f.rule, f.message)).collect::<Vec<_>>().join("; "))]
+    LintFailed {
+        findings: Vec<Finding>,
+        journal_index: u64,
+    },
+    #[error(transparent)]
+    Certificate(#[from] CertificateError),
+    #[error(transparent)]
+    Hsm(#[from] HsmError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl HasErrorKind for IssuanceError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::UnknownPolicy(_) => ErrorKind::NotFound,
+            Self::Subject(_)
+            | Self::WrongKeySource { .. }
+            | Self::KeyAlgorithm(_)
+            | Self::Validity { .. } => ErrorKind::Unprocessable,
+            Self::Csr(e) => e.kind(),
+            Self::KeyAlreadyCertified => ErrorKind::Conflict,
+            Self::Store(e) => e.kind(),
+            Self::Hsm(e) => e.kind(),
+            Self::Journal(e) => e.kind(),
+            Self::LintFailed { .. } | Self::Certificate(_) | Self::Internal(_) => {
+                ErrorKind::Internal
+            }
+        }
+    }
+}
+
+/// Where the key to certify comes from; it must match the policy's generation.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// `ca` / `ca-qscd`: generated now in the seal token, never leaving it.
+    Generate { algorithm: Option<KeyAlgorithm> },
+    /// `entity`, `entity-qscd`, `chip`: a PKCS#10 request, with the device
+    /// evidence the policy asks for.
+    Csr {
+        csr: Vec<u8>,
+        device: Option<DeviceEvidence>,
+    },
+}
+
+/// What the entity shows about the device its key was generated on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeviceEvidence {
+    /// `entity-qscd`: the QSealCD model and the SHA-256 of the proof that the key
+    /// was generated on it (ceremony record, device attestation), kept by the RA.
+    Qscd { model: String, proof_sha256: String },
+    /// `chip`: the reference of the chip the CA handed over.
+    Chip { reference: String },
+}
+
+/// What the RA asks for once a request is validated.
+#[derive(Debug, Clone)]
+pub struct IssuanceRequest {
+    pub request_id: Uuid,
+    pub policy_id: String,
+    pub entity_id: Uuid,
+    /// The seal's name, the certificate's commonName.
+    pub seal_name: String,
+    /// At most the policy's maximum; the maximum when absent.
+    pub validity_days: Option<u32>,
+    pub key: KeySource,
+    /// Who is responsible for the issuance (the RA operators' principals).
+    pub actor: String,
+}
+
+/// A certificate issued, journaled and stored.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub certificate: Certificate,
+    pub der: Vec<u8>,
+    /// Hex of the serial number's content octets.
+    pub serial: String,
+    /// Hex SHA-256 of the DER.
+    pub sha256: String,
+    pub journal_index: u64,
+    /// For CA-managed keys: the seal credential and its key in the HSM.
+    pub credential_id: Option<Uuid>,
+    pub key: Option<HsmKey>,
+}
+
+/// The issuing CA's key and certificate, with what issuance needs around them.
+#[derive(Debug, Clone)]
+pub struct Issuer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    policies: Arc<PolicySet>,
+    store: Store,
+    journal: Journal,
+    clock: SharedClock,
+    ca_key: HsmSigner,
+    ca_certificate: Certificate,
+    seal_token: Arc<TokenPool>,
+}
+
+/// The key about to be certified.
+struct SubjectKey {
+    public_key: spki::SubjectPublicKeyInfoOwned,
+    spki_sha256: [u8; 32],
+    /// Generated for this request: destroyed again if the issuance fails.
+    generated: Option<(Uuid, HsmKey)>,
+}
+
+impl Issuer {
+    pub fn new(
+        policies: Arc<PolicySet>,
+        store: Store,
+        journal: Journal,
+        clock: SharedClock,
+        ca_key: HsmSigner,
+        ca_certificate: Certificate,
+        seal_token: Arc<TokenPool>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                policies,
+                store,
+                journal,
+                clock,
+                ca_key,
+                ca_certificate,
+                seal_token,
+            }),
+        }
+    }
+
+    pub fn policies(&self) -> &PolicySet {
+        &self.inner.policies
+    }
+
+    pub fn ca_certificate(&self) -> &Certificate {
+        &self.inner.ca_certificate
+    }
+
+    /// Issues one certificate. Nothing is signed unless the TBSCertificate passes
+    /// the lint; nothing is returned before the journal holds the issuance.
+    pub async fn issue(&self, request: IssuanceRequest) -> Result<Issued, IssuanceError> {
+        let inner = &self.inner;
+        let policy = inner
+            .policies
+            .get(&request.policy_id)
+            .cloned()
+            .ok_or_else(|| IssuanceError::UnknownPolicy(request.policy_id.clone()))?;
+        let subject = self.subject(&request).await?;
+        let validity_days = match request.validity_days {
+            None => policy.max_validity_days,
+            Some(days) if days >= 1 && days <= policy.max_validity_days => days,
+            Some(days) => {
+                return Err(IssuanceError::Validity {
+                    requested: days,
+                    maximum: policy.max_validity_days,
+                });
+            }
+        };
+        let key = self.subject_key(&policy, &request).await?;
+        let outcome = self
+            .sign_and_record(&policy, &request, &subject, validity_days, &key)
+            .await;
+        if outcome.is_err()
+            && let Some((_, generated)) = &key.generated
+        {
+            // The key was made for this certificate only: it must not outlive a failure.
+            let token = inner.seal_token.clone();
+            let id = generated.id;
+            let destroyed =
+                tokio::task::spawn_blocking(move || token.destroy_key_blocking(&id)).await;
+            if !matches!(destroyed, Ok(Ok(()))) {
+                tracing::error!(key = %id, "could not destroy the key of a failed issuance");
+            }
+        }
+        outcome
+    }
+
+    async fn subject(&self, request: &IssuanceRequest) -> Result<SealSubject, IssuanceError> {
+        let entity = self.inner.store.entity(request.entity_id).await?;
+        let organization_identifier: OrganizationIdentifier = entity
+            .organization_identifier
+            .parse()
+            .map_err(|e: super::subject::OrganizationIdentifierError| {
+                IssuanceError::Subject(e.to_string())
+            })?;
+        let subject = SealSubject {
+            country: entity.country,
+            organization: entity.legal_name,
+            organization_identifier,
+            common_name: request.seal_name.clone(),
+        };
+        // Encoding checks lengths and the country code once, here.
+        subject
+            .to_name()
+            .map_err(|e| IssuanceError::Subject(e.to_string()))?;
+        Ok(subject)
+    }
+
+    async fn subject_key(
+        &self,
+        policy: &CertificatePolicy,
+        request: &IssuanceRequest,
+    ) -> Result<SubjectKey, IssuanceError> {
+        let generation = policy.key.generation;
+        let wrong = |reason| IssuanceError::WrongKeySource {
+            policy: policy.id.clone(),
+            generation: generation.name(),
+            reason,
+        };
+        match (&request.key, generation) {
+            (KeySource::Generate { algorithm }, KeyGeneration::Ca | KeyGeneration::CaQscd) => {
+                let algorithm = policy
+                    .key
+                    .generated(*algorithm)
+                    .map_err(IssuanceError::KeyAlgorithm)?;
+                let credential_id = Uuid::new_v4();
+                let key = self
+                    .inner
+                    .seal_token
+                    .clone()
+                    .generate_key_pair(credential_id.to_string(), algorithm)
+                    .await?;
+                let spki_sha256 = crypto::spki_sha256(&key.public_key)
+                    .map_err(|e| IssuanceError::Internal(e.to_string()))?;
+                Ok(SubjectKey {
+                    public_key: key.public_key.clone(),
+                    spki_sha256,
+                    generated: Some((credential_id, key)),
+                })
+            }
+            (KeySource::Generate { .. }, _) => {
+                Err(wrong("the entity generates the key and sends a CSR"))
+            }
+            (KeySource::Csr { .. }, KeyGeneration::Ca | KeyGeneration::CaQscd) => Err(wrong(
+                "the CA generates the key in its HSM; a CSR is not accepted",
+            )),
+            (KeySource::Csr { csr, device }, _) => {
+                match (generation, device) {
+                    (KeyGeneration::Entity, None)
+                    | (KeyGeneration::EntityQscd, Some(DeviceEvidence::Qscd { .. }))
+                    | (KeyGeneration::Chip, Some(DeviceEvidence::Chip { .. })) => {}
+                    (KeyGeneration::EntityQscd, _) => {
+                        return Err(wrong(
+                            "the QSealCD model and the proof of generation on it are required",
+                        ));
+                    }
+                    (KeyGeneration::Chip, _) => {
+                        return Err(wrong("the reference of the chip handed over is required"));
+                    }
+                    _ => return Err(wrong("no device evidence belongs to this policy")),
+                }
+                if let Some(DeviceEvidence::Qscd {
+                    model,
+                    proof_sha256,
+                }) = device
+                {
+                    let proof_ok = proof_sha256.len() == 64
+                        && proof_sha256.bytes().all(|b| b.is_ascii_hexdigit());
+                    if model.trim().is_empty() || !proof_ok {
+                        return Err(wrong(
+                            "the QSealCD model must be named and the proof given as a SHA-256 (hex)",
+                        ));
+                    }
+                }
+                if let Some(DeviceEvidence::Chip { reference }) = device
+                    && reference.trim().is_empty()
+                {
+                    return Err(wrong("the chip reference must not be empty"));
+                }
+                let verified = csr::verify(csr, &policy.key)?;
+                if self
+                    .inner
+                    .store
+                    .is_key_certified(&hex::encode(verified.spki_sha256))
+                    .await?
+                {
+                    return Err(IssuanceError::KeyAlreadyCertified);
+                }
+                Ok(SubjectKey {
+                    public_key: verified.public_key,
+                    spki_sha256: verified.spki_sha256,
+                    generated: None,
+                })
+            }
+        }
+    }
+
+    async fn sign_and_record(
+        &self,
+        policy: &Arc<CertificatePolicy>,
+        request: &IssuanceRequest,
+        subject: &SealSubject,
+        validity_days: u32,
+        key: &SubjectKey,
+    ) -> Result<Issued, IssuanceError> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let mut tbs = self.tbs_certificate(policy, subject, validity_days, key, now)?;
+
+        let findings = lint::seal_certificate(&tbs, policy, &inner.ca_certificate);
+        if !findings.is_empty() {
+            let journal_index = inner
+                .journal
+                .append(JournalEvent::new(
+                    "certificate.lint_refused",
+                    &request.actor,
+                    json!({
+                        "request_id": request.request_id,
+                        "policy": policy.id,
+                        "entity_id": request.entity_id,
+                        "subject": tbs.subject.to_string(),
+                        "spki_sha256": hex::encode(key.spki_sha256),
+                        "findings": findings,
+                    }),
+                ))
+                .await?;
+            tracing::error!(policy = %policy.id, request = %request.request_id, ?findings,
+                "a certificate failed the pre-signing lint and was not signed");
+            return Err(IssuanceError::LintFailed {
+                findings,
+                journal_index,
+            });
+        }
+
+        let not_before = time_of(tbs.validity.not_before.to_system_time());
+        let not_after = time_of(tbs.validity.not_after.to_system_time());
+        let credential_id = key.generated.as_ref().map(|(id, _)| *id);
+        let mut reserved = None;
+        for _ in 0..SERIAL_ATTEMPTS {
+            let serial = hex::encode(tbs.serial_number.as_bytes());
+            let reservation = CertificateReservation {
+                serial: serial.clone(),
+                policy_id: policy.id.clone(),
+                request_id: request.request_id,
+                entity_id: request.entity_id,
+                credential_id,
+                subject: tbs.subject.to_string(),
+                spki_sha256: hex::encode(key.spki_sha256),
+                not_before,
+                not_after,
+            };
+            match inner
+                .store
+                .reserve_certificate(&reservation, time_of(now))
+                .await
+            {
+                Ok(()) => {
+                    reserved = Some(serial);
+                    break;
+                }
+                Err(ReservationError::SerialTaken(serial)) => {
+                    tracing::warn!(%serial, "serial number already taken; drawing another");
+                    tbs.serial_number = certificate::random_serial()?;
+                }
+                Err(ReservationError::KeyCertified(_)) => {
+                    return Err(IssuanceError::KeyAlreadyCertified);
+                }
+                Err(ReservationError::Store(e)) => return Err(e.into()),
+            }
+        }
+        let serial = reserved.ok_or_else(|| {
+            IssuanceError::Internal("no free serial number after several draws".to_owned())
+        })?;
+
+        let signed = self.sign(tbs).await;
+        let certificate = match signed {
+            Ok(certificate) => certificate,
+            Err(e) => {
+                // Nothing carries the serial: give it back.
+                if let Err(release) = inner.store.release_reservation(&serial).await {
+                    tracing::error!(%serial, error = %release, "releasing a reservation failed");
+                }
+                return Err(e);
+            }
+        };
+        let der = certificate.to_der().map_err(CertificateError::from)?;
+        let sha256 = hex::encode(Sha256::digest(&der));
+
+        let key_details = match &key.generated {
+            Some((credential, hsm_key)) => json!({
+                "source": policy.key.generation.name(),
+                "credential_id": credential,
+                "token": TokenRole::Seal.name(),
+                "key_id": hsm_key.id.to_string(),
+                "label": hsm_key.label,
+                "algorithm": hsm_key.algorithm.name(),
+                "spki_sha256": hex::encode(key.spki_sha256),
+            }),
+            None => json!({
+                "source": policy.key.generation.name(),
+                "spki_sha256": hex::encode(key.spki_sha256),
+                "device": match &request.key {
+                    KeySource::Csr { device, .. } => serde_json::to_value(device)
+                        .unwrap_or(serde_json::Value::Null),
+                    KeySource::Generate { .. } => serde_json::Value::Null,
+                },
+            }),
+        };
+        // After a signature, a failure leaves the reservation in place: the
+        // serial was used once and must never be used again.
+        let journal_index = inner
+            .journal
+            .append(JournalEvent::new(
+                "certificate.issued",
+                &request.actor,
+                json!({
+                    "request_id": request.request_id,
+                    "policy": policy.id,
+                    "policy_oid": policy.ca_policy_oid.to_string(),
+                    "level": policy.level.name(),
+                    "entity_id": request.entity_id,
+                    "serial": serial,
+                    "subject": certificate.tbs_certificate.subject.to_string(),
+                    "key": key_details,
+                    "not_before": rfc3339(certificate.tbs_certificate.validity.not_before.to_system_time()),
+                    "not_after": rfc3339(certificate.tbs_certificate.validity.not_after.to_system_time()),
+                    "certificate_sha256": sha256,
+                    "certificate": base64::engine::general_purpose::STANDARD.encode(&der),
+                }),
+            ))
+            .await?;
+        let credential = key.generated.as_ref().map(|(id, hsm_key)| NewCredential {
+            id: *id,
+            entity_id: request.entity_id,
+            key: KeyReference {
+                token_role: TokenRole::Seal,
+                key_id: hsm_key.id.as_bytes().to_vec(),
+                key_label: hsm_key.label.clone(),
+            },
+        });
+        inner
+            .store
+            .complete_certificate(
+                &serial,
+                &der,
+                &sha256,
+                journal_index,
+                credential.as_ref(),
+                time_of(inner.clock.now()),
+            )
+            .await?;
+        tracing::info!(%serial, policy = %policy.id, journal_index, "certificate issued");
+        Ok(Issued {
+            certificate,
+            der,
+            serial,
+            sha256,
+            journal_index,
+            credential_id,
+            key: key.generated.as_ref().map(|(_, k)| k.clone()),
+        })
+    }
+
+    /// The TBSCertificate of EN 319 412-3 for this policy and subject.
+    fn tbs_certificate(
+        &self,
+        policy: &CertificatePolicy,
+        subject: &SealSubject,
+        validity_days: u32,
+        key: &SubjectKey,
+        now: SystemTime,
+    ) -> Result<TbsCertificate, IssuanceError> {
+        let ca = &self.inner.ca_certificate;
+        let mut usages = der::flagset::FlagSet::default();
+        for usage in &policy.key_usage {
+            usages |= usage.flag();
+        }
+        let cps = Ia5String::new(&policy.urls.cps_uri).map_err(CertificateError::from)?;
+        let policies = CertificatePolicies(vec![
+            PolicyInformation {
+                policy_identifier: policy.etsi_policy_oid,
+                policy_qualifiers: None,
+            },
+            PolicyInformation {
+                policy_identifier: policy.ca_policy_oid,
+                policy_qualifiers: Some(vec![PolicyQualifierInfo {
+                    policy_qualifier_id: ID_QT_CPS,
+                    qualifier: Some(Any::from(&cps)),
+                }]),
+            },
+        ]);
+        let qc_der = policy
+            .qc_statements
+            .to_der()
+            .map_err(CertificateError::from)?;
+        let extensions: Vec<PreparedExtension> = vec![
+            extensions::key_usage(usages)?,
+            PreparedExtension::new(rfc5912::ID_CE_CERTIFICATE_POLICIES, false, &policies)?,
+            // The statements are already DER: the extension carries them as they are.
+            PreparedExtension(Extension {
+                extn_id: qc::ID_PE_QC_STATEMENTS,
+                critical: false,
+                extn_value: OctetString::new(qc_der).map_err(CertificateError::from)?,
+            }),
+            extensions::authority_info_access(
+                Some(&policy.urls.ocsp_url),
+                Some(&policy.urls.ca_issuers_url),
+            )?,
+            extensions::crl_distribution_point(&policy.urls.crl_url)?,
+            extensions::subject_key_identifier(&key.public_key)?,
+            extensions::authority_key_identifier(&ca.tbs_certificate.subject_public_key_info)?,
+        ];
+        Ok(TbsCertificate {
+            version: Version::V3,
+            serial_number: certificate::random_serial()?,
+            signature: self.inner.ca_key.algorithm().algorithm_identifier(),
+            issuer: ca.tbs_certificate.subject.clone(),
+            validity: certificate::validity(now, validity_days)?,
+            subject: subject.to_name()?,
+            subject_public_key_info: key.public_key.clone(),
+            issuer_unique_id: None,
+            subject_unique_id: None,
+            extensions: Some(extensions.into_iter().map(|e| e.0).collect()),
+        })
+    }
+
+    /// Signs the TBSCertificate with the issuing CA key (blocking, in the pool).
+    async fn sign(&self, tbs: TbsCertificate) -> Result<Certificate, IssuanceError> {
+        let signer = self.inner.ca_key.clone();
+        tokio::task::spawn_blocking(move || {
+            let message = tbs.to_der().map_err(CertificateError::from)?;
+            let signature = signer.sign_message(&message)?;
+            Ok(Certificate {
+                signature_algorithm: tbs.signature.clone(),
+                tbs_certificate: tbs,
+                signature: BitString::from_bytes(&signature).map_err(CertificateError::from)?,
+            })
+        })
+        .await
+        .map_err(|e| IssuanceError::Internal(format!("signing task: {e}")))?
+    }
+}
+
+fn time_of(at: SystemTime) -> time::OffsetDateTime {
+    time::OffsetDateTime::from(at)
+}
+
+/// The serial of a certificate as sceau stores it (hex of the content octets).
+pub fn serial_hex(serial: &SerialNumber) -> String {
+    hex::encode(serial.as_bytes())
+}

@@ -1,0 +1,186 @@
+//! A CA ready to issue: the key ceremony run on test tokens, the journal open,
+//! one registered entity, and issuers over any policy set. Also CSRs made with
+//! OpenSSL, so intake is checked against requests sceau did not write.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use der::{Decode, EncodePem};
+use sceau::clock::SharedClock;
+use sceau::config::{Settings, TokenRole};
+use sceau::hsm::Hsm;
+use sceau::journal::Journal;
+use sceau::pki::issuance::Issuer;
+use sceau::pki::policy::PolicySet;
+use sceau::store::Store;
+use sceau::store::entities::{Entity, NewEntity};
+use x509_cert::Certificate;
+
+use super::db::TestDb;
+use super::hsm::SoftHsm;
+use super::tools;
+
+pub struct CaEnv {
+    pub dir: tempfile::TempDir,
+    pub store: Store,
+    pub hsm: Hsm,
+    pub journal: Journal,
+    pub clock: SharedClock,
+    pub root: Certificate,
+    pub issuing: Certificate,
+    pub entity: Entity,
+}
+
+/// The project's shipped certificate policies.
+pub fn shipped_policies() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/certificates")
+}
+
+/// The ceremony with public-style URLs (what pkilint needs).
+pub fn public_ceremony() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/ceremony.toml")
+}
+
+/// Runs `ceremony_file` on the test tokens and opens everything issuance needs.
+pub async fn set_up(softhsm: &SoftHsm, db: &TestDb, ceremony_file: &Path) -> CaEnv {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::default();
+    settings.database = db.settings();
+    settings.hsm = softhsm.settings();
+    settings.ca.ceremony_file = ceremony_file.to_owned();
+    settings.ca.transcript_dir = dir.path().join("ceremony");
+    settings.ca.policies_dir = shipped_policies();
+    settings.journal.checkpoint_dir = dir.path().join("checkpoints");
+    let store = db.store().await;
+    let hsm = Hsm::connect(&settings.hsm, &TokenRole::ALL).await.unwrap();
+    let clock = sceau::clock::system();
+    sceau::app::perform_ceremony(&settings, &store, &hsm, &clock, false)
+        .await
+        .unwrap();
+    let journal = sceau::app::open_journal(&settings, &store, &hsm, &clock)
+        .await
+        .unwrap();
+    let mut root = None;
+    let mut issuing = None;
+    for certificate in store.active_ca_certificates().await.unwrap() {
+        let parsed = Certificate::from_der(&certificate.der).unwrap();
+        match certificate.purpose.as_str() {
+            "root" => root = Some(parsed),
+            "issuing" => issuing = Some(parsed),
+            _ => {}
+        }
+    }
+    let entity = store
+        .insert_entity(
+            &NewEntity {
+                legal_name: "Société Exemple de Scellement".to_owned(),
+                organization_identifier: "NTRFR-123456782".to_owned(),
+                country: "FR".to_owned(),
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    CaEnv {
+        dir,
+        store,
+        hsm,
+        journal,
+        clock,
+        root: root.unwrap(),
+        issuing: issuing.unwrap(),
+        entity,
+    }
+}
+
+impl CaEnv {
+    pub async fn issuer(&self, policies_dir: &Path) -> Issuer {
+        let policies = Arc::new(PolicySet::load_dir(policies_dir).unwrap());
+        sceau::app::issuer(&self.store, &self.hsm, &self.journal, &self.clock, policies)
+            .await
+            .unwrap()
+    }
+
+    /// Writes the root and issuing CA certificates as PEM; returns (root, issuing).
+    pub fn write_chain(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        let root = dir.join("root.pem");
+        let issuing = dir.join("issuing.pem");
+        std::fs::write(&root, self.root.to_pem(der::pem::LineEnding::LF).unwrap()).unwrap();
+        std::fs::write(
+            &issuing,
+            self.issuing.to_pem(der::pem::LineEnding::LF).unwrap(),
+        )
+        .unwrap();
+        (root, issuing)
+    }
+
+    pub fn sign_calls(&self, role: TokenRole) -> u64 {
+        self.hsm.token(role).unwrap().sign_calls()
+    }
+}
+
+/// A key and CSR made by OpenSSL: `spec` is an `-newkey` argument
+/// (`rsa:4096`, `ec:<params file>`); returns the DER CSR.
+pub fn openssl_csr(dir: &Path, name: &str, newkey: &str) -> Vec<u8> {
+    let key = dir.join(format!("{name}.key"));
+    let csr = dir.join(format!("{name}.csr"));
+    let output = tools::run(
+        &tools::tool("openssl"),
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            newkey,
+            "-nodes",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-subj",
+            "/CN=ignored by the CA/O=Anything",
+            "-outform",
+            "DER",
+            "-out",
+            csr.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::read(csr).unwrap()
+}
+
+/// A CSR for an existing OpenSSL key file.
+pub fn openssl_csr_for_key(dir: &Path, name: &str, key: &Path) -> Vec<u8> {
+    let csr = dir.join(format!("{name}.csr"));
+    let output = tools::run(
+        &tools::tool("openssl"),
+        &[
+            "req",
+            "-new",
+            "-key",
+            key.to_str().unwrap(),
+            "-subj",
+            "/CN=ignored",
+            "-outform",
+            "DER",
+            "-out",
+            csr.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::read(csr).unwrap()
+}
+
+/// A multi-thread runtime for tests that start synchronously (SoftHSM children).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
