@@ -473,3 +473,265 @@ async fn csr_intake(softhsm: SoftHsm, db: TestDb) {
     assert_eq!(env.store.certificate_counts().await.unwrap(), counts);
     env.journal.shutdown().await.unwrap();
 }
+
+#[test]
+fn a_certificate_that_fails_the_lint_is_never_signed() {
+    let Some(softhsm) = support::hsm::isolated("a_certificate_that_fails_the_lint_is_never_signed")
+    else {
+        return;
+    };
+    ca::runtime().block_on(lint_before_sign(softhsm, support::db::sqlite()));
+}
+
+async fn lint_before_sign(softhsm: SoftHsm, db: TestDb) {
+    let env = ca::set_up(&softhsm, &db, &ca::public_ceremony()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let managed = ca::shipped_policy("seal-ca-managed");
+    let entity = ca::shipped_policy("seal-entity");
+    // Profiles the loader accepts (they are well-formed) but that make TBSCertificates
+    // EN 319 412 forbids: only the pre-signing lint stands between them and the CA key.
+    let policies = ca::policies_dir(
+        dir.path(),
+        &[
+            (
+                "no-qc-type",
+                ca::edit(&managed, r#"types = ["eseal"]"#, "types = []"),
+            ),
+            (
+                "extra-key-usage",
+                ca::edit(
+                    &entity,
+                    r#"key_usage = ["non_repudiation"]"#,
+                    r#"key_usage = ["non_repudiation", "key_encipherment"]"#,
+                ),
+            ),
+            (
+                "esign-type",
+                ca::edit(
+                    &ca::edit(&managed, r#"types = ["eseal"]"#, r#"types = ["esign"]"#),
+                    "10.3.3.",
+                    "10.3.9.",
+                ),
+            ),
+        ],
+    );
+    let issuer = env.issuer(&policies).await;
+    let seal = env.hsm.token(TokenRole::Seal).unwrap().clone();
+    for (policy, key, rule) in [
+        (
+            "no-qc-type",
+            KeySource::Generate { algorithm: None },
+            "en319412-5.qc_type",
+        ),
+        (
+            "esign-type",
+            KeySource::Generate { algorithm: None },
+            "en319412-5.qc_type",
+        ),
+        (
+            "extra-key-usage",
+            KeySource::Csr {
+                csr: ca::openssl_csr(dir.path(), "eku", "rsa:4096"),
+                device: None,
+            },
+            "seal.key_usage",
+        ),
+    ] {
+        let signs = (
+            env.sign_calls(TokenRole::Issuing),
+            env.sign_calls(TokenRole::Seal),
+            env.sign_calls(TokenRole::Services),
+        );
+        let journal_size = env.journal.size().await.unwrap();
+        let error = issuer
+            .issue(request(&env, policy, key))
+            .await
+            .expect_err(policy);
+        let IssuanceError::LintFailed {
+            findings,
+            journal_index,
+        } = &error
+        else {
+            panic!("{policy}: {error:?}");
+        };
+        assert!(
+            findings.iter().any(|f| f.rule == rule),
+            "{policy}: {findings:?}"
+        );
+        // Zero C_Sign calls on any token: nothing was signed.
+        assert_eq!(
+            (
+                env.sign_calls(TokenRole::Issuing),
+                env.sign_calls(TokenRole::Seal),
+                env.sign_calls(TokenRole::Services),
+            ),
+            signs,
+            "{policy}"
+        );
+        // One journal entry that says why.
+        assert_eq!(env.journal.size().await.unwrap(), journal_size + 1);
+        let entry = env.journal.entry(*journal_index).await.unwrap();
+        assert_eq!(entry.kind, "certificate.lint_refused");
+        let details = entry.event().unwrap().unwrap().details;
+        assert_eq!(details["policy"], policy);
+        assert!(details["findings"].to_string().contains(rule), "{details}");
+        // No certificate, no reservation, and no key left behind.
+        assert_eq!(env.store.certificate_counts().await.unwrap(), (0, 0));
+        assert!(
+            env.store
+                .seal_credentials_of(env.entity.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    assert_eq!(
+        support::hsm::assert_private_keys_locked_down(&softhsm, "sceau-seal"),
+        0,
+        "the keys generated for refused certificates are destroyed"
+    );
+    drop(seal);
+    env.journal.shutdown().await.unwrap();
+}
+
+/// The seed CA's own numbering (seed 000 §6) works by configuration alone.
+#[test]
+fn the_seed_ca_numbering_needs_no_code_change() {
+    let Some(softhsm) = support::hsm::isolated("the_seed_ca_numbering_needs_no_code_change") else {
+        return;
+    };
+    ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let env = ca::set_up(&softhsm, &db, &ca::public_ceremony()).await;
+        let dir = tempfile::tempdir().unwrap();
+        // Type n of seed 000: CP 1.3.6.1.4.1.142057.10.3.n.1.1, CGU …10.3.n.2.1.
+        let files: Vec<(&str, String)> = [
+            ("seal-entity", 1),
+            ("seal-entity-qscd", 2),
+            ("seal-ca-managed", 3),
+            ("seal-chip", 4),
+        ]
+        .into_iter()
+        .map(|(id, n)| {
+            let text = ca::shipped_policy(id);
+            let text = ca::edit(
+                &text,
+                &format!("1.3.6.1.4.1.32473.10.3.{n}.1.1"),
+                &format!("1.3.6.1.4.1.142057.10.3.{n}.1.1"),
+            );
+            let text = ca::edit(
+                &text,
+                &format!("1.3.6.1.4.1.32473.10.3.{n}.2.1"),
+                &format!("1.3.6.1.4.1.142057.10.3.{n}.2.1"),
+            );
+            (id, text)
+        })
+        .collect();
+        let policies = ca::policies_dir(dir.path(), &files);
+        let issuer = env.issuer(&policies).await;
+        assert_eq!(issuer.policies().len(), 4);
+        let managed = issuer.policies().get("seal-ca-managed").unwrap();
+        assert_eq!(
+            managed.terms.oid.to_string(),
+            "1.3.6.1.4.1.142057.10.3.3.2.1"
+        );
+        let issued = issuer
+            .issue(request(
+                &env,
+                "seal-ca-managed",
+                KeySource::Generate { algorithm: None },
+            ))
+            .await
+            .unwrap();
+        let CertificatePolicies(policies) = CertificatePolicies::from_der(extension(
+            &issued.certificate,
+            rfc5912::ID_CE_CERTIFICATE_POLICIES,
+        ))
+        .unwrap();
+        let oids: Vec<String> = policies
+            .iter()
+            .map(|p| p.policy_identifier.to_string())
+            .collect();
+        assert_eq!(oids, ["0.4.0.194112.1.1", "1.3.6.1.4.1.142057.10.3.3.1.1"]);
+        env.journal.shutdown().await.unwrap();
+    });
+}
+
+/// 10,000 certificates from one CA: every serial unique, positive, at most 20
+/// octets and at least 64 bits. (An EC issuing CA and software-made P-256 CSRs
+/// keep this to seconds; the serial logic does not depend on the key types.)
+#[test]
+fn ten_thousand_serial_numbers_are_unique_positive_and_short() {
+    let Some(softhsm) =
+        support::hsm::isolated("ten_thousand_serial_numbers_are_unique_positive_and_short")
+    else {
+        return;
+    };
+    ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let dir = tempfile::tempdir().unwrap();
+        let ceremony = dir.path().join("ceremony.toml");
+        let text = std::fs::read_to_string(ca::public_ceremony()).unwrap();
+        let text = ca::edit(&text, "algorithm = \"rsa-4096\"", "algorithm = \"ec-p384\"");
+        let text = ca::edit(&text, "algorithm = \"rsa-3072\"", "algorithm = \"ec-p256\"");
+        std::fs::write(&ceremony, text).unwrap();
+        let env = ca::set_up(&softhsm, &db, &ceremony).await;
+        let policy = ca::edit(
+            &ca::shipped_policy("seal-entity"),
+            r#"algorithms = ["rsa-4096"]"#,
+            r#"algorithms = ["ec-p256"]"#,
+        );
+        let policies = ca::policies_dir(dir.path(), &[("volume", policy)]);
+        let issuer = env.issuer(&policies).await;
+
+        const TOTAL: usize = 10_000;
+        const WORKERS: usize = 8;
+        let mut tasks = Vec::new();
+        for _ in 0..WORKERS {
+            let issuer = issuer.clone();
+            let entity = env.entity.id;
+            tasks.push(tokio::spawn(async move {
+                let mut serials = Vec::new();
+                for _ in 0..TOTAL / WORKERS {
+                    let issued = issuer
+                        .issue(IssuanceRequest {
+                            request_id: Uuid::new_v4(),
+                            policy_id: "volume".to_owned(),
+                            entity_id: entity,
+                            seal_name: "Volume".to_owned(),
+                            validity_days: Some(30),
+                            key: KeySource::Csr {
+                                csr: ca::p256_csr(),
+                                device: None,
+                            },
+                            actor: "test".to_owned(),
+                        })
+                        .await
+                        .unwrap();
+                    serials.push(issued.certificate.tbs_certificate.serial_number.clone());
+                }
+                serials
+            }));
+        }
+        let mut serials = Vec::new();
+        for task in tasks {
+            serials.extend(task.await.unwrap());
+        }
+        assert_eq!(serials.len(), TOTAL);
+        let mut unique = BTreeSet::new();
+        for serial in &serials {
+            let bytes = serial.as_bytes();
+            assert!(bytes.len() <= 20, "{serial:?} longer than 20 octets");
+            assert!(bytes[0] & 0x80 == 0, "{serial:?} negative");
+            let significant = bytes.iter().skip_while(|b| **b == 0).count();
+            assert!(significant >= 8, "{serial:?} below 64 bits");
+            assert!(unique.insert(bytes.to_vec()), "{serial:?} issued twice");
+        }
+        // The database holds exactly those, each once.
+        let stored = env.store.issued_serials().await.unwrap();
+        assert_eq!(stored.len(), TOTAL);
+        let stored: BTreeSet<Vec<u8>> = stored.iter().map(|s| hex::decode(s).unwrap()).collect();
+        assert_eq!(stored, unique);
+        env.journal.shutdown().await.unwrap();
+    });
+}

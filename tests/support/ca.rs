@@ -184,3 +184,58 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// A policies folder in `dir` holding the shipped terms and one file per
+/// `(id, text)`; the texts refer to the terms as `../terms/seal-terms-1.0.md`.
+pub fn policies_dir(dir: &Path, files: &[(&str, String)]) -> PathBuf {
+    let terms = dir.join("terms");
+    std::fs::create_dir_all(&terms).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/terms/seal-terms-1.0.md"),
+        terms.join("seal-terms-1.0.md"),
+    )
+    .unwrap();
+    let certificates = dir.join("certificates");
+    std::fs::create_dir_all(&certificates).unwrap();
+    for (id, text) in files {
+        std::fs::write(certificates.join(format!("{id}.toml")), text).unwrap();
+    }
+    certificates
+}
+
+/// The text of a shipped policy file, to derive variants from.
+pub fn shipped_policy(id: &str) -> String {
+    std::fs::read_to_string(shipped_policies().join(format!("{id}.toml"))).unwrap()
+}
+
+/// Replaces `from` (which must occur) by `to`.
+pub fn edit(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} not in the policy text");
+    text.replacen(from, to, 1)
+}
+
+/// A P-256 key and a CSR for it, made in software (fast: for volume tests).
+pub fn p256_csr() -> Vec<u8> {
+    use der::Encode;
+    use p256::pkcs8::EncodePublicKey;
+    use signature::Signer;
+    let key = p256::ecdsa::SigningKey::random(&mut rand::thread_rng());
+    let spki_der = key.verifying_key().to_public_key_der().unwrap();
+    let info = x509_cert::request::CertReqInfo {
+        version: x509_cert::request::Version::V1,
+        subject: x509_cert::name::RdnSequence::default(),
+        public_key: spki::SubjectPublicKeyInfoOwned::from_der(spki_der.as_bytes()).unwrap(),
+        attributes: Default::default(),
+    };
+    let signature: p256::ecdsa::DerSignature = key.sign(&info.to_der().unwrap());
+    x509_cert::request::CertReq {
+        info,
+        algorithm: spki::AlgorithmIdentifierOwned {
+            oid: const_oid::db::rfc5912::ECDSA_WITH_SHA_256,
+            parameters: None,
+        },
+        signature: der::asn1::BitString::from_bytes(signature.as_bytes()).unwrap(),
+    }
+    .to_der()
+    .unwrap()
+}
