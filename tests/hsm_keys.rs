@@ -72,3 +72,46 @@ fn a_missing_key_is_reported_not_retried_forever() {
         .unwrap_err();
     assert!(error.to_string().contains("not found"), "{error}");
 }
+
+/// Several threads generating and destroying keys on one token at once (CA-managed
+/// issuances in parallel) all succeed: SoftHSM's object store would otherwise
+/// fail some of them with CKR_GENERAL_ERROR.
+#[test]
+fn concurrent_key_generation_on_one_token_succeeds() {
+    let Some(softhsm) = support::hsm::isolated("concurrent_key_generation_on_one_token_succeeds")
+    else {
+        return;
+    };
+    let hsm = Hsm::open(&softhsm.settings(), &[TokenRole::Seal]).unwrap();
+    let pool = hsm.token(TokenRole::Seal).unwrap().clone();
+    let threads: Vec<_> = (0..4)
+        .map(|thread| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                for n in 0..25 {
+                    let label = format!("concurrent-{thread}-{n}");
+                    let key = pool
+                        .generate_key_pair_blocking(&label, KeyAlgorithm::EcP256)
+                        .unwrap_or_else(|e| panic!("{label}: {e}"));
+                    if n % 2 == 0 {
+                        pool.destroy_key_blocking(&key.id).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    // 4 threads × 13 destroyed of 25: 48 keys remain, each found by its label.
+    let mut remaining = 0;
+    for thread in 0..4 {
+        for n in (1..25).step_by(2) {
+            remaining += pool
+                .key_ids_with_label_blocking(&format!("concurrent-{thread}-{n}"))
+                .unwrap()
+                .len();
+        }
+    }
+    assert_eq!(remaining, 48);
+}

@@ -118,6 +118,10 @@ pub struct TokenPool {
     /// C_Sign calls made on this token (attempts included), so tests and audits
     /// can tell that nothing was signed.
     sign_calls: AtomicU64,
+    /// Held while objects are created or destroyed. SoftHSM's file object store
+    /// fails (CKR_GENERAL_ERROR) when two sessions create token objects at once
+    /// (SoftHSMv2 #573); key generation is rare next to signing, so it waits.
+    object_changes: Mutex<()>,
 }
 
 impl std::fmt::Debug for TokenPool {
@@ -156,6 +160,7 @@ impl TokenPool {
             idle: Mutex::new(Vec::new()),
             handles: Mutex::new(HashMap::new()),
             sign_calls: AtomicU64::new(0),
+            object_changes: Mutex::new(()),
         };
         // Open and keep the first session: it proves the PIN and holds the login.
         let session = pool.open_session()?;
@@ -395,6 +400,10 @@ impl TokenPool {
         algorithm: KeyAlgorithm,
     ) -> Result<HsmKey, HsmError> {
         let id = KeyId::random();
+        let _changing = self
+            .object_changes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         self.with_session("C_GenerateKeyPair", |pool, session| {
             keys::generate(pool, session, id, label, algorithm)
         })
@@ -474,6 +483,10 @@ impl TokenPool {
 
     /// Destroys a key pair (private and public objects). Blocking.
     pub fn destroy_key_blocking(&self, id: &KeyId) -> Result<(), HsmError> {
+        let _changing = self
+            .object_changes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         self.with_session("C_DestroyObject", |pool, session| {
             let objects = session.find_objects(&[Attribute::Id(id.as_bytes().to_vec())])?;
             for object in objects {
