@@ -69,8 +69,9 @@ lint: ## formatting and clippy, warnings as errors
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 
-bench: deps postgres ## journal appends/s, group commit vs one commit per append
+bench: deps postgres ## journal appends/s; certificates issued/s against raw HSM rates
 	SCEAU_TEST_DATABASE_URL=$(TEST_DATABASE_URL) cargo bench --bench journal
+	cargo bench --bench issuance
 
 deps: apt-deps venv ## install what is missing (quiet when everything is there)
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust 1.94 or later from https://rustup.rs" >&2; exit 1; }

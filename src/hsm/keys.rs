@@ -47,7 +47,8 @@ impl KeyAlgorithm {
         }
     }
 
-    fn of(kind: PublicKeyKind) -> Option<Self> {
+    /// The generated key type a public key is, if any (RSA of other sizes is not).
+    pub fn of(kind: PublicKeyKind) -> Option<Self> {
         match kind {
             PublicKeyKind::Rsa { bits: 3072 } => Some(Self::Rsa3072),
             PublicKeyKind::Rsa { bits: 4096 } => Some(Self::Rsa4096),

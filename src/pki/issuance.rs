@@ -401,7 +401,7 @@ impl Issuer {
         let credential_id = key.generated.as_ref().map(|(id, _)| *id);
         let mut reserved = None;
         for _ in 0..SERIAL_ATTEMPTS {
-            let serial = hex::encode(tbs.serial_number.as_bytes());
+            let serial = serial_hex(&tbs.serial_number);
             let reservation = CertificateReservation {
                 serial: serial.clone(),
                 policy_id: policy.id.clone(),

@@ -266,17 +266,7 @@ impl Lint {
         match PublicKeyKind::of(&tbs.subject_public_key_info) {
             Ok(kind) => {
                 let accepted = if policy.key.generation.is_ca_managed() {
-                    let generated = match kind {
-                        PublicKeyKind::Rsa { bits: 3072 } => {
-                            Some(crate::hsm::KeyAlgorithm::Rsa3072)
-                        }
-                        PublicKeyKind::Rsa { bits: 4096 } => {
-                            Some(crate::hsm::KeyAlgorithm::Rsa4096)
-                        }
-                        PublicKeyKind::EcP256 => Some(crate::hsm::KeyAlgorithm::EcP256),
-                        PublicKeyKind::EcP384 => Some(crate::hsm::KeyAlgorithm::EcP384),
-                        PublicKeyKind::Rsa { .. } => None,
-                    };
+                    let generated = crate::hsm::KeyAlgorithm::of(kind);
                     generated
                         .filter(|a| policy.key.algorithms.contains(a))
                         .map(|_| ())
