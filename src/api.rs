@@ -3,10 +3,13 @@
 //! graceful shutdown. Every error leaves through `problem.rs` as
 //! `application/problem+json`.
 
+pub mod authn;
+pub mod credentials;
 pub mod problem;
 pub mod public;
 pub mod request_id;
 pub mod route_table;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,7 +32,12 @@ pub use route_table::RouteTable;
 /// Every route the application serves, with the state it needs still open.
 /// Later audiences (seal, ra, admin, csc) are added here.
 fn routes() -> RouteTable<AppState> {
-    public::routes()
+    public::routes().nest("", credentials::routes())
+}
+
+/// Every (METHOD, path, access) the router serves: the role matrix's input.
+pub fn route_access() -> Vec<(String, String, route_table::Access)> {
+    routes().access()
 }
 
 /// Every (METHOD, path) the router serves, sorted, with paths in OpenAPI form

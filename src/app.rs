@@ -9,6 +9,7 @@ use der::{Decode, EncodePem};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
+use crate::auth::activation::Activation;
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, Settings, TokenRole};
 use crate::crypto::SignatureAlgorithm;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub journal: Journal,
     /// The certificate policies, checked at start-up.
     pub policies: Arc<PolicySet>,
+    /// Activation of seal credentials: SADs, lockout.
+    pub activation: Activation,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +53,8 @@ pub enum AppError {
     Ceremony(#[from] CeremonyError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Tls(#[from] crate::api::tls::TlsError),
     #[error("no CA hierarchy in the database: run `sceau ca init` first")]
     NoCeremony,
     #[error(
@@ -82,6 +87,7 @@ impl HasErrorKind for AppError {
             Self::Journal(e) => e.kind(),
             Self::Ceremony(e) => e.kind(),
             Self::Policy(e) => e.kind(),
+            Self::Tls(e) => e.kind(),
             Self::CeremonyRecorded { .. } => ErrorKind::Conflict,
             _ => ErrorKind::Internal,
         }
@@ -96,9 +102,11 @@ pub const SERVING_ROLES: [TokenRole; 3] =
 pub const CEREMONY_ROLES: [TokenRole; 3] =
     [TokenRole::Root, TokenRole::Issuing, TokenRole::Services];
 
-/// A built application, bound to its port, not yet serving.
+/// A built application, bound to its port(s), not yet serving.
 pub struct Application {
     listener: TcpListener,
+    /// The mutual-TLS listener and its configuration, when one is configured.
+    tls: Option<(TcpListener, crate::api::tls::ReloadableConfig)>,
     state: AppState,
     port: u16,
 }
@@ -135,13 +143,29 @@ impl Application {
                 address: settings.server.listen,
                 source,
             })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| AppError::Io {
-                what: "reading the bound address".to_owned(),
-                source,
-            })?
-            .port();
+        let port = local_port(&listener)?;
+        let tls = match &settings.server.tls {
+            None => None,
+            Some(tls_settings) => {
+                crate::api::tls::install_crypto_provider();
+                let config = crate::api::tls::ReloadableConfig::load(tls_settings)?;
+                let tls_listener =
+                    TcpListener::bind(tls_settings.listen)
+                        .await
+                        .map_err(|source| AppError::Bind {
+                            address: tls_settings.listen,
+                            source,
+                        })?;
+                Some((tls_listener, config))
+            }
+        };
+        let activation = Activation::new(
+            store.clone(),
+            journal.clone(),
+            clock.clone(),
+            policies.clone(),
+            settings.auth.clone(),
+        );
         tracing::info!(
             ceremony = %ceremony_file.name,
             policies = policies.len(),
@@ -158,13 +182,23 @@ impl Application {
                 publication,
                 journal,
                 policies,
+                activation,
             },
+            tls,
             port,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The mutual-TLS listener's port, when one is configured.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
+            .map(|address| address.port())
     }
 
     pub fn state(&self) -> &AppState {
@@ -178,15 +212,58 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let journal = self.state.journal.clone();
-        let served = crate::api::serve(self.listener, self.state, shutdown)
-            .await
-            .map_err(|source| AppError::Io {
-                what: "serving HTTP".to_owned(),
-                source,
-            });
+        let grace = std::time::Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
+        // One shutdown request stops both listeners.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
+            // An error means the sender is gone: stop too.
+            let _ = receiver.wait_for(|stop| *stop).await;
+        };
+        let tls = self.tls.map(|(listener, config)| {
+            let app = crate::api::router(self.state.clone());
+            tokio::spawn(crate::api::tls::serve(
+                listener,
+                app,
+                config,
+                grace,
+                stopped(stop_rx.clone()),
+            ))
+        });
+        let signal = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        let plain = crate::api::serve(self.listener, self.state, stopped(stop_rx));
+        let (served, ()) = tokio::join!(plain, signal);
+        let served = served.map_err(|source| AppError::Io {
+            what: "serving HTTP".to_owned(),
+            source,
+        });
+        if let Some(tls) = tls {
+            match tls.await {
+                Ok(Ok(())) => {}
+                Ok(Err(source)) => {
+                    return Err(AppError::Io {
+                        what: "serving mutual TLS".to_owned(),
+                        source,
+                    });
+                }
+                Err(e) => return Err(AppError::Internal(format!("TLS listener task: {e}"))),
+            }
+        }
         journal.shutdown().await?;
         served
     }
+}
+
+fn local_port(listener: &TcpListener) -> Result<u16, AppError> {
+    Ok(listener
+        .local_addr()
+        .map_err(|source| AppError::Io {
+            what: "reading the bound address".to_owned(),
+            source,
+        })?
+        .port())
 }
 
 /// The journal's audit key: an HSM key on the services token.

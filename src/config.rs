@@ -51,6 +51,7 @@ pub struct Settings {
     pub hsm: HsmSettings,
     pub journal: JournalSettings,
     pub ca: CaSettings,
+    pub auth: AuthSettings,
 }
 
 impl Default for Settings {
@@ -63,6 +64,7 @@ impl Default for Settings {
             hsm: HsmSettings::default(),
             journal: JournalSettings::default(),
             ca: CaSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -78,6 +80,59 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// How long in-flight requests may run after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// The mutual-TLS listener for seal clients; absent: none.
+    pub tls: Option<TlsSettings>,
+}
+
+/// The mutual-TLS listener: the server's certificate, and the CAs (with their
+/// CRLs) whose client certificates may be presented. A client certificate still
+/// has to be registered as an activation credential to act.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    pub listen: SocketAddr,
+    /// The server certificate chain, PEM, leaf first.
+    pub certificate_file: PathBuf,
+    /// The server's private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// CA certificates (PEM) that issue client certificates.
+    pub client_ca_files: Vec<PathBuf>,
+    /// Their CRLs (PEM or DER). A client certificate whose status no CRL gives
+    /// is refused.
+    pub client_crl_files: Vec<PathBuf>,
+    /// How often the CRL files are read again.
+    #[serde(default = "default_crl_refresh_secs")]
+    pub crl_refresh_secs: u64,
+}
+
+fn default_crl_refresh_secs() -> u64 {
+    300
+}
+
+/// Activation of seal credentials.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Consecutive counted failures that lock a credential.
+    pub max_failed_activations: u32,
+    /// How long a SAD may be used.
+    pub sad_lifetime_secs: u64,
+    /// The most signatures one SAD may allow.
+    pub max_signatures_per_sad: u32,
+    /// Refusals journaled per principal and minute for callers with no right to the
+    /// credential; beyond, they are refused without a journal entry each.
+    pub stranger_refusals_per_minute: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            max_failed_activations: 5,
+            sad_lifetime_secs: 300,
+            max_signatures_per_sad: 1000,
+            stranger_refusals_per_minute: 20,
+        }
+    }
 }
 
 impl Default for ServerSettings {
@@ -87,6 +142,7 @@ impl Default for ServerSettings {
             public_url: "http://127.0.0.1:8080".to_owned(),
             body_limit_bytes: 64 * 1024 * 1024,
             shutdown_grace_secs: 20,
+            tls: None,
         }
     }
 }

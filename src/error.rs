@@ -17,13 +17,14 @@ pub enum ErrorKind {
     Locked,
     Unprocessable,
     PayloadTooLarge,
+    TooManyRequests,
     Unavailable,
     Internal,
 }
 
 impl ErrorKind {
     /// Every kind, for code that must cover them all (problem types, the spec).
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         Self::BadRequest,
         Self::Unauthenticated,
         Self::Forbidden,
@@ -32,6 +33,7 @@ impl ErrorKind {
         Self::Locked,
         Self::Unprocessable,
         Self::PayloadTooLarge,
+        Self::TooManyRequests,
         Self::Unavailable,
         Self::Internal,
     ];
@@ -47,6 +49,7 @@ impl ErrorKind {
             Self::Locked => 423,
             Self::Unprocessable => 422,
             Self::PayloadTooLarge => 413,
+            Self::TooManyRequests => 429,
             Self::Unavailable => 503,
             Self::Internal => 500,
         }
@@ -63,6 +66,7 @@ impl ErrorKind {
             Self::Locked => "locked",
             Self::Unprocessable => "unprocessable",
             Self::PayloadTooLarge => "payload-too-large",
+            Self::TooManyRequests => "too-many-requests",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use crate::config::{DatabaseBackend, DatabaseSettings};
 use crate::error::{ErrorKind, HasErrorKind};
 
+pub mod auth;
 pub mod ca;
 pub mod certificates;
 pub mod entities;

@@ -70,6 +70,7 @@ impl ProblemType {
                 ErrorKind::Locked => "Locked",
                 ErrorKind::Unprocessable => "Unprocessable content",
                 ErrorKind::PayloadTooLarge => "Payload too large",
+                ErrorKind::TooManyRequests => "Too many requests",
                 ErrorKind::Unavailable => "Service unavailable",
                 ErrorKind::Internal => "Internal error",
             },
@@ -180,6 +181,17 @@ impl ApiError {
             cause: Some(chain(error)),
             extensions: Map::new(),
         }
+    }
+
+    /// From a module error whose message is written for the caller: it becomes the
+    /// detail of a 4xx; a 5xx keeps the generic detail and logs the message.
+    pub fn public<E: HasErrorKind>(error: &E) -> Self {
+        let detail = if error.kind().http_status() >= 500 {
+            INTERNAL_DETAIL.to_owned()
+        } else {
+            error.to_string()
+        };
+        Self::new(error, detail)
     }
 
     /// From a kind alone, when the handler itself found the problem.

@@ -4,14 +4,33 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{self, MethodRouter};
+use axum::{Extension, Router};
+
+use crate::auth::Permission;
+
+/// The permission a route requires, put in the request's extensions by the
+/// route itself; the `Caller` extractor enforces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequiredPermission(pub Permission);
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: health, CA certificates, status services.
+    Public,
+    /// An authenticated principal holding the permission.
+    Requires(Permission),
+}
+
+/// The methods served on one path, with who may call each, and their router.
+type PathRoutes<S> = (Vec<(Method, Access)>, MethodRouter<S>);
 
 /// Routes added one method at a time; turned into an axum [`Router`] at the end.
 pub struct RouteTable<S> {
-    paths: BTreeMap<String, (Vec<Method>, MethodRouter<S>)>,
+    paths: BTreeMap<String, PathRoutes<S>>,
 }
 
 impl<S> Default for RouteTable<S> {
@@ -23,14 +42,28 @@ impl<S> Default for RouteTable<S> {
 }
 
 macro_rules! method {
-    ($name:ident, $method:ident) => {
-        #[doc = concat!("Serves `", stringify!($method), " path` with `handler`.")]
+    ($name:ident, $guarded:ident, $method:ident) => {
+        #[doc = concat!("Serves `", stringify!($method), " path` with `handler`, to anyone.")]
         pub fn $name<H, T>(self, path: &str, handler: H) -> Self
         where
             H: Handler<T, S>,
             T: 'static,
         {
-            self.add(path, Method::$method, routing::$name(handler))
+            self.add(path, Method::$method, Access::Public, routing::$name(handler))
+        }
+
+        #[doc = concat!("Serves `", stringify!($method), " path` with `handler`, to principals holding `permission`.")]
+        pub fn $guarded<H, T>(self, path: &str, permission: Permission, handler: H) -> Self
+        where
+            H: Handler<T, S>,
+            T: 'static,
+        {
+            self.add(
+                path,
+                Method::$method,
+                Access::Requires(permission),
+                routing::$name(handler).layer(Extension(RequiredPermission(permission))),
+            )
         }
     };
 }
@@ -43,24 +76,30 @@ where
         Self::default()
     }
 
-    method!(get, GET);
-    method!(post, POST);
-    method!(put, PUT);
-    method!(patch, PATCH);
-    method!(delete, DELETE);
+    method!(get, get_as, GET);
+    method!(post, post_as, POST);
+    method!(put, put_as, PUT);
+    method!(patch, patch_as, PATCH);
+    method!(delete, delete_as, DELETE);
 
-    fn add(mut self, path: &str, method: Method, method_router: MethodRouter<S>) -> Self {
+    fn add(
+        mut self,
+        path: &str,
+        method: Method,
+        access: Access,
+        method_router: MethodRouter<S>,
+    ) -> Self {
         match self.paths.remove(path) {
             Some((mut methods, existing)) => {
                 // `merge` panics when both serve the same method: a programming error
                 // caught by the first test that builds the router.
-                methods.push(method);
+                methods.push((method, access));
                 self.paths
                     .insert(path.to_owned(), (methods, existing.merge(method_router)));
             }
             None => {
                 self.paths
-                    .insert(path.to_owned(), (vec![method], method_router));
+                    .insert(path.to_owned(), (vec![(method, access)], method_router));
             }
         }
         self
@@ -87,16 +126,24 @@ where
 
     /// Every (METHOD, path) served, sorted. `GET` implies `HEAD` in axum; only `GET` is listed.
     pub fn list(&self) -> Vec<(String, String)> {
-        let mut routes: Vec<(String, String)> = self
+        self.access()
+            .into_iter()
+            .map(|(method, path, _)| (method, path))
+            .collect()
+    }
+
+    /// Every (METHOD, path, access) served, sorted: what the role matrix tests.
+    pub fn access(&self) -> Vec<(String, String, Access)> {
+        let mut routes: Vec<(String, String, Access)> = self
             .paths
             .iter()
             .flat_map(|(path, (methods, _))| {
-                methods
-                    .iter()
-                    .map(move |method| (method.as_str().to_owned(), path.clone()))
+                methods.iter().map(move |(method, access)| {
+                    (method.as_str().to_owned(), path.clone(), *access)
+                })
             })
             .collect();
-        routes.sort();
+        routes.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         routes
     }
 

@@ -225,6 +225,27 @@ impl Store {
         })
     }
 
+    /// The certificate issued for a CA-managed seal credential.
+    pub async fn certificate_of_credential(
+        &self,
+        credential_id: Uuid,
+    ) -> Result<Option<IssuedCertificate>, StoreError> {
+        let sql = format!(
+            "SELECT {ISSUED_COLUMNS} FROM certificates WHERE credential_id = $1 \
+             AND state = 'issued' ORDER BY issued_at DESC LIMIT 1"
+        );
+        on_pool!(self, |pool| {
+            match sqlx::query(&sql)
+                .bind(credential_id.to_string())
+                .fetch_optional(pool)
+                .await?
+            {
+                Some(row) => Ok(Some(issued_from_row!(&row))),
+                None => Ok(None),
+            }
+        })
+    }
+
     /// How many certificates are in each state: (reserved, issued).
     pub async fn certificate_counts(&self) -> Result<(u64, u64), StoreError> {
         let sql = "SELECT (SELECT COUNT(*) FROM certificates WHERE state = 'reserved'), \

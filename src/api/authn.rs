@@ -1,0 +1,66 @@
+//! Who is calling, for routes that require a permission: the `Caller` extractor
+//! turns the TLS client certificate (or, with the OIDC resource server, the
+//! access token) into a principal and checks the route's permission.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use super::problem::ApiError;
+use super::route_table::RequiredPermission;
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::auth::mtls::{self, PeerCertificates};
+use crate::auth::principal::{self, AuthError};
+use crate::error::ErrorKind;
+
+/// An authenticated principal that holds the route's permission.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(RequiredPermission(permission)) =
+            parts.extensions.get::<RequiredPermission>().copied()
+        else {
+            // A handler asked for a caller on a route registered as public.
+            tracing::error!(
+                path = parts.uri.path(),
+                "route takes a Caller but names no permission"
+            );
+            return Err(ApiError::from_kind(
+                ErrorKind::Internal,
+                "the server failed to handle the request",
+            ));
+        };
+        let principal = authenticate(parts, state).await?;
+        principal::authorize(&principal, permission, None).map_err(|e| ApiError::public(&e))?;
+        Ok(Caller(principal))
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    if parts.headers.contains_key(AUTHORIZATION) {
+        return Err(ApiError::public(&AuthError::Unauthenticated(
+            "access tokens are not accepted on this instance: present a registered TLS client \
+             certificate"
+                .to_owned(),
+        )));
+    }
+    let leaf = parts
+        .extensions
+        .get::<PeerCertificates>()
+        .and_then(PeerCertificates::leaf);
+    match leaf {
+        Some(leaf) => mtls::principal(&state.store, leaf)
+            .await
+            .map_err(|e| ApiError::public(&e)),
+        None => Err(ApiError::public(&AuthError::Unauthenticated(
+            "present a registered TLS client certificate (on the mutual-TLS listener) or an \
+             access token"
+                .to_owned(),
+        ))),
+    }
+}

@@ -1,0 +1,10 @@
+//! Who is calling and what they may do: the one `Principal` type every handler
+//! receives, the roles, the permission table, and the ways a principal is
+//! established (a registered TLS client certificate, an OIDC access token).
+//! Activation of seal credentials (SAD, lockout) lives in `auth::activation`.
+
+pub mod activation;
+pub mod mtls;
+pub mod principal;
+
+pub use principal::{AuthError, AuthMethod, Permission, Principal, Role, Strength};

@@ -1,0 +1,252 @@
+//! The principal (who, for which entity, authenticated how, with which roles and
+//! strength) and the permission table: the one place that says which role may
+//! do what.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use uuid::Uuid;
+
+use crate::error::{ErrorKind, HasErrorKind};
+
+/// What a principal is to sceau.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// An organisation's server that seals with its credentials.
+    SealClient,
+    /// The person responsible for an organisation's seal certificates.
+    Rccs,
+    LegalRepresentative,
+    /// A certification agent mandated by the organisation.
+    Agent,
+    RaOperator,
+    CaAdmin,
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 7] = [
+        Self::SealClient,
+        Self::Rccs,
+        Self::LegalRepresentative,
+        Self::Agent,
+        Self::RaOperator,
+        Self::CaAdmin,
+        Self::Auditor,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SealClient => "seal_client",
+            Self::Rccs => "rccs",
+            Self::LegalRepresentative => "legal_representative",
+            Self::Agent => "agent",
+            Self::RaOperator => "ra_operator",
+            Self::CaAdmin => "ca_admin",
+            Self::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|role| role.name() == text)
+    }
+
+    /// Roles that act for one organisation only; the others are the trust
+    /// service's own staff.
+    pub fn is_entity_bound(self) -> bool {
+        matches!(
+            self,
+            Self::SealClient | Self::Rccs | Self::LegalRepresentative | Self::Agent
+        )
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How strongly the principal was authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strength {
+    /// One factor, or a bearer token a thief could replay.
+    Weak,
+    /// Strong, dynamic authentication: a TLS client key, a sender-constrained token,
+    /// or a person's second factor.
+    Strong,
+}
+
+/// How the principal proved who it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// A TLS client certificate, registered with the CA.
+    ClientCertificate {
+        /// Hex SHA-256 of the certificate's DER.
+        sha256: String,
+    },
+    /// An OIDC access token from a registered identity provider.
+    Oidc {
+        issuer: String,
+        subject: String,
+        client_id: Option<String>,
+        /// `bearer`, `certificate` (RFC 8705) or `dpop` (RFC 9449).
+        binding: &'static str,
+    },
+}
+
+/// Who is calling, as every handler sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Principal {
+    /// Stable across requests: `cert:<sha256>` or `oidc:<issuer>#<subject>`.
+    pub id: String,
+    /// The organisation it acts for, if it is bound to one.
+    pub entity: Option<Uuid>,
+    pub method: AuthMethod,
+    pub roles: BTreeSet<Role>,
+    pub strength: Strength,
+}
+
+impl Principal {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// What a route does, as far as access goes. Each authenticated route names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Activate a seal credential (get a SAD) and seal with it.
+    UseSealCredential,
+    /// Register, list, rotate and revoke a credential's activation credentials.
+    ManageActivationCredentials,
+    /// Unlock a credential locked by failed activations.
+    UnlockSealCredential,
+    /// Register an organisation's identity providers.
+    ManageIdentityProviders,
+    /// Read the audit journal.
+    ReadJournal,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 5] = [
+        Self::UseSealCredential,
+        Self::ManageActivationCredentials,
+        Self::UnlockSealCredential,
+        Self::ManageIdentityProviders,
+        Self::ReadJournal,
+    ];
+
+    /// The permission table.
+    pub fn roles(self) -> &'static [Role] {
+        match self {
+            Self::UseSealCredential => &[Role::SealClient],
+            Self::ManageActivationCredentials => &[Role::Rccs],
+            Self::UnlockSealCredential => &[Role::Rccs, Role::RaOperator],
+            Self::ManageIdentityProviders => &[Role::RaOperator],
+            Self::ReadJournal => &[Role::Auditor, Role::CaAdmin],
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::UseSealCredential => "use_seal_credential",
+            Self::ManageActivationCredentials => "manage_activation_credentials",
+            Self::UnlockSealCredential => "unlock_seal_credential",
+            Self::ManageIdentityProviders => "manage_identity_providers",
+            Self::ReadJournal => "read_journal",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("authentication required: {0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+impl HasErrorKind for AuthError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            Self::Forbidden(_) => ErrorKind::Forbidden,
+        }
+    }
+}
+
+/// The one permission check: a role the table allows, strong authentication, and,
+/// for organisation-bound roles, the organisation the resource belongs to.
+pub fn authorize(
+    principal: &Principal,
+    permission: Permission,
+    entity: Option<Uuid>,
+) -> Result<(), AuthError> {
+    if principal.strength != Strength::Strong {
+        return Err(AuthError::Forbidden(format!(
+            "{} needs strong authentication",
+            permission.name()
+        )));
+    }
+    let allowed = permission.roles().iter().any(|role| {
+        principal.has(*role)
+            && (!role.is_entity_bound()
+                || match entity {
+                    // Checked again once the resource is loaded.
+                    None => principal.entity.is_some(),
+                    Some(entity) => principal.entity == Some(entity),
+                })
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(AuthError::Forbidden(format!(
+            "this principal may not {}",
+            permission.name().replace('_', " ")
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(roles: &[Role], entity: Option<Uuid>, strength: Strength) -> Principal {
+        Principal {
+            id: "test".to_owned(),
+            entity,
+            method: AuthMethod::ClientCertificate {
+                sha256: "00".to_owned(),
+            },
+            roles: roles.iter().copied().collect(),
+            strength,
+        }
+    }
+
+    #[test]
+    fn roles_entities_and_strength_all_count() {
+        let a = Uuid::new_v4();
+        let b = Uuid::new_v4();
+        let client = principal(&[Role::SealClient], Some(a), Strength::Strong);
+        assert!(authorize(&client, Permission::UseSealCredential, Some(a)).is_ok());
+        assert!(authorize(&client, Permission::UseSealCredential, Some(b)).is_err());
+        assert!(authorize(&client, Permission::ManageActivationCredentials, Some(a)).is_err());
+        let weak = principal(&[Role::SealClient], Some(a), Strength::Weak);
+        assert!(authorize(&weak, Permission::UseSealCredential, Some(a)).is_err());
+        let operator = principal(&[Role::RaOperator], None, Strength::Strong);
+        assert!(authorize(&operator, Permission::UnlockSealCredential, Some(b)).is_ok());
+        assert!(authorize(&operator, Permission::UseSealCredential, Some(b)).is_err());
+    }
+
+    #[test]
+    fn every_role_has_a_name_that_parses_back() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.name()), Some(role));
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! Activation records: the activation credentials of each seal credential, the
+//! lockout counter, and the SAD ledger that holds across instances.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::entities::{CredentialStatus, parse_uuid};
+use super::{Store, StoreError, from_micros, on_pool, to_micros};
+
+/// What an activation credential names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActivationBinding {
+    /// A TLS client certificate, by hex SHA-256 of its DER.
+    ClientCertificate { sha256: String },
+    /// An OIDC identity: the issuer and the subject (a person) or client id (a server).
+    Oidc { issuer: String, subject: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationCredential {
+    pub id: Uuid,
+    pub seal_credential_id: Uuid,
+    pub entity_id: Uuid,
+    pub binding: ActivationBinding,
+    pub active: bool,
+    pub created_by: String,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Why a SAD was not spent. The store tells them apart so the caller can say
+/// which, and count the failure against the right principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SadRefusal {
+    /// No such SAD at all.
+    Unknown,
+    OtherCredential,
+    OtherPrincipal,
+    Expired,
+    /// Every signature it allowed was made.
+    Spent,
+    /// SCAL2: not bound to this digest, or that digest was already signed.
+    DigestNotBound,
+}
+
+/// A SAD to record.
+#[derive(Debug, Clone)]
+pub struct NewSad {
+    pub sad_sha256: String,
+    pub credential_id: Uuid,
+    pub principal_id: String,
+    pub scal: u8,
+    pub count: u32,
+    /// Hex digests (SCAL2); empty at SCAL1.
+    pub digests: Vec<String>,
+    pub expires_at: OffsetDateTime,
+}
+
+const ACTIVATION_COLUMNS: &str = "id, seal_credential_id, entity_id, kind, certificate_sha256, \
+    oidc_issuer, oidc_subject, status, created_by, created_at, revoked_at";
+
+macro_rules! activation_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        let kind: String = row.try_get(3)?;
+        let binding = match kind.as_str() {
+            "client_certificate" => ActivationBinding::ClientCertificate {
+                sha256: row.try_get::<Option<String>, _>(4)?.unwrap_or_default(),
+            },
+            "oidc" => ActivationBinding::Oidc {
+                issuer: row.try_get::<Option<String>, _>(5)?.unwrap_or_default(),
+                subject: row.try_get::<Option<String>, _>(6)?.unwrap_or_default(),
+            },
+            other => return Err(StoreError::Corrupt(format!("activation kind {other:?}"))),
+        };
+        let revoked_at: Option<i64> = row.try_get(10)?;
+        ActivationCredential {
+            id: parse_uuid(&row.try_get::<String, _>(0)?)?,
+            seal_credential_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
+            entity_id: parse_uuid(&row.try_get::<String, _>(2)?)?,
+            binding,
+            active: row.try_get::<String, _>(7)? == "active",
+            created_by: row.try_get(8)?,
+            created_at: from_micros(row.try_get(9)?)?,
+            revoked_at: revoked_at.map(from_micros).transpose()?,
+        }
+    }};
+}
+
+impl Store {
+    /// Registers an activation credential. A client certificate belongs to one
+    /// organisation: registering it for another one's credential is a conflict.
+    pub async fn insert_activation_credential(
+        &self,
+        seal_credential_id: Uuid,
+        entity_id: Uuid,
+        binding: &ActivationBinding,
+        created_by: &str,
+        now: OffsetDateTime,
+    ) -> Result<ActivationCredential, StoreError> {
+        if let ActivationBinding::ClientCertificate { sha256 } = binding {
+            let elsewhere = self
+                .activation_credentials_for_certificate(sha256)
+                .await?
+                .into_iter()
+                .any(|a| a.entity_id != entity_id);
+            if elsewhere {
+                return Err(StoreError::Conflict(
+                    "this client certificate is registered for another organisation".to_owned(),
+                ));
+            }
+        }
+        let (kind, certificate, issuer, subject) = match binding {
+            ActivationBinding::ClientCertificate { sha256 } => {
+                ("client_certificate", Some(sha256.as_str()), None, None)
+            }
+            ActivationBinding::Oidc { issuer, subject } => {
+                ("oidc", None, Some(issuer.as_str()), Some(subject.as_str()))
+            }
+        };
+        let credential = ActivationCredential {
+            id: Uuid::new_v4(),
+            seal_credential_id,
+            entity_id,
+            binding: binding.clone(),
+            active: true,
+            created_by: created_by.to_owned(),
+            created_at: from_micros(to_micros(now))?,
+            revoked_at: None,
+        };
+        let sql = format!(
+            "INSERT INTO activation_credentials ({ACTIVATION_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, NULL)"
+        );
+        on_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(credential.id.to_string())
+                .bind(seal_credential_id.to_string())
+                .bind(entity_id.to_string())
+                .bind(kind)
+                .bind(certificate)
+                .bind(issuer)
+                .bind(subject)
+                .bind(created_by)
+                .bind(to_micros(now))
+                .execute(pool)
+                .await?;
+        });
+        Ok(credential)
+    }
+
+    /// The activation credentials of one seal credential, oldest first.
+    pub async fn activation_credentials_of(
+        &self,
+        seal_credential_id: Uuid,
+    ) -> Result<Vec<ActivationCredential>, StoreError> {
+        let sql = format!(
+            "SELECT {ACTIVATION_COLUMNS} FROM activation_credentials \
+             WHERE seal_credential_id = $1 ORDER BY created_at, id"
+        );
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql)
+                .bind(seal_credential_id.to_string())
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(activation_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    pub async fn activation_credential(
+        &self,
+        id: Uuid,
+    ) -> Result<ActivationCredential, StoreError> {
+        let sql = format!("SELECT {ACTIVATION_COLUMNS} FROM activation_credentials WHERE id = $1");
+        on_pool!(self, |pool| {
+            let row = sqlx::query(&sql)
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::NotFound {
+                    what: "activation credential",
+                    id: id.to_string(),
+                })?;
+            Ok(activation_from_row!(&row))
+        })
+    }
+
+    /// Active registrations of a client certificate.
+    pub async fn activation_credentials_for_certificate(
+        &self,
+        sha256: &str,
+    ) -> Result<Vec<ActivationCredential>, StoreError> {
+        let sql = format!(
+            "SELECT {ACTIVATION_COLUMNS} FROM activation_credentials \
+             WHERE certificate_sha256 = $1 AND status = 'active' ORDER BY created_at, id"
+        );
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql).bind(sha256).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(activation_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Active registrations of an OIDC identity.
+    pub async fn activation_credentials_for_oidc(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Vec<ActivationCredential>, StoreError> {
+        let sql = format!(
+            "SELECT {ACTIVATION_COLUMNS} FROM activation_credentials \
+             WHERE oidc_issuer = $1 AND oidc_subject = $2 AND status = 'active' \
+             ORDER BY created_at, id"
+        );
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql)
+                .bind(issuer)
+                .bind(subject)
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(activation_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Revokes an activation credential; `false` when it was not active.
+    pub async fn revoke_activation_credential(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE activation_credentials SET status = 'revoked', revoked_at = $1 \
+                   WHERE id = $2 AND status = 'active'";
+        let updated = on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(to_micros(now))
+                .bind(id.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(updated == 1)
+    }
+
+    /// Counts one failed activation; at `limit` consecutive ones an active
+    /// credential locks. Returns the count and whether this failure locked it.
+    pub async fn record_activation_failure(
+        &self,
+        credential_id: Uuid,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<(u32, bool), StoreError> {
+        let sql = "UPDATE seal_credentials SET failed_activations = failed_activations + 1, \
+                   status = CASE WHEN failed_activations + 1 >= $1 AND status = 'active' \
+                   THEN 'locked' ELSE status END, updated_at = $2 \
+                   WHERE id = $3 RETURNING failed_activations, status";
+        let limit = i64::from(limit);
+        let (count, status): (i64, String) = on_pool!(self, |pool| {
+            let row = sqlx::query(sql)
+                .bind(limit)
+                .bind(to_micros(now))
+                .bind(credential_id.to_string())
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::NotFound {
+                    what: "seal credential",
+                    id: credential_id.to_string(),
+                })?;
+            (row.try_get::<i64, _>(0)?, row.try_get(1)?)
+        });
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        Ok((
+            count,
+            status == CredentialStatus::Locked.as_str() && i64::from(count) == limit,
+        ))
+    }
+
+    /// A success ends the run of failures.
+    pub async fn reset_activation_failures(&self, credential_id: Uuid) -> Result<(), StoreError> {
+        let sql = "UPDATE seal_credentials SET failed_activations = 0 \
+                   WHERE id = $1 AND failed_activations <> 0";
+        on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(credential_id.to_string())
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Unlocks a locked credential (back to active, failures forgotten); `false`
+    /// when it was not locked.
+    pub async fn unlock_seal_credential(
+        &self,
+        credential_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE seal_credentials SET status = 'active', failed_activations = 0, \
+                   updated_at = $1 WHERE id = $2 AND status = 'locked'";
+        let updated = on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(to_micros(now))
+                .bind(credential_id.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(updated == 1)
+    }
+
+    /// Records a SAD and, at SCAL2, the digests it is bound to.
+    pub async fn insert_sad(&self, sad: &NewSad, now: OffsetDateTime) -> Result<(), StoreError> {
+        let insert = "INSERT INTO sads (sad_sha256, credential_id, principal_id, scal, remaining, \
+                      expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        let digest = "INSERT INTO sad_digests (sad_sha256, digest, spent_at) VALUES ($1, $2, NULL)";
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(insert)
+                .bind(&sad.sad_sha256)
+                .bind(sad.credential_id.to_string())
+                .bind(&sad.principal_id)
+                .bind(i64::from(sad.scal))
+                .bind(i64::from(sad.count))
+                .bind(to_micros(sad.expires_at))
+                .bind(to_micros(now))
+                .execute(&mut *tx)
+                .await?;
+            for value in &sad.digests {
+                sqlx::query(digest)
+                    .bind(&sad.sad_sha256)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Spends one signature of a SAD, atomically: the count (and at SCAL2 the
+    /// digest) can only be spent once, whichever instance asks.
+    pub async fn spend_sad(
+        &self,
+        sad_sha256: &str,
+        credential_id: Uuid,
+        principal_id: &str,
+        digest: &str,
+        now: OffsetDateTime,
+    ) -> Result<Result<(), SadRefusal>, StoreError> {
+        let spend = "UPDATE sads SET remaining = remaining - 1 WHERE sad_sha256 = $1 \
+                     AND credential_id = $2 AND principal_id = $3 AND expires_at > $4 \
+                     AND remaining > 0 RETURNING scal";
+        let spend_digest = "UPDATE sad_digests SET spent_at = $1 WHERE sad_sha256 = $2 \
+                            AND digest = $3 AND spent_at IS NULL";
+        let now_us = to_micros(now);
+        let spent: bool = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let scal: Option<i64> = sqlx::query(spend)
+                .bind(sad_sha256)
+                .bind(credential_id.to_string())
+                .bind(principal_id)
+                .bind(now_us)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.try_get(0))
+                .transpose()?;
+            match scal {
+                None => false,
+                Some(2) => {
+                    let bound = sqlx::query(spend_digest)
+                        .bind(now_us)
+                        .bind(sad_sha256)
+                        .bind(digest)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if bound == 1 {
+                        tx.commit().await?;
+                        true
+                    } else {
+                        // Rolled back on drop: the count is not spent either.
+                        drop(tx);
+                        return Ok(Err(SadRefusal::DigestNotBound));
+                    }
+                }
+                Some(_) => {
+                    tx.commit().await?;
+                    true
+                }
+            }
+        });
+        if spent {
+            return Ok(Ok(()));
+        }
+        // Say why, from what is there (read after the failed attempt).
+        let sql = "SELECT credential_id, principal_id, expires_at, remaining FROM sads \
+                   WHERE sad_sha256 = $1";
+        let refusal = on_pool!(self, |pool| {
+            match sqlx::query(sql)
+                .bind(sad_sha256)
+                .fetch_optional(pool)
+                .await?
+            {
+                None => SadRefusal::Unknown,
+                Some(row) => {
+                    let credential: String = row.try_get(0)?;
+                    let principal: String = row.try_get(1)?;
+                    let expires_at: i64 = row.try_get(2)?;
+                    let remaining: i64 = row.try_get(3)?;
+                    if credential != credential_id.to_string() {
+                        SadRefusal::OtherCredential
+                    } else if principal != principal_id {
+                        SadRefusal::OtherPrincipal
+                    } else if expires_at <= now_us {
+                        SadRefusal::Expired
+                    } else if remaining <= 0 {
+                        SadRefusal::Spent
+                    } else {
+                        SadRefusal::Unknown
+                    }
+                }
+            }
+        });
+        Ok(Err(refusal))
+    }
+}
