@@ -10,4 +10,6 @@ pub mod ca;
 pub mod db;
 pub mod hsm;
 pub mod journal;
+pub mod service;
+pub mod test_ca;
 pub mod tools;

@@ -24,7 +24,7 @@ CREATE INDEX activation_credentials_by_certificate ON activation_credentials (ce
 CREATE INDEX activation_credentials_by_oidc ON activation_credentials (oidc_issuer, oidc_subject);
 
 -- Consecutive counted activation failures; the credential locks at the limit.
-ALTER TABLE seal_credentials ADD COLUMN failed_activations INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE seal_credentials ADD COLUMN failed_activations BIGINT NOT NULL DEFAULT 0;
 
 -- Signature activation data: a random token (only its SHA-256 is kept), bound to
 -- a principal and a credential, spent once per signature up to its count. At
@@ -33,8 +33,8 @@ CREATE TABLE sads (
     sad_sha256    TEXT    PRIMARY KEY,
     credential_id TEXT    NOT NULL REFERENCES seal_credentials (id),
     principal_id  TEXT    NOT NULL,
-    scal          INTEGER NOT NULL CHECK (scal IN (1, 2)),
-    remaining     INTEGER NOT NULL CHECK (remaining >= 0),
+    scal          BIGINT  NOT NULL CHECK (scal IN (1, 2)),
+    remaining     BIGINT  NOT NULL CHECK (remaining >= 0),
     expires_at    BIGINT  NOT NULL,
     created_at    BIGINT  NOT NULL
 );

@@ -1,0 +1,156 @@
+//! The application built and served in the test process (zero2prod style), on
+//! port 0, with its own tokens (run inside `hsm::isolated`), database, data
+//! folder, optional mutual-TLS listener and a clock the test can move.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sceau::app::{AppState, Application};
+use sceau::clock::{ManualClock, SharedClock};
+use sceau::config::{Settings, TlsSettings};
+use sceau::pki::issuance::{IssuanceRequest, KeySource};
+use sceau::store::entities::{CredentialStatus, NewEntity};
+use uuid::Uuid;
+
+use super::db::TestDb;
+use super::hsm::SoftHsm;
+
+pub struct Service {
+    pub port: u16,
+    pub tls_port: Option<u16>,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Settings for a test instance; `tls` adds the mutual-TLS listener.
+pub fn settings(softhsm: &SoftHsm, db: &TestDb, dir: &Path, tls: Option<TlsSettings>) -> Settings {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut settings = Settings {
+        data_dir: dir.join("var"),
+        database: db.settings(),
+        hsm: softhsm.settings(),
+        ..Settings::default()
+    };
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.server.shutdown_grace_secs = 2;
+    settings.server.tls = tls;
+    settings.ca.ceremony_file = root.join("policies/ceremony.dev.toml");
+    settings.ca.transcript_dir = dir.join("ceremony");
+    settings.ca.policies_dir = root.join("policies/certificates");
+    settings.ca.dev_auto_init = true;
+    settings.journal.checkpoint_dir = dir.join("checkpoints");
+    settings
+}
+
+impl Service {
+    /// Builds (running the ceremony on first use of the database) and serves.
+    pub async fn start(settings: Settings, clock: Arc<ManualClock>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let shared: SharedClock = clock.clone();
+        let app = Application::build(settings, shared).await.unwrap();
+        let port = app.port();
+        let tls_port = app.tls_port();
+        let state = app.state().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            app.run_until_stopped(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            port,
+            tls_port,
+            state,
+            clock,
+            stop: Some(stop),
+            task: Some(task),
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn tls_url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.tls_port.unwrap())
+    }
+
+    /// Stops serving and waits for the journal to close.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(std::time::Duration::from_secs(30), task)
+                .await
+                .expect("the service stops within 30 s")
+                .unwrap();
+        }
+    }
+
+    /// Registers an organisation.
+    pub async fn entity(&self, name: &str, identifier: &str) -> Uuid {
+        self.state
+            .store
+            .insert_entity(
+                &NewEntity {
+                    legal_name: name.to_owned(),
+                    organization_identifier: identifier.to_owned(),
+                    country: "FR".to_owned(),
+                },
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// Issues a CA-managed seal certificate under `policy` and makes its credential
+    /// usable (what acceptance by the RCCS will do).
+    pub async fn active_credential(&self, entity: Uuid, policy: &str) -> Uuid {
+        let state = &self.state;
+        let issuer = sceau::app::issuer(
+            &state.store,
+            &state.hsm,
+            &state.journal,
+            &state.clock,
+            state.policies.clone(),
+        )
+        .await
+        .unwrap();
+        let issued = issuer
+            .issue(IssuanceRequest {
+                request_id: Uuid::new_v4(),
+                policy_id: policy.to_owned(),
+                entity_id: entity,
+                seal_name: "Test seal".to_owned(),
+                validity_days: Some(365),
+                key: KeySource::Generate { algorithm: None },
+                actor: "test".to_owned(),
+            })
+            .await
+            .unwrap();
+        let credential = issued.credential_id.unwrap();
+        state
+            .store
+            .set_seal_credential_status(
+                credential,
+                CredentialStatus::Active,
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
+            .unwrap();
+        credential
+    }
+}
+
+/// A manual clock at the current time.
+pub fn clock_now() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(std::time::SystemTime::now()))
+}
