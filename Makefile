@@ -20,6 +20,8 @@ APT_PACKAGES := softhsm2 opensc openssl curl pkg-config libssl-dev python3 pytho
 # Python test tools, pinned; tests find them on PATH through .venv/bin.
 VENV := .venv
 PY_TOOLS := pkilint==0.13.3
+# The test OpenID provider (node oidc-provider, versions locked in its package-lock.json).
+TEST_IDP := tests/oidc-provider
 
 # PostgreSQL for the `_on_postgres` tests.
 PG_HOST := 127.0.0.1
@@ -29,7 +31,7 @@ TEST_LOG := var/test.log
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help run test smoke build lint bench deps apt-deps venv postgres clean reset
+.PHONY: help run test smoke build lint bench deps apt-deps venv idp postgres clean reset
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -73,7 +75,7 @@ bench: deps postgres ## journal appends/s; certificates issued/s against raw HSM
 	SCEAU_TEST_DATABASE_URL=$(TEST_DATABASE_URL) cargo bench --bench journal
 	cargo bench --bench issuance
 
-deps: apt-deps venv ## install what is missing (quiet when everything is there)
+deps: apt-deps venv idp ## install what is missing (quiet when everything is there)
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust 1.94 or later from https://rustup.rs" >&2; exit 1; }
 
 apt-deps:
@@ -94,6 +96,18 @@ venv:
 	  python3 -m venv $(VENV); \
 	  $(VENV)/bin/pip install -q --disable-pip-version-check $(PY_TOOLS); \
 	  echo "$(PY_TOOLS)" > $(VENV)/.sceau-tools; \
+	fi
+
+# npm ci from the lock file, again whenever the lock file changes.
+idp:
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "installing nodejs and npm"; \
+	  $(SUDO) apt-get update -qq; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; \
+	}
+	@if [ ! -f $(TEST_IDP)/node_modules/.package-lock.json ] || [ $(TEST_IDP)/package-lock.json -nt $(TEST_IDP)/node_modules/.package-lock.json ]; then \
+	  echo "installing the test OpenID provider in $(TEST_IDP)"; \
+	  npm ci --prefix $(TEST_IDP) --no-audit --no-fund --loglevel=error; \
 	fi
 
 # Starts the local cluster when nothing listens on $(PG_PORT), and makes sure the

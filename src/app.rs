@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
 use crate::auth::activation::Activation;
+use crate::auth::oidc::OidcVerifier;
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, Settings, TokenRole};
 use crate::crypto::SignatureAlgorithm;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub policies: Arc<PolicySet>,
     /// Activation of seal credentials: SADs, lockout.
     pub activation: Activation,
+    /// Access tokens from registered identity providers.
+    pub oidc: OidcVerifier,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +162,8 @@ impl Application {
                 Some((tls_listener, config))
             }
         };
+        let oidc = OidcVerifier::new(store.clone(), clock.clone(), &settings.auth)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
         let activation = Activation::new(
             store.clone(),
             journal.clone(),
@@ -183,6 +188,7 @@ impl Application {
                 journal,
                 policies,
                 activation,
+                oidc,
             },
             tls,
             port,

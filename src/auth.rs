@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod mtls;
+pub mod oidc;
 pub mod principal;
 
 pub use principal::{AuthError, AuthMethod, Permission, Principal, Role, Strength};

@@ -122,6 +122,58 @@ pub struct AuthSettings {
     /// Refusals journaled per principal and minute for callers with no right to the
     /// credential; beyond, they are refused without a journal entry each.
     pub stranger_refusals_per_minute: u32,
+    /// The back office's identity providers (RA operators, CA administrators,
+    /// auditors, RCCS). Organisations' own providers are registered in the database.
+    pub identity_providers: Vec<IdentityProviderSettings>,
+    /// How long discovery and JWKS are trusted without refetching; past it, an
+    /// unreachable provider means its tokens are refused.
+    pub oidc_cache_secs: u64,
+    /// At most one refetch per provider this often when a token names an unknown key.
+    pub oidc_refetch_secs: u64,
+    /// Clock skew allowed on exp/nbf/iat, at most 60 s.
+    pub token_leeway_secs: u64,
+}
+
+/// Who an identity provider vouches for.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Callers {
+    /// People: strong when `acr` is one of `acr_values` or `amr` names a second factor.
+    People,
+    /// Servers: only sender-constrained tokens (RFC 8705 certificate-bound).
+    Servers,
+}
+
+/// A back-office identity provider.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProviderSettings {
+    /// Exactly the `iss` of its tokens and of its discovery document.
+    pub issuer: String,
+    /// The `aud` sceau's tokens carry.
+    pub audience: String,
+    #[serde(default = "default_people")]
+    pub callers: Callers,
+    /// A claim holding role names (`ra_operator`, `ca_admin`, `auditor`, …).
+    #[serde(default)]
+    pub roles_claim: Option<String>,
+    /// `acr` values that count as strong authentication.
+    #[serde(default)]
+    pub acr_values: Vec<String>,
+    /// Subjects (people) or client ids (servers) accepted; empty: any.
+    #[serde(default)]
+    pub allowed: Vec<String>,
+    /// Require `typ` `at+jwt` (RFC 9068).
+    #[serde(default = "default_true")]
+    pub require_typ: bool,
+}
+
+fn default_people() -> Callers {
+    Callers::People
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Default for AuthSettings {
@@ -131,6 +183,10 @@ impl Default for AuthSettings {
             sad_lifetime_secs: 300,
             max_signatures_per_sad: 1000,
             stranger_refusals_per_minute: 20,
+            identity_providers: Vec::new(),
+            oidc_cache_secs: 600,
+            oidc_refetch_secs: 30,
+            token_leeway_secs: 30,
         }
     }
 }

@@ -11,6 +11,7 @@ use super::route_table::RequiredPermission;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::auth::mtls::{self, PeerCertificates};
+use crate::auth::oidc::Presentation;
 use crate::auth::principal::{self, AuthError};
 use crate::error::ErrorKind;
 
@@ -42,17 +43,37 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    if parts.headers.contains_key(AUTHORIZATION) {
-        return Err(ApiError::public(&AuthError::Unauthenticated(
-            "access tokens are not accepted on this instance: present a registered TLS client \
-             certificate"
-                .to_owned(),
-        )));
-    }
     let leaf = parts
         .extensions
         .get::<PeerCertificates>()
         .and_then(PeerCertificates::leaf);
+    if let Some(authorization) = parts.headers.get(AUTHORIZATION) {
+        let token = authorization
+            .to_str()
+            .ok()
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("DPoP "))
+            })
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| {
+                ApiError::public(&AuthError::Unauthenticated(
+                    "the Authorization header must be `Bearer <access token>`".to_owned(),
+                ))
+            })?;
+        return state
+            .oidc
+            .principal(
+                token,
+                Presentation {
+                    client_certificate: leaf,
+                },
+            )
+            .await
+            .map_err(|e| ApiError::public(&e));
+    }
     match leaf {
         Some(leaf) => mtls::principal(&state.store, leaf)
             .await

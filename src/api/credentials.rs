@@ -2,6 +2,7 @@
 //! it, and the RCCS's management of its activation credentials.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -11,7 +12,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::authn::Caller;
-use super::problem::ApiError;
+use super::problem::{ApiError, ProblemType};
 use super::route_table::RouteTable;
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -58,6 +59,17 @@ pub fn routes() -> RouteTable<AppState> {
         )
 }
 
+/// The JSON body, read only once the caller is known to be allowed: a principal
+/// without the right learns nothing from body errors.
+fn json_body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    payload.map(|Json(body)| body).map_err(|rejection| {
+        ApiError::of_type(
+            ProblemType::for_status(rejection.status()),
+            rejection.body_text(),
+        )
+    })
+}
+
 fn parse_id(text: &str, what: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text)
         .map_err(|_| ApiError::from_kind(ErrorKind::NotFound, format!("no {what} {text:?}")))
@@ -80,9 +92,12 @@ async fn authorize(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path(id): Path<String>,
-    Json(body): Json<AuthorizeBody>,
+    payload: Result<Json<AuthorizeBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let credential_id = parse_id(&id, "seal credential")?;
+    // The schema is public: a body error tells a seal client nothing. Entitlement
+    // (and the journal of refused strangers) is the activation service's.
+    let body = json_body(payload)?;
     let digest_algorithm = match body.hash_algorithm_oid.as_deref() {
         None => None,
         Some(oid) => Some(digest_algorithm(oid)?),
@@ -324,7 +339,7 @@ async fn register_activation_credential(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path(id): Path<String>,
-    Json(body): Json<BindingView>,
+    payload: Result<Json<BindingView>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let credential = credential_for(
         &state,
@@ -333,6 +348,7 @@ async fn register_activation_credential(
         Permission::ManageActivationCredentials,
     )
     .await?;
+    let body = json_body(payload)?;
     let registered = register(&state, &principal, &credential, binding_of(body)?).await?;
     Ok((StatusCode::CREATED, Json(view(&registered))))
 }
@@ -402,7 +418,7 @@ async fn rotate_activation_credential(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path((id, activation_id)): Path<(String, String)>,
-    Json(body): Json<BindingView>,
+    payload: Result<Json<BindingView>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let credential = credential_for(
         &state,
@@ -411,7 +427,7 @@ async fn rotate_activation_credential(
         Permission::ManageActivationCredentials,
     )
     .await?;
-    let binding = binding_of(body)?;
+    let binding = binding_of(json_body(payload)?)?;
     let registered = register(&state, &principal, &credential, binding).await?;
     revoke(&state, &principal, &credential, &activation_id).await?;
     Ok((StatusCode::CREATED, Json(view(&registered))))

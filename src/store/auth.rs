@@ -435,3 +435,142 @@ impl Store {
         Ok(Err(refusal))
     }
 }
+
+/// An organisation's identity provider, as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityProviderRecord {
+    pub id: Uuid,
+    pub entity_id: Uuid,
+    pub issuer: String,
+    pub audience: String,
+    pub callers: crate::config::Callers,
+    pub allowed: Vec<String>,
+    pub acr_values: Vec<String>,
+}
+
+fn callers_name(callers: crate::config::Callers) -> &'static str {
+    match callers {
+        crate::config::Callers::People => "people",
+        crate::config::Callers::Servers => "servers",
+    }
+}
+
+fn json_list(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("list {text:?}: {e}")))
+}
+
+impl Store {
+    pub async fn insert_identity_provider(
+        &self,
+        record: &IdentityProviderRecord,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO identity_providers (id, entity_id, issuer, audience, callers, \
+                   allowed, acr_values, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let allowed = serde_json::to_string(&record.allowed)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let acr = serde_json::to_string(&record.acr_values)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(record.id.to_string())
+                .bind(record.entity_id.to_string())
+                .bind(&record.issuer)
+                .bind(&record.audience)
+                .bind(callers_name(record.callers))
+                .bind(&allowed)
+                .bind(&acr)
+                .bind(to_micros(now))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The organisations' registrations of one issuer.
+    pub async fn identity_providers_for_issuer(
+        &self,
+        issuer: &str,
+    ) -> Result<Vec<IdentityProviderRecord>, StoreError> {
+        let sql = "SELECT id, entity_id, issuer, audience, callers, allowed, acr_values \
+                   FROM identity_providers WHERE issuer = $1 ORDER BY created_at, id";
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(sql).bind(issuer).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let callers: String = row.try_get(4)?;
+                out.push(IdentityProviderRecord {
+                    id: parse_uuid(&row.try_get::<String, _>(0)?)?,
+                    entity_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
+                    issuer: row.try_get(2)?,
+                    audience: row.try_get(3)?,
+                    callers: match callers.as_str() {
+                        "people" => crate::config::Callers::People,
+                        "servers" => crate::config::Callers::Servers,
+                        other => {
+                            return Err(StoreError::Corrupt(format!("callers {other:?}")));
+                        }
+                    },
+                    allowed: json_list(&row.try_get::<String, _>(5)?)?,
+                    acr_values: json_list(&row.try_get::<String, _>(6)?)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Gives `role` to the OIDC identity (issuer, subject), for `entity` when the
+    /// role acts for an organisation.
+    pub async fn assign_role(
+        &self,
+        issuer: &str,
+        subject: &str,
+        role: &str,
+        entity: Option<Uuid>,
+        created_by: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO role_assignments (issuer, subject, role, entity_id, created_by, \
+                   created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+        on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(issuer)
+                .bind(subject)
+                .bind(role)
+                .bind(entity.map(|e| e.to_string()).unwrap_or_default())
+                .bind(created_by)
+                .bind(to_micros(now))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The role names given to (issuer, subject), each with its organisation if any.
+    pub async fn role_assignments(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Vec<(String, Option<Uuid>)>, StoreError> {
+        let sql = "SELECT role, entity_id FROM role_assignments WHERE issuer = $1 AND subject = $2";
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(issuer)
+                .bind(subject)
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let role: String = row.try_get(0)?;
+                let entity: String = row.try_get(1)?;
+                let entity = if entity.is_empty() {
+                    None
+                } else {
+                    Some(parse_uuid(&entity)?)
+                };
+                out.push((role, entity));
+            }
+            Ok(out)
+        })
+    }
+}

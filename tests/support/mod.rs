@@ -9,6 +9,7 @@ pub mod app;
 pub mod ca;
 pub mod db;
 pub mod hsm;
+pub mod idp;
 pub mod journal;
 pub mod service;
 pub mod test_ca;

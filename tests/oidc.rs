@@ -1,0 +1,534 @@
+//! The OIDC resource server against a real OpenID provider (node oidc-provider
+//! on loopback): its tokens are accepted; wrong audience, wrong issuer, expiry,
+//! a string `exp`, `alg: none`, HS256 keyed with the provider's public key, an
+//! unknown `kid` from a second provider, a missing second factor, and a
+//! certificate-bound token on another certificate's connection are all 401.
+//! Then the role matrix, built from the router's own route table.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use sceau::api::route_table::Access;
+use sceau::auth::Role;
+use sceau::clock::Clock;
+use sceau::config::{Callers, IdentityProviderSettings};
+use sceau::store::auth::{ActivationBinding, IdentityProviderRecord};
+use serde_json::{Value, json};
+use support::idp::{AUDIENCE, Client, OTHER_AUDIENCE, TestIdp};
+use support::service::{self, Service};
+use support::test_ca::{Issued, TestCa};
+use uuid::Uuid;
+
+/// Person clients: their `sub` is the client id; `amr`/roles come as claims.
+fn person(id: &'static str, claims: Value) -> Client {
+    Client {
+        id,
+        certificate_bound: false,
+        claims,
+    }
+}
+
+fn clients() -> Vec<Client> {
+    let otp = |roles: &[&str]| json!({ "amr": ["pwd", "otp"], "sceau_roles": roles });
+    vec![
+        Client {
+            id: "seal-server",
+            certificate_bound: true,
+            claims: json!({}),
+        },
+        Client {
+            id: "seal-server-bearer",
+            certificate_bound: false,
+            claims: json!({}),
+        },
+        person("person-rccs", otp(&[])),
+        person("person-legal_representative", otp(&[])),
+        person("person-agent", otp(&[])),
+        person("person-ra_operator", otp(&["ra_operator"])),
+        person("person-ca_admin", otp(&["ca_admin"])),
+        person("person-auditor", otp(&["auditor"])),
+        person("person-nobody", otp(&[])),
+        person(
+            "person-weak",
+            json!({ "amr": ["pwd"], "sceau_roles": ["ra_operator"] }),
+        ),
+    ]
+}
+
+struct World {
+    service: Service,
+    idp: TestIdp,
+    server_ca: std::path::PathBuf,
+    alice: Issued,
+    bob: Issued,
+    credential: Uuid,
+    entity: Uuid,
+    _dir: tempfile::TempDir,
+}
+
+/// sceau with a mutual-TLS listener, the provider registered for the back office
+/// (people) and for organisation A (its servers), one active credential of A.
+async fn world(softhsm: &support::hsm::SoftHsm, db: &support::db::TestDb) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = TestIdp::start(&clients(), None, "provider-key-1");
+    let servers = TestCa::new(dir.path(), "server-ca");
+    let server = servers.issue("sceau-server", true, None);
+    let clients_ca = TestCa::new(dir.path(), "client-ca");
+    let crl = dir.path().join("clients.crl.pem");
+    clients_ca.write_crl(&crl);
+    let alice = clients_ca.issue("alice", false, None);
+    let bob = clients_ca.issue("bob", false, None);
+    let tls = sceau::config::TlsSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        certificate_file: server.certificate.clone(),
+        key_file: server.key.clone(),
+        client_ca_files: vec![clients_ca.certificate()],
+        client_crl_files: vec![crl],
+        crl_refresh_secs: 300,
+    };
+    let mut settings = service::settings(softhsm, db, dir.path(), Some(tls));
+    settings.auth.identity_providers = vec![IdentityProviderSettings {
+        issuer: idp.issuer.clone(),
+        audience: AUDIENCE.to_owned(),
+        callers: Callers::People,
+        roles_claim: Some("sceau_roles".to_owned()),
+        acr_values: Vec::new(),
+        allowed: clients()
+            .iter()
+            .filter(|c| c.id.starts_with("person-"))
+            .map(|c| c.id.to_owned())
+            .collect(),
+        require_typ: true,
+    }];
+    let service = Service::start(settings, service::clock_now()).await;
+    let entity = service.entity("Alpha SA", "NTRFR-123456782").await;
+    let other = service.entity("Beta SAS", "NTRFR-732829320").await;
+    let credential = service.active_credential(entity, "seal-ca-managed").await;
+    let store = &service.state.store;
+    let now = time::OffsetDateTime::now_utc();
+    store
+        .insert_identity_provider(
+            &IdentityProviderRecord {
+                id: Uuid::new_v4(),
+                entity_id: entity,
+                issuer: idp.issuer.clone(),
+                audience: AUDIENCE.to_owned(),
+                callers: Callers::Servers,
+                allowed: vec!["seal-server".to_owned(), "seal-server-bearer".to_owned()],
+                acr_values: Vec::new(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    for client in ["seal-server", "seal-server-bearer"] {
+        store
+            .insert_activation_credential(
+                credential,
+                entity,
+                &ActivationBinding::Oidc {
+                    issuer: idp.issuer.clone(),
+                    subject: client.to_owned(),
+                },
+                "test:rccs",
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .insert_activation_credential(
+            credential,
+            entity,
+            &ActivationBinding::ClientCertificate {
+                sha256: sceau::auth::mtls::fingerprint(&alice.der()),
+            },
+            "test:rccs",
+            now,
+        )
+        .await
+        .unwrap();
+    for role in ["rccs", "legal_representative", "agent"] {
+        store
+            .assign_role(
+                &idp.issuer,
+                &format!("person-{role}"),
+                role,
+                Some(entity),
+                "test",
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    // A role in another organisation gives nothing here.
+    store
+        .assign_role(
+            &idp.issuer,
+            "person-nobody",
+            "rccs",
+            Some(other),
+            "test",
+            now,
+        )
+        .await
+        .unwrap();
+    World {
+        service,
+        idp,
+        server_ca: servers.certificate(),
+        alice,
+        bob,
+        credential,
+        entity,
+        _dir: dir,
+    }
+}
+
+impl World {
+    fn client(&self, identity: Option<&Issued>) -> reqwest::Client {
+        let root =
+            reqwest::Certificate::from_pem(&std::fs::read(&self.server_ca).unwrap()).unwrap();
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(root)
+            .timeout(Duration::from_secs(10));
+        if let Some(identity) = identity {
+            builder =
+                builder.identity(reqwest::Identity::from_pem(&identity.identity_pem()).unwrap());
+        }
+        builder.build().unwrap()
+    }
+
+    /// Calls `method path` over mutual TLS with an optional bearer token.
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        identity: Option<&Issued>,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = self.service.tls_url(path);
+        let client = self.client(identity);
+        let mut request = client.request(method.parse().unwrap(), url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    fn authorize_path(&self) -> String {
+        format!("/api/v1/credentials/{}/authorize", self.credential)
+    }
+
+    fn list_path(&self) -> String {
+        format!(
+            "/api/v1/credentials/{}/activation-credentials",
+            self.credential
+        )
+    }
+
+    /// A token signed with the provider's own key, with these header fields and claims.
+    fn forge(&self, claims: &Value) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(self.idp.kid.clone());
+        header.typ = Some("at+jwt".to_owned());
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &jsonwebtoken::EncodingKey::from_ec_der(&self.idp.private_key_der),
+        )
+        .unwrap()
+    }
+
+    fn person_claims(&self, exp: Value) -> Value {
+        let now = now_secs();
+        json!({
+            "iss": self.idp.issuer,
+            "sub": "person-rccs",
+            "client_id": "person-rccs",
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": exp,
+            "amr": ["pwd", "otp"],
+            "jti": Uuid::new_v4().to_string(),
+        })
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn assert_unauthenticated(name: &str, (status, problem): (u16, Value), reason: &str) {
+    assert_eq!(status, 401, "{name}: {problem}");
+    assert_eq!(
+        problem["type"], "urn:sceau:problem:unauthenticated",
+        "{name}"
+    );
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(reason),
+        "{name}: {detail:?} does not say {reason:?}"
+    );
+}
+
+#[test]
+fn provider_tokens_are_accepted_and_every_forgery_is_refused() {
+    let Some(softhsm) =
+        support::hsm::isolated("provider_tokens_are_accepted_and_every_forgery_is_refused")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = world(&softhsm, &db).await;
+        let bound = w
+            .idp
+            .token("seal-server", AUDIENCE, Some(&w.alice.certificate_pem()))
+            .await;
+        let sad_body = Some(json!({ "num_signatures": 1 }));
+
+        // Accepted: a certificate-bound server token on its own certificate's connection.
+        let (status, sad) = w
+            .call(
+                "POST",
+                &w.authorize_path(),
+                Some(&w.alice),
+                Some(&bound),
+                sad_body.clone(),
+            )
+            .await;
+        assert_eq!(status, 200, "{sad}");
+        // Accepted: a person with a second factor and the RCCS role in the database.
+        let rccs = w.idp.token("person-rccs", AUDIENCE, None).await;
+        let (status, list) = w.call("GET", &w.list_path(), None, Some(&rccs), None).await;
+        assert_eq!(status, 200, "{list}");
+        assert_eq!(list["activation_credentials"].as_array().unwrap().len(), 3);
+
+        // The same token on another certificate's connection, or without one.
+        assert_unauthenticated(
+            "bound token, other certificate",
+            w.call(
+                "POST",
+                &w.authorize_path(),
+                Some(&w.bob),
+                Some(&bound),
+                sad_body.clone(),
+            )
+            .await,
+            "another client certificate",
+        );
+        assert_unauthenticated(
+            "bound token, no certificate",
+            w.call(
+                "POST",
+                &w.authorize_path(),
+                None,
+                Some(&bound),
+                sad_body.clone(),
+            )
+            .await,
+            "present it over mutual TLS",
+        );
+        // A server's plain bearer token is not strong authentication.
+        let bearer = w.idp.token("seal-server-bearer", AUDIENCE, None).await;
+        assert_unauthenticated(
+            "server bearer token",
+            w.call(
+                "POST",
+                &w.authorize_path(),
+                None,
+                Some(&bearer),
+                sad_body.clone(),
+            )
+            .await,
+            "sender-constrained",
+        );
+        // No second factor.
+        let weak = w.idp.token("person-weak", AUDIENCE, None).await;
+        assert_unauthenticated(
+            "no second factor",
+            w.call("GET", &w.list_path(), None, Some(&weak), None).await,
+            "second factor",
+        );
+        // Wrong audience.
+        let other_audience = w.idp.token("person-rccs", OTHER_AUDIENCE, None).await;
+        assert_unauthenticated(
+            "wrong audience",
+            w.call("GET", &w.list_path(), None, Some(&other_audience), None)
+                .await,
+            "refused",
+        );
+        // Wrong issuer: a provider sceau does not know.
+        let stranger = TestIdp::start(&clients(), None, "stranger-key");
+        let foreign = stranger.token("person-rccs", AUDIENCE, None).await;
+        assert_unauthenticated(
+            "wrong issuer",
+            w.call("GET", &w.list_path(), None, Some(&foreign), None)
+                .await,
+            "not a registered identity provider",
+        );
+        // An unknown kid: a second provider posing as the registered issuer.
+        let impostor = TestIdp::start(&clients(), Some(&w.idp.issuer), "impostor-key");
+        let unknown_kid = impostor.token("person-rccs", AUDIENCE, None).await;
+        assert_unauthenticated(
+            "unknown kid",
+            w.call("GET", &w.list_path(), None, Some(&unknown_kid), None)
+                .await,
+            "no key",
+        );
+
+        // Forged with the provider's own key: a numeric exp passes (the control),
+        // a string exp does not.
+        let control = w.forge(&w.person_claims(json!(now_secs() + 300)));
+        assert_eq!(
+            w.call("GET", &w.list_path(), None, Some(&control), None)
+                .await
+                .0,
+            200
+        );
+        let string_exp = w.forge(&w.person_claims(json!((now_secs() + 300).to_string())));
+        assert_unauthenticated(
+            "exp as a string",
+            w.call("GET", &w.list_path(), None, Some(&string_exp), None)
+                .await,
+            "refused",
+        );
+        // alg none.
+        let claims = w.person_claims(json!(now_secs() + 300));
+        let none = format!(
+            "{}.{}.",
+            b64(br#"{"alg":"none","typ":"at+jwt"}"#),
+            b64(claims.to_string().as_bytes())
+        );
+        assert_unauthenticated(
+            "alg none",
+            w.call("GET", &w.list_path(), None, Some(&none), None).await,
+            "refused",
+        );
+        // HS256 keyed with the provider's public key.
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(w.idp.kid.clone());
+        header.typ = Some("at+jwt".to_owned());
+        let hs256 = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(&w.idp.public_key_der),
+        )
+        .unwrap();
+        assert_unauthenticated(
+            "HS256 with the public key",
+            w.call("GET", &w.list_path(), None, Some(&hs256), None)
+                .await,
+            "not accepted",
+        );
+        // Expired, by sceau's clock: an hour later the same good token is refused.
+        let original = w.service.clock.now();
+        w.service.clock.advance(Duration::from_secs(3600));
+        assert_unauthenticated(
+            "expired",
+            w.call("GET", &w.list_path(), None, Some(&rccs), None).await,
+            "expired",
+        );
+        w.service.clock.set(original);
+        assert_eq!(
+            w.call("GET", &w.list_path(), None, Some(&rccs), None)
+                .await
+                .0,
+            200
+        );
+        let _ = w.entity;
+        w.service.stop().await;
+    });
+}
+
+/// Every authenticated route of the router, called by every role: only the roles
+/// the permission table names get past authentication and authorisation.
+#[test]
+fn role_matrix_from_the_router() {
+    let Some(softhsm) = support::hsm::isolated("role_matrix_from_the_router") else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = world(&softhsm, &db).await;
+        let seal_token = w
+            .idp
+            .token("seal-server", AUDIENCE, Some(&w.alice.certificate_pem()))
+            .await;
+        let mut callers: Vec<(Option<Role>, Option<&Issued>, String)> =
+            vec![(Some(Role::SealClient), Some(&w.alice), seal_token.clone())];
+        for role in Role::ALL.into_iter().filter(|r| *r != Role::SealClient) {
+            let client = format!("person-{}", role.name());
+            let token = w.idp.token(&client, AUDIENCE, None).await;
+            callers.push((Some(role), None, token));
+        }
+        let nobody = w.idp.token("person-nobody", AUDIENCE, None).await;
+        callers.push((None, None, nobody));
+
+        let routes = sceau::api::route_access();
+        let guarded: Vec<_> = routes
+            .iter()
+            .filter_map(|(method, path, access)| match access {
+                Access::Requires(permission) => Some((method, path, *permission)),
+                Access::Public => None,
+            })
+            .collect();
+        assert!(
+            guarded.len() >= 6,
+            "the matrix covers the router's authenticated routes: {routes:?}"
+        );
+        for (method, path, permission) in guarded {
+            for (role, identity, token) in &callers {
+                // A fresh activation credential for routes that name one.
+                let activation = w
+                    .service
+                    .state
+                    .store
+                    .insert_activation_credential(
+                        w.credential,
+                        w.entity,
+                        &ActivationBinding::Oidc {
+                            issuer: "https://matrix.test".to_owned(),
+                            subject: Uuid::new_v4().to_string(),
+                        },
+                        "test",
+                        time::OffsetDateTime::now_utc(),
+                    )
+                    .await
+                    .unwrap();
+                let concrete = path
+                    .replace("{id}", &w.credential.to_string())
+                    .replace("{activation_id}", &activation.id.to_string());
+                let body = (method != "GET" && method != "DELETE").then(|| json!({}));
+                let (status, answer) = w
+                    .call(method, &concrete, *identity, Some(token), body)
+                    .await;
+                let allowed = role.is_some_and(|r| permission.roles().contains(&r));
+                let refused = status == 401 || status == 403;
+                assert_eq!(
+                    !refused, allowed,
+                    "{method} {path} as {role:?}: {status} {answer}"
+                );
+            }
+        }
+        w.service.stop().await;
+    });
+}
