@@ -5,6 +5,7 @@
 
 pub mod authn;
 pub mod credentials;
+pub mod identity_providers;
 pub mod problem;
 pub mod public;
 pub mod request_id;
@@ -32,7 +33,9 @@ pub use route_table::RouteTable;
 /// Every route the application serves, with the state it needs still open.
 /// Later audiences (seal, ra, admin, csc) are added here.
 fn routes() -> RouteTable<AppState> {
-    public::routes().nest("", credentials::routes())
+    public::routes()
+        .nest("", credentials::routes())
+        .nest("", identity_providers::routes())
 }
 
 /// Every (METHOD, path, access) the router serves: the role matrix's input.

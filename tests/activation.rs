@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use sceau::auth::activation::{Activation, ActivationError, AuthorizeRequest};
+use sceau::auth::activation::{ActivationError, AuthorizeRequest};
 use sceau::auth::{Principal, mtls};
 use sceau::config::TlsSettings;
 use sceau::crypto::DigestAlgorithm;
@@ -343,7 +343,7 @@ fn counted_failures_lock_the_credential_and_strangers_never_do() {
     });
 }
 
-// SAD refusals, and the ledger shared by two instances on one database.
+// SAD refusals, and the ledger shared by two server instances on one database.
 #[test]
 fn sads_cannot_be_replayed_stretched_or_moved_on_sqlite() {
     let Some(softhsm) =
@@ -387,15 +387,15 @@ async fn sads(softhsm: support::hsm::SoftHsm, db: support::db::TestDb) {
     let alice_p = principal_of(&service, &alice).await;
     let dave_p = principal_of(&service, &dave).await;
     let one = &service.state.activation;
-    // A second instance: its own database pool and activation service, same database.
-    let second_store = db.store().await;
-    let two = Activation::new(
-        second_store,
-        service.state.journal.clone(),
-        service.state.clock.clone(),
-        service.state.policies.clone(),
-        settings.auth.clone(),
-    );
+    // A second server instance on the same database (its own pools, journal
+    // writer and activation service): the SAD ledger must hold across both.
+    let second_dir = tempfile::tempdir().unwrap();
+    let second = Service::start(
+        service::settings(&softhsm, &db, second_dir.path(), None),
+        clock.clone(),
+    )
+    .await;
+    let two = &second.state.activation;
     let digest = |n: u8| [n; 32].to_vec();
     let scal1_request = |count| AuthorizeRequest {
         num_signatures: Some(count),
@@ -495,5 +495,6 @@ async fn sads(softhsm: support::hsm::SoftHsm, db: support::db::TestDb) {
     // Ten counted failures above would have locked it: successes reset the count.
     let row = service.state.store.seal_credential(scal1).await.unwrap();
     assert_eq!(row.status, CredentialStatus::Active);
+    second.stop().await;
     service.stop().await;
 }

@@ -15,7 +15,7 @@ use sceau::api::route_table::Access;
 use sceau::auth::Role;
 use sceau::clock::Clock;
 use sceau::config::{Callers, IdentityProviderSettings};
-use sceau::store::auth::{ActivationBinding, IdentityProviderRecord};
+use sceau::store::auth::ActivationBinding;
 use serde_json::{Value, json};
 use support::idp::{AUDIENCE, Client, OTHER_AUDIENCE, TestIdp};
 use support::service::{self, Service};
@@ -109,21 +109,6 @@ async fn world(softhsm: &support::hsm::SoftHsm, db: &support::db::TestDb) -> Wor
     let credential = service.active_credential(entity, "seal-ca-managed").await;
     let store = &service.state.store;
     let now = time::OffsetDateTime::now_utc();
-    store
-        .insert_identity_provider(
-            &IdentityProviderRecord {
-                id: Uuid::new_v4(),
-                entity_id: entity,
-                issuer: idp.issuer.clone(),
-                audience: AUDIENCE.to_owned(),
-                callers: Callers::Servers,
-                allowed: vec!["seal-server".to_owned(), "seal-server-bearer".to_owned()],
-                acr_values: Vec::new(),
-            },
-            now,
-        )
-        .await
-        .unwrap();
     for client in ["seal-server", "seal-server-bearer"] {
         store
             .insert_activation_credential(
@@ -176,7 +161,7 @@ async fn world(softhsm: &support::hsm::SoftHsm, db: &support::db::TestDb) -> Wor
         )
         .await
         .unwrap();
-    World {
+    let world = World {
         service,
         idp,
         server_ca: servers.certificate(),
@@ -185,7 +170,37 @@ async fn world(softhsm: &support::hsm::SoftHsm, db: &support::db::TestDb) -> Wor
         credential,
         entity,
         _dir: dir,
-    }
+    };
+    // An RA operator registers organisation A's provider for its servers.
+    let operator = world.idp.token("person-ra_operator", AUDIENCE, None).await;
+    let (status, registered) = world
+        .call(
+            "POST",
+            &format!("/api/v1/entities/{entity}/identity-providers"),
+            None,
+            Some(&operator),
+            Some(json!({
+                "issuer": world.idp.issuer,
+                "audience": AUDIENCE,
+                "callers": "servers",
+                "allowed": ["seal-server", "seal-server-bearer"],
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["callers"], "servers");
+    let (status, listed) = world
+        .call(
+            "GET",
+            &format!("/api/v1/entities/{entity}/identity-providers"),
+            None,
+            Some(&operator),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["identity_providers"].as_array().unwrap().len(), 1);
+    world
 }
 
 impl World {
@@ -514,8 +529,13 @@ fn role_matrix_from_the_router() {
                     )
                     .await
                     .unwrap();
+                let target = if path.starts_with("/api/v1/entities/") {
+                    w.entity
+                } else {
+                    w.credential
+                };
                 let concrete = path
-                    .replace("{id}", &w.credential.to_string())
+                    .replace("{id}", &target.to_string())
                     .replace("{activation_id}", &activation.id.to_string());
                 let body = (method != "GET" && method != "DELETE").then(|| json!({}));
                 let (status, answer) = w

@@ -574,3 +574,37 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// The identity providers one organisation registered.
+    pub async fn identity_providers_of(
+        &self,
+        entity_id: Uuid,
+    ) -> Result<Vec<IdentityProviderRecord>, StoreError> {
+        let sql = "SELECT issuer FROM identity_providers WHERE entity_id = $1";
+        let issuers: Vec<String> = on_pool!(self, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(entity_id.to_string())
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(row.try_get::<String, _>(0)?);
+            }
+            out
+        });
+        let mut records = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for issuer in issuers {
+            if seen.insert(issuer.clone()) {
+                records.extend(
+                    self.identity_providers_for_issuer(&issuer)
+                        .await?
+                        .into_iter()
+                        .filter(|r| r.entity_id == entity_id),
+                );
+            }
+        }
+        Ok(records)
+    }
+}

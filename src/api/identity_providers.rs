@@ -1,0 +1,158 @@
+//! `/api/v1/entities/{id}/identity-providers`: RA operators register the identity
+//! providers an organisation's servers and people sign in with.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::authn::Caller;
+use super::problem::{ApiError, ProblemType};
+use super::route_table::RouteTable;
+use crate::app::AppState;
+use crate::auth::Permission;
+use crate::config::Callers;
+use crate::error::ErrorKind;
+use crate::journal::JournalEvent;
+use crate::store::StoreError;
+use crate::store::auth::IdentityProviderRecord;
+
+pub fn routes() -> RouteTable<AppState> {
+    RouteTable::new()
+        .get_as(
+            "/api/v1/entities/{id}/identity-providers",
+            Permission::ManageIdentityProviders,
+            list,
+        )
+        .post_as(
+            "/api/v1/entities/{id}/identity-providers",
+            Permission::ManageIdentityProviders,
+            register,
+        )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewProvider {
+    issuer: String,
+    audience: String,
+    callers: Callers,
+    #[serde(default)]
+    allowed: Vec<String>,
+    #[serde(default)]
+    acr_values: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ProviderView {
+    id: Uuid,
+    entity_id: Uuid,
+    issuer: String,
+    audience: String,
+    callers: Callers,
+    allowed: Vec<String>,
+    acr_values: Vec<String>,
+}
+
+fn view(record: IdentityProviderRecord) -> ProviderView {
+    ProviderView {
+        id: record.id,
+        entity_id: record.entity_id,
+        issuer: record.issuer,
+        audience: record.audience,
+        callers: record.callers,
+        allowed: record.allowed,
+        acr_values: record.acr_values,
+    }
+}
+
+async fn entity(state: &AppState, id: &str) -> Result<Uuid, ApiError> {
+    let not_found = || ApiError::from_kind(ErrorKind::NotFound, format!("no entity {id}"));
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+    match state.store.entity(id).await {
+        Ok(entity) => Ok(entity.id),
+        Err(StoreError::NotFound { .. }) => Err(not_found()),
+        Err(e) => Err(ApiError::public(&e)),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(_principal): Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let entity = entity(&state, &id).await?;
+    let records = state
+        .store
+        .identity_providers_of(entity)
+        .await
+        .map_err(|e| ApiError::public(&e))?;
+    Ok(Json(json!({
+        "identity_providers": records.into_iter().map(view).collect::<Vec<_>>()
+    })))
+}
+
+async fn register(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    payload: Result<Json<NewProvider>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let entity = entity(&state, &id).await?;
+    let Json(body) = payload.map_err(|rejection| {
+        ApiError::of_type(
+            ProblemType::for_status(rejection.status()),
+            rejection.body_text(),
+        )
+    })?;
+    let bad = |detail: &str| ApiError::from_kind(ErrorKind::Unprocessable, detail);
+    let host_present = body
+        .issuer
+        .strip_prefix("https://")
+        .or_else(|| body.issuer.strip_prefix("http://"))
+        .is_some_and(|rest| !rest.is_empty());
+    if !host_present || body.issuer.chars().any(char::is_whitespace) {
+        return Err(bad(
+            "`issuer` must be the provider's issuer URL, exactly as its tokens carry it",
+        ));
+    }
+    if body.audience.trim().is_empty() {
+        return Err(bad("`audience` must name the `aud` sceau's tokens carry"));
+    }
+    let record = IdentityProviderRecord {
+        id: Uuid::new_v4(),
+        entity_id: entity,
+        issuer: body.issuer,
+        audience: body.audience,
+        callers: body.callers,
+        allowed: body.allowed,
+        acr_values: body.acr_values,
+    };
+    let now = time::OffsetDateTime::from(state.clock.now());
+    state
+        .store
+        .insert_identity_provider(&record, now)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::from_kind(
+                ErrorKind::Conflict,
+                "this provider is already registered for these callers of this organisation",
+            ),
+            other => ApiError::public(&other),
+        })?;
+    let view = view(record);
+    state
+        .journal
+        .append(JournalEvent::new(
+            "identity_provider.registered",
+            &principal.id,
+            serde_json::to_value(&view).unwrap_or_default(),
+        ))
+        .await
+        .map_err(|e| ApiError::public(&e))?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
