@@ -72,6 +72,14 @@ struct World {
 /// sceau with a mutual-TLS listener, the provider registered for the back office
 /// (people) and for organisation A (its servers), one active credential of A.
 async fn world(softhsm: &support::hsm::SoftHsm, db: &support::db::TestDb) -> World {
+    world_with(softhsm, db, |_| {}).await
+}
+
+async fn world_with(
+    softhsm: &support::hsm::SoftHsm,
+    db: &support::db::TestDb,
+    adjust: impl FnOnce(&mut sceau::config::Settings),
+) -> World {
     let dir = tempfile::tempdir().unwrap();
     let idp = TestIdp::start(&clients(), None, "provider-key-1");
     let servers = TestCa::new(dir.path(), "server-ca");
@@ -103,6 +111,7 @@ async fn world(softhsm: &support::hsm::SoftHsm, db: &support::db::TestDb) -> Wor
             .collect(),
         require_typ: true,
     }];
+    adjust(&mut settings);
     let service = Service::start(settings, service::clock_now()).await;
     let entity = service.entity("Alpha SA", "NTRFR-123456782").await;
     let other = service.entity("Beta SAS", "NTRFR-732829320").await;
@@ -550,5 +559,190 @@ fn role_matrix_from_the_router() {
             }
         }
         w.service.stop().await;
+    });
+}
+
+/// The RCCS registers, lists, rotates and revokes activation credentials over
+/// HTTP; each step is journaled and takes effect for mutual TLS at once.
+#[test]
+fn the_rccs_manages_activation_credentials() {
+    let Some(softhsm) = support::hsm::isolated("the_rccs_manages_activation_credentials") else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = world(&softhsm, &db).await;
+        let rccs = w.idp.token("person-rccs", AUDIENCE, None).await;
+        let journal_before = w.service.state.journal.size().await.unwrap();
+        // Bob's certificate is not registered: refused.
+        let sad_body = Some(json!({ "num_signatures": 1 }));
+        assert_eq!(
+            w.call(
+                "POST",
+                &w.authorize_path(),
+                Some(&w.bob),
+                None,
+                sad_body.clone()
+            )
+            .await
+            .0,
+            401
+        );
+        let (status, registered) = w
+            .call(
+                "POST",
+                &w.list_path(),
+                None,
+                Some(&rccs),
+                Some(
+                    json!({ "type": "client_certificate", "certificate": w.bob.certificate_pem() }),
+                ),
+            )
+            .await;
+        assert_eq!(status, 201, "{registered}");
+        assert_eq!(
+            registered["certificate_sha256"],
+            sceau::auth::mtls::fingerprint(&w.bob.der())
+        );
+        assert_eq!(
+            w.call(
+                "POST",
+                &w.authorize_path(),
+                Some(&w.bob),
+                None,
+                sad_body.clone()
+            )
+            .await
+            .0,
+            200
+        );
+        // Rotate bob's certificate to alice's… alice is already registered, so
+        // rotate to an OIDC identity instead, then revoke it.
+        let bob_id = registered["id"].as_str().unwrap().to_owned();
+        let (status, rotated) = w
+            .call(
+                "POST",
+                &format!("{}/{bob_id}/rotate", w.list_path()),
+                None,
+                Some(&rccs),
+                Some(json!({ "type": "oidc", "issuer": w.idp.issuer, "subject": "seal-server-2" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{rotated}");
+        assert_eq!(
+            w.call(
+                "POST",
+                &w.authorize_path(),
+                Some(&w.bob),
+                None,
+                sad_body.clone()
+            )
+            .await
+            .0,
+            401,
+            "the rotated-out certificate no longer activates"
+        );
+        let (_, list) = w.call("GET", &w.list_path(), None, Some(&rccs), None).await;
+        let entries = list["activation_credentials"].as_array().unwrap();
+        let bob_entry = entries.iter().find(|e| e["id"] == bob_id.as_str()).unwrap();
+        assert_eq!(bob_entry["status"], "revoked");
+        let rotated_id = rotated["id"].as_str().unwrap();
+        let (status, _) = w
+            .call(
+                "DELETE",
+                &format!("{}/{rotated_id}", w.list_path()),
+                None,
+                Some(&rccs),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204);
+        let (status, problem) = w
+            .call(
+                "DELETE",
+                &format!("{}/{rotated_id}", w.list_path()),
+                None,
+                Some(&rccs),
+                None,
+            )
+            .await;
+        assert_eq!(status, 409, "{problem}");
+        // Bad input is a problem that says what is wrong, and stores nothing.
+        let (status, problem) = w
+            .call(
+                "POST",
+                &w.list_path(),
+                None,
+                Some(&rccs),
+                Some(json!({ "type": "client_certificate", "certificate": "not a certificate" })),
+            )
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("certificate"));
+        let journal = &w.service.state.journal;
+        let mut kinds = Vec::new();
+        for index in journal_before..journal.size().await.unwrap() {
+            kinds.push(journal.entry(index).await.unwrap().kind);
+        }
+        let managed: Vec<&str> = kinds
+            .iter()
+            .map(String::as_str)
+            .filter(|k| k.starts_with("activation_credential."))
+            .collect();
+        assert_eq!(
+            managed,
+            [
+                "activation_credential.registered",
+                "activation_credential.registered",
+                "activation_credential.revoked",
+                "activation_credential.revoked",
+            ]
+        );
+        w.service.stop().await;
+    });
+}
+
+/// Past the cache lifetime, an unreachable provider means its tokens are refused.
+#[test]
+fn an_unreachable_provider_fails_closed_after_the_cache_lifetime() {
+    let Some(softhsm) =
+        support::hsm::isolated("an_unreachable_provider_fails_closed_after_the_cache_lifetime")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = world_with(&softhsm, &db, |settings| settings.auth.oidc_cache_secs = 1).await;
+        let rccs = w.idp.token("person-rccs", AUDIENCE, None).await;
+        assert_eq!(
+            w.call("GET", &w.list_path(), None, Some(&rccs), None)
+                .await
+                .0,
+            200
+        );
+        let World { service, idp, .. } = w;
+        let port = idp.port;
+        drop(idp);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let url = service.url(&format!(
+            "/api/v1/credentials/{}/activation-credentials",
+            Uuid::new_v4()
+        ));
+        let response = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(&rccs)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 401);
+        let problem: Value = response.json().await.unwrap();
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("cannot be reached"),
+            "{problem} (provider was on port {port})"
+        );
+        service.stop().await;
     });
 }
