@@ -40,6 +40,11 @@ fn clients() -> Vec<Client> {
             claims: json!({}),
         },
         Client {
+            id: "seal-server-dpop",
+            certificate_bound: false,
+            claims: json!({}),
+        },
+        Client {
             id: "seal-server-bearer",
             certificate_bound: false,
             claims: json!({}),
@@ -118,7 +123,7 @@ async fn world_with(
     let credential = service.active_credential(entity, "seal-ca-managed").await;
     let store = &service.state.store;
     let now = time::OffsetDateTime::now_utc();
-    for client in ["seal-server", "seal-server-bearer"] {
+    for client in ["seal-server", "seal-server-bearer", "seal-server-dpop"] {
         store
             .insert_activation_credential(
                 credential,
@@ -192,7 +197,7 @@ async fn world_with(
                 "issuer": world.idp.issuer,
                 "audience": AUDIENCE,
                 "callers": "servers",
-                "allowed": ["seal-server", "seal-server-bearer"],
+                "allowed": ["seal-server", "seal-server-bearer", "seal-server-dpop"],
             })),
         )
         .await;
@@ -344,7 +349,7 @@ fn provider_tokens_are_accepted_and_every_forgery_is_refused() {
         let rccs = w.idp.token("person-rccs", AUDIENCE, None).await;
         let (status, list) = w.call("GET", &w.list_path(), None, Some(&rccs), None).await;
         assert_eq!(status, 200, "{list}");
-        assert_eq!(list["activation_credentials"].as_array().unwrap().len(), 3);
+        assert_eq!(list["activation_credentials"].as_array().unwrap().len(), 4);
 
         // The same token on another certificate's connection, or without one.
         assert_unauthenticated(
@@ -744,5 +749,177 @@ fn an_unreachable_provider_fails_closed_after_the_cache_lifetime() {
             "{problem} (provider was on port {port})"
         );
         service.stop().await;
+    });
+}
+
+/// A DPoP proof (RFC 9449) signed by `key`, for `method url`, bound to `token`.
+fn dpop_proof(
+    key: &p256::ecdsa::SigningKey,
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    iat: u64,
+) -> String {
+    use jsonwebtoken::jwk::{
+        AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
+        EllipticCurveKeyType, Jwk,
+    };
+    use p256::pkcs8::EncodePrivateKey;
+    use sha2::Digest;
+    let point = key.verifying_key().to_encoded_point(false);
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.typ = Some("dpop+jwt".to_owned());
+    header.jwk = Some(Jwk {
+        common: CommonParameters::default(),
+        algorithm: AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
+            key_type: EllipticCurveKeyType::EC,
+            curve: EllipticCurve::P256,
+            x: b64(point.x().unwrap()),
+            y: b64(point.y().unwrap()),
+        }),
+    });
+    let mut claims = json!({
+        "jti": Uuid::new_v4().to_string(),
+        "htm": method,
+        "htu": url,
+        "iat": iat,
+    });
+    if let Some(token) = token {
+        claims["ath"] = json!(b64(&sha2::Sha256::digest(token.as_bytes())));
+    }
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_der(key.to_pkcs8_der().unwrap().as_bytes()),
+    )
+    .unwrap()
+}
+
+/// DPoP-bound server tokens: accepted with a fresh proof from the bound key for
+/// this very request and token; every other proof (or none) is 401.
+#[test]
+fn dpop_bound_tokens_need_a_fresh_proof_for_this_request() {
+    let Some(softhsm) =
+        support::hsm::isolated("dpop_bound_tokens_need_a_fresh_proof_for_this_request")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = world(&softhsm, &db).await;
+        let key = p256::ecdsa::SigningKey::random(&mut rand::thread_rng());
+        let other_key = p256::ecdsa::SigningKey::random(&mut rand::thread_rng());
+        // The token request carries a proof too: the provider binds the token to it.
+        let token_url = format!("http://127.0.0.1:{}/token", w.idp.port);
+        let response = reqwest::Client::new()
+            .post(&token_url)
+            .basic_auth("seal-server-dpop", Some(support::idp::SECRET))
+            .header(
+                "DPoP",
+                dpop_proof(&key, "POST", &token_url, None, now_secs()),
+            )
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "seal"),
+                ("resource", AUDIENCE),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["token_type"], "DPoP", "{body}");
+        let token = body["access_token"].as_str().unwrap().to_owned();
+
+        let path = w.authorize_path();
+        let url = w.service.tls_url(&path);
+        let send = |proof: Option<String>| {
+            let client = w.client(None);
+            let token = token.clone();
+            let url = url.clone();
+            async move {
+                let mut request = client
+                    .post(&url)
+                    .header("Authorization", format!("DPoP {token}"))
+                    .json(&json!({ "num_signatures": 1 }));
+                if let Some(proof) = proof {
+                    request = request.header("DPoP", proof);
+                }
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                (
+                    status,
+                    response.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            }
+        };
+        let good = dpop_proof(&key, "POST", &url, Some(&token), now_secs());
+        let (status, sad) = send(Some(good.clone())).await;
+        assert_eq!(status, 200, "{sad}");
+        assert_unauthenticated("replayed proof", send(Some(good)).await, "jti replay");
+        assert_unauthenticated("no proof", send(None).await, "send a DPoP proof");
+        assert_unauthenticated(
+            "another key",
+            send(Some(dpop_proof(
+                &other_key,
+                "POST",
+                &url,
+                Some(&token),
+                now_secs(),
+            )))
+            .await,
+            "another key",
+        );
+        assert_unauthenticated(
+            "another method",
+            send(Some(dpop_proof(
+                &key,
+                "GET",
+                &url,
+                Some(&token),
+                now_secs(),
+            )))
+            .await,
+            "another HTTP method",
+        );
+        assert_unauthenticated(
+            "another URL",
+            send(Some(dpop_proof(
+                &key,
+                "POST",
+                &w.service.tls_url("/api/v1/other"),
+                Some(&token),
+                now_secs(),
+            )))
+            .await,
+            "another URL",
+        );
+        assert_unauthenticated(
+            "no ath",
+            send(Some(dpop_proof(&key, "POST", &url, None, now_secs()))).await,
+            "ath",
+        );
+        assert_unauthenticated(
+            "stale proof",
+            send(Some(dpop_proof(
+                &key,
+                "POST",
+                &url,
+                Some(&token),
+                now_secs() - 900,
+            )))
+            .await,
+            "not fresh",
+        );
+        // Once more with a fresh proof: still good.
+        let (status, _) = send(Some(dpop_proof(
+            &key,
+            "POST",
+            &url,
+            Some(&token),
+            now_secs(),
+        )))
+        .await;
+        assert_eq!(status, 200);
+        w.service.stop().await;
     });
 }

@@ -3,15 +3,16 @@
 //! access token) into a principal and checks the route's permission.
 
 use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, HOST};
 use axum::http::request::Parts;
 
 use super::problem::ApiError;
 use super::route_table::RequiredPermission;
+use super::tls::TlsConnection;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::auth::mtls::{self, PeerCertificates};
-use crate::auth::oidc::Presentation;
+use crate::auth::oidc::{DpopRequest, Presentation};
 use crate::auth::principal::{self, AuthError};
 use crate::error::ErrorKind;
 
@@ -69,6 +70,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
                 token,
                 Presentation {
                     client_certificate: leaf,
+                    dpop: dpop_request(parts)?,
                 },
             )
             .await
@@ -84,4 +86,43 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
                 .to_owned(),
         ))),
     }
+}
+
+/// The `DPoP` header's proof with the request's method and URL (the scheme is
+/// that of the listener the request came in on).
+fn dpop_request(parts: &Parts) -> Result<Option<DpopRequest<'_>>, ApiError> {
+    let Some(proof) = parts.headers.get("dpop") else {
+        return Ok(None);
+    };
+    let malformed = || {
+        ApiError::public(&AuthError::Unauthenticated(
+            "the DPoP header must hold one proof JWT".to_owned(),
+        ))
+    };
+    let proof = proof.to_str().map_err(|_| malformed())?.trim();
+    if proof.is_empty() || proof.contains(',') {
+        return Err(malformed());
+    }
+    let scheme = if parts.extensions.get::<TlsConnection>().is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            parts
+                .headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    Ok(Some(DpopRequest {
+        proof,
+        method: parts.method.as_str(),
+        url: format!("{scheme}://{host}{}", parts.uri.path()),
+    }))
 }

@@ -26,6 +26,10 @@ use tower::ServiceExt;
 use crate::auth::mtls::PeerCertificates;
 use crate::config::TlsSettings;
 
+/// Marks requests that came in over the mutual-TLS listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsConnection;
+
 /// The handshake must finish within this, or the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -230,6 +234,7 @@ pub async fn serve(
             let service = app.map_request(
                 move |mut request: axum::http::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
+                    request.extensions_mut().insert(TlsConnection);
                     if let Some(chain) = &chain {
                         request.extensions_mut().insert(chain.clone());
                     }

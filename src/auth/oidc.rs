@@ -184,10 +184,34 @@ struct Inner {
 }
 
 /// What the transport adds to the token.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Presentation<'a> {
     /// The TLS client certificate of the connection, DER.
     pub client_certificate: Option<&'a [u8]>,
+    /// The `DPoP` header's proof, with the request it must be bound to.
+    pub dpop: Option<DpopRequest<'a>>,
+}
+
+/// A DPoP proof and the request it came with (RFC 9449 §4.3).
+#[derive(Debug, Clone)]
+pub struct DpopRequest<'a> {
+    pub proof: &'a str,
+    /// The HTTP method, upper case.
+    pub method: &'a str,
+    /// `scheme://host[:port]/path` of the request, without query or fragment.
+    pub url: String,
+}
+
+/// How old a DPoP proof may be (besides the leeway).
+const DPOP_MAX_AGE_SECS: i64 = 300;
+
+#[derive(Debug, Deserialize)]
+struct DpopClaims {
+    jti: String,
+    htm: String,
+    htu: String,
+    iat: i64,
+    ath: Option<String>,
 }
 
 impl OidcVerifier {
@@ -289,19 +313,94 @@ impl OidcVerifier {
             }
         }
         match registration.callers {
-            Callers::Servers => self.server(&claims, registration, presentation),
+            Callers::Servers => {
+                self.server(token, &claims, registration, presentation)
+                    .await
+            }
             Callers::People => self.person(&claims, registration).await,
         }
     }
 
-    fn check_times(&self, claims: &Claims) -> Result<(), OidcError> {
-        let now = self
+    /// RFC 9449 §4.3: a proof signed by the key the token is bound to, for this
+    /// method and URL, fresh, for this very token, and never seen before.
+    async fn check_dpop(
+        &self,
+        token: &str,
+        jkt: &str,
+        request: &DpopRequest<'_>,
+    ) -> Result<(), OidcError> {
+        let header = jsonwebtoken::decode_header(request.proof)
+            .map_err(|e| refused(format!("malformed DPoP proof: {e}")))?;
+        if header.typ.as_deref() != Some("dpop+jwt") {
+            return Err(refused("the DPoP proof's typ is not dpop+jwt"));
+        }
+        if !ALLOWED_ALGORITHMS.contains(&header.alg) {
+            return Err(refused(format!(
+                "DPoP proof algorithm {:?} is not accepted",
+                header.alg
+            )));
+        }
+        let jwk = header
+            .jwk
+            .as_ref()
+            .ok_or_else(|| refused("the DPoP proof carries no jwk"))?;
+        if jwk_thumbprint(jwk)? != jkt {
+            return Err(refused(
+                "the DPoP proof is signed by another key than the token is bound to",
+            ));
+        }
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| refused(format!("DPoP key: {e}")))?;
+        let mut validation = Validation::new(header.alg);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims::<&str>(&[]);
+        let proof = jsonwebtoken::decode::<DpopClaims>(request.proof, &key, &validation)
+            .map_err(|e| refused(format!("DPoP proof: {e}")))?
+            .claims;
+        if proof.htm != request.method {
+            return Err(refused("the DPoP proof is for another HTTP method"));
+        }
+        let htu = proof.htu.split(['?', '#']).next().unwrap_or_default();
+        if htu != request.url {
+            return Err(refused("the DPoP proof is for another URL"));
+        }
+        let expected_ath = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(token.as_bytes()));
+        if proof.ath.as_deref() != Some(expected_ath.as_str()) {
+            return Err(refused("the DPoP proof is not for this access token (ath)"));
+        }
+        let now = self.now_secs();
+        let leeway = i64::try_from(self.inner.leeway).unwrap_or(0);
+        if proof.iat > now + leeway || proof.iat < now - DPOP_MAX_AGE_SECS - leeway {
+            return Err(refused("the DPoP proof is not fresh (iat)"));
+        }
+        let expires_at =
+            time::OffsetDateTime::from_unix_timestamp(now + DPOP_MAX_AGE_SECS + 2 * leeway)
+                .map_err(|e| refused(e.to_string()))?;
+        let now_time = time::OffsetDateTime::from(self.inner.clock.now());
+        let jti = hex::encode(Sha256::digest(format!("{jkt}:{}", proof.jti).as_bytes()));
+        if !self
             .inner
+            .store
+            .remember_dpop_proof(&jti, expires_at, now_time)
+            .await?
+        {
+            return Err(refused("the DPoP proof was used before (jti replay)"));
+        }
+        Ok(())
+    }
+
+    fn now_secs(&self) -> i64 {
+        self.inner
             .clock
             .now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    fn check_times(&self, claims: &Claims) -> Result<(), OidcError> {
+        let now = self.now_secs();
         let leeway = i64::try_from(self.inner.leeway).unwrap_or(0);
         if claims.exp + leeway <= now {
             return Err(refused("the token has expired"));
@@ -315,10 +414,13 @@ impl OidcVerifier {
         Ok(())
     }
 
-    /// A server: only a token bound to the TLS client certificate of this
-    /// connection is strong; a bearer token a thief could replay is not.
-    fn server(
+    /// A server: only a sender-constrained token is strong, bound either to the
+    /// TLS client certificate of this connection (RFC 8705) or to the key that
+    /// signs the request's DPoP proof (RFC 9449); a bearer token a thief could
+    /// replay is not.
+    async fn server(
         &self,
+        token: &str,
         claims: &Claims,
         registration: &Registration,
         presentation: Presentation<'_>,
@@ -343,14 +445,17 @@ impl OidcVerifier {
                 }
                 "certificate"
             }
-            (None, Some(_)) => {
-                return Err(refused(
-                    "DPoP-bound tokens are not accepted yet; use a certificate-bound token",
-                ));
+            (None, Some(jkt)) => {
+                let request = presentation
+                    .dpop
+                    .as_ref()
+                    .ok_or_else(|| refused("the token is DPoP-bound: send a DPoP proof with it"))?;
+                self.check_dpop(token, jkt, request).await?;
+                "dpop"
             }
             (None, None) => {
                 return Err(refused(
-                    "a server's token must be sender-constrained (certificate-bound): a bearer token is not strong authentication",
+                    "a server's token must be sender-constrained (certificate-bound or DPoP): a bearer token is not strong authentication",
                 ));
             }
         };
@@ -636,6 +741,37 @@ fn select_key(
     DecodingKey::from_jwk(jwk)
         .map(Some)
         .map_err(|e| refused(format!("unusable key: {e}")))
+}
+
+/// RFC 7638 thumbprint: SHA-256 of the required members, in lexicographic
+/// order, without whitespace; base64url.
+fn jwk_thumbprint(jwk: &jsonwebtoken::jwk::Jwk) -> Result<String, OidcError> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve};
+    let canonical = match &jwk.algorithm {
+        AlgorithmParameters::EllipticCurve(ec) => {
+            let curve = match ec.curve {
+                EllipticCurve::P256 => "P-256",
+                EllipticCurve::P384 => "P-384",
+                EllipticCurve::P521 => "P-521",
+                EllipticCurve::Ed25519 => "Ed25519",
+            };
+            format!(
+                r#"{{"crv":"{curve}","kty":"EC","x":"{}","y":"{}"}}"#,
+                ec.x, ec.y
+            )
+        }
+        AlgorithmParameters::RSA(rsa) => {
+            format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, rsa.e, rsa.n)
+        }
+        AlgorithmParameters::OctetKeyPair(okp) => {
+            format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, okp.x)
+        }
+        AlgorithmParameters::OctetKey(_) => {
+            return Err(refused("a DPoP key must be asymmetric"));
+        }
+    };
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(canonical.as_bytes())))
 }
 
 /// The `iss` of a token, read before its signature is checked: only to find the

@@ -608,3 +608,39 @@ impl Store {
         Ok(records)
     }
 }
+
+impl Store {
+    /// Records a DPoP proof's jti; `false` when it was seen before (a replay).
+    /// Expired records are swept on the way.
+    pub async fn remember_dpop_proof(
+        &self,
+        jti_sha256: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let sweep = "DELETE FROM dpop_proofs WHERE expires_at < $1";
+        let insert = "INSERT INTO dpop_proofs (jti_sha256, expires_at) VALUES ($1, $2)";
+        on_pool!(self, |pool| {
+            sqlx::query(sweep)
+                .bind(to_micros(now))
+                .execute(pool)
+                .await?;
+        });
+        let inserted: Result<(), StoreError> = async {
+            on_pool!(self, |pool| {
+                sqlx::query(insert)
+                    .bind(jti_sha256)
+                    .bind(to_micros(expires_at))
+                    .execute(pool)
+                    .await?;
+            });
+            Ok(())
+        }
+        .await;
+        match inserted {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
