@@ -17,5 +17,6 @@ pub mod error;
 pub mod hsm;
 pub mod journal;
 pub mod pki;
+pub mod ra;
 pub mod store;
 pub mod telemetry;
