@@ -110,6 +110,8 @@ pub struct Application {
     listener: TcpListener,
     /// The mutual-TLS listener and its configuration, when one is configured.
     tls: Option<(TcpListener, crate::api::tls::ReloadableConfig)>,
+    /// The outbox worker, when notices are enabled.
+    notifier: Option<crate::notify::Notifier>,
     state: AppState,
     port: u16,
 }
@@ -162,6 +164,19 @@ impl Application {
                 Some((tls_listener, config))
             }
         };
+        let notifier = if settings.notify.enabled {
+            Some(
+                crate::notify::Notifier::new(
+                    store.clone(),
+                    journal.clone(),
+                    clock.clone(),
+                    settings.notify.clone(),
+                )
+                .map_err(|e| AppError::Internal(e.to_string()))?,
+            )
+        } else {
+            None
+        };
         let oidc = OidcVerifier::new(store.clone(), clock.clone(), &settings.auth)
             .map_err(|e| AppError::Internal(e.to_string()))?;
         let activation = Activation::new(
@@ -191,6 +206,7 @@ impl Application {
                 oidc,
             },
             tls,
+            notifier,
             port,
         })
     }
@@ -235,6 +251,9 @@ impl Application {
                 stopped(stop_rx.clone()),
             ))
         });
+        let notifier = self
+            .notifier
+            .map(|notifier| tokio::spawn(notifier.run(stop_rx.clone())));
         let signal = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -245,6 +264,11 @@ impl Application {
             what: "serving HTTP".to_owned(),
             source,
         });
+        if let Some(notifier) = notifier
+            && let Err(e) = notifier.await
+        {
+            tracing::error!(error = %e, "the notification worker ended abnormally");
+        }
         if let Some(tls) = tls {
             match tls.await {
                 Ok(Ok(())) => {}

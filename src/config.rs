@@ -52,6 +52,7 @@ pub struct Settings {
     pub journal: JournalSettings,
     pub ca: CaSettings,
     pub auth: AuthSettings,
+    pub notify: NotifySettings,
 }
 
 impl Default for Settings {
@@ -65,6 +66,7 @@ impl Default for Settings {
             journal: JournalSettings::default(),
             ca: CaSettings::default(),
             auth: AuthSettings::default(),
+            notify: NotifySettings::default(),
         }
     }
 }
@@ -132,6 +134,52 @@ pub struct AuthSettings {
     pub oidc_refetch_secs: u64,
     /// Clock skew allowed on exp/nbf/iat, at most 60 s.
     pub token_leeway_secs: u64,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain SMTP: only for a relay on loopback or a trusted network.
+    None,
+    /// STARTTLS, required.
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+}
+
+/// The e-mail notices: the outbox worker and its SMTP relay.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifySettings {
+    /// Runs the delivery worker; notices are written to the outbox either way.
+    pub enabled: bool,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub security: SmtpSecurity,
+    /// The From address of every notice.
+    pub from: String,
+    /// The right-hand side of each notice's Message-ID.
+    pub message_id_domain: String,
+    /// How often the outbox is read for due notices.
+    pub poll_interval_ms: u64,
+    /// The longest wait between two attempts at one notice.
+    pub max_backoff_secs: u64,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            smtp_host: "127.0.0.1".to_owned(),
+            smtp_port: 25,
+            security: SmtpSecurity::Starttls,
+            from: "Sceau <no-reply@sceau.invalid>".to_owned(),
+            message_id_domain: "sceau.invalid".to_owned(),
+            poll_interval_ms: 1000,
+            max_backoff_secs: 3600,
+        }
+    }
 }
 
 /// Who an identity provider vouches for.

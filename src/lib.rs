@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod error;
 pub mod hsm;
 pub mod journal;
+pub mod notify;
 pub mod pki;
 pub mod ra;
 pub mod store;

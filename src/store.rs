@@ -20,6 +20,7 @@ pub mod ca;
 pub mod certificates;
 pub mod entities;
 pub mod journal;
+pub mod notices;
 
 /// How long a SQLite connection waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);

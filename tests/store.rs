@@ -136,3 +136,55 @@ on_both_backends!(
     entities_and_credentials_round_trip_on_postgres,
     entities_and_credentials_round_trip
 );
+
+async fn the_outbox_keeps_every_notice_until_sent(db: TestDb) {
+    use sceau::store::notices::NewNotice;
+    let store = db.store().await;
+    let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    let notice = NewNotice {
+        kind: "request.acknowledged".to_owned(),
+        recipient: "rccs@example.org".to_owned(),
+        subject: "Demande reçue / Request received".to_owned(),
+        body: "…".to_owned(),
+    };
+    let first = store
+        .enqueue_notice(&notice, "sceau.test", now)
+        .await
+        .unwrap();
+    let second = store
+        .enqueue_notice(&notice, "sceau.test", now)
+        .await
+        .unwrap();
+    assert_ne!(first.message_id, second.message_id);
+    assert!(first.message_id.ends_with("@sceau.test"));
+    assert_eq!(store.due_notices(now, 10).await.unwrap().len(), 2);
+    // A failure moves the next attempt; the notice stays, counted.
+    let later = now + time::Duration::seconds(60);
+    store
+        .notice_failed(first.id, "connection refused", later)
+        .await
+        .unwrap();
+    let due: Vec<_> = store.due_notices(now, 10).await.unwrap();
+    assert_eq!(due.iter().map(|n| n.id).collect::<Vec<_>>(), [second.id]);
+    let due_later = store.due_notices(later, 10).await.unwrap();
+    assert_eq!(due_later.len(), 2);
+    let retried = due_later.iter().find(|n| n.id == first.id).unwrap();
+    assert_eq!(retried.attempts, 1);
+    assert_eq!(retried.last_error.as_deref(), Some("connection refused"));
+    assert_eq!(
+        retried.message_id, first.message_id,
+        "the same Message-ID every time"
+    );
+    // Sent notices are kept, and never due again.
+    store.mark_notice_sent(first.id, later).await.unwrap();
+    store.mark_notice_sent(second.id, later).await.unwrap();
+    assert!(store.due_notices(later, 10).await.unwrap().is_empty());
+    let all = store.notices().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|n| n.sent_at == Some(later)));
+}
+on_both_backends!(
+    the_outbox_keeps_every_notice_until_sent_on_sqlite,
+    the_outbox_keeps_every_notice_until_sent_on_postgres,
+    the_outbox_keeps_every_notice_until_sent
+);

@@ -1,0 +1,172 @@
+//! The notification outbox: notices written durably, the ones due for (another)
+//! delivery attempt, and what each attempt gave.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::entities::parse_uuid;
+use super::{Store, StoreError, from_micros, on_pool, to_micros};
+
+/// A notice to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotice {
+    /// e.g. `request.acknowledged`, `certificate.revoked`.
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// A notice in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub id: Uuid,
+    /// The Message-ID every delivery of this notice carries (without `<>`).
+    pub message_id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: OffsetDateTime,
+    pub attempts: u32,
+    pub next_attempt_at: OffsetDateTime,
+    pub last_error: Option<String>,
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+const COLUMNS: &str = "id, message_id, kind, recipient, subject, body, created_at, attempts, \
+                       next_attempt_at, last_error, sent_at";
+
+macro_rules! notice_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        let attempts: i64 = row.try_get(7)?;
+        let sent_at: Option<i64> = row.try_get(10)?;
+        Notice {
+            id: parse_uuid(&row.try_get::<String, _>(0)?)?,
+            message_id: row.try_get(1)?,
+            kind: row.try_get(2)?,
+            recipient: row.try_get(3)?,
+            subject: row.try_get(4)?,
+            body: row.try_get(5)?,
+            created_at: from_micros(row.try_get(6)?)?,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            next_attempt_at: from_micros(row.try_get(8)?)?,
+            last_error: row.try_get(9)?,
+            sent_at: sent_at.map(from_micros).transpose()?,
+        }
+    }};
+}
+
+impl Store {
+    /// Writes a notice, due at once. Its Message-ID is fixed here, so every
+    /// delivery (a resend after a crash too) carries the same one.
+    pub async fn enqueue_notice(
+        &self,
+        notice: &NewNotice,
+        message_id_domain: &str,
+        now: OffsetDateTime,
+    ) -> Result<Notice, StoreError> {
+        let id = Uuid::new_v4();
+        let stored = Notice {
+            id,
+            message_id: format!("{}@{message_id_domain}", id.simple()),
+            kind: notice.kind.clone(),
+            recipient: notice.recipient.clone(),
+            subject: notice.subject.clone(),
+            body: notice.body.clone(),
+            created_at: from_micros(to_micros(now))?,
+            attempts: 0,
+            next_attempt_at: from_micros(to_micros(now))?,
+            last_error: None,
+            sent_at: None,
+        };
+        let sql = format!(
+            "INSERT INTO notices ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $7, NULL, NULL)"
+        );
+        on_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(id.to_string())
+                .bind(&stored.message_id)
+                .bind(&stored.kind)
+                .bind(&stored.recipient)
+                .bind(&stored.subject)
+                .bind(&stored.body)
+                .bind(to_micros(now))
+                .execute(pool)
+                .await?;
+        });
+        Ok(stored)
+    }
+
+    /// Unsent notices due by `now`, oldest first.
+    pub async fn due_notices(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Notice>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM notices WHERE sent_at IS NULL AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at, created_at LIMIT $2"
+        );
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql)
+                .bind(to_micros(now))
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(notice_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every notice, oldest first.
+    pub async fn notices(&self) -> Result<Vec<Notice>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM notices ORDER BY created_at, id");
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(notice_from_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    pub async fn mark_notice_sent(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+        let sql = "UPDATE notices SET sent_at = $1, attempts = attempts + 1, last_error = NULL \
+                   WHERE id = $2 AND sent_at IS NULL";
+        on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(to_micros(now))
+                .bind(id.to_string())
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Records a failed attempt and when to try again.
+    pub async fn notice_failed(
+        &self,
+        id: Uuid,
+        error: &str,
+        next_attempt_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE notices SET attempts = attempts + 1, last_error = $1, \
+                   next_attempt_at = $2 WHERE id = $3 AND sent_at IS NULL";
+        on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(error)
+                .bind(to_micros(next_attempt_at))
+                .bind(id.to_string())
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+}
