@@ -174,6 +174,12 @@ fn write_demo_file(
 async fn config_check(settings: Settings) -> Result<ExitCode, AppError> {
     CeremonyFile::load(&settings.ca.ceremony_file)?;
     let policies = PolicySet::load_dir(&settings.ca.policies_dir)?;
+    if let Some(tls) = &settings.server.tls {
+        // Reads the certificate, key, client CAs and CRLs as serving would.
+        crate::api::tls::install_crypto_provider();
+        crate::api::tls::ReloadableConfig::load(tls)?;
+    }
+    crate::notify::transport(&settings.notify).map_err(|e| AppError::Internal(e.to_string()))?;
     settings.database.backend()?;
     let hsm = Hsm::connect(&settings.hsm, &TokenRole::ALL).await?;
     hsm.ping().await?;

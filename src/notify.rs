@@ -55,22 +55,7 @@ impl Notifier {
         clock: SharedClock,
         settings: NotifySettings,
     ) -> Result<Self, NotifyError> {
-        let from: Mailbox = settings
-            .from
-            .parse()
-            .map_err(|e| NotifyError::Config(format!("notify.from {:?}: {e}", settings.from)))?;
-        let host = settings.smtp_host.as_str();
-        let builder = match settings.security {
-            SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
-            SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
-                .map_err(|e| NotifyError::Config(e.to_string()))?,
-            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
-                .map_err(|e| NotifyError::Config(e.to_string()))?,
-        };
-        let transport = builder
-            .port(settings.smtp_port)
-            .timeout(Some(Duration::from_secs(30)))
-            .build();
+        let (from, transport) = transport(&settings)?;
         Ok(Self {
             store,
             journal,
@@ -158,6 +143,29 @@ impl Notifier {
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
+}
+
+/// Checks the settings (`sceau config check`) and builds the SMTP client.
+pub fn transport(
+    settings: &NotifySettings,
+) -> Result<(Mailbox, AsyncSmtpTransport<Tokio1Executor>), NotifyError> {
+    let from: Mailbox = settings
+        .from
+        .parse()
+        .map_err(|e| NotifyError::Config(format!("notify.from {:?}: {e}", settings.from)))?;
+    let host = settings.smtp_host.as_str();
+    let builder = match settings.security {
+        SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+        SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
+            .map_err(|e| NotifyError::Config(e.to_string()))?,
+        SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
+            .map_err(|e| NotifyError::Config(e.to_string()))?,
+    };
+    let transport = builder
+        .port(settings.smtp_port)
+        .timeout(Some(Duration::from_secs(30)))
+        .build();
+    Ok((from, transport))
 }
 
 /// 2^attempts seconds, at most `max_secs`.

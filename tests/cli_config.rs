@@ -169,3 +169,14 @@ fn a_missing_pin_source_and_bad_values_are_named() {
         stderr(&output)
     );
 }
+
+#[test]
+fn unreadable_tls_files_and_a_bad_sender_are_named() {
+    let missing = instance_with(
+        "[server.tls]\nlisten = \"127.0.0.1:0\"\ncertificate_file = \"/nonexistent/server.pem\"\n\
+         key_file = \"/nonexistent/server.key\"\nclient_ca_files = []\nclient_crl_files = []\n",
+    );
+    assert_fails_naming(&missing, &["config", "check"], "/nonexistent/server.pem");
+    let sender = instance_with("[notify]\nfrom = \"not an address\"\n");
+    assert_fails_naming(&sender, &["config", "check"], "notify.from");
+}
