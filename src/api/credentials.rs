@@ -12,7 +12,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::authn::Caller;
-use super::problem::{ApiError, ProblemType};
+use super::problem::{ApiError, json_body};
 use super::route_table::RouteTable;
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -57,17 +57,6 @@ pub fn routes() -> RouteTable<AppState> {
             Permission::ManageActivationCredentials,
             rotate_activation_credential,
         )
-}
-
-/// The JSON body, read only once the caller is known to be allowed: a principal
-/// without the right learns nothing from body errors.
-fn json_body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    payload.map(|Json(body)| body).map_err(|rejection| {
-        ApiError::of_type(
-            ProblemType::for_status(rejection.status()),
-            rejection.body_text(),
-        )
-    })
 }
 
 fn parse_id(text: &str, what: &str) -> Result<Uuid, ApiError> {

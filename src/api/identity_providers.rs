@@ -11,7 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::authn::Caller;
-use super::problem::{ApiError, ProblemType};
+use super::problem::{ApiError, json_body};
 use super::route_table::RouteTable;
 use crate::app::AppState;
 use crate::auth::Permission;
@@ -103,12 +103,7 @@ async fn register(
     payload: Result<Json<NewProvider>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let entity = entity(&state, &id).await?;
-    let Json(body) = payload.map_err(|rejection| {
-        ApiError::of_type(
-            ProblemType::for_status(rejection.status()),
-            rejection.body_text(),
-        )
-    })?;
+    let body = json_body(payload)?;
     let bad = |detail: &str| ApiError::from_kind(ErrorKind::Unprocessable, detail);
     let host_present = body
         .issuer

@@ -238,6 +238,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The JSON body of a request, for handlers that take it as
+/// `Result<Json<T>, JsonRejection>` so they can check the caller's rights first:
+/// a principal without the right learns nothing from body errors.
+pub fn json_body<T>(
+    payload: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, ApiError> {
+    payload.map(|axum::Json(body)| body).map_err(|rejection| {
+        ApiError::of_type(
+            ProblemType::for_status(rejection.status()),
+            rejection.body_text(),
+        )
+    })
+}
+
 /// `result.or_problem("what was wrong")?` in handlers.
 pub trait OrProblem<T> {
     fn or_problem(self, detail: impl Into<String>) -> Result<T, ApiError>;

@@ -155,15 +155,24 @@ impl Store {
         &self,
         seal_credential_id: Uuid,
     ) -> Result<Vec<ActivationCredential>, StoreError> {
+        self.activation_credentials_where(
+            "seal_credential_id = $1",
+            &seal_credential_id.to_string(),
+        )
+        .await
+    }
+
+    async fn activation_credentials_where(
+        &self,
+        condition: &'static str,
+        value: &str,
+    ) -> Result<Vec<ActivationCredential>, StoreError> {
         let sql = format!(
             "SELECT {ACTIVATION_COLUMNS} FROM activation_credentials \
-             WHERE seal_credential_id = $1 ORDER BY created_at, id"
+             WHERE {condition} ORDER BY created_at, id"
         );
         on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql)
-                .bind(seal_credential_id.to_string())
-                .fetch_all(pool)
-                .await?;
+            let rows = sqlx::query(&sql).bind(value).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 out.push(activation_from_row!(row));
@@ -195,43 +204,8 @@ impl Store {
         &self,
         sha256: &str,
     ) -> Result<Vec<ActivationCredential>, StoreError> {
-        let sql = format!(
-            "SELECT {ACTIVATION_COLUMNS} FROM activation_credentials \
-             WHERE certificate_sha256 = $1 AND status = 'active' ORDER BY created_at, id"
-        );
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql).bind(sha256).fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(activation_from_row!(row));
-            }
-            Ok(out)
-        })
-    }
-
-    /// Active registrations of an OIDC identity.
-    pub async fn activation_credentials_for_oidc(
-        &self,
-        issuer: &str,
-        subject: &str,
-    ) -> Result<Vec<ActivationCredential>, StoreError> {
-        let sql = format!(
-            "SELECT {ACTIVATION_COLUMNS} FROM activation_credentials \
-             WHERE oidc_issuer = $1 AND oidc_subject = $2 AND status = 'active' \
-             ORDER BY created_at, id"
-        );
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql)
-                .bind(issuer)
-                .bind(subject)
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(activation_from_row!(row));
-            }
-            Ok(out)
-        })
+        self.activation_credentials_where("certificate_sha256 = $1 AND status = 'active'", sha256)
+            .await
     }
 
     /// Revokes an activation credential; `false` when it was not active.
@@ -492,10 +466,29 @@ impl Store {
         &self,
         issuer: &str,
     ) -> Result<Vec<IdentityProviderRecord>, StoreError> {
-        let sql = "SELECT id, entity_id, issuer, audience, callers, allowed, acr_values \
-                   FROM identity_providers WHERE issuer = $1 ORDER BY created_at, id";
+        self.identity_providers_where("issuer = $1", issuer).await
+    }
+
+    /// The identity providers one organisation registered.
+    pub async fn identity_providers_of(
+        &self,
+        entity_id: Uuid,
+    ) -> Result<Vec<IdentityProviderRecord>, StoreError> {
+        self.identity_providers_where("entity_id = $1", &entity_id.to_string())
+            .await
+    }
+
+    async fn identity_providers_where(
+        &self,
+        condition: &'static str,
+        value: &str,
+    ) -> Result<Vec<IdentityProviderRecord>, StoreError> {
+        let sql = format!(
+            "SELECT id, entity_id, issuer, audience, callers, allowed, acr_values \
+             FROM identity_providers WHERE {condition} ORDER BY created_at, id"
+        );
         on_pool!(self, |pool| {
-            let rows = sqlx::query(sql).bind(issuer).fetch_all(pool).await?;
+            let rows = sqlx::query(&sql).bind(value).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 let callers: String = row.try_get(4)?;
@@ -572,40 +565,6 @@ impl Store {
             }
             Ok(out)
         })
-    }
-}
-
-impl Store {
-    /// The identity providers one organisation registered.
-    pub async fn identity_providers_of(
-        &self,
-        entity_id: Uuid,
-    ) -> Result<Vec<IdentityProviderRecord>, StoreError> {
-        let sql = "SELECT issuer FROM identity_providers WHERE entity_id = $1";
-        let issuers: Vec<String> = on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
-                .bind(entity_id.to_string())
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(row.try_get::<String, _>(0)?);
-            }
-            out
-        });
-        let mut records = Vec::new();
-        let mut seen = std::collections::BTreeSet::new();
-        for issuer in issuers {
-            if seen.insert(issuer.clone()) {
-                records.extend(
-                    self.identity_providers_for_issuer(&issuer)
-                        .await?
-                        .into_iter()
-                        .filter(|r| r.entity_id == entity_id),
-                );
-            }
-        }
-        Ok(records)
     }
 }
 
