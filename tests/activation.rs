@@ -9,55 +9,13 @@ use std::time::Duration;
 
 use sceau::auth::activation::{ActivationError, AuthorizeRequest};
 use sceau::auth::{Principal, mtls};
-use sceau::config::TlsSettings;
 use sceau::crypto::DigestAlgorithm;
 use sceau::store::auth::ActivationBinding;
 use sceau::store::entities::CredentialStatus;
 use serde_json::{Value, json};
 use support::service::{self, Service};
-use support::test_ca::{Issued, TestCa};
+use support::test_ca::{Issued, MtlsPki, TestCa};
 use uuid::Uuid;
-
-struct Pki {
-    clients: TestCa,
-    crl: std::path::PathBuf,
-    tls: TlsSettings,
-    server_ca: std::path::PathBuf,
-}
-
-fn pki(dir: &std::path::Path) -> Pki {
-    let servers = TestCa::new(dir, "server-ca");
-    let server = servers.issue("sceau-server", true, None);
-    let clients = TestCa::new(dir, "client-ca");
-    let crl = dir.join("client-ca.crl.pem");
-    clients.write_crl(&crl);
-    let tls = TlsSettings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        certificate_file: server.certificate.clone(),
-        key_file: server.key.clone(),
-        client_ca_files: vec![clients.certificate()],
-        client_crl_files: vec![crl.clone()],
-        crl_refresh_secs: 1,
-    };
-    Pki {
-        clients,
-        crl,
-        tls,
-        server_ca: servers.certificate(),
-    }
-}
-
-fn client(pki: &Pki, identity: Option<&Issued>) -> reqwest::Client {
-    let root = reqwest::Certificate::from_pem(&std::fs::read(&pki.server_ca).unwrap()).unwrap();
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .add_root_certificate(root)
-        .timeout(Duration::from_secs(10));
-    if let Some(identity) = identity {
-        builder = builder.identity(reqwest::Identity::from_pem(&identity.identity_pem()).unwrap());
-    }
-    builder.build().unwrap()
-}
 
 async fn register(service: &Service, credential: Uuid, entity: Uuid, who: &Issued) {
     service
@@ -98,7 +56,7 @@ fn mutual_tls_accepts_only_registered_valid_certificates_for_their_organisation(
     support::ca::runtime().block_on(async {
         let db = support::db::sqlite();
         let dir = tempfile::tempdir().unwrap();
-        let pki = pki(dir.path());
+        let pki = MtlsPki::new(dir.path(), 1);
         let alice = pki.clients.issue("alice", false, None);
         let bob = pki.clients.issue("bob", false, None);
         let carol = pki.clients.issue("carol-unregistered", false, None);
@@ -133,17 +91,17 @@ fn mutual_tls_accepts_only_registered_valid_certificates_for_their_organisation(
             ("expired", &expired),
             ("revoked", &revoked),
         ] {
-            let outcome = authorize(&client(&pki, Some(who)), &url, body.clone()).await;
+            let outcome = authorize(&pki.client(Some(who)), &url, body.clone()).await;
             assert!(outcome.is_err(), "{name}: {outcome:?}");
         }
         // No certificate: the connection is allowed (tokens may follow), the route is not.
-        let (status, problem) = authorize(&client(&pki, None), &url, body.clone())
+        let (status, problem) = authorize(&pki.client(None), &url, body.clone())
             .await
             .unwrap();
         assert_eq!(status, 401, "{problem}");
         assert_eq!(problem["type"], "urn:sceau:problem:unauthenticated");
         // Valid but not registered.
-        let (status, problem) = authorize(&client(&pki, Some(&carol)), &url, body.clone())
+        let (status, problem) = authorize(&pki.client(Some(&carol)), &url, body.clone())
             .await
             .unwrap();
         assert_eq!(status, 401, "{problem}");
@@ -154,12 +112,12 @@ fn mutual_tls_accepts_only_registered_valid_certificates_for_their_organisation(
                 .contains("not registered")
         );
         // Registered for organisation B, used on A's credential.
-        let (status, problem) = authorize(&client(&pki, Some(&bob)), &url, body.clone())
+        let (status, problem) = authorize(&pki.client(Some(&bob)), &url, body.clone())
             .await
             .unwrap();
         assert_eq!(status, 403, "{problem}");
         // Registered, valid, right organisation.
-        let (status, sad) = authorize(&client(&pki, Some(&alice)), &url, body.clone())
+        let (status, sad) = authorize(&pki.client(Some(&alice)), &url, body.clone())
             .await
             .unwrap();
         assert_eq!(status, 200, "{sad}");
@@ -176,7 +134,7 @@ fn mutual_tls_accepts_only_registered_valid_certificates_for_their_organisation(
         assert_eq!(plain.status().as_u16(), 401);
 
         // The CRL is read again: dave works, is revoked, and is refused after the refresh.
-        let dave_client = client(&pki, Some(&dave));
+        let dave_client = pki.client(Some(&dave));
         assert_eq!(
             authorize(&dave_client, &url, body.clone()).await.unwrap().0,
             200
@@ -187,7 +145,7 @@ fn mutual_tls_accepts_only_registered_valid_certificates_for_their_organisation(
         for _ in 0..50 {
             tokio::time::sleep(Duration::from_millis(200)).await;
             // A fresh client: a new handshake each time.
-            if authorize(&client(&pki, Some(&dave)), &url, body.clone())
+            if authorize(&pki.client(Some(&dave)), &url, body.clone())
                 .await
                 .is_err()
             {
@@ -230,7 +188,7 @@ fn counted_failures_lock_the_credential_and_strangers_never_do() {
     support::ca::runtime().block_on(async {
         let db = support::db::sqlite();
         let dir = tempfile::tempdir().unwrap();
-        let pki = pki(dir.path());
+        let pki = MtlsPki::new(dir.path(), 1);
         let alice = pki.clients.issue("alice", false, None);
         let bob = pki.clients.issue("bob", false, None);
         let settings = service::settings(&softhsm, &db, dir.path(), Some(pki.tls.clone()));
@@ -287,7 +245,7 @@ fn counted_failures_lock_the_credential_and_strangers_never_do() {
         }
         let url = service.tls_url(&format!("/api/v1/credentials/{credential}/authorize"));
         let (status, problem) = authorize(
-            &client(&pki, Some(&alice)),
+            &pki.client(Some(&alice)),
             &url,
             json!({ "num_signatures": 1 }),
         )
@@ -327,7 +285,7 @@ fn counted_failures_lock_the_credential_and_strangers_never_do() {
             Err(ActivationError::NotLocked)
         ));
         let (status, _) = authorize(
-            &client(&pki, Some(&alice)),
+            &pki.client(Some(&alice)),
             &url,
             json!({ "num_signatures": 1 }),
         )
@@ -370,7 +328,7 @@ fn sads_cannot_be_replayed_stretched_or_moved_on_postgres() {
 
 async fn sads(softhsm: support::hsm::SoftHsm, db: support::db::TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let pki = pki(dir.path());
+    let pki = MtlsPki::new(dir.path(), 1);
     let alice = pki.clients.issue("alice", false, None);
     let dave = pki.clients.issue("dave", false, None);
     let settings = service::settings(&softhsm, &db, dir.path(), None);

@@ -19,7 +19,7 @@ use sceau::store::auth::ActivationBinding;
 use serde_json::{Value, json};
 use support::idp::{AUDIENCE, Client, OTHER_AUDIENCE, TestIdp};
 use support::service::{self, Service};
-use support::test_ca::{Issued, TestCa};
+use support::test_ca::{Issued, MtlsPki};
 use uuid::Uuid;
 
 /// Person clients: their `sub` is the client id; `amr`/roles come as claims.
@@ -66,7 +66,7 @@ fn clients() -> Vec<Client> {
 struct World {
     service: Service,
     idp: TestIdp,
-    server_ca: std::path::PathBuf,
+    pki: MtlsPki,
     alice: Issued,
     bob: Issued,
     credential: Uuid,
@@ -87,22 +87,10 @@ async fn world_with(
 ) -> World {
     let dir = tempfile::tempdir().unwrap();
     let idp = TestIdp::start(&clients(), None, "provider-key-1");
-    let servers = TestCa::new(dir.path(), "server-ca");
-    let server = servers.issue("sceau-server", true, None);
-    let clients_ca = TestCa::new(dir.path(), "client-ca");
-    let crl = dir.path().join("clients.crl.pem");
-    clients_ca.write_crl(&crl);
-    let alice = clients_ca.issue("alice", false, None);
-    let bob = clients_ca.issue("bob", false, None);
-    let tls = sceau::config::TlsSettings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        certificate_file: server.certificate.clone(),
-        key_file: server.key.clone(),
-        client_ca_files: vec![clients_ca.certificate()],
-        client_crl_files: vec![crl],
-        crl_refresh_secs: 300,
-    };
-    let mut settings = service::settings(softhsm, db, dir.path(), Some(tls));
+    let pki = MtlsPki::new(dir.path(), 300);
+    let alice = pki.clients.issue("alice", false, None);
+    let bob = pki.clients.issue("bob", false, None);
+    let mut settings = service::settings(softhsm, db, dir.path(), Some(pki.tls.clone()));
     settings.auth.identity_providers = vec![IdentityProviderSettings {
         issuer: idp.issuer.clone(),
         audience: AUDIENCE.to_owned(),
@@ -178,7 +166,7 @@ async fn world_with(
     let world = World {
         service,
         idp,
-        server_ca: servers.certificate(),
+        pki,
         alice,
         bob,
         credential,
@@ -219,17 +207,7 @@ async fn world_with(
 
 impl World {
     fn client(&self, identity: Option<&Issued>) -> reqwest::Client {
-        let root =
-            reqwest::Certificate::from_pem(&std::fs::read(&self.server_ca).unwrap()).unwrap();
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .add_root_certificate(root)
-            .timeout(Duration::from_secs(10));
-        if let Some(identity) = identity {
-            builder =
-                builder.identity(reqwest::Identity::from_pem(&identity.identity_pem()).unwrap());
-        }
-        builder.build().unwrap()
+        self.pki.client(identity)
     }
 
     /// Calls `method path` over mutual TLS with an optional bearer token.

@@ -203,3 +203,51 @@ authorityKeyIdentifier = keyid
         std::fs::rename(temp, path).unwrap();
     }
 }
+
+/// What a mutual-TLS listener needs in tests: a server CA and its server
+/// certificate, a client CA with its CRL, and the listener settings.
+pub struct MtlsPki {
+    pub clients: TestCa,
+    pub crl: PathBuf,
+    pub tls: sceau::config::TlsSettings,
+    pub server_ca: PathBuf,
+}
+
+impl MtlsPki {
+    pub fn new(dir: &Path, crl_refresh_secs: u64) -> Self {
+        let servers = TestCa::new(dir, "server-ca");
+        let server = servers.issue("sceau-server", true, None);
+        let clients = TestCa::new(dir, "client-ca");
+        let crl = dir.join("client-ca.crl.pem");
+        clients.write_crl(&crl);
+        let tls = sceau::config::TlsSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            certificate_file: server.certificate.clone(),
+            key_file: server.key.clone(),
+            client_ca_files: vec![clients.certificate()],
+            client_crl_files: vec![crl.clone()],
+            crl_refresh_secs,
+        };
+        Self {
+            clients,
+            crl,
+            tls,
+            server_ca: servers.certificate(),
+        }
+    }
+
+    /// An HTTPS client trusting the server CA, presenting `identity` if given.
+    pub fn client(&self, identity: Option<&Issued>) -> reqwest::Client {
+        let root =
+            reqwest::Certificate::from_pem(&std::fs::read(&self.server_ca).unwrap()).unwrap();
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(root)
+            .timeout(std::time::Duration::from_secs(10));
+        if let Some(identity) = identity {
+            builder =
+                builder.identity(reqwest::Identity::from_pem(&identity.identity_pem()).unwrap());
+        }
+        builder.build().unwrap()
+    }
+}
