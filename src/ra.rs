@@ -4,3 +4,5 @@
 
 pub mod identifiers;
 pub mod request;
+pub mod evidence;
+pub mod templates;

@@ -1,0 +1,1 @@
+//! The texts of the notices the RA sends, in French and English.
