@@ -1,11 +1,13 @@
 //! PKCS#11 (cryptoki): the only module that talks to HSMs. Token session pools,
-//! key generation, signing, and the adapter that lets X.509/CMS builders sign.
+//! key generation, signing, the adapter that lets X.509/CMS builders sign, and
+//! AES secret keys that encrypt inside the token (envelope encryption).
 //!
 //! Which token holds which keys is configuration ([`crate::config::TokenRoles`]):
 //! a vendor HSM replaces SoftHSM by pointing `module` at its library.
 
 mod keys;
 mod pool;
+mod secret;
 mod signer;
 
 use std::collections::BTreeMap;
@@ -13,6 +15,7 @@ use std::sync::Arc;
 
 pub use keys::{HsmKey, KeyAlgorithm, KeyId};
 pub use pool::TokenPool;
+pub use secret::SecretKeyInfo;
 pub use signer::{HsmPublicKey, HsmSignature, HsmSigner};
 
 use crate::config::{HsmSettings, TokenRole};
@@ -45,6 +48,16 @@ pub enum HsmError {
         operation: &'static str,
         reason: String,
     },
+    #[error("{count} secret keys carry the label '{label}' on token '{token}'; expected one")]
+    AmbiguousLabel {
+        label: String,
+        count: usize,
+        token: String,
+    },
+    #[error(
+        "decryption with key {id} on token '{token}' failed: the data was altered, or sealed with other associated data or another key"
+    )]
+    DecryptFailed { id: KeyId, token: String },
     #[error("the HSM returned a signature that does not verify with the key's public key")]
     SignatureCheckFailed,
     #[error(transparent)]
@@ -57,7 +70,10 @@ impl HasErrorKind for HsmError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::KeyNotFound { .. } => ErrorKind::NotFound,
-            Self::SignatureCheckFailed | Self::UnusableKey { .. } => ErrorKind::Internal,
+            Self::SignatureCheckFailed
+            | Self::UnusableKey { .. }
+            | Self::AmbiguousLabel { .. }
+            | Self::DecryptFailed { .. } => ErrorKind::Internal,
             _ => ErrorKind::Unavailable,
         }
     }
