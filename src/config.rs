@@ -53,6 +53,7 @@ pub struct Settings {
     pub ca: CaSettings,
     pub auth: AuthSettings,
     pub notify: NotifySettings,
+    pub ra: RaSettings,
 }
 
 impl Default for Settings {
@@ -67,6 +68,7 @@ impl Default for Settings {
             ca: CaSettings::default(),
             auth: AuthSettings::default(),
             notify: NotifySettings::default(),
+            ra: RaSettings::default(),
         }
     }
 }
@@ -178,6 +180,33 @@ impl Default for NotifySettings {
             message_id_domain: "sceau.invalid".to_owned(),
             poll_interval_ms: 1000,
             max_backoff_secs: 3600,
+        }
+    }
+}
+
+/// The registration back office: evidence uploads, enrolment links and the
+/// maintenance sweep (reminders, evidence purge, issuance retries).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaSettings {
+    /// Largest evidence document accepted, in bytes (413 above it). Also bounded
+    /// by `server.body_limit_bytes`.
+    pub max_document_bytes: u64,
+    /// How long an enrolment link sent to a legal representative or an agent works.
+    pub enrolment_lifetime_hours: u32,
+    /// How often the maintenance sweep runs.
+    pub sweep_interval_secs: u64,
+    /// The page the links in notices point to (the portal); defaults to `server.public_url`.
+    pub portal_url: Option<String>,
+}
+
+impl Default for RaSettings {
+    fn default() -> Self {
+        Self {
+            max_document_bytes: 10 * 1024 * 1024,
+            enrolment_lifetime_hours: 72,
+            sweep_interval_secs: 60,
+            portal_url: None,
         }
     }
 }

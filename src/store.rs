@@ -21,6 +21,7 @@ pub mod certificates;
 pub mod entities;
 pub mod journal;
 pub mod notices;
+pub mod ra;
 
 /// How long a SQLite connection waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);

@@ -275,6 +275,7 @@ fn counted_failures_lock_the_credential_and_strangers_never_do() {
                 subject: "operator-1".to_owned(),
                 client_id: None,
                 binding: "bearer",
+                acr: None,
             },
             roles: [sceau::auth::Role::RaOperator].into(),
             strength: sceau::auth::Strength::Strong,

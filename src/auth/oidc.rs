@@ -475,6 +475,7 @@ impl OidcVerifier {
                 subject: claims.sub.clone().unwrap_or_else(|| client.clone()),
                 client_id: Some(client),
                 binding,
+                acr: claims.acr.clone(),
             },
             roles: BTreeSet::from([Role::SealClient]),
             strength: Strength::Strong,
@@ -505,7 +506,8 @@ impl OidcVerifier {
                 "strong authentication is required: the token shows no second factor (amr) nor an accepted acr",
             ));
         }
-        let mut roles = BTreeSet::new();
+        // Every strongly authenticated person may apply and enrol.
+        let mut roles = BTreeSet::from([Role::Applicant]);
         let mut entities = BTreeSet::new();
         if let Some(claim) = &registration.roles_claim
             && let Some(values) = claims.other.get(claim)
@@ -562,6 +564,7 @@ impl OidcVerifier {
                 subject,
                 client_id: claims.client_id.clone(),
                 binding: "bearer",
+                acr: claims.acr.clone(),
             },
             roles,
             strength: Strength::Strong,

@@ -23,10 +23,13 @@ pub enum Role {
     RaOperator,
     CaAdmin,
     Auditor,
+    /// Any person signed in with strong authentication: may apply for an
+    /// organisation's certificate and redeem an enrolment link. Every person has it.
+    Applicant,
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Self::SealClient,
         Self::Rccs,
         Self::LegalRepresentative,
@@ -34,6 +37,7 @@ impl Role {
         Self::RaOperator,
         Self::CaAdmin,
         Self::Auditor,
+        Self::Applicant,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +49,7 @@ impl Role {
             Self::RaOperator => "ra_operator",
             Self::CaAdmin => "ca_admin",
             Self::Auditor => "auditor",
+            Self::Applicant => "applicant",
         }
     }
 
@@ -95,6 +100,9 @@ pub enum AuthMethod {
         client_id: Option<String>,
         /// `bearer`, `certificate` (RFC 8705) or `dpop` (RFC 9449).
         binding: &'static str,
+        /// The authentication context class the provider asserted (e.g. an eID
+        /// level), recorded as evidence of identity verification.
+        acr: Option<String>,
     },
 }
 
@@ -130,15 +138,45 @@ pub enum Permission {
     ManageIdentityProviders,
     /// Read the audit journal.
     ReadJournal,
+    /// Apply for an organisation's certificate (opens a request).
+    ApplyForCertificate,
+    /// Read an organisation's requests and certificates.
+    ReadRequests,
+    /// Complete a request: evidence documents, terms acceptance.
+    CompleteRequest,
+    /// Record how the applicant's identity was verified.
+    RecordIdentityVerification,
+    /// Move a request through its lifecycle (which moves, the lifecycle says).
+    MoveRequest,
+    /// Read the content of evidence documents.
+    ReadEvidence,
+    /// Start the renewal of a certificate.
+    RenewCertificate,
+    /// Ask for a certificate's revocation.
+    RequestRevocation,
+    /// Revoke as the organisation's legal representative (seed 002 §4a).
+    RevokeAsLegalRepresentative,
+    /// Bind one's own identity to a person named in a request (enrolment link).
+    Enrol,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 5] = [
+    pub const ALL: [Permission; 15] = [
         Self::UseSealCredential,
         Self::ManageActivationCredentials,
         Self::UnlockSealCredential,
         Self::ManageIdentityProviders,
         Self::ReadJournal,
+        Self::ApplyForCertificate,
+        Self::ReadRequests,
+        Self::CompleteRequest,
+        Self::RecordIdentityVerification,
+        Self::MoveRequest,
+        Self::ReadEvidence,
+        Self::RenewCertificate,
+        Self::RequestRevocation,
+        Self::RevokeAsLegalRepresentative,
+        Self::Enrol,
     ];
 
     /// The permission table.
@@ -149,6 +187,15 @@ impl Permission {
             Self::UnlockSealCredential => &[Role::Rccs, Role::RaOperator],
             Self::ManageIdentityProviders => &[Role::RaOperator],
             Self::ReadJournal => &[Role::Auditor, Role::CaAdmin],
+            Self::ApplyForCertificate => &[Role::Applicant],
+            Self::ReadRequests => &[Role::Rccs, Role::Agent, Role::RaOperator, Role::CaAdmin],
+            Self::CompleteRequest | Self::RenewCertificate => &[Role::Rccs],
+            Self::RecordIdentityVerification => &[Role::Rccs, Role::RaOperator],
+            Self::MoveRequest => &[Role::Rccs, Role::RaOperator],
+            Self::ReadEvidence => &[Role::RaOperator],
+            Self::RequestRevocation => &[Role::Rccs, Role::Agent, Role::RaOperator, Role::CaAdmin],
+            Self::RevokeAsLegalRepresentative => &[Role::LegalRepresentative],
+            Self::Enrol => &[Role::Applicant],
         }
     }
 
@@ -159,6 +206,16 @@ impl Permission {
             Self::UnlockSealCredential => "unlock_seal_credential",
             Self::ManageIdentityProviders => "manage_identity_providers",
             Self::ReadJournal => "read_journal",
+            Self::ApplyForCertificate => "apply_for_certificate",
+            Self::ReadRequests => "read_requests",
+            Self::CompleteRequest => "complete_request",
+            Self::RecordIdentityVerification => "record_identity_verification",
+            Self::MoveRequest => "move_request",
+            Self::ReadEvidence => "read_evidence",
+            Self::RenewCertificate => "renew_certificate",
+            Self::RequestRevocation => "request_revocation",
+            Self::RevokeAsLegalRepresentative => "revoke_as_legal_representative",
+            Self::Enrol => "enrol",
         }
     }
 }

@@ -114,7 +114,7 @@ pub enum KeySource {
 }
 
 /// What the entity shows about the device its key was generated on.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DeviceEvidence {
     /// `entity-qscd`: the QSealCD model and the SHA-256 of the proof that the key

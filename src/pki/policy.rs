@@ -295,6 +295,31 @@ pub struct CertificatePolicy {
     /// The statements every certificate of this policy carries.
     pub qc_statements: QcSummary,
     pub urls: PublicationUrls,
+    pub registration: RegistrationRules,
+}
+
+/// What the registration authority applies to requests under a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrationRules {
+    /// How long evidence documents are kept after they are received, then purged
+    /// (seed 000 §14: 10 years).
+    pub evidence_retention_years: u32,
+    /// Renewal opens this many days before the certificate expires.
+    pub renewal_window_days: u32,
+    /// Whether the first renewal needs the holder's identity checked again
+    /// (seed 001: optional at the first renewal, required after).
+    pub reverify_identity_on_first_renewal: bool,
+}
+
+impl Default for RegistrationRules {
+    fn default() -> Self {
+        Self {
+            evidence_retention_years: 10,
+            renewal_window_days: 90,
+            reverify_identity_on_first_renewal: false,
+        }
+    }
 }
 
 /// Every policy of the instance, by id.
@@ -377,6 +402,8 @@ struct PolicyFile {
     key: KeyFile,
     qc_statements: QcFile,
     publication: PublicationFile,
+    #[serde(default)]
+    registration: RegistrationRules,
 }
 
 #[derive(Debug, Deserialize)]
@@ -609,6 +636,25 @@ impl CertificatePolicy {
         check_url(&urls.ca_issuers_url, false)
             .map_err(|r| field("publication.ca_issuers_url", r))?;
 
+        let registration = parsed.registration;
+        if !(1..=50).contains(&registration.evidence_retention_years) {
+            return Err(field(
+                "registration.evidence_retention_years",
+                format!(
+                    "{} is impossible: evidence is kept 1 to 50 years",
+                    registration.evidence_retention_years
+                ),
+            ));
+        }
+        if !(1..max_validity_days).contains(&registration.renewal_window_days) {
+            return Err(field(
+                "registration.renewal_window_days",
+                format!(
+                    "{} must be at least 1 and shorter than max_validity_days ({max_validity_days})",
+                    registration.renewal_window_days
+                ),
+            ));
+        }
         Ok(Self {
             id,
             file: file.to_owned(),
@@ -635,6 +681,7 @@ impl CertificatePolicy {
                 ocsp_url: urls.ocsp_url.clone(),
                 ca_issuers_url: urls.ca_issuers_url.clone(),
             },
+            registration: parsed.registration,
         })
     }
 }
