@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod identity_providers;
 pub mod problem;
 pub mod public;
+pub mod ra;
 pub mod request_id;
 pub mod route_table;
 pub mod tls;
@@ -36,6 +37,7 @@ fn routes() -> RouteTable<AppState> {
     public::routes()
         .nest("", credentials::routes())
         .nest("", identity_providers::routes())
+        .nest("", ra::routes())
 }
 
 /// Every (METHOD, path, access) the router serves: the role matrix's input.

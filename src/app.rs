@@ -40,6 +40,9 @@ pub struct AppState {
     pub activation: Activation,
     /// Access tokens from registered identity providers.
     pub oidc: OidcVerifier,
+    /// The registration authority: requests, evidence, revocation; the only
+    /// holder of the issuance engine.
+    pub ra: crate::ra::registry::Registry,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +189,27 @@ impl Application {
             policies.clone(),
             settings.auth.clone(),
         );
+        let vault = crate::ra::evidence::EvidenceVault::open(
+            hsm.token(TokenRole::Services)?.clone(),
+            format!(
+                "{}-{}",
+                ceremony_file.name,
+                crate::ra::evidence::EvidenceVault::KEK_LABEL_SUFFIX
+            ),
+        )
+        .await
+        .map_err(|e| AppError::Internal(format!("evidence vault: {e}")))?;
+        let ra = crate::ra::registry::Registry::new(
+            store.clone(),
+            journal.clone(),
+            clock.clone(),
+            policies.clone(),
+            issuer(&store, &hsm, &journal, &clock, policies.clone()).await?,
+            vault,
+            settings.ra.clone(),
+            &settings.server.public_url,
+            settings.notify.message_id_domain.clone(),
+        );
         tracing::info!(
             ceremony = %ceremony_file.name,
             policies = policies.len(),
@@ -204,6 +228,7 @@ impl Application {
                 policies,
                 activation,
                 oidc,
+                ra,
             },
             tls,
             notifier,
@@ -254,6 +279,7 @@ impl Application {
         let notifier = self
             .notifier
             .map(|notifier| tokio::spawn(notifier.run(stop_rx.clone())));
+        let sweeper = tokio::spawn(self.state.ra.clone().run_sweeps(stop_rx.clone()));
         let signal = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -264,6 +290,9 @@ impl Application {
             what: "serving HTTP".to_owned(),
             source,
         });
+        if let Err(e) = sweeper.await {
+            tracing::error!(error = %e, "the RA maintenance task ended abnormally");
+        }
         if let Some(notifier) = notifier
             && let Err(e) = notifier.await
         {
