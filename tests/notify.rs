@@ -7,90 +7,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sceau::store::notices::NewNotice;
 use support::app::{Instance, Options};
-
-/// aiosmtpd on loopback, storing what it receives in a Maildir.
-struct SmtpSink {
-    child: Child,
-}
-
-impl SmtpSink {
-    fn start(port: u16, maildir: &Path) -> Self {
-        let python = support::tools::tool("python3");
-        let child = Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("aiosmtpd is installed in .venv (`make deps`)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { child }
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The Message-IDs of every message in the Maildir, one per delivery.
-fn delivered(maildir: &Path) -> Vec<String> {
-    let mut ids = Vec::new();
-    for folder in ["new", "cur"] {
-        let Ok(entries) = std::fs::read_dir(maildir.join(folder)) else {
-            continue;
-        };
-        for entry in entries {
-            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-            let id = text
-                .lines()
-                .find_map(|line| {
-                    let (name, value) = line.split_once(':')?;
-                    name.eq_ignore_ascii_case("message-id")
-                        .then(|| value.trim().trim_matches(['<', '>']).to_owned())
-                })
-                .expect("every notice has a Message-ID");
-            ids.push(id);
-        }
-    }
-    ids.sort();
-    ids
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use support::smtp::{SmtpSink, free_port, message_ids as delivered, wait_until};
 
 fn notice(n: usize) -> NewNotice {
     NewNotice {

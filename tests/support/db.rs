@@ -122,6 +122,31 @@ impl TestDb {
         Store::connect(&self.settings()).await.unwrap()
     }
 
+    /// The number of rows in `table`, read on a connection of its own.
+    pub async fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        match self.backend {
+            DatabaseBackend::Sqlite => {
+                let mut connection = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                let count: i64 = sqlx::query_scalar(&sql)
+                    .fetch_one(&mut connection)
+                    .await
+                    .unwrap();
+                connection.close().await.unwrap();
+                count
+            }
+            DatabaseBackend::Postgres => {
+                let mut connection = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                let count: i64 = sqlx::query_scalar(&sql)
+                    .fetch_one(&mut connection)
+                    .await
+                    .unwrap();
+                connection.close().await.unwrap();
+                count
+            }
+        }
+    }
+
     /// Runs raw SQL (`$1`-style parameters) on a connection of its own: how tests tamper.
     pub async fn execute(&self, sql: &str, args: Vec<Arg>) -> u64 {
         macro_rules! run {

@@ -163,6 +163,40 @@ impl TestIdp {
     }
 }
 
+impl TestIdp {
+    /// A token as the provider would issue it to `client` (sub = client id,
+    /// with `claims` added), signed with the provider's own key but dated `at`:
+    /// for tests that move sceau's clock to days the provider cannot reach.
+    pub fn token_dated(&self, client: &str, claims: &Value, at: std::time::SystemTime) -> String {
+        let iat = at
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut all = json!({
+            "iss": self.issuer,
+            "sub": client,
+            "client_id": client,
+            "aud": AUDIENCE,
+            "iat": iat,
+            "exp": iat + 300,
+            "scope": "seal",
+            "jti": uuid::Uuid::new_v4().to_string(),
+        });
+        for (name, value) in claims.as_object().into_iter().flatten() {
+            all[name] = value.clone();
+        }
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        header.typ = Some("at+jwt".to_owned());
+        jsonwebtoken::encode(
+            &header,
+            &all,
+            &jsonwebtoken::EncodingKey::from_ec_der(&self.private_key_der),
+        )
+        .unwrap()
+    }
+}
+
 impl Drop for TestIdp {
     fn drop(&mut self) {
         let _ = self.child.kill();

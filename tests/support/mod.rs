@@ -12,5 +12,6 @@ pub mod hsm;
 pub mod idp;
 pub mod journal;
 pub mod service;
+pub mod smtp;
 pub mod test_ca;
 pub mod tools;

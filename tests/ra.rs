@@ -1,0 +1,1054 @@
+//! The registration back office over HTTP, against the real OpenID provider and
+//! an SMTP sink: the whole path from application to revocation by the legal
+//! representative, the role × transition matrix, and bad input refused with
+//! nothing stored.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use sceau::auth::Role;
+use sceau::clock::Clock;
+use sceau::config::{Callers, IdentityProviderSettings};
+use sceau::ra::request::{Lifecycle, Move, RequestState};
+use serde_json::{Value, json};
+use support::idp::{AUDIENCE, Client, TestIdp};
+use support::service::{self, Service};
+use support::smtp::{self, SmtpSink};
+use support::tools;
+
+const SIREN_A: &str = "732829320";
+const SIRET_A: &str = "73282932000009";
+const SIREN_B: &str = "123456782";
+/// A valid SIRET of organisation B: not an establishment of A.
+const SIRET_B: &str = "12345678200002";
+const EID_ACR: &str = "https://eidas.test/loa/substantial";
+
+fn otp(roles: &[&str]) -> Value {
+    json!({ "amr": ["pwd", "otp"], "sceau_roles": roles })
+}
+
+/// Claims each test person's tokens carry.
+fn people() -> Vec<(&'static str, Value)> {
+    let mut eid = otp(&[]);
+    eid["acr"] = json!(EID_ACR);
+    vec![
+        ("rccs-a", eid.clone()),
+        ("rccs-b", eid),
+        ("legal-a", otp(&[])),
+        ("agent-a", otp(&[])),
+        ("op-1", otp(&["ra_operator"])),
+        ("op-2", otp(&["ra_operator"])),
+        ("ca-admin", otp(&["ca_admin"])),
+        ("auditor", otp(&["auditor"])),
+        ("stranger", otp(&[])),
+    ]
+}
+
+struct World {
+    service: Service,
+    idp: TestIdp,
+    http: reqwest::Client,
+    dir: tempfile::TempDir,
+}
+
+async fn world(
+    softhsm: &support::hsm::SoftHsm,
+    db: &support::db::TestDb,
+    adjust: impl FnOnce(&mut sceau::config::Settings),
+) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let clients: Vec<Client> = people()
+        .into_iter()
+        .map(|(id, claims)| Client {
+            id,
+            certificate_bound: false,
+            claims,
+        })
+        .collect();
+    let idp = TestIdp::start(&clients, None, "ra-provider-key");
+    let mut settings = service::settings(softhsm, db, dir.path(), None);
+    settings.auth.identity_providers = vec![IdentityProviderSettings {
+        issuer: idp.issuer.clone(),
+        audience: AUDIENCE.to_owned(),
+        callers: Callers::People,
+        roles_claim: Some("sceau_roles".to_owned()),
+        acr_values: vec![EID_ACR.to_owned()],
+        allowed: people().iter().map(|(id, _)| (*id).to_owned()).collect(),
+        require_typ: true,
+    }];
+    // No background sweeps: the tests run them when they move the clock.
+    settings.ra.sweep_interval_secs = 24 * 3600;
+    adjust(&mut settings);
+    let service = Service::start(settings, service::clock_now()).await;
+    World {
+        service,
+        idp,
+        http: reqwest::Client::new(),
+        dir,
+    }
+}
+
+impl World {
+    /// A token for `who`: from the provider while sceau's clock is the real
+    /// time, signed with the provider's key and dated by sceau's clock once the
+    /// test has moved it (the provider cannot issue tokens in the future).
+    async fn token(&self, who: &str) -> String {
+        let now = self.service.clock.now();
+        let drift = now
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        if drift < Duration::from_secs(60) {
+            self.idp.token(who, AUDIENCE, None).await
+        } else {
+            let claims = people()
+                .into_iter()
+                .find(|(id, _)| *id == who)
+                .map(|(_, c)| c)
+                .unwrap();
+            self.idp.token_dated(who, &claims, now)
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, who: &str, body: Option<Value>) -> (u16, Value) {
+        let token = self.token(who).await;
+        let mut request = self
+            .http
+            .request(method.parse().unwrap(), self.service.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn upload(
+        &self,
+        request: &str,
+        kind: &str,
+        who: &str,
+        content: Vec<u8>,
+        name: &str,
+    ) -> (u16, Value) {
+        let token = self.token(who).await;
+        let response = self
+            .http
+            .post(
+                self.service
+                    .url(&format!("/ra/v1/requests/{request}/documents?kind={kind}")),
+            )
+            .bearer_auth(token)
+            // What a browser sends for a file named *.pdf: the server must not trust it.
+            .header("content-type", "application/pdf")
+            .header(
+                "content-disposition",
+                format!("attachment; filename=\"{name}\""),
+            )
+            .body(content)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn apply(&self, who: &str, siren: &str, siret: Option<&str>) -> (u16, Value) {
+        self.call(
+            "POST",
+            "/ra/v1/requests",
+            who,
+            Some(application(siren, siret)),
+        )
+        .await
+    }
+
+    /// An application ready for review: applied, documents, terms, submitted.
+    async fn submitted(&self, who: &str, siren: &str) -> String {
+        let (status, view) = self.apply(who, siren, None).await;
+        assert_eq!(status, 201, "{view}");
+        let id = view["id"].as_str().unwrap().to_owned();
+        self.complete(&id, who).await;
+        let (status, view) = self.do_move(&id, who, "submit").await;
+        assert_eq!(status, 200, "{view}");
+        id
+    }
+
+    async fn complete(&self, id: &str, who: &str) {
+        for (kind, content) in [
+            ("identity_document", jpeg()),
+            ("registry_extract", pdf()),
+            ("mandate", png()),
+        ] {
+            let (status, doc) = self.upload(id, kind, who, content, "scan.pdf").await;
+            assert_eq!(status, 201, "{kind}: {doc}");
+        }
+        let (status, view) = self
+            .call(
+                "POST",
+                &format!("/ra/v1/requests/{id}/terms"),
+                who,
+                Some(json!({ "version": "1.0" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{view}");
+    }
+
+    async fn do_move(&self, id: &str, who: &str, name: &str) -> (u16, Value) {
+        let message = matches!(name, "request_information" | "reject").then_some("see the file");
+        self.call(
+            "POST",
+            &format!("/ra/v1/requests/{id}/moves"),
+            who,
+            Some(json!({ "move": name, "message": message })),
+        )
+        .await
+    }
+
+    async fn issued(&self, who: &str, siren: &str) -> (String, Value) {
+        let id = self.submitted(who, siren).await;
+        assert_eq!(self.do_move(&id, "op-1", "start_review").await.0, 200);
+        assert_eq!(self.do_move(&id, "op-1", "approve").await.0, 200);
+        let (status, view) = self.do_move(&id, "op-2", "approve").await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["state"], "issued", "{view}");
+        (id, view)
+    }
+
+    fn set_clock(&self, to: SystemTime) {
+        self.service.clock.set(to);
+    }
+}
+
+fn application(siren: &str, siret: Option<&str>) -> Value {
+    json!({
+        "policy": "seal-ca-managed",
+        "organisation": {
+            "siren": siren,
+            "siret": siret,
+            "legal_name": "Alpha Factures SA",
+            "legal_form": "SA à conseil d'administration",
+            "street": "1 rue de la Paix",
+            "postal_code": "75002",
+            "city": "Paris",
+        },
+        "rccs": { "given_name": "Camille", "family_name": "Rccs", "email": "rccs@alpha.example", "language": "fr" },
+        "legal_representative": { "given_name": "Louise", "family_name": "Legal", "email": "legal@alpha.example", "language": "en" },
+        "agent": { "given_name": "Alex", "family_name": "Agent", "email": "agent@alpha.example" },
+        "seal_name": "Alpha Factures seal",
+        "validity_days": 365,
+        "identity_verification": { "method": "eid_substantial" },
+    })
+}
+
+fn pdf() -> Vec<u8> {
+    b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n".to_vec()
+}
+
+fn jpeg() -> Vec<u8> {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10];
+    bytes.extend_from_slice(b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
+    bytes.extend_from_slice(&[0xFF, 0xD9]);
+    bytes
+}
+
+fn png() -> Vec<u8> {
+    let mut bytes = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    bytes.extend_from_slice(&[0, 0, 0, 13]);
+    bytes.extend_from_slice(b"IHDR");
+    bytes.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0]);
+    bytes.extend_from_slice(&[0x90, 0x77, 0x53, 0xDE]);
+    bytes.extend_from_slice(&[0, 0, 0, 0]);
+    bytes.extend_from_slice(b"IEND");
+    bytes.extend_from_slice(&[0xAE, 0x42, 0x60, 0x82]);
+    bytes
+}
+
+/// An ELF executable's first bytes, as a file renamed `.pdf` would carry.
+fn executable() -> Vec<u8> {
+    let mut bytes = b"\x7fELF\x02\x01\x01\0".to_vec();
+    bytes.resize(4096, 0x90);
+    bytes
+}
+
+fn rfc3339(text: &Value) -> SystemTime {
+    let parsed = time::OffsetDateTime::parse(
+        text.as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    SystemTime::from(parsed)
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+#[test]
+fn the_whole_registration_path_end_to_end() {
+    let Some(softhsm) = support::hsm::isolated("the_whole_registration_path_end_to_end") else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let mail_root = tempfile::tempdir().unwrap();
+        let maildir: PathBuf = mail_root.path().join("maildir");
+        let sink = SmtpSink::start(smtp::free_port(), &maildir);
+        let smtp_port = sink.port;
+        let w = world(&softhsm, &db, |s| {
+            s.notify.enabled = true;
+            s.notify.smtp_port = smtp_port;
+            s.notify.security = sceau::config::SmtpSecurity::None;
+            s.notify.poll_interval_ms = 100;
+            s.notify.max_backoff_secs = 1;
+        })
+        .await;
+
+        // 1. Apply, upload evidence, accept the terms.
+        let (status, view) = w.apply("rccs-a", SIREN_A, Some(SIRET_A)).await;
+        assert_eq!(status, 201, "{view}");
+        assert_eq!(view["state"], "draft");
+        assert_eq!(
+            view["entity"]["organization_identifier"],
+            format!("NTRFR-{SIREN_A}")
+        );
+        assert_eq!(view["identity_verification"]["method"], "eid_substantial");
+        assert_eq!(view["identity_verification"]["acr"], EID_ACR);
+        let id = view["id"].as_str().unwrap().to_owned();
+        // The legal representative's enrolment link went out by e-mail.
+        smtp::wait_until("the enrolment e-mails", || {
+            smtp::messages(&maildir).len() >= 2
+        });
+        let enrolment = smtp::messages(&maildir)
+            .into_iter()
+            .find(|m| smtp::header(m, "to").is_some_and(|to| to.contains("legal@alpha.example")))
+            .expect("an enrolment e-mail to the legal representative");
+        let token = smtp::body(&enrolment)
+            .split("/enrol#")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("the enrolment link")
+            .to_owned();
+        // The legal representative binds his own identity with the link (it
+        // expires after 72 hours); before that he cannot revoke.
+        let (status, problem) = w
+            .call(
+                "POST",
+                &format!("/ra/v1/legal-representative/certificates/{SIREN_A}/revocation"),
+                "legal-a",
+                Some(json!({ "reason": "cessation_of_operation" })),
+            )
+            .await;
+        assert_eq!(status, 403, "not enrolled yet: {problem}");
+        let (status, person) = w
+            .call(
+                "POST",
+                "/ra/v1/enrolments",
+                "legal-a",
+                Some(json!({ "token": token })),
+            )
+            .await;
+        assert_eq!(status, 200, "{person}");
+        assert_eq!(person["role"], "legal_representative");
+        let (status, again) = w
+            .call(
+                "POST",
+                "/ra/v1/enrolments",
+                "stranger",
+                Some(json!({ "token": token })),
+            )
+            .await;
+        assert_eq!(status, 422, "a link binds once: {again}");
+        w.complete(&id, "rccs-a").await;
+        let (status, view) = w
+            .call("GET", &format!("/ra/v1/requests/{id}"), "rccs-a", None)
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(view["terms"]["version"], "1.0");
+        assert_eq!(
+            view["terms"]["principal"],
+            format!("oidc:{}#rccs-a", w.idp.issuer)
+        );
+        assert_eq!(view["documents"].as_array().unwrap().len(), 3);
+        assert_eq!(view["allowed_moves"], json!(["submit"]));
+        // Documents are stored encrypted: the database never holds the plaintext.
+        let stored = w
+            .service
+            .state
+            .store
+            .evidence_documents(uuid::Uuid::parse_str(&id).unwrap())
+            .await
+            .unwrap();
+        for doc in &stored {
+            let ciphertext = doc.ciphertext.as_ref().unwrap();
+            assert!(
+                !ciphertext
+                    .windows(5)
+                    .any(|w| w == b"%PDF-" || w == b"IHDR\0"),
+                "{}",
+                doc.kind
+            );
+        }
+        // An operator reads a document back, intact.
+        let registry_extract = stored
+            .iter()
+            .find(|d| d.kind == "registry_extract")
+            .unwrap();
+        let token_op = w.token("op-1").await;
+        let response = w
+            .http
+            .get(w.service.url(&format!(
+                "/ra/v1/requests/{id}/documents/{}",
+                registry_extract.id
+            )))
+            .bearer_auth(token_op)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "application/pdf");
+        assert_eq!(response.bytes().await.unwrap().to_vec(), pdf());
+        let (status, view) = w.do_move(&id, "rccs-a", "submit").await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["state"], "submitted");
+
+        // 2. One operator reviews, a second validates.
+        assert_eq!(w.do_move(&id, "op-1", "start_review").await.0, 200);
+        let (status, view) = w.do_move(&id, "op-1", "approve").await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["state"], "in_review");
+        let (status, problem) = w.do_move(&id, "op-1", "approve").await;
+        assert_eq!(status, 409, "the same operator twice: {problem}");
+        let (status, problem) = w
+            .call(
+                "POST",
+                &format!("/ra/v1/requests/{id}/moves"),
+                "op-1",
+                Some(json!({ "move": "approve", "on_behalf_of": "op-2" })),
+            )
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["field"], "on_behalf_of");
+        let (status, view) = w.do_move(&id, "op-2", "approve").await;
+        assert_eq!(status, 200, "{view}");
+
+        // 3. Issued at once; pkilint accepts the certificate.
+        assert_eq!(view["state"], "issued", "{view}");
+        let certificate = view["certificate"].clone();
+        let serial = certificate["serial"].as_str().unwrap().to_owned();
+        let pem_path = w.dir.path().join("issued.pem");
+        std::fs::write(&pem_path, certificate["pem"].as_str().unwrap()).unwrap();
+        let pkix = tools::pkilint_errors("lint_pkix_cert", &[], &pem_path);
+        assert!(pkix.is_empty(), "lint_pkix_cert: {pkix}");
+        let etsi = tools::pkilint_errors("lint_etsi_cert", &["-d"], &pem_path);
+        assert!(etsi.is_empty(), "lint_etsi_cert: {etsi}");
+
+        // 4. Not usable before acceptance; usable after.
+        assert_eq!(certificate["credential_status"], "pending");
+        assert_eq!(certificate["usable"], false);
+        let (status, view) = w.do_move(&id, "rccs-a", "accept").await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["state"], "accepted");
+        assert_eq!(view["certificate"]["credential_status"], "active");
+        assert_eq!(view["certificate"]["usable"], true);
+        let not_after = rfc3339(&view["certificate"]["not_after"]);
+
+        // 5. Reminders on the right days (90, 45, 30, 15 before expiry).
+        let ra = &w.service.state.ra;
+        let mut reminded = Vec::new();
+        for (days_before, expected) in [
+            (91, None),
+            (90, Some(90)),
+            (46, None),
+            (45, Some(45)),
+            (31, None),
+            (30, Some(30)),
+            (16, None),
+            (15, Some(15)),
+        ] {
+            w.set_clock(not_after - DAY * days_before);
+            let report = ra.sweep().await.unwrap();
+            let got: Vec<u32> = report.reminders.iter().map(|(_, d)| *d).collect();
+            assert_eq!(
+                got,
+                expected.into_iter().collect::<Vec<_>>(),
+                "{days_before} days before expiry"
+            );
+            reminded.extend(got);
+        }
+        assert_eq!(reminded, vec![90, 45, 30, 15]);
+        // Each went to the RCCS and the agent.
+        smtp::wait_until("the reminders", || {
+            smtp::messages(&maildir)
+                .iter()
+                .filter(|m| {
+                    m.contains(&serial)
+                        && smtp::header(m, "to").is_some_and(|t| t.contains("rccs@alpha.example"))
+                })
+                .count()
+                >= 5
+        });
+
+        // 6. Renewal (in the window) yields a new key.
+        let (status, renewal) = w
+            .call(
+                "POST",
+                &format!("/ra/v1/certificates/{serial}/renewal"),
+                "rccs-a",
+                Some(json!({ "terms": { "version": "1.0" } })),
+            )
+            .await;
+        assert_eq!(status, 201, "{renewal}");
+        assert_eq!(
+            renewal["identity_required"], false,
+            "optional at the first renewal"
+        );
+        let renewal_id = renewal["id"].as_str().unwrap().to_owned();
+        assert_eq!(w.do_move(&renewal_id, "rccs-a", "submit").await.0, 200);
+        assert_eq!(w.do_move(&renewal_id, "op-2", "start_review").await.0, 200);
+        assert_eq!(w.do_move(&renewal_id, "op-2", "approve").await.0, 200);
+        let (status, renewed) = w.do_move(&renewal_id, "op-1", "approve").await;
+        assert_eq!(status, 200, "{renewed}");
+        assert_eq!(renewed["state"], "issued");
+        let renewed_serial = renewed["certificate"]["serial"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_ne!(renewed_serial, serial);
+        let store = &w.service.state.store;
+        let old = store.issued_certificate(&serial).await.unwrap();
+        let new = store.issued_certificate(&renewed_serial).await.unwrap();
+        assert_ne!(
+            old.spki_sha256, new.spki_sha256,
+            "renewal brings a new key pair"
+        );
+        assert_ne!(old.credential_id, new.credential_id);
+        assert_eq!(w.do_move(&renewal_id, "rccs-a", "accept").await.0, 200);
+
+        // 7. The legal representative (enrolled above) revokes.
+        let (status, revocation) = w
+            .call(
+                "POST",
+                &format!("/ra/v1/legal-representative/certificates/{renewed_serial}/revocation"),
+                "legal-a",
+                Some(json!({ "reason": "cessation_of_operation", "comment": "activity stopped" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{revocation}");
+        assert_eq!(revocation["reason_code"], 5);
+        assert_eq!(revocation["requester_role"], "legal_representative");
+        let effective = revocation["revoked_at"].as_str().unwrap().to_owned();
+        assert_eq!(
+            store
+                .seal_credential(new.credential_id.unwrap())
+                .await
+                .unwrap()
+                .status,
+            sceau::store::entities::CredentialStatus::Revoked
+        );
+        let revocation_mails = || -> Vec<String> {
+            smtp::messages(&maildir)
+                .into_iter()
+                .filter(|m| {
+                    let body = smtp::body(m);
+                    body.contains(&renewed_serial) && body.contains(&effective)
+                })
+                .collect()
+        };
+        smtp::wait_until("the revocation e-mails", || revocation_mails().len() >= 2);
+        let revocation_mails = revocation_mails();
+        let recipients: BTreeSet<String> = revocation_mails
+            .iter()
+            .filter_map(|m| smtp::header(m, "to"))
+            .collect();
+        assert!(
+            recipients.iter().any(|r| r.contains("rccs@alpha.example"))
+                && recipients.iter().any(|r| r.contains("agent@alpha.example")),
+            "the RCCS and the agent are told the effective date {effective}: {recipients:?}"
+        );
+
+        // The journal holds every step, in order; `sceau audit verify` passes.
+        let journal = &w.service.state.journal;
+        let size = journal.size().await.unwrap();
+        let mut steps = Vec::new();
+        for index in 0..size {
+            let entry = journal.entry(index).await.unwrap();
+            let event = entry.event().unwrap().unwrap();
+            let step = match event.kind.as_str() {
+                "request.moved" => format!("move:{}", event.details["move"].as_str().unwrap()),
+                "evidence.received" => {
+                    format!("evidence:{}", event.details["kind"].as_str().unwrap())
+                }
+                kind @ ("request.created"
+                | "terms.accepted"
+                | "certificate.issued"
+                | "certificate.accepted"
+                | "renewal.started"
+                | "person.enrolled"
+                | "certificate.revoked") => kind.to_owned(),
+                _ => continue,
+            };
+            steps.push(step);
+        }
+        let expected = [
+            "request.created",
+            "person.enrolled",
+            "evidence:identity_document",
+            "evidence:registry_extract",
+            "evidence:mandate",
+            "terms.accepted",
+            "move:submit",
+            "move:start_review",
+            "move:approve",
+            "move:approve",
+            "certificate.issued",
+            "move:issue",
+            "move:accept",
+            "certificate.accepted",
+            "renewal.started",
+            "move:submit",
+            "move:start_review",
+            "move:approve",
+            "move:approve",
+            "certificate.issued",
+            "move:issue",
+            "move:accept",
+            "certificate.accepted",
+            "certificate.revoked",
+        ];
+        assert_eq!(steps, expected, "the journal's steps");
+        let mut sent = 0;
+        for index in 0..size {
+            if journal.entry(index).await.unwrap().kind == "notice.sent" {
+                sent += 1;
+            }
+        }
+        assert!(sent >= 10, "each notice sent is journaled ({sent})");
+        w.service.stop().await;
+        sink.stop();
+        let verify = audit_verify(&db, w.dir.path());
+        assert!(
+            verify.status.success(),
+            "sceau audit verify: {}{}",
+            String::from_utf8_lossy(&verify.stdout),
+            String::from_utf8_lossy(&verify.stderr)
+        );
+    });
+}
+
+/// Runs `sceau audit verify` on the test's database and checkpoints.
+fn audit_verify(db: &support::db::TestDb, dir: &Path) -> std::process::Output {
+    let mut config = format!(
+        "data_dir = \"{dir}\"\n[database]\nurl = \"{url}\"\n[journal]\ncheckpoint_dir = \"{dir}/checkpoints\"\n",
+        dir = dir.display(),
+        url = db.url
+    );
+    for role in ["root", "issuing", "services", "seal"] {
+        config.push_str(&format!(
+            "[hsm.tokens.{role}]\ntoken_label = \"unused\"\npin = {{ env = \"UNUSED\" }}\n"
+        ));
+    }
+    let path = dir.join("audit.toml");
+    std::fs::write(&path, config).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_sceau"))
+        .args(["--config", path.to_str().unwrap(), "audit", "verify"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// Every move by every kind of caller on requests in each state: only the moves
+/// the lifecycle allows to the caller's role succeed; the others are 409 with
+/// the state and the allowed moves, or 403 for roles that move nothing; an
+/// RCCS of another organisation gets 404 on everything of organisation A.
+#[test]
+fn role_and_transition_matrix() {
+    let Some(softhsm) = support::hsm::isolated("role_and_transition_matrix") else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = world(&softhsm, &db, |_| {}).await;
+        // Organisation B exists with its own RCCS.
+        assert_eq!(w.apply("rccs-b", SIREN_B, None).await.0, 201);
+        let (_, issued) = w.issued("rccs-a", SIREN_A).await;
+        let issued_id = issued["id"].as_str().unwrap().to_owned();
+        let serial = issued["certificate"]["serial"].as_str().unwrap().to_owned();
+
+        // RCCS of B: 404 on everything of A.
+        let b_paths: Vec<(&str, String, Option<Value>)> = vec![
+            ("GET", format!("/ra/v1/requests/{issued_id}"), None),
+            (
+                "POST",
+                format!("/ra/v1/requests/{issued_id}/terms"),
+                Some(json!({ "version": "1.0" })),
+            ),
+            (
+                "POST",
+                format!("/ra/v1/requests/{issued_id}/moves"),
+                Some(json!({ "move": "accept" })),
+            ),
+            (
+                "POST",
+                format!("/ra/v1/requests/{issued_id}/identity-verification"),
+                Some(json!({ "method": "eid_substantial" })),
+            ),
+            (
+                "POST",
+                format!("/ra/v1/certificates/{serial}/renewal"),
+                Some(json!({})),
+            ),
+            (
+                "POST",
+                format!("/ra/v1/certificates/{serial}/revocation"),
+                Some(json!({ "reason": "key_compromise" })),
+            ),
+        ];
+        for (method, path, body) in b_paths {
+            let (status, problem) = w.call(method, &path, "rccs-b", body).await;
+            assert_eq!(status, 404, "{method} {path} as RCCS of B: {problem}");
+        }
+        let (status, problem) = w
+            .upload(&issued_id, "mandate", "rccs-b", pdf(), "m.pdf")
+            .await;
+        assert_eq!(status, 404, "upload as RCCS of B: {problem}");
+        let (status, list) = w.call("GET", "/ra/v1/requests", "rccs-b", None).await;
+        assert_eq!(status, 200);
+        assert!(
+            list["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["entity"]["siren"] == SIREN_B),
+            "B lists only its own: {list}"
+        );
+
+        // Requests of A in each state a caller can act on.
+        async fn in_state(w: &World, state: RequestState) -> String {
+            match state {
+                RequestState::Draft => {
+                    let (status, view) = w.apply("rccs-a", SIREN_A, None).await;
+                    assert_eq!(status, 201, "{view}");
+                    let id = view["id"].as_str().unwrap().to_owned();
+                    w.complete(&id, "rccs-a").await;
+                    id
+                }
+                RequestState::Submitted => w.submitted("rccs-a", SIREN_A).await,
+                RequestState::InReview => {
+                    let id = w.submitted("rccs-a", SIREN_A).await;
+                    assert_eq!(w.do_move(&id, "op-1", "start_review").await.0, 200);
+                    id
+                }
+                RequestState::Issued => w.issued("rccs-a", SIREN_A).await.0,
+                other => panic!("not built here: {other}"),
+            }
+        }
+        let callers: [(&str, Option<Role>); 5] = [
+            ("rccs-a", Some(Role::Rccs)),
+            ("op-2", Some(Role::RaOperator)),
+            ("agent-a", None),
+            ("auditor", None),
+            ("stranger", None),
+        ];
+        // The agent is bound to A by enrolment.
+        let agent_link = w
+            .service
+            .state
+            .store
+            .persons_of(
+                w.service
+                    .state
+                    .store
+                    .entity_by_siren(SIREN_A)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+            )
+            .await
+            .unwrap();
+        assert!(
+            agent_link
+                .iter()
+                .any(|p| p.role == sceau::store::ra::PersonRole::Agent)
+        );
+        for state in [
+            RequestState::Draft,
+            RequestState::Submitted,
+            RequestState::InReview,
+            RequestState::Issued,
+        ] {
+            let mut id = in_state(&w, state).await;
+            for (who, role) in callers {
+                for attempted in Move::ALL {
+                    let (status, answer) = w.do_move(&id, who, attempted.name()).await;
+                    let Some(role) = role else {
+                        assert_eq!(status, 403, "{state} {attempted} by {who}: {answer}");
+                        continue;
+                    };
+                    let roles = BTreeSet::from([role, Role::Applicant]);
+                    let mut oracle = Lifecycle::new(2);
+                    oracle.state = state;
+                    let allowed = oracle.allowed_moves(&roles);
+                    if allowed.contains(&attempted) {
+                        assert_eq!(status, 200, "{state} {attempted} by {who}: {answer}");
+                        // Used up: a fresh request in the same state for the rest.
+                        id = in_state(&w, state).await;
+                    } else {
+                        assert_eq!(status, 409, "{state} {attempted} by {who}: {answer}");
+                        assert_eq!(answer["state"], state.name(), "{answer}");
+                        assert_eq!(answer["allowed_moves"], json!(allowed), "{answer}");
+                    }
+                }
+            }
+        }
+        w.service.stop().await;
+    });
+}
+
+/// Each bad input is a 4xx problem naming the field, and stores nothing.
+#[test]
+fn bad_input_is_refused_and_nothing_is_stored() {
+    let Some(softhsm) = support::hsm::isolated("bad_input_is_refused_and_nothing_is_stored") else {
+        return;
+    };
+    support::ca::runtime().block_on(bad_input(softhsm, support::db::sqlite()));
+}
+
+#[test]
+fn bad_input_is_refused_and_nothing_is_stored_on_postgres() {
+    let Some(softhsm) =
+        support::hsm::isolated("bad_input_is_refused_and_nothing_is_stored_on_postgres")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        if let Some(db) = support::db::postgres().await {
+            bad_input(softhsm, db).await;
+        }
+    });
+}
+
+async fn bad_input(softhsm: support::hsm::SoftHsm, db: support::db::TestDb) {
+    {
+        let w = world(&softhsm, &db, |s| s.ra.max_document_bytes = 64 * 1024).await;
+        let journal = &w.service.state.journal;
+
+        // Wrong SIREN and SIRET check digits.
+        let before = (
+            db.count("entities").await,
+            db.count("registration_requests").await,
+            journal.size().await.unwrap(),
+        );
+        for (siren, siret, field) in [
+            ("732829321", None, "organisation.siren"),
+            ("73282932", None, "organisation.siren"),
+            (SIREN_A, Some("73282932000008"), "organisation.siret"),
+            (SIREN_A, Some(SIRET_B), "organisation.siret"),
+        ] {
+            let (status, problem) = w.apply("rccs-a", siren, siret).await;
+            assert_eq!(status, 422, "{siren} {siret:?}: {problem}");
+            assert_eq!(problem["field"], field, "{problem}");
+        }
+        let (status, problem) = w
+            .call(
+                "POST",
+                "/ra/v1/requests",
+                "rccs-a",
+                Some({
+                    let mut a = application(SIREN_A, None);
+                    a["terms"] = json!({ "version": "0.9" });
+                    a
+                }),
+            )
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["field"], "terms.version");
+        let after = (
+            db.count("entities").await,
+            db.count("registration_requests").await,
+            journal.size().await.unwrap(),
+        );
+        assert_eq!(before, after, "nothing stored, nothing journaled");
+
+        // A draft to upload to.
+        let (status, view) = w.apply("rccs-a", SIREN_A, None).await;
+        assert_eq!(status, 201, "{view}");
+        let id = view["id"].as_str().unwrap().to_owned();
+        let documents = db.count("evidence_documents").await;
+        let size = journal.size().await.unwrap();
+        let (status, problem) = w
+            .upload(
+                &id,
+                "identity_document",
+                "rccs-a",
+                executable(),
+                "passport.pdf",
+            )
+            .await;
+        assert_eq!(status, 422, "an executable renamed .pdf: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("document"),
+            "{problem}"
+        );
+        let mut big = pdf();
+        big.splice(9..9, std::iter::repeat_n(b' ', 65 * 1024));
+        let (status, problem) = w
+            .upload(&id, "identity_document", "rccs-a", big, "big.pdf")
+            .await;
+        assert_eq!(status, 413, "a document over the limit: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("document"),
+            "{problem}"
+        );
+        let (status, problem) = w
+            .call(
+                "POST",
+                &format!("/ra/v1/requests/{id}/terms"),
+                "rccs-a",
+                Some(json!({ "version": "2.0" })),
+            )
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["field"], "terms.version");
+        let (status, problem) = w.do_move(&id, "rccs-a", "submit").await;
+        assert_eq!(status, 422, "incomplete file: {problem}");
+        assert_eq!(db.count("evidence_documents").await, documents);
+        assert_eq!(
+            journal.size().await.unwrap(),
+            size,
+            "refusals journal nothing"
+        );
+
+        // Validating twice, revoking twice, renewing outside the window.
+        let (issued_id, issued) = w.issued("rccs-a", SIREN_A).await;
+        let (status, problem) = w.do_move(&issued_id, "op-2", "approve").await;
+        assert_eq!(status, 409, "validating twice: {problem}");
+        assert_eq!(problem["state"], "issued");
+        let serial = issued["certificate"]["serial"].as_str().unwrap().to_owned();
+        assert_eq!(w.do_move(&issued_id, "rccs-a", "accept").await.0, 200);
+        let (status, problem) = w
+            .call(
+                "POST",
+                &format!("/ra/v1/certificates/{serial}/renewal"),
+                "rccs-a",
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(status, 422, "a renewal outside the window: {problem}");
+        assert_eq!(problem["field"], "serial");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("opens on"),
+            "{problem}"
+        );
+        let (status, problem) = w
+            .call(
+                "POST",
+                &format!("/ra/v1/certificates/{serial}/revocation"),
+                "rccs-a",
+                Some(json!({ "reason": "bored" })),
+            )
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["field"], "reason");
+        let (status, revoked) = w
+            .call(
+                "POST",
+                &format!("/ra/v1/certificates/{serial}/revocation"),
+                "rccs-a",
+                Some(json!({ "reason": "key_compromise" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{revoked}");
+        assert_eq!(revoked["reason_code"], 1);
+        let revocations = db.count("revocations").await;
+        let (status, problem) = w
+            .call(
+                "POST",
+                &format!("/ra/v1/certificates/{serial}/revocation"),
+                "op-1",
+                Some(json!({ "reason": "key_compromise" })),
+            )
+            .await;
+        assert_eq!(status, 409, "revoking a revoked certificate: {problem}");
+        assert_eq!(db.count("revocations").await, revocations);
+        w.service.stop().await;
+    }
+}
+
+/// Evidence is kept for the policy's retention period (10 years), then its
+/// content and wrapped key are erased with a journal entry; the record and its
+/// SHA-256 stay.
+#[test]
+fn evidence_is_purged_at_the_end_of_its_retention() {
+    let Some(softhsm) = support::hsm::isolated("evidence_is_purged_at_the_end_of_its_retention")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = world(&softhsm, &db, |_| {}).await;
+        let (status, view) = w.apply("rccs-a", SIREN_A, None).await;
+        assert_eq!(status, 201, "{view}");
+        let id = view["id"].as_str().unwrap().to_owned();
+        let (status, document) = w
+            .upload(&id, "mandate", "rccs-a", pdf(), "mandate.pdf")
+            .await;
+        assert_eq!(status, 201, "{document}");
+        let document_id = uuid::Uuid::parse_str(document["id"].as_str().unwrap()).unwrap();
+        let retain_until = rfc3339(&document["retain_until"]);
+        let uploaded_at = rfc3339(&document["uploaded_at"]);
+        let kept = retain_until.duration_since(uploaded_at).unwrap();
+        assert!(
+            kept >= DAY * 3652 && kept <= DAY * 3653,
+            "ten years: {kept:?}"
+        );
+        let ra = &w.service.state.ra;
+        let store = &w.service.state.store;
+
+        w.set_clock(retain_until - DAY);
+        assert!(
+            ra.sweep().await.unwrap().purged_documents.is_empty(),
+            "kept until the end"
+        );
+        assert!(
+            store
+                .evidence_document(document_id)
+                .await
+                .unwrap()
+                .ciphertext
+                .is_some()
+        );
+
+        w.set_clock(retain_until + Duration::from_secs(1));
+        let report = ra.sweep().await.unwrap();
+        assert_eq!(report.purged_documents, vec![document_id]);
+        let record = store.evidence_document(document_id).await.unwrap();
+        assert!(record.ciphertext.is_none() && record.wrapped_key.is_none());
+        assert!(record.purged_at.is_some());
+        assert_eq!(record.sha256, document["sha256"].as_str().unwrap());
+        let index = record.journal_index.unwrap();
+        let entry = w.service.state.journal.entry(index).await.unwrap();
+        let event = entry.event().unwrap().unwrap();
+        assert_eq!(event.kind, "evidence.purged");
+        assert_eq!(event.details["document"], document_id.to_string());
+        // Purged once: the next pass finds nothing.
+        assert!(ra.sweep().await.unwrap().purged_documents.is_empty());
+        let (status, problem) = w
+            .call(
+                "GET",
+                &format!("/ra/v1/requests/{id}/documents/{document_id}"),
+                "op-1",
+                None,
+            )
+            .await;
+        assert_eq!(status, 409, "{problem}");
+        w.service.stop().await;
+    });
+}
