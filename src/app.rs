@@ -429,6 +429,7 @@ pub async fn perform_ceremony(
     let now = time::OffsetDateTime::from(clock.now());
     let certificates = [&outcome.root, &outcome.issuing, &outcome.ocsp, &outcome.tsa]
         .into_iter()
+        .chain(outcome.client_auth.as_ref())
         .map(|certified| ca_certificate(certified, now))
         .collect::<Result<Vec<_>, _>>()?;
     let audit_spki = der::Encode::to_der(&outcome.audit.public_key)
