@@ -18,6 +18,7 @@ use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{Hsm, HsmError, HsmSigner, KeyId};
 use crate::journal::{CheckpointSigner, Journal, JournalError, JournalEvent};
 use crate::pki::ceremony::{self, CeremonyError, CeremonyFile, CertifiedKey, Transcript};
+use crate::pki::client_auth::{ClientAuthUrls, ClientCertificateIssuer};
 use crate::pki::issuance::Issuer;
 use crate::pki::policy::{PolicyError, PolicySet};
 use crate::pki::publication::{Publication, PublishedCertificate};
@@ -66,6 +67,11 @@ pub enum AppError {
     CeremonyRecorded { name: String, at: String },
     #[error("the database holds no active {0} certificate or key")]
     Incomplete(&'static str),
+    #[error(
+        "no client-authentication CA: {0} (hierarchies made before it existed lack it; \
+         a ceremony with a [client_auth] section makes one)"
+    )]
+    NoClientAuthCa(&'static str),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: std::net::SocketAddr,
@@ -375,6 +381,50 @@ pub async fn issuer(
         signer,
         certificate,
         hsm.token(TokenRole::Seal)?.clone(),
+    ))
+}
+
+/// The active client-authentication CA certificate, if the hierarchy has one.
+pub async fn active_client_auth_ca(store: &Store) -> Result<Option<CaCertificate>, AppError> {
+    let purpose = ceremony::KeyPurpose::ClientAuth.name();
+    Ok(store
+        .active_ca_certificates()
+        .await?
+        .into_iter()
+        .find(|c| c.purpose == purpose))
+}
+
+/// The client-certificate issuer over the active client-authentication CA key,
+/// with the URLs of the ceremony file's `[client_auth]` section. Only the RA is
+/// handed one. A hierarchy without that CA is reported, not a panic.
+pub async fn client_certificate_issuer(
+    store: &Store,
+    hsm: &Hsm,
+    journal: &Journal,
+    clock: &SharedClock,
+    ceremony_file: &CeremonyFile,
+) -> Result<ClientCertificateIssuer, AppError> {
+    let spec = ceremony_file
+        .client_auth
+        .as_ref()
+        .ok_or(AppError::NoClientAuthCa(
+            "the ceremony file has no [client_auth] section",
+        ))?;
+    let record = active_client_auth_ca(store)
+        .await?
+        .ok_or(AppError::NoClientAuthCa(
+            "the recorded CA hierarchy has none",
+        ))?;
+    let certificate = x509_cert::Certificate::from_der(&record.der)
+        .map_err(|e| AppError::Internal(format!("stored client-auth certificate: {e}")))?;
+    let signer = hsm_signer(hsm, &record.key).await?;
+    Ok(ClientCertificateIssuer::new(
+        store.clone(),
+        journal.clone(),
+        clock.clone(),
+        signer,
+        certificate,
+        ClientAuthUrls::from(spec),
     ))
 }
 
