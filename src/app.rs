@@ -159,7 +159,17 @@ impl Application {
             None => None,
             Some(tls_settings) => {
                 crate::api::tls::install_crypto_provider();
-                let config = crate::api::tls::ReloadableConfig::load(tls_settings)?;
+                let client_auth_ca = active_client_auth_ca(&store).await?;
+                if client_auth_ca.is_none() {
+                    tracing::warn!(
+                        "{}; the mutual-TLS listener trusts only server.tls.client_ca_files",
+                        AppError::NoClientAuthCa("the recorded CA hierarchy has none")
+                    );
+                }
+                let config = crate::api::tls::ReloadableConfig::load(
+                    tls_settings,
+                    client_auth_ca.map(|c| c.der),
+                )?;
                 let tls_listener =
                     TcpListener::bind(tls_settings.listen)
                         .await
