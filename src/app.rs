@@ -18,6 +18,7 @@ use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{Hsm, HsmError, HsmSigner, KeyId};
 use crate::journal::{CheckpointSigner, Journal, JournalError, JournalEvent};
 use crate::pki::ceremony::{self, CeremonyError, CeremonyFile, CertifiedKey, Transcript};
+use crate::pki::client_auth::{ClientAuthUrls, ClientCertificateIssuer};
 use crate::pki::issuance::Issuer;
 use crate::pki::policy::{PolicyError, PolicySet};
 use crate::pki::publication::{Publication, PublishedCertificate};
@@ -69,6 +70,11 @@ pub enum AppError {
     CeremonyRecorded { name: String, at: String },
     #[error("the database holds no active {0} certificate or key")]
     Incomplete(&'static str),
+    #[error(
+        "no client-authentication CA: {0} (hierarchies made before it existed lack it; \
+         a ceremony with a [client_auth] section makes one)"
+    )]
+    NoClientAuthCa(&'static str),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: std::net::SocketAddr,
@@ -156,7 +162,17 @@ impl Application {
             None => None,
             Some(tls_settings) => {
                 crate::api::tls::install_crypto_provider();
-                let config = crate::api::tls::ReloadableConfig::load(tls_settings)?;
+                let client_auth_ca = active_client_auth_ca(&store).await?;
+                if client_auth_ca.is_none() {
+                    tracing::warn!(
+                        "{}; the mutual-TLS listener trusts only server.tls.client_ca_files",
+                        AppError::NoClientAuthCa("the recorded CA hierarchy has none")
+                    );
+                }
+                let config = crate::api::tls::ReloadableConfig::load(
+                    tls_settings,
+                    client_auth_ca.map(|c| c.der),
+                )?;
                 let tls_listener =
                     TcpListener::bind(tls_settings.listen)
                         .await
@@ -407,6 +423,50 @@ pub async fn issuer(
     ))
 }
 
+/// The active client-authentication CA certificate, if the hierarchy has one.
+pub async fn active_client_auth_ca(store: &Store) -> Result<Option<CaCertificate>, AppError> {
+    let purpose = ceremony::KeyPurpose::ClientAuth.name();
+    Ok(store
+        .active_ca_certificates()
+        .await?
+        .into_iter()
+        .find(|c| c.purpose == purpose))
+}
+
+/// The client-certificate issuer over the active client-authentication CA key,
+/// with the URLs of the ceremony file's `[client_auth]` section. Only the RA is
+/// handed one. A hierarchy without that CA is reported, not a panic.
+pub async fn client_certificate_issuer(
+    store: &Store,
+    hsm: &Hsm,
+    journal: &Journal,
+    clock: &SharedClock,
+    ceremony_file: &CeremonyFile,
+) -> Result<ClientCertificateIssuer, AppError> {
+    let spec = ceremony_file
+        .client_auth
+        .as_ref()
+        .ok_or(AppError::NoClientAuthCa(
+            "the ceremony file has no [client_auth] section",
+        ))?;
+    let record = active_client_auth_ca(store)
+        .await?
+        .ok_or(AppError::NoClientAuthCa(
+            "the recorded CA hierarchy has none",
+        ))?;
+    let certificate = x509_cert::Certificate::from_der(&record.der)
+        .map_err(|e| AppError::Internal(format!("stored client-auth certificate: {e}")))?;
+    let signer = hsm_signer(hsm, &record.key).await?;
+    Ok(ClientCertificateIssuer::new(
+        store.clone(),
+        journal.clone(),
+        clock.clone(),
+        signer,
+        certificate,
+        ClientAuthUrls::from(spec),
+    ))
+}
+
 /// The CA certificates to serve, by their stable names.
 pub async fn published_certificates(store: &Store) -> Result<Vec<PublishedCertificate>, AppError> {
     let mut published = Vec::new();
@@ -458,6 +518,7 @@ pub async fn perform_ceremony(
     let now = time::OffsetDateTime::from(clock.now());
     let certificates = [&outcome.root, &outcome.issuing, &outcome.ocsp, &outcome.tsa]
         .into_iter()
+        .chain(outcome.client_auth.as_ref())
         .map(|certified| ca_certificate(certified, now))
         .collect::<Result<Vec<_>, _>>()?;
     let audit_spki = der::Encode::to_der(&outcome.audit.public_key)

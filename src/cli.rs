@@ -172,15 +172,38 @@ fn write_demo_file(
 }
 
 async fn config_check(settings: Settings) -> Result<ExitCode, AppError> {
-    CeremonyFile::load(&settings.ca.ceremony_file)?;
+    let (ceremony_file, _) = CeremonyFile::load(&settings.ca.ceremony_file)?;
     let policies = PolicySet::load_dir(&settings.ca.policies_dir)?;
+    crate::notify::transport(&settings.notify).map_err(|e| AppError::Internal(e.to_string()))?;
+    settings.database.backend()?;
+    // The recorded hierarchy: a client-authentication CA is reported when missing
+    // (hierarchies made before it existed), so the operator learns it here and
+    // not from a refused issuance.
+    let store = Store::connect(&settings.database).await?;
+    let recorded = store.latest_ceremony().await?;
+    let client_auth_ca = app::active_client_auth_ca(&store).await?;
+    store.close().await;
+    let mut notes = Vec::new();
+    if ceremony_file.client_auth.is_none() {
+        notes.push(
+            AppError::NoClientAuthCa("the ceremony file has no [client_auth] section").to_string(),
+        );
+    }
+    if let Some(ceremony) = &recorded
+        && client_auth_ca.is_none()
+    {
+        notes.push(format!(
+            "{} (ceremony '{}' of {})",
+            AppError::NoClientAuthCa("the recorded CA hierarchy has none"),
+            ceremony.name,
+            crate::pki::ceremony::rfc3339(ceremony.completed_at.into())
+        ));
+    }
     if let Some(tls) = &settings.server.tls {
         // Reads the certificate, key, client CAs and CRLs as serving would.
         crate::api::tls::install_crypto_provider();
-        crate::api::tls::ReloadableConfig::load(tls)?;
+        crate::api::tls::ReloadableConfig::load(tls, client_auth_ca.map(|c| c.der))?;
     }
-    crate::notify::transport(&settings.notify).map_err(|e| AppError::Internal(e.to_string()))?;
-    settings.database.backend()?;
     let hsm = Hsm::connect(&settings.hsm, &TokenRole::ALL).await?;
     hsm.ping().await?;
     let tokens: Vec<String> = TokenRole::ALL
@@ -202,6 +225,11 @@ async fn config_check(settings: Settings) -> Result<ExitCode, AppError> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    for note in notes {
+        eprintln!(
+            "warning: {note}; client certificates for mutual-TLS activation cannot be issued"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -55,6 +55,11 @@ fn ceremony_hierarchy_passes_openssl_and_pkilint() {
     let issuing = write_pem(out.path(), "issuing", &outcome.issuing.certificate);
     let ocsp = write_pem(out.path(), "ocsp", &outcome.ocsp.certificate);
     let tsa = write_pem(out.path(), "tsa", &outcome.tsa.certificate);
+    let client_auth = write_pem(
+        out.path(),
+        "client-auth",
+        &outcome.client_auth.as_ref().unwrap().certificate,
+    );
 
     let openssl = tools::tool("openssl");
     let verify = |leaf: &Path, purpose: Option<&str>| {
@@ -81,12 +86,14 @@ fn ceremony_hierarchy_passes_openssl_and_pkilint() {
     verify(&ocsp, Some("ocsphelper"));
     verify(&tsa, Some("timestampsign"));
     verify(&root, None);
+    verify(&client_auth, None);
 
     for (name, pem) in [
         ("root", &root),
         ("issuing", &issuing),
         ("ocsp", &ocsp),
         ("tsa", &tsa),
+        ("client-auth", &client_auth),
     ] {
         let der = pem.with_extension("der");
         let findings = tools::pkilint_errors("lint_pkix_cert", &[], &der);
@@ -123,10 +130,37 @@ fn ceremony_hierarchy_passes_openssl_and_pkilint() {
         "{issuing_text}"
     );
     assert!(issuing_text.contains("pathlen:0"), "{issuing_text}");
+    // The client-authentication CA: a root-signed sub-CA limited to clientAuth.
+    let client_text = text(&client_auth);
+    for needle in [
+        "X509v3 Basic Constraints: critical",
+        "CA:TRUE, pathlen:0",
+        "X509v3 Key Usage: critical",
+        "Certificate Sign, CRL Sign",
+        "TLS Web Client Authentication",
+        "http://pki.sceau.eu/crl/root.crl",
+        "CA Issuers - URI:http://pki.sceau.eu/certs/root.der",
+        "X509v3 Certificate Policies",
+        "X509v3 Subject Key Identifier",
+        "X509v3 Authority Key Identifier",
+    ] {
+        assert!(client_text.contains(needle), "{needle:?} in {client_text}");
+    }
+    assert_eq!(
+        outcome.client_auth.as_ref().unwrap().key.label,
+        "sceau-example-2026-client-auth"
+    );
 
     // The transcript names every key and certificate.
-    assert_eq!(outcome.transcript.keys.len(), 5);
-    assert_eq!(outcome.transcript.certificates.len(), 4);
+    assert_eq!(outcome.transcript.keys.len(), 6);
+    assert_eq!(outcome.transcript.certificates.len(), 5);
+    assert!(
+        outcome
+            .transcript
+            .certificates
+            .iter()
+            .any(|c| c.purpose == ceremony::KeyPurpose::ClientAuth)
+    );
     assert_eq!(outcome.transcript.ceremony_file_sha256, sha256);
 
     // Every private key on every token is locked down (read through PKCS#11 directly).
@@ -134,7 +168,10 @@ fn ceremony_hierarchy_passes_openssl_and_pkilint() {
     for label in softhsm.labels() {
         keys += support::hsm::assert_private_keys_locked_down(&softhsm, label);
     }
-    assert_eq!(keys, 5, "root, issuing, ocsp, tsa and audit keys");
+    assert_eq!(
+        keys, 6,
+        "root, issuing, client-auth, ocsp, tsa and audit keys"
+    );
 
     // A second run on the same tokens is refused, unless forced.
     let again = ceremony::run(&file, &sha256, &hsm, &SystemClock, false).unwrap_err();
@@ -170,6 +207,13 @@ fn ceremony_files_are_checked_before_anything_is_generated() {
             "ftp://ocsp",
         ),
         (good.replace("[audit]", "[audit]\nextra = 1"), "extra"),
+        (
+            good.replace(
+                "http://pki.sceau.eu/crl/client-auth.crl",
+                "ldap://pki/client-auth",
+            ),
+            "client_auth",
+        ),
     ] {
         let path = dir.path().join("ceremony.toml");
         std::fs::write(&path, &broken).unwrap();
@@ -179,6 +223,13 @@ fn ceremony_files_are_checked_before_anything_is_generated() {
             "expected {expected:?} in: {error}"
         );
     }
+    // A ceremony file written before the client-auth CA existed still loads.
+    let start = good.find("[client_auth]").unwrap();
+    let end = good.find("[ocsp]").unwrap();
+    let older = format!("{}{}", &good[..start], &good[end..]);
+    let path = dir.path().join("older.toml");
+    std::fs::write(&path, older).unwrap();
+    assert!(CeremonyFile::load(&path).unwrap().0.client_auth.is_none());
     let missing = CeremonyFile::load(&dir.path().join("nope.toml")).unwrap_err();
     assert!(missing.to_string().contains("nope.toml"));
     CeremonyFile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/ceremony.dev.toml"))

@@ -180,3 +180,39 @@ fn unreadable_tls_files_and_a_bad_sender_are_named() {
     let sender = instance_with("[notify]\nfrom = \"not an address\"\n");
     assert_fails_naming(&sender, &["config", "check"], "notify.from");
 }
+
+/// A hierarchy made before the client-authentication CA existed still checks
+/// and serves; `config check` says what is missing instead of failing.
+#[test]
+fn a_hierarchy_without_the_client_auth_ca_is_reported_not_fatal() {
+    let instance = instance_with("");
+    let dev = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/ceremony.dev.toml"),
+    )
+    .unwrap();
+    let start = dev.find("[client_auth]").unwrap();
+    let end = dev.find("[ocsp]").unwrap();
+    let older = instance.dir.path().join("ceremony.older.toml");
+    std::fs::write(&older, format!("{}{}", &dev[..start], &dev[end..])).unwrap();
+    let text = std::fs::read_to_string(&instance.config).unwrap();
+    let text = text.replace(
+        "ceremony_file = \"",
+        &format!("ceremony_file = \"{}\"\n# was \"", older.display()),
+    );
+    std::fs::write(&instance.config, text).unwrap();
+
+    let init = instance.run(&["ca", "init"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let check = instance.run(&["config", "check"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    let warnings = stderr(&check);
+    assert!(
+        warnings.contains("no client-authentication CA: the ceremony file has no [client_auth]"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("the recorded CA hierarchy has none"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("panicked"), "{warnings}");
+}

@@ -1,6 +1,7 @@
 //! The mutual-TLS listener (rustls, TLS 1.2 and 1.3, the ring provider installed
 //! explicitly): client certificates are checked at the handshake against the
-//! configured client CAs and their CRLs (expired, revoked, unknown: refused), the
+//! configured client CAs and their CRLs (expired, revoked, unknown: refused) and
+//! against sceau's own client-authentication CA from the store, the
 //! CRLs are re-read periodically, and the peer chain reaches handlers as a
 //! request extension. A client may also connect without a certificate (to present
 //! an access token instead); routes that need one say so.
@@ -11,17 +12,23 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use der::Decode;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use rustls::RootCertStore;
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::UnixTime;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+use x509_cert::name::Name;
 
 use crate::auth::mtls::PeerCertificates;
 use crate::config::TlsSettings;
@@ -62,8 +69,13 @@ pub fn install_crypto_provider() {
     let _already = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Builds the server configuration from the files named in `settings`.
-pub fn server_config(settings: &TlsSettings) -> Result<ServerConfig, TlsError> {
+/// Builds the server configuration from the files named in `settings` and, when
+/// the CA hierarchy has one, the client-authentication CA's certificate (DER,
+/// from the store): certificates it issued are accepted too.
+pub fn server_config(
+    settings: &TlsSettings,
+    client_auth_ca: Option<&[u8]>,
+) -> Result<ServerConfig, TlsError> {
     let file_error = |what, path: &std::path::Path, reason: String| TlsError::File {
         what,
         path: path.display().to_string(),
@@ -106,9 +118,11 @@ pub fn server_config(settings: &TlsSettings) -> Result<ServerConfig, TlsError> {
                 .map_err(|e| file_error("client CA", path, e.to_string()))?;
         }
     }
-    if roots.is_empty() {
+    if roots.is_empty() && client_auth_ca.is_none() {
         return Err(TlsError::Config(
-            "server.tls.client_ca_files names no client CA".to_owned(),
+            "server.tls.client_ca_files names no client CA, and the CA hierarchy has no \
+             client-authentication CA"
+                .to_owned(),
         ));
     }
     let mut crls = Vec::new();
@@ -124,14 +138,34 @@ pub fn server_config(settings: &TlsSettings) -> Result<ServerConfig, TlsError> {
         }
     }
     let provider = provider();
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .with_crls(crls)
-        // The CRLs come from the client CAs themselves; a certificate whose
-        // status no CRL gives is refused (the builder's default).
-        .only_check_end_entity_revocation()
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+    // The configured CAs: their CRLs come from the CAs themselves, and a
+    // certificate whose status no CRL gives is refused (the builder's default).
+    let configured = if roots.is_empty() {
+        None
+    } else {
+        Some(
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .with_crls(crls.clone())
+                .only_check_end_entity_revocation()
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| TlsError::Config(e.to_string()))?,
+        )
+    };
+    let own = match client_auth_ca {
+        None => None,
+        Some(der) => Some(own_client_ca_verifier(der, crls, provider.clone())?),
+    };
+    let verifier: Arc<dyn ClientCertVerifier> = match (configured, own) {
+        (Some(configured), None) => configured,
+        (None, Some((own, _))) => own,
+        (Some(configured), Some((own, own_subject))) => {
+            Arc::new(ClientCaVerifier::new(configured, own, own_subject))
+        }
+        (None, None) => {
+            return Err(TlsError::Config("no client CA".to_owned()));
+        }
+    };
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError::Config(e.to_string()))?
@@ -142,18 +176,135 @@ pub fn server_config(settings: &TlsSettings) -> Result<ServerConfig, TlsError> {
     Ok(config)
 }
 
+/// The verifier for sceau's own client-authentication CA, the trust anchor
+/// itself (not the root: seal certificates under the issuing CA must not
+/// authenticate), with its subject. sceau does not publish that CA's CRL yet:
+/// a CRL for it among `client_crl_files` is applied, and without one the
+/// status is not checked here (an activation credential still has to be
+/// registered, and removing the registration removes the access).
+fn own_client_ca_verifier(
+    der: &[u8],
+    crls: Vec<CertificateRevocationListDer<'static>>,
+    provider: Arc<CryptoProvider>,
+) -> Result<(Arc<dyn ClientCertVerifier>, Name), TlsError> {
+    let subject = x509_cert::Certificate::from_der(der)
+        .map_err(|e| TlsError::Config(format!("the client-authentication CA certificate: {e}")))?
+        .tbs_certificate
+        .subject;
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(der.to_vec()))
+        .map_err(|e| TlsError::Config(format!("the client-authentication CA certificate: {e}")))?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .with_crls(crls)
+        .only_check_end_entity_revocation()
+        .allow_unknown_revocation_status()
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok((verifier, subject))
+}
+
+/// Both kinds of client CA on one listener, each with its own revocation
+/// rule: a certificate whose issuer is the client-authentication CA goes to
+/// that CA's verifier, any other to the configured CAs'.
+#[derive(Debug)]
+struct ClientCaVerifier {
+    configured: Arc<dyn ClientCertVerifier>,
+    own: Arc<dyn ClientCertVerifier>,
+    own_subject: Name,
+    hints: Vec<DistinguishedName>,
+}
+
+impl ClientCaVerifier {
+    fn new(
+        configured: Arc<dyn ClientCertVerifier>,
+        own: Arc<dyn ClientCertVerifier>,
+        own_subject: Name,
+    ) -> Self {
+        let mut hints = configured.root_hint_subjects().to_vec();
+        hints.extend_from_slice(own.root_hint_subjects());
+        Self {
+            configured,
+            own,
+            own_subject,
+            hints,
+        }
+    }
+}
+
+impl ClientCertVerifier for ClientCaVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        // A client may connect without a certificate and present a token.
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let certificate = x509_cert::Certificate::from_der(end_entity.as_ref()).map_err(|_| {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+        })?;
+        if certificate.tbs_certificate.issuer == self.own_subject {
+            self.own.verify_client_cert(end_entity, intermediates, now)
+        } else {
+            self.configured
+                .verify_client_cert(end_entity, intermediates, now)
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.configured.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.configured.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.configured.supported_verify_schemes()
+    }
+}
+
 /// The configuration in use; swapped when the CRLs are read again.
 #[derive(Debug, Clone)]
 pub struct ReloadableConfig {
     current: Arc<RwLock<Arc<ServerConfig>>>,
     settings: TlsSettings,
+    /// The client-authentication CA's certificate (DER), fixed for the process.
+    client_auth_ca: Option<Vec<u8>>,
 }
 
 impl ReloadableConfig {
-    pub fn load(settings: &TlsSettings) -> Result<Self, TlsError> {
+    pub fn load(settings: &TlsSettings, client_auth_ca: Option<Vec<u8>>) -> Result<Self, TlsError> {
         Ok(Self {
-            current: Arc::new(RwLock::new(Arc::new(server_config(settings)?))),
+            current: Arc::new(RwLock::new(Arc::new(server_config(
+                settings,
+                client_auth_ca.as_deref(),
+            )?))),
             settings: settings.clone(),
+            client_auth_ca,
         })
     }
 
@@ -166,7 +317,10 @@ impl ReloadableConfig {
 
     /// Reads the files again; on failure the previous configuration stays.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let fresh = Arc::new(server_config(&self.settings)?);
+        let fresh = Arc::new(server_config(
+            &self.settings,
+            self.client_auth_ca.as_deref(),
+        )?);
         *self
             .current
             .write()

@@ -1,6 +1,6 @@
 //! The key ceremony: reads a ceremony file, generates the CA and service keys in
-//! the HSM and issues the root, issuing CA, OCSP responder and TSU certificates,
-//! with a transcript of what was made.
+//! the HSM and issues the root, issuing CA, client-authentication CA, OCSP
+//! responder and TSU certificates, with a transcript of what was made.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -57,6 +57,11 @@ pub struct CeremonyFile {
     pub name: String,
     pub root: RootSpec,
     pub issuing: IssuingSpec,
+    /// The CA that issues TLS client certificates for mutual-TLS activation.
+    /// Optional so that ceremony files written before it existed still load;
+    /// `sceau config check` reports a hierarchy without it.
+    #[serde(default)]
+    pub client_auth: Option<ClientAuthSpec>,
     pub ocsp: ServiceSpec,
     pub tsa: ServiceSpec,
     pub audit: AuditSpec,
@@ -89,6 +94,20 @@ pub struct IssuingSpec {
     /// Policy OIDs in the CA certificate (default: anyPolicy).
     #[serde(default = "any_policy")]
     pub policies: Vec<String>,
+}
+
+/// The client-authentication CA: a sub-CA of the root whose certificate
+/// restricts it to id-kp-clientAuth. Its key is on the `issuing` token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAuthSpec {
+    pub algorithm: KeyAlgorithm,
+    pub validity_days: u32,
+    pub subject: SubjectName,
+    /// Where this CA's certificate is published (AIA caIssuers of what it issues).
+    pub certificate_url: String,
+    /// This CA's CRL (CRL distribution point of what it issues).
+    pub crl_url: String,
 }
 
 fn any_policy() -> Vec<String> {
@@ -153,6 +172,20 @@ impl CeremonyFile {
         if self.issuing.validity_days > self.root.validity_days {
             return invalid("issuing.validity_days exceeds the root's".to_owned());
         }
+        if let Some(client_auth) = &self.client_auth {
+            if client_auth.validity_days == 0 {
+                return invalid("client_auth.validity_days must be positive".to_owned());
+            }
+            if client_auth.validity_days > self.root.validity_days {
+                return invalid("client_auth.validity_days exceeds the root's".to_owned());
+            }
+            client_auth.subject.to_name()?;
+            for url in [&client_auth.certificate_url, &client_auth.crl_url] {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return invalid(format!("client_auth: {url:?} is not an http(s) URL"));
+                }
+            }
+        }
         if self.ocsp.validity_days > MAX_OCSP_VALIDITY_DAYS {
             return invalid(format!(
                 "ocsp.validity_days must be at most {MAX_OCSP_VALIDITY_DAYS}: the responder certificate carries ocsp-nocheck"
@@ -207,6 +240,8 @@ fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 pub enum KeyPurpose {
     Root,
     Issuing,
+    #[serde(rename = "client-auth")]
+    ClientAuth,
     Ocsp,
     Tsa,
     Audit,
@@ -217,6 +252,7 @@ impl KeyPurpose {
         match self {
             Self::Root => "root",
             Self::Issuing => "issuing",
+            Self::ClientAuth => "client-auth",
             Self::Ocsp => "ocsp",
             Self::Tsa => "tsa",
             Self::Audit => "audit",
@@ -227,7 +263,7 @@ impl KeyPurpose {
     pub fn token_role(self) -> TokenRole {
         match self {
             Self::Root => TokenRole::Root,
-            Self::Issuing => TokenRole::Issuing,
+            Self::Issuing | Self::ClientAuth => TokenRole::Issuing,
             Self::Ocsp | Self::Tsa | Self::Audit => TokenRole::Services,
         }
     }
@@ -236,6 +272,7 @@ impl KeyPurpose {
         [
             Self::Root,
             Self::Issuing,
+            Self::ClientAuth,
             Self::Ocsp,
             Self::Tsa,
             Self::Audit,
@@ -264,6 +301,8 @@ impl CertifiedKey {
 pub struct CeremonyOutcome {
     pub root: CertifiedKey,
     pub issuing: CertifiedKey,
+    /// Made when the ceremony file has a `[client_auth]` section.
+    pub client_auth: Option<CertifiedKey>,
     pub ocsp: CertifiedKey,
     pub tsa: CertifiedKey,
     pub audit: HsmKey,
@@ -347,10 +386,14 @@ pub fn run(
     let issuing_pool = hsm.token(TokenRole::Issuing)?;
     let services_pool = hsm.token(TokenRole::Services)?;
     if !force {
-        for (pool, purpose) in [
+        let mut made_here = vec![
             (root_pool, KeyPurpose::Root),
             (issuing_pool, KeyPurpose::Issuing),
-        ] {
+        ];
+        if file.client_auth.is_some() {
+            made_here.push((issuing_pool, KeyPurpose::ClientAuth));
+        }
+        for (pool, purpose) in made_here {
             let label = file.label(purpose);
             if !pool.key_ids_with_label_blocking(&label)?.is_empty() {
                 return Err(CeremonyError::AlreadyDone {
@@ -420,40 +463,109 @@ pub fn run(
         certificate: issuing_certificate,
     };
 
+    let client_auth = match &file.client_auth {
+        Some(spec) => Some(issue_client_auth_ca(
+            file,
+            spec,
+            issuing_pool,
+            &root,
+            &root_signer,
+            &policies,
+            started_at,
+        )?),
+        None => None,
+    };
+
     let ocsp = issue_ocsp_responder(file, hsm, &issuing, started_at)?;
     let tsa = issue_service_certificate(file, hsm, &issuing, started_at, KeyPurpose::Tsa)?;
     let audit = services_pool
         .generate_key_pair_blocking(&file.label(KeyPurpose::Audit), file.audit.algorithm)?;
 
     let completed_at = clock.now().max(started_at);
+    let mut keys = vec![
+        TranscriptKey::of(KeyPurpose::Root, &root.key)?,
+        TranscriptKey::of(KeyPurpose::Issuing, &issuing.key)?,
+    ];
+    let mut certificates = vec![
+        TranscriptCertificate::of(&root)?,
+        TranscriptCertificate::of(&issuing)?,
+    ];
+    if let Some(client_auth) = &client_auth {
+        keys.push(TranscriptKey::of(KeyPurpose::ClientAuth, &client_auth.key)?);
+        certificates.push(TranscriptCertificate::of(client_auth)?);
+    }
+    keys.extend([
+        TranscriptKey::of(KeyPurpose::Ocsp, &ocsp.key)?,
+        TranscriptKey::of(KeyPurpose::Tsa, &tsa.key)?,
+        TranscriptKey::of(KeyPurpose::Audit, &audit)?,
+    ]);
+    certificates.extend([
+        TranscriptCertificate::of(&ocsp)?,
+        TranscriptCertificate::of(&tsa)?,
+    ]);
     let transcript = Transcript {
         ceremony: file.name.clone(),
         ceremony_file_sha256: file_sha256.to_owned(),
         started_at: rfc3339(started_at),
         completed_at: rfc3339(completed_at),
         forced: force,
-        keys: vec![
-            TranscriptKey::of(KeyPurpose::Root, &root.key)?,
-            TranscriptKey::of(KeyPurpose::Issuing, &issuing.key)?,
-            TranscriptKey::of(KeyPurpose::Ocsp, &ocsp.key)?,
-            TranscriptKey::of(KeyPurpose::Tsa, &tsa.key)?,
-            TranscriptKey::of(KeyPurpose::Audit, &audit)?,
-        ],
-        certificates: vec![
-            TranscriptCertificate::of(&root)?,
-            TranscriptCertificate::of(&issuing)?,
-            TranscriptCertificate::of(&ocsp)?,
-            TranscriptCertificate::of(&tsa)?,
-        ],
+        keys,
+        certificates,
     };
     tracing::info!(ceremony = %file.name, "key ceremony completed");
     Ok(CeremonyOutcome {
         root,
         issuing,
+        client_auth,
         ocsp,
         tsa,
         audit,
         transcript,
+    })
+}
+
+/// The client-authentication CA: a new key on the issuing token, certified by the
+/// root as a CA that may only issue end-entity certificates (pathLen 0) and, by
+/// its extended key usage, only for TLS client authentication. Blocking.
+fn issue_client_auth_ca(
+    file: &CeremonyFile,
+    spec: &ClientAuthSpec,
+    issuing_pool: &Arc<crate::hsm::TokenPool>,
+    root: &CertifiedKey,
+    root_signer: &HsmSigner,
+    policies: &[ObjectIdentifier],
+    now: SystemTime,
+) -> Result<CertifiedKey, CeremonyError> {
+    let key = issuing_pool
+        .generate_key_pair_blocking(&file.label(KeyPurpose::ClientAuth), spec.algorithm)?;
+    let certificate = certificate::sign(
+        CertificateRequest {
+            subject: spec.subject.to_name()?,
+            issuer: Some(root.certificate.tbs_certificate.subject.clone()),
+            serial: certificate::random_serial()?,
+            validity: certificate::validity(now, spec.validity_days)?,
+            public_key: key.public_key.clone(),
+            extensions: vec![
+                ext::basic_constraints(true, Some(0))?,
+                ext::key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign)?,
+                ext::subject_key_identifier(&key.public_key)?,
+                ext::authority_key_identifier(&root.key.public_key)?,
+                // EKU in a CA certificate restricts what chains through it
+                // (the de facto rule OpenSSL, NSS and webpki apply). Not
+                // critical: RFC 5280 leaves it to the issuer, and CA/B asks
+                // for it non-critical.
+                ext::extended_key_usage(vec![rfc5912::ID_KP_CLIENT_AUTH], false)?,
+                ext::crl_distribution_point(&file.root.crl_url)?,
+                ext::authority_info_access(None, Some(&file.root.certificate_url))?,
+                ext::certificate_policies(policies)?,
+            ],
+        },
+        root_signer,
+    )?;
+    Ok(CertifiedKey {
+        purpose: KeyPurpose::ClientAuth,
+        key,
+        certificate,
     })
 }
 

@@ -59,13 +59,23 @@ pub struct VerifiedKey {
 /// Parses a CSR (DER, or PEM `CERTIFICATE REQUEST`), checks its signature with its
 /// own key and the key against `policy`.
 pub fn verify(bytes: &[u8], policy: &KeyPolicy) -> Result<VerifiedKey, CsrError> {
+    verify_with(bytes, |kind| policy.accepts(kind))
+}
+
+/// The same intake as [`verify`], with the caller's own rule for which keys are
+/// acceptable (for certificates that no `KeyPolicy` describes, such as TLS
+/// client certificates): `accepts` says why a key is refused.
+pub fn verify_with(
+    bytes: &[u8],
+    accepts: impl FnOnce(PublicKeyKind) -> Result<(), String>,
+) -> Result<VerifiedKey, CsrError> {
     if bytes.len() > MAX_CSR_BYTES {
         return Err(CsrError::TooLarge);
     }
     let request = parse(bytes)?;
     let public_key = request.info.public_key.clone();
     let kind = check_key(&public_key)?;
-    policy.accepts(kind).map_err(CsrError::KeyPolicy)?;
+    accepts(kind).map_err(CsrError::KeyPolicy)?;
 
     let algorithm = SignatureAlgorithm::from_oid(&request.algorithm.oid).ok_or(
         CsrError::UnsupportedSignatureAlgorithm(request.algorithm.oid),

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 /// One published certificate, ready to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedCertificate {
-    /// The stable name in the URL: `root`, `issuing`, `ocsp`, `tsa`.
+    /// The stable name in the URL: `root`, `issuing`, `client-auth`, `ocsp`, `tsa`.
     pub name: String,
     pub der: Vec<u8>,
     pub pem: String,

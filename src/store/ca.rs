@@ -18,7 +18,7 @@ pub struct CeremonyRecord {
     pub transcript: Vec<u8>,
 }
 
-/// A CA or service certificate (root, issuing, ocsp, tsa).
+/// A CA or service certificate (root, issuing, client-auth, ocsp, tsa).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaCertificate {
     /// Hex of the serial number's content octets.
@@ -127,7 +127,10 @@ macro_rules! activate_certificate {
 
 impl Store {
     /// Records a ceremony and what it made, in one transaction: the certificates and
-    /// keys it replaces (after a forced ceremony) stop being active.
+    /// keys it replaces (after a forced ceremony) stop being active. A ceremony
+    /// makes a whole hierarchy: every certificate of the previous one stops being
+    /// active, even of a purpose the new one does not make (a client-auth CA
+    /// under the old root must not stay trusted).
     pub async fn record_ceremony(
         &self,
         ceremony: &CeremonyRecord,
@@ -147,6 +150,11 @@ impl Store {
                 .bind(&ceremony.file_sha256)
                 .bind(to_micros(ceremony.completed_at))
                 .bind(&ceremony.transcript)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE ca_certificates SET active = $1 WHERE active = $2")
+                .bind(false)
+                .bind(true)
                 .execute(&mut *tx)
                 .await?;
             for certificate in certificates {

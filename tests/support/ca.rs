@@ -28,6 +28,10 @@ pub struct CaEnv {
     pub clock: SharedClock,
     pub root: Certificate,
     pub issuing: Certificate,
+    /// The client-authentication CA, when the ceremony file has `[client_auth]`.
+    pub client_auth: Option<Certificate>,
+    /// The ceremony file the CA was made from.
+    pub ceremony: sceau::pki::ceremony::CeremonyFile,
     pub entity: Entity,
 }
 
@@ -39,6 +43,34 @@ pub fn shipped_policies() -> PathBuf {
 /// The ceremony with public-style URLs (what pkilint needs).
 pub fn public_ceremony() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/ceremony.toml")
+}
+
+/// The development ceremony (loopback URLs, quick keys).
+pub fn dev_ceremony() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/ceremony.dev.toml")
+}
+
+/// An OpenSSL P-256 key (PKCS#8 PEM) in `dir`; returns its path.
+pub fn openssl_p256_key(dir: &Path, name: &str) -> PathBuf {
+    let key = dir.join(format!("{name}.key"));
+    let output = tools::run(
+        &tools::tool("openssl"),
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "openssl genpkey: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    key
 }
 
 /// Runs `ceremony_file` on the test tokens and opens everything issuance needs.
@@ -62,11 +94,13 @@ pub async fn set_up(softhsm: &SoftHsm, db: &TestDb, ceremony_file: &Path) -> CaE
         .unwrap();
     let mut root = None;
     let mut issuing = None;
+    let mut client_auth = None;
     for certificate in store.active_ca_certificates().await.unwrap() {
         let parsed = Certificate::from_der(&certificate.der).unwrap();
         match certificate.purpose.as_str() {
             "root" => root = Some(parsed),
             "issuing" => issuing = Some(parsed),
+            "client-auth" => client_auth = Some(parsed),
             _ => {}
         }
     }
@@ -89,6 +123,10 @@ pub async fn set_up(softhsm: &SoftHsm, db: &TestDb, ceremony_file: &Path) -> CaE
         clock,
         root: root.unwrap(),
         issuing: issuing.unwrap(),
+        client_auth,
+        ceremony: sceau::pki::ceremony::CeremonyFile::load(ceremony_file)
+            .unwrap()
+            .0,
         entity,
     }
 }
@@ -112,6 +150,19 @@ impl CaEnv {
         )
         .unwrap();
         (root, issuing)
+    }
+
+    /// The client-certificate issuer over the client-auth CA.
+    pub async fn client_issuer(&self) -> sceau::pki::client_auth::ClientCertificateIssuer {
+        sceau::app::client_certificate_issuer(
+            &self.store,
+            &self.hsm,
+            &self.journal,
+            &self.clock,
+            &self.ceremony,
+        )
+        .await
+        .unwrap()
     }
 
     pub fn sign_calls(&self, role: TokenRole) -> u64 {
