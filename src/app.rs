@@ -221,6 +221,13 @@ impl Application {
             clock.clone(),
             policies.clone(),
             issuer(&store, &hsm, &journal, &clock, policies.clone()).await?,
+            match client_certificate_issuer(&store, &hsm, &journal, &clock, &ceremony_file).await {
+                Ok(client_issuer) => Some(client_issuer),
+                Err(error) => {
+                    tracing::warn!(%error, "no client certificates for activation from this CA");
+                    None
+                }
+            },
             vault,
             settings.ra.clone(),
             &settings.server.public_url,

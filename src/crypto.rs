@@ -276,6 +276,13 @@ pub fn spki_from_der(der: &[u8]) -> Result<SubjectPublicKeyInfoOwned, CryptoErro
     SubjectPublicKeyInfoOwned::from_der(der).map_err(|e| CryptoError::MalformedKey(e.to_string()))
 }
 
+/// A DER certificate as PEM (`CERTIFICATE`, LF line endings).
+pub fn certificate_pem(der: &[u8]) -> String {
+    // Encoding bytes as PEM only fails on a length overflow, which a
+    // certificate held in memory cannot reach; an empty string is then returned.
+    der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

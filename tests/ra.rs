@@ -459,6 +459,50 @@ fn the_whole_registration_path_end_to_end() {
         assert_eq!(view["certificate"]["usable"], true);
         let not_after = rfc3339(&view["certificate"]["not_after"]);
 
+        // The RCCS gets a TLS client certificate for activation from sceau's
+        // client-authentication CA, through the RA, from his own CSR.
+        let credential_id = view["certificate"]["credential_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let csr = support::ca::openssl_csr(w.dir.path(), "rccs-client", "rsa:2048");
+        let csr_pem =
+            der::pem::encode_string("CERTIFICATE REQUEST", der::pem::LineEnding::LF, &csr).unwrap();
+        let (status, registered) = w
+            .call(
+                "POST",
+                &format!("/api/v1/credentials/{credential_id}/activation-credentials"),
+                "rccs-a",
+                Some(json!({ "type": "client_certificate_request", "csr": csr_pem })),
+            )
+            .await;
+        assert_eq!(status, 201, "{registered}");
+        let client_pem = registered["issued_certificate"].as_str().unwrap();
+        let (_, client_der) = der::pem::decode_vec(client_pem.as_bytes()).unwrap();
+        assert_eq!(
+            registered["certificate_sha256"],
+            sceau::auth::mtls::fingerprint(&client_der)
+        );
+        let client_cert = {
+            use der::Decode;
+            x509_cert::Certificate::from_der(&client_der).unwrap()
+        };
+        let subject = client_cert.tbs_certificate.subject.to_string();
+        assert!(
+            subject.contains("CN=Camille Rccs") && subject.contains("Alpha Factures SA"),
+            "{subject}"
+        );
+        let (status, problem) = w
+            .call(
+                "POST",
+                &format!("/api/v1/credentials/{credential_id}/activation-credentials"),
+                "rccs-a",
+                Some(json!({ "type": "client_certificate_request", "csr": "not a CSR" })),
+            )
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["field"], "csr");
+
         // 5. Reminders on the right days (90, 45, 30, 15 before expiry).
         let ra = &w.service.state.ra;
         let mut reminded = Vec::new();
@@ -531,7 +575,8 @@ fn the_whole_registration_path_end_to_end() {
         assert_ne!(old.credential_id, new.credential_id);
         assert_eq!(w.do_move(&renewal_id, "rccs-a", "accept").await.0, 200);
 
-        // 7. The legal representative (enrolled above) revokes.
+        // 7. The legal representative (enrolled above) revokes; the RCCS, the
+        // agent and he himself are told the effective date.
         let (status, revocation) = w
             .call(
                 "POST",
@@ -561,7 +606,7 @@ fn the_whole_registration_path_end_to_end() {
                 })
                 .collect()
         };
-        smtp::wait_until("the revocation e-mails", || revocation_mails().len() >= 2);
+        smtp::wait_until("the revocation e-mails", || revocation_mails().len() >= 3);
         let revocation_mails = revocation_mails();
         let recipients: BTreeSet<String> = revocation_mails
             .iter()
@@ -589,6 +634,7 @@ fn the_whole_registration_path_end_to_end() {
                 | "terms.accepted"
                 | "certificate.issued"
                 | "certificate.accepted"
+                | "client_certificate.issued"
                 | "renewal.started"
                 | "person.enrolled"
                 | "certificate.revoked") => kind.to_owned(),
@@ -611,6 +657,7 @@ fn the_whole_registration_path_end_to_end() {
             "move:issue",
             "move:accept",
             "certificate.accepted",
+            "client_certificate.issued",
             "renewal.started",
             "move:submit",
             "move:start_review",
@@ -876,6 +923,76 @@ async fn bad_input(softhsm: support::hsm::SoftHsm, db: support::db::TestDb) {
             journal.size().await.unwrap(),
         );
         assert_eq!(before, after, "nothing stored, nothing journaled");
+
+        // CSR intake for the entity-generated profiles: the engine's typed errors.
+        let entity_application = |csr: Option<String>| {
+            let mut a = application(SIREN_A, None);
+            a["policy"] = json!("seal-entity");
+            a["csr"] = json!(csr);
+            a
+        };
+        let rsa_2048 = support::ca::openssl_csr(w.dir.path(), "small", "rsa:2048");
+        let b64 = |der: &[u8]| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(der)
+        };
+        for (csr, expected) in [
+            (None, "send its CSR"),
+            (Some("AAAA".to_owned()), "PKCS#10"),
+            (Some(b64(&rsa_2048)), "policy"),
+        ] {
+            let (status, problem) = w
+                .call(
+                    "POST",
+                    "/ra/v1/requests",
+                    "rccs-a",
+                    Some(entity_application(csr)),
+                )
+                .await;
+            assert_eq!(status, 422, "{problem}");
+            assert_eq!(problem["field"], "csr", "{problem}");
+            assert!(
+                problem["detail"].as_str().unwrap().contains(expected),
+                "{problem}"
+            );
+        }
+        let (status, problem) = w
+            .call(
+                "POST",
+                "/ra/v1/requests",
+                "rccs-a",
+                Some({
+                    let mut a = application(SIREN_A, None);
+                    a["csr"] = json!(b64(&rsa_2048));
+                    a
+                }),
+            )
+            .await;
+        assert_eq!(status, 422, "a CSR for a CA-managed policy: {problem}");
+        assert_eq!(problem["field"], "csr");
+        assert_eq!(
+            (
+                db.count("entities").await,
+                db.count("registration_requests").await,
+                journal.size().await.unwrap()
+            ),
+            before,
+            "nothing stored, nothing journaled"
+        );
+        let rsa_4096 = support::ca::openssl_csr(w.dir.path(), "large", "rsa:4096");
+        let (status, view) = w
+            .call(
+                "POST",
+                "/ra/v1/requests",
+                "rccs-a",
+                Some(entity_application(Some(b64(&rsa_4096)))),
+            )
+            .await;
+        assert_eq!(status, 201, "an acceptable CSR: {view}");
+        assert_eq!(
+            view["approvals_needed"], 1,
+            "the entity's own key: one approval"
+        );
 
         // A draft to upload to.
         let (status, view) = w.apply("rccs-a", SIREN_A, None).await;

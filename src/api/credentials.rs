@@ -183,6 +183,9 @@ struct ActivationCredentialView {
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     revoked_at: Option<String>,
+    /// The client certificate sceau issued for this registration (PEM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_certificate: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -198,6 +201,11 @@ enum BindingView {
     Oidc {
         issuer: String,
         subject: String,
+    },
+    /// A request only: the RCCS's CSR, for a client certificate from sceau's
+    /// client-authentication CA (issued through the RA).
+    ClientCertificateRequest {
+        csr: String,
     },
 }
 
@@ -224,6 +232,7 @@ fn view(activation: &ActivationCredential) -> ActivationCredentialView {
         created_by: activation.created_by.clone(),
         created_at: time(activation.created_at),
         revoked_at: activation.revoked_at.map(time),
+        issued_certificate: None,
     }
 }
 
@@ -276,6 +285,9 @@ fn binding_of(body: BindingView) -> Result<ActivationBinding, ApiError> {
             }
             Ok(ActivationBinding::Oidc { issuer, subject })
         }
+        BindingView::ClientCertificateRequest { .. } => Err(bad(
+            "a certificate request is answered by the client-authentication CA, not registered",
+        )),
     }
 }
 
@@ -338,6 +350,22 @@ async fn register_activation_credential(
     )
     .await?;
     let body = json_body(payload)?;
+    if let BindingView::ClientCertificateRequest { csr } = &body {
+        // The RA has the client-authentication CA certify the RCCS's key, then
+        // the new certificate is registered like any other.
+        let issued = state
+            .ra
+            .issue_client_certificate(&principal, credential.entity_id, csr)
+            .await
+            .map_err(super::ra::problem)?;
+        let binding = ActivationBinding::ClientCertificate {
+            sha256: issued.sha256.clone(),
+        };
+        let registered = register(&state, &principal, &credential, binding).await?;
+        let mut answer = view(&registered);
+        answer.issued_certificate = Some(crate::crypto::certificate_pem(&issued.der));
+        return Ok((StatusCode::CREATED, Json(answer)));
+    }
     let registered = register(&state, &principal, &credential, binding_of(body)?).await?;
     Ok((StatusCode::CREATED, Json(view(&registered))))
 }

@@ -73,11 +73,15 @@ pub fn routes() -> RouteTable<AppState> {
 
 /// The problem for an RA error: the field for bad input, the state and the
 /// allowed moves for a refused move.
-fn problem(error: RaError) -> ApiError {
+pub(super) fn problem(error: RaError) -> ApiError {
     match &error {
         RaError::Invalid { field, .. } => {
             ApiError::public(&error).with_extension("field", json!(field))
         }
+        RaError::ClientCertificate(inner) => match inner.field() {
+            Some(field) => ApiError::public(&error).with_extension("field", json!(field)),
+            None => ApiError::public(&error),
+        },
         RaError::Move(MoveError::NotAllowed { state, allowed, .. }) => ApiError::public(&error)
             .with_extension("state", json!(state))
             .with_extension("allowed_moves", json!(allowed)),

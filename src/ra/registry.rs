@@ -27,6 +27,10 @@ use crate::clock::SharedClock;
 use crate::config::RaSettings;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::journal::{Journal, JournalError, JournalEvent};
+use crate::pki::client_auth::{
+    ClientCertificateError, ClientCertificateIssuer, ClientCertificateRequest,
+    IssuedClientCertificate,
+};
 use crate::pki::csr::{self, CsrError};
 use crate::pki::issuance::{DeviceEvidence, IssuanceError, IssuanceRequest, Issuer, KeySource};
 use crate::pki::policy::{CertificatePolicy, PolicySet};
@@ -40,6 +44,10 @@ use crate::store::{Store, StoreError};
 
 /// Days before expiry on which the holder is reminded to renew (seed 002).
 pub const REMINDER_DAYS: [u32; 4] = [90, 45, 30, 15];
+
+/// How long a client certificate for activation is valid (one year: short,
+/// as it authenticates a person).
+const CLIENT_CERTIFICATE_DAYS: u32 = 365;
 
 /// The evidence an initial request needs before it can be submitted (seed 002).
 const REQUIRED_DOCUMENTS: [DocumentKind; 3] = [
@@ -65,6 +73,8 @@ pub enum RaError {
     Evidence(#[from] EvidenceError),
     #[error("{0}")]
     Issuance(#[from] IssuanceError),
+    #[error("{0}")]
+    ClientCertificate(#[from] ClientCertificateError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -83,6 +93,7 @@ impl HasErrorKind for RaError {
             Self::Move(e) => e.kind(),
             Self::Evidence(e) => e.kind(),
             Self::Issuance(e) => e.kind(),
+            Self::ClientCertificate(e) => e.kind(),
             Self::Store(e) => e.kind(),
             Self::Journal(e) => e.kind(),
             Self::Internal(_) => ErrorKind::Internal,
@@ -422,6 +433,9 @@ struct Inner {
     clock: SharedClock,
     policies: Arc<PolicySet>,
     issuer: Issuer,
+    /// Issues TLS client certificates for activation; absent when the recorded
+    /// hierarchy has no client-authentication CA.
+    client_issuer: Option<ClientCertificateIssuer>,
     vault: EvidenceVault,
     settings: RaSettings,
     portal_url: String,
@@ -521,11 +535,19 @@ fn identifier_error(field: &str, error: &IdentifierError) -> RaError {
     invalid(field, error.to_string())
 }
 
-/// A CSR given as PEM or as base64 DER.
+/// A CSR given as PEM or as base64 DER, as DER.
 fn csr_der(text: &str) -> Result<Vec<u8>, RaError> {
     let text = text.trim();
     if text.starts_with("-----BEGIN") {
-        return Ok(text.as_bytes().to_vec());
+        let (label, der) = der::pem::decode_vec(text.as_bytes())
+            .map_err(|e| invalid("csr", format!("not one PEM block: {e}")))?;
+        if label != "CERTIFICATE REQUEST" && label != "NEW CERTIFICATE REQUEST" {
+            return Err(invalid(
+                "csr",
+                format!("a PEM {label} is not a certificate request"),
+            ));
+        }
+        return Ok(der);
     }
     base64::engine::general_purpose::STANDARD
         .decode(text.split_whitespace().collect::<String>())
@@ -547,6 +569,7 @@ impl Registry {
         clock: SharedClock,
         policies: Arc<PolicySet>,
         issuer: Issuer,
+        client_issuer: Option<ClientCertificateIssuer>,
         vault: EvidenceVault,
         settings: RaSettings,
         public_url: &str,
@@ -565,6 +588,7 @@ impl Registry {
                 clock,
                 policies,
                 issuer,
+                client_issuer,
                 vault,
                 settings,
                 portal_url,
@@ -979,11 +1003,7 @@ impl Registry {
             }
             _ => None,
         };
-        // Stored as base64 DER (a PEM was decoded by the verification above).
-        let der = match csr.trim().starts_with("-----BEGIN") {
-            true => pem_to_der(csr)?,
-            false => der,
-        };
+        // Stored as base64 DER.
         Ok((
             Some(base64::engine::general_purpose::STANDARD.encode(der)),
             device,
@@ -1222,7 +1242,7 @@ impl Registry {
             accepted_at,
             revoked,
             usable,
-            pem: pem_certificate(&issued.der),
+            pem: crate::crypto::certificate_pem(&issued.der),
         })
     }
 
@@ -2213,6 +2233,53 @@ impl Registry {
         Ok(effects)
     }
 
+    // ---- client certificates for activation -----------------------------------
+
+    /// Has the client-authentication CA certify the RCCS's own key (from his
+    /// CSR) for mutual-TLS activation of the organisation's credentials. The
+    /// subject is the registered organisation and the RCCS's registered name.
+    pub async fn issue_client_certificate(
+        &self,
+        principal: &Principal,
+        entity_id: Uuid,
+        csr: &str,
+    ) -> Result<IssuedClientCertificate, RaError> {
+        let issuer = self.inner.client_issuer.as_ref().ok_or_else(|| {
+            RaError::Conflict(
+                "this CA hierarchy has no client-authentication CA: register a certificate \
+                 from your own CA instead"
+                    .to_owned(),
+            )
+        })?;
+        check_entity(principal, entity_id, "organisation")?;
+        let (issuer_url, subject, _) = person_identity(principal)?;
+        let entity = self.inner.store.registered_entity(entity_id).await?;
+        let persons = self.inner.store.persons_of(entity_id).await?;
+        let holder = persons
+            .iter()
+            .find(|p| p.identity.as_ref() == Some(&(issuer_url.clone(), subject.clone())))
+            .ok_or_else(|| {
+                RaError::Forbidden(
+                    "client certificates are issued to the organisation's registered RCCS"
+                        .to_owned(),
+                )
+            })?;
+        let issued = issuer
+            .issue(ClientCertificateRequest {
+                request_id: Uuid::new_v4(),
+                entity_id,
+                organization: entity.legal_name.clone(),
+                organization_identifier: entity.organization_identifier.clone(),
+                country: entity.country.clone(),
+                common_name: format!("{} {}", holder.given_name, holder.family_name),
+                csr_der: csr_der(csr)?,
+                validity_days: CLIENT_CERTIFICATE_DAYS,
+                actor: principal.id.clone(),
+            })
+            .await?;
+        Ok(issued)
+    }
+
     // ---- enrolment -----------------------------------------------------------
 
     /// Binds the caller's own identity to the person an enrolment link was sent to.
@@ -2446,28 +2513,6 @@ fn add_years(time: OffsetDateTime, years: u32) -> OffsetDateTime {
     time.replace_year(year)
         .or_else(|_| time.replace_day(28).and_then(|t| t.replace_year(year)))
         .unwrap_or(time + Duration::days(365 * i64::from(years)))
-}
-
-fn pem_certificate(der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-    for chunk in body.as_bytes().chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(chunk));
-        pem.push('\n');
-    }
-    pem.push_str("-----END CERTIFICATE-----\n");
-    pem
-}
-
-fn pem_to_der(text: &str) -> Result<Vec<u8>, RaError> {
-    let body: String = text
-        .lines()
-        .filter(|line| !line.starts_with("-----"))
-        .collect::<Vec<_>>()
-        .concat();
-    base64::engine::general_purpose::STANDARD
-        .decode(body.trim())
-        .map_err(|_| invalid("csr", "the PEM body is not base64"))
 }
 
 #[cfg(test)]
