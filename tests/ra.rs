@@ -855,6 +855,56 @@ fn role_and_transition_matrix() {
                 }
             }
         }
+        // Identity verification: face to face is an operator's attestation.
+        let draft = in_state(&w, RequestState::Draft).await;
+        let path = format!("/ra/v1/requests/{draft}/identity-verification");
+        let (status, problem) = w
+            .call(
+                "POST",
+                &path,
+                "rccs-a",
+                Some(json!({ "method": "face_to_face" })),
+            )
+            .await;
+        assert_eq!(status, 403, "{problem}");
+        let (status, problem) = w
+            .call(
+                "POST",
+                &path,
+                "rccs-a",
+                Some(json!({ "method": "remote_provider", "provider": "PVID-X" })),
+            )
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["field"], "identity_verification.reference");
+        let (status, view) = w
+            .call(
+                "POST",
+                &path,
+                "op-1",
+                Some(json!({ "method": "face_to_face" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["identity_verification"]["method"], "face_to_face");
+        assert_eq!(
+            view["identity_verification"]["attested_by"],
+            format!("oidc:{}#op-1", w.idp.issuer)
+        );
+
+        // Revocation by a CA administrator; an auditor may not.
+        let revocation = format!("/ra/v1/certificates/{serial}/revocation");
+        let body = json!({ "reason": "obligations_not_met" });
+        assert_eq!(
+            w.call("POST", &revocation, "auditor", Some(body.clone()))
+                .await
+                .0,
+            403
+        );
+        let (status, revoked) = w.call("POST", &revocation, "ca-admin", Some(body)).await;
+        assert_eq!(status, 200, "{revoked}");
+        assert_eq!(revoked["requester_role"], "ca_admin");
+        assert_eq!(revoked["reason_code"], 9);
         w.service.stop().await;
     });
 }
