@@ -4,33 +4,9 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Output;
-
+use support::app::audit_verify;
 use support::db::{Arg, TestDb, on_both_backends};
 use support::journal::twenty_entries;
-
-/// Runs the binary against the test's database and checkpoint directory.
-fn audit_verify(db: &TestDb, dir: &Path) -> Output {
-    let mut config = format!(
-        "data_dir = \"{dir}\"\n[database]\nurl = \"{url}\"\n[journal]\ncheckpoint_dir = \"{dir}/checkpoints\"\n",
-        dir = dir.display(),
-        url = db.url
-    );
-    // `audit verify` opens no token, but a configuration always names them.
-    for role in ["root", "issuing", "services", "seal"] {
-        config.push_str(&format!(
-            "[hsm.tokens.{role}]\ntoken_label = \"unused\"\npin = {{ env = \"UNUSED\" }}\n"
-        ));
-    }
-    let path = dir.join("audit.toml");
-    std::fs::write(&path, config).unwrap();
-    std::process::Command::new(env!("CARGO_BIN_EXE_sceau"))
-        .args(["--config", path.to_str().unwrap(), "audit", "verify"])
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
 
 /// Each scenario: SQL that tampers, and what the report must say.
 const SCENARIOS: &[(&str, &[&str], &[&str])] = &[

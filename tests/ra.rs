@@ -7,7 +7,7 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use sceau::auth::Role;
@@ -679,7 +679,7 @@ fn the_whole_registration_path_end_to_end() {
         assert!(sent >= 10, "each notice sent is journaled ({sent})");
         w.service.stop().await;
         sink.stop();
-        let verify = audit_verify(&db, w.dir.path());
+        let verify = support::app::audit_verify(&db, w.dir.path());
         assert!(
             verify.status.success(),
             "sceau audit verify: {}{}",
@@ -687,27 +687,6 @@ fn the_whole_registration_path_end_to_end() {
             String::from_utf8_lossy(&verify.stderr)
         );
     });
-}
-
-/// Runs `sceau audit verify` on the test's database and checkpoints.
-fn audit_verify(db: &support::db::TestDb, dir: &Path) -> std::process::Output {
-    let mut config = format!(
-        "data_dir = \"{dir}\"\n[database]\nurl = \"{url}\"\n[journal]\ncheckpoint_dir = \"{dir}/checkpoints\"\n",
-        dir = dir.display(),
-        url = db.url
-    );
-    for role in ["root", "issuing", "services", "seal"] {
-        config.push_str(&format!(
-            "[hsm.tokens.{role}]\ntoken_label = \"unused\"\npin = {{ env = \"UNUSED\" }}\n"
-        ));
-    }
-    let path = dir.join("audit.toml");
-    std::fs::write(&path, config).unwrap();
-    std::process::Command::new(env!("CARGO_BIN_EXE_sceau"))
-        .args(["--config", path.to_str().unwrap(), "audit", "verify"])
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
 }
 
 /// Every move by every kind of caller on requests in each state: only the moves

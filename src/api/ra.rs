@@ -18,9 +18,12 @@ use super::authn::Caller;
 use super::problem::{ApiError, json_body};
 use super::route_table::RouteTable;
 use crate::app::AppState;
+use crate::auth::Principal;
 use crate::auth::principal::Permission;
 use crate::error::ErrorKind;
-use crate::ra::registry::{Application, IdentityInput, RaError, RenewalInput, TermsInput};
+use crate::ra::registry::{
+    Application, IdentityInput, RaError, RenewalInput, RevocationView, TermsInput,
+};
 use crate::ra::request::{Move, MoveError};
 
 pub fn routes() -> RouteTable<AppState> {
@@ -294,20 +297,7 @@ async fn revoke(
     Path(serial): Path<String>,
     payload: Result<Json<RevocationBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let body = json_body(payload)?;
-    Ok(Json(
-        state
-            .ra
-            .revoke(
-                &principal,
-                &serial.to_ascii_lowercase(),
-                &body.reason,
-                body.comment,
-                false,
-            )
-            .await
-            .map_err(problem)?,
-    ))
+    revocation(&state, &principal, &serial, payload, false).await
 }
 
 async fn revoke_as_legal_representative(
@@ -316,20 +306,29 @@ async fn revoke_as_legal_representative(
     Path(serial): Path<String>,
     payload: Result<Json<RevocationBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    revocation(&state, &principal, &serial, payload, true).await
+}
+
+async fn revocation(
+    state: &AppState,
+    principal: &Principal,
+    serial: &str,
+    payload: Result<Json<RevocationBody>, JsonRejection>,
+    as_legal_representative: bool,
+) -> Result<Json<RevocationView>, ApiError> {
     let body = json_body(payload)?;
-    Ok(Json(
-        state
-            .ra
-            .revoke(
-                &principal,
-                &serial.to_ascii_lowercase(),
-                &body.reason,
-                body.comment,
-                true,
-            )
-            .await
-            .map_err(problem)?,
-    ))
+    let revoked = state
+        .ra
+        .revoke(
+            principal,
+            &serial.to_ascii_lowercase(),
+            &body.reason,
+            body.comment,
+            as_legal_representative,
+        )
+        .await
+        .map_err(problem)?;
+    Ok(Json(revoked))
 }
 
 #[derive(Debug, Deserialize)]

@@ -1450,17 +1450,8 @@ impl Registry {
             )
             .await?;
         dossier.terms = Some(acceptance);
-        self.save(
-            principal,
-            row,
-            dossier,
-            state,
-            "accept_terms",
-            None,
-            index,
-            Vec::new(),
-        )
-        .await
+        self.save(principal, row, dossier, state, "accept_terms", index)
+            .await
     }
 
     /// Records how the identity was verified.
@@ -1503,21 +1494,11 @@ impl Registry {
             )
             .await?;
         dossier.identity_verification = Some(verification);
-        self.save(
-            principal,
-            row,
-            dossier,
-            state,
-            "record_identity",
-            None,
-            index,
-            Vec::new(),
-        )
-        .await
+        self.save(principal, row, dossier, state, "record_identity", index)
+            .await
     }
 
     /// Writes the dossier back with an event (no state change).
-    #[expect(clippy::too_many_arguments, reason = "the parts of one history event")]
     async fn save(
         &self,
         principal: &Principal,
@@ -1525,41 +1506,21 @@ impl Registry {
         dossier: Dossier,
         state: RequestState,
         action: &str,
-        message: Option<String>,
         index: u64,
-        extra: Vec<Effect>,
     ) -> Result<RequestView, RaError> {
-        let now = self.now();
-        let expected_version = row.version;
-        let updated = RequestRow {
-            state: state.name().to_owned(),
-            version: row.version + 1,
-            file: to_json(&dossier)?,
-            updated_at: now,
-            ..row
-        };
-        let id = updated.id;
-        let mut change = RaChange::new()
-            .with(Effect::UpdateRequest {
-                row: updated,
-                expected_version,
-            })
-            .with(Effect::AppendEvent {
-                request_id: id,
-                event: RequestEvent {
-                    action: action.to_owned(),
-                    from_state: state.name().to_owned(),
-                    to_state: state.name().to_owned(),
-                    actor: principal.id.clone(),
-                    message,
-                    journal_index: Some(index),
-                    at: now,
-                },
-            });
-        for effect in extra {
-            change.push(effect);
-        }
-        self.commit(&change).await?;
+        let id = row.id;
+        self.transition(
+            principal,
+            row,
+            dossier,
+            state,
+            state,
+            action,
+            None,
+            index,
+            Vec::new(),
+        )
+        .await?;
         self.view(principal, id).await
     }
 

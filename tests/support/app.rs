@@ -205,3 +205,26 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// Runs `sceau audit verify` against the test's database and the checkpoints in
+/// `dir/checkpoints`.
+pub fn audit_verify(db: &super::db::TestDb, dir: &std::path::Path) -> std::process::Output {
+    let mut config = format!(
+        "data_dir = \"{dir}\"\n[database]\nurl = \"{url}\"\n[journal]\ncheckpoint_dir = \"{dir}/checkpoints\"\n",
+        dir = dir.display(),
+        url = db.url
+    );
+    // `audit verify` opens no token, but a configuration always names them.
+    for role in ["root", "issuing", "services", "seal"] {
+        config.push_str(&format!(
+            "[hsm.tokens.{role}]\ntoken_label = \"unused\"\npin = {{ env = \"UNUSED\" }}\n"
+        ));
+    }
+    let path = dir.join("audit.toml");
+    std::fs::write(&path, config).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_sceau"))
+        .args(["--config", path.to_str().unwrap(), "audit", "verify"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
