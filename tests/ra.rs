@@ -45,6 +45,11 @@ fn people() -> Vec<(&'static str, Value)> {
         ("ca-admin", otp(&["ca_admin"])),
         ("auditor", otp(&["auditor"])),
         ("stranger", otp(&[])),
+        ("rccs-low", {
+            let mut low = otp(&[]);
+            low["acr"] = json!("https://eidas.test/loa/low");
+            low
+        }),
     ]
 }
 
@@ -946,6 +951,12 @@ async fn bad_input(softhsm: support::hsm::SoftHsm, db: support::db::TestDb) {
             .await;
         assert_eq!(status, 422, "{problem}");
         assert_eq!(problem["field"], "terms.version");
+        let (status, problem) = w.apply("rccs-low", "552100554", None).await;
+        assert_eq!(
+            status, 422,
+            "an acr the provider is not trusted for: {problem}"
+        );
+        assert_eq!(problem["field"], "identity_verification.method");
         let after = (
             db.count("entities").await,
             db.count("registration_requests").await,

@@ -564,7 +564,12 @@ impl OidcVerifier {
                 subject,
                 client_id: claims.client_id.clone(),
                 binding: "bearer",
-                acr: claims.acr.clone(),
+                // Only a level this provider is trusted for counts as evidence
+                // of an eID verification.
+                acr: claims
+                    .acr
+                    .clone()
+                    .filter(|acr| registration.acr_values.iter().any(|a| a == acr)),
             },
             roles,
             strength: Strength::Strong,
