@@ -21,9 +21,8 @@ use crate::app::AppState;
 use crate::auth::Principal;
 use crate::auth::principal::Permission;
 use crate::error::ErrorKind;
-use crate::ra::registry::{
-    Application, IdentityInput, RaError, RenewalInput, RevocationView, TermsInput,
-};
+use crate::ra::dossier::{Application, IdentityInput, RenewalInput, RevocationView, TermsInput};
+use crate::ra::registry::RaError;
 use crate::ra::request::{Move, MoveError};
 
 pub fn routes() -> RouteTable<AppState> {
