@@ -228,6 +228,7 @@ impl Application {
                     None
                 }
             },
+            hsm.token(TokenRole::Seal)?.clone(),
             vault,
             settings.ra.clone(),
             &settings.server.public_url,

@@ -1209,3 +1209,109 @@ fn evidence_is_purged_at_the_end_of_its_retention() {
         w.service.stop().await;
     });
 }
+
+/// A CA-managed seal key is destroyed in the HSM when its certificate is
+/// revoked (at once) or expires (found by the sweep, with the clock moved),
+/// each with a journal entry.
+#[test]
+fn seal_keys_are_destroyed_on_revocation_and_expiry() {
+    let Some(softhsm) = support::hsm::isolated("seal_keys_are_destroyed_on_revocation_and_expiry")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = world(&softhsm, &db, |_| {}).await;
+        let state = &w.service.state;
+        let seal = state
+            .hsm
+            .token(sceau::config::TokenRole::Seal)
+            .unwrap()
+            .clone();
+        let key_of = |credential: &str| {
+            let store = state.store.clone();
+            let credential = uuid::Uuid::parse_str(credential).unwrap();
+            async move {
+                let record = store.seal_credential(credential).await.unwrap();
+                sceau::hsm::KeyId::from_bytes(&record.key.key_id).unwrap()
+            }
+        };
+        let present = |id: sceau::hsm::KeyId| {
+            let seal = seal.clone();
+            async move { seal.find_key(id).await.is_ok() }
+        };
+        let mut credentials = Vec::new();
+        for _ in 0..2 {
+            let (id, view) = w.issued("rccs-a", SIREN_A).await;
+            assert_eq!(w.do_move(&id, "rccs-a", "accept").await.0, 200);
+            credentials.push((
+                view["certificate"]["serial"].as_str().unwrap().to_owned(),
+                view["certificate"]["credential_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                rfc3339(&view["certificate"]["not_after"]),
+            ));
+        }
+        let (revoked_serial, revoked_credential, _) = &credentials[0];
+        let (_, expiring_credential, not_after) = &credentials[1];
+        let revoked_key = key_of(revoked_credential).await;
+        let expiring_key = key_of(expiring_credential).await;
+        assert!(present(revoked_key).await && present(expiring_key).await);
+
+        let (status, revoked) = w
+            .call(
+                "POST",
+                &format!("/ra/v1/certificates/{revoked_serial}/revocation"),
+                "rccs-a",
+                Some(json!({ "reason": "activation_data_compromise" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{revoked}");
+        assert!(
+            !present(revoked_key).await,
+            "the revoked certificate's key is gone at once"
+        );
+        assert!(present(expiring_key).await);
+
+        // One second before expiry the key stays; just after, the sweep destroys it.
+        w.set_clock(*not_after - Duration::from_secs(1));
+        assert!(state.ra.sweep().await.unwrap().destroyed_keys.is_empty());
+        assert!(present(expiring_key).await);
+        w.set_clock(*not_after + Duration::from_secs(1));
+        let report = state.ra.sweep().await.unwrap();
+        assert_eq!(
+            report.destroyed_keys,
+            vec![uuid::Uuid::parse_str(expiring_credential).unwrap()]
+        );
+        assert!(
+            !present(expiring_key).await,
+            "the expired certificate's key is gone"
+        );
+        let credential = state
+            .store
+            .seal_credential(uuid::Uuid::parse_str(expiring_credential).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            credential.status,
+            sceau::store::entities::CredentialStatus::Expired
+        );
+        assert!(
+            state.ra.sweep().await.unwrap().destroyed_keys.is_empty(),
+            "once"
+        );
+
+        let journal = &state.journal;
+        let mut destroyed = Vec::new();
+        for index in 0..journal.size().await.unwrap() {
+            let entry = journal.entry(index).await.unwrap();
+            if entry.kind == "key.destroyed" {
+                let event = entry.event().unwrap().unwrap();
+                destroyed.push(event.details["reason"].as_str().unwrap().to_owned());
+            }
+        }
+        assert_eq!(destroyed, ["revoked", "expired"]);
+        w.service.stop().await;
+    });
+}

@@ -321,5 +321,7 @@ pub struct SweepReport {
     /// (serial, days before expiry) of each reminder queued.
     pub reminders: Vec<(String, u32)>,
     pub purged_documents: Vec<Uuid>,
+    /// Seal credentials whose key was destroyed in the HSM.
+    pub destroyed_keys: Vec<Uuid>,
     pub issued_requests: Vec<Uuid>,
 }

@@ -30,6 +30,7 @@ use crate::auth::{AuthMethod, Principal, Role};
 use crate::clock::SharedClock;
 use crate::config::RaSettings;
 use crate::error::{ErrorKind, HasErrorKind};
+use crate::hsm::{KeyId, TokenPool};
 use crate::journal::{Journal, JournalError, JournalEvent};
 use crate::pki::client_auth::{
     ClientCertificateError, ClientCertificateIssuer, ClientCertificateRequest,
@@ -127,6 +128,9 @@ struct Inner {
     /// Issues TLS client certificates for activation; absent when the recorded
     /// hierarchy has no client-authentication CA.
     client_issuer: Option<ClientCertificateIssuer>,
+    /// Where CA-managed seal keys live: destroyed here once their certificate
+    /// is revoked or expired.
+    seal_token: Arc<TokenPool>,
     vault: EvidenceVault,
     settings: RaSettings,
     portal_url: String,
@@ -261,6 +265,7 @@ impl Registry {
         policies: Arc<PolicySet>,
         issuer: Issuer,
         client_issuer: Option<ClientCertificateIssuer>,
+        seal_token: Arc<TokenPool>,
         vault: EvidenceVault,
         settings: RaSettings,
         public_url: &str,
@@ -280,6 +285,7 @@ impl Registry {
                 policies,
                 issuer,
                 client_issuer,
+                seal_token,
                 vault,
                 settings,
                 portal_url,
@@ -1374,6 +1380,11 @@ impl Registry {
             extra,
         )
         .await?;
+        if attempted == Move::Refuse
+            && let Err(error) = self.destroy_keys().await
+        {
+            tracing::warn!(%error, "key destruction after refusal failed; the sweep retries");
+        }
         if to == RequestState::Validated {
             // The CA issues at once; if it cannot now, the sweep retries.
             if let Err(error) = self.issue(id).await {
@@ -1816,6 +1827,10 @@ impl Registry {
             change.push(effect);
         }
         self.commit(&change).await?;
+        // The key goes at once; if the HSM is unreachable now, the sweep retries.
+        if let Err(error) = self.destroy_keys().await {
+            tracing::warn!(%error, "key destruction after revocation failed; the sweep retries");
+        }
         view.ok_or_else(|| RaError::Internal("revocation without a record".to_owned()))
     }
 
@@ -1984,6 +1999,7 @@ impl Registry {
         let mut report = SweepReport::default();
         self.remind(&mut report).await?;
         self.purge(&mut report).await?;
+        report.destroyed_keys = self.destroy_keys().await?;
         for row in self
             .inner
             .store
@@ -2080,6 +2096,48 @@ impl Registry {
             report.purged_documents.push(document.id);
         }
         Ok(())
+    }
+
+    /// Destroys, in the seal token, every CA-managed key whose certificate is
+    /// revoked or expired, journaling each (`key.destroyed`) and recording it.
+    /// Idempotent: a key already gone (a crash after the destruction) is
+    /// journaled and recorded on the next pass. Returns the credentials done.
+    pub async fn destroy_keys(&self) -> Result<Vec<Uuid>, RaError> {
+        let store = &self.inner.store;
+        let now = self.now();
+        let mut done = Vec::new();
+        for key in store.keys_to_destroy(now).await? {
+            let Some(id) = KeyId::from_bytes(&key.key.key_id) else {
+                tracing::error!(credential = %key.credential_id, "stored key id is not 16 bytes");
+                continue;
+            };
+            let token = self.inner.seal_token.clone();
+            tokio::task::spawn_blocking(move || token.destroy_key_blocking(&id))
+                .await
+                .map_err(|e| RaError::Internal(format!("key destruction task: {e}")))?
+                .map_err(|e| RaError::Internal(format!("destroying key {id}: {e}")))?;
+            let expired = !key.revoked;
+            let index = self
+                .journal(
+                    "key.destroyed",
+                    "sceau",
+                    json!({
+                        "credential": key.credential_id,
+                        "serial": key.serial,
+                        "key_id": id.to_string(),
+                        "key_label": key.key.key_label,
+                        "token": key.key.token_role.name(),
+                        "reason": if expired { "expired" } else { "revoked" },
+                        "not_after": key.not_after.map(rfc3339),
+                    }),
+                )
+                .await?;
+            store
+                .mark_key_destroyed(key.credential_id, expired, index, now)
+                .await?;
+            done.push(key.credential_id);
+        }
+        Ok(done)
     }
 
     /// Runs the sweep every `ra.sweep_interval_secs` until `stop` turns true.
