@@ -330,16 +330,54 @@ fn the_whole_registration_path_end_to_end() {
         smtp::wait_until("the enrolment e-mails", || {
             smtp::messages(&maildir).len() >= 2
         });
-        let enrolment = smtp::messages(&maildir)
-            .into_iter()
-            .find(|m| smtp::header(m, "to").is_some_and(|to| to.contains("legal@alpha.example")))
-            .expect("an enrolment e-mail to the legal representative");
-        let token = smtp::body(&enrolment)
-            .split("/enrol#")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .expect("the enrolment link")
+        let links_to_legal = || -> Vec<String> {
+            smtp::messages(&maildir)
+                .into_iter()
+                .filter(|m| {
+                    smtp::header(m, "to").is_some_and(|to| to.contains("legal@alpha.example"))
+                })
+                .filter_map(|m| {
+                    smtp::body(&m)
+                        .split("/enrol#")
+                        .nth(1)
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .map(str::to_owned)
+                })
+                .collect()
+        };
+        let first_link = links_to_legal()
+            .pop()
+            .expect("an enrolment link for the legal representative");
+        // The RCCS has a new link sent (say the first was lost): the old one stops working.
+        let legal_id = view["persons"]["legal_representative"]["id"]
+            .as_str()
+            .unwrap()
             .to_owned();
+        let (status, person) = w
+            .call(
+                "POST",
+                &format!("/ra/v1/persons/{legal_id}/enrolment"),
+                "rccs-a",
+                None,
+            )
+            .await;
+        assert_eq!(status, 202, "{person}");
+        smtp::wait_until("the second enrolment e-mail", || {
+            links_to_legal().len() >= 2
+        });
+        let token = links_to_legal()
+            .into_iter()
+            .find(|link| *link != first_link)
+            .expect("a new link");
+        let (status, problem) = w
+            .call(
+                "POST",
+                "/ra/v1/enrolments",
+                "legal-a",
+                Some(json!({ "token": first_link })),
+            )
+            .await;
+        assert_eq!(status, 422, "the replaced link: {problem}");
         // The legal representative binds his own identity with the link (it
         // expires after 72 hours); before that he cannot revoke.
         let (status, problem) = w

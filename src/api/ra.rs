@@ -71,6 +71,11 @@ pub fn routes() -> RouteTable<AppState> {
             revoke_as_legal_representative,
         )
         .post_as("/ra/v1/enrolments", Permission::Enrol, enrol)
+        .post_as(
+            "/ra/v1/persons/{id}/enrolment",
+            Permission::ResendEnrolment,
+            resend_enrolment,
+        )
 }
 
 /// The problem for an RA error: the field for bad input, the state and the
@@ -349,4 +354,20 @@ async fn enrol(
             .await
             .map_err(problem)?,
     ))
+}
+
+/// A new enrolment link for a person who has not enrolled (the old one stops working).
+async fn resend_enrolment(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::from_kind(ErrorKind::NotFound, format!("no person {id:?}")))?;
+    let person = state
+        .ra
+        .resend_enrolment(&principal, id)
+        .await
+        .map_err(problem)?;
+    Ok((StatusCode::ACCEPTED, Json(person)))
 }

@@ -158,10 +158,12 @@ pub enum Permission {
     RevokeAsLegalRepresentative,
     /// Bind one's own identity to a person named in a request (enrolment link).
     Enrol,
+    /// Send a person who has not enrolled a new enrolment link.
+    ResendEnrolment,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 16] = [
         Self::UseSealCredential,
         Self::ManageActivationCredentials,
         Self::UnlockSealCredential,
@@ -177,6 +179,7 @@ impl Permission {
         Self::RequestRevocation,
         Self::RevokeAsLegalRepresentative,
         Self::Enrol,
+        Self::ResendEnrolment,
     ];
 
     /// The permission table.
@@ -196,6 +199,7 @@ impl Permission {
             Self::RequestRevocation => &[Role::Rccs, Role::Agent, Role::RaOperator, Role::CaAdmin],
             Self::RevokeAsLegalRepresentative => &[Role::LegalRepresentative],
             Self::Enrol => &[Role::Applicant],
+            Self::ResendEnrolment => &[Role::Rccs, Role::RaOperator],
         }
     }
 
@@ -216,6 +220,7 @@ impl Permission {
             Self::RequestRevocation => "request_revocation",
             Self::RevokeAsLegalRepresentative => "revoke_as_legal_representative",
             Self::Enrol => "enrol",
+            Self::ResendEnrolment => "resend_enrolment",
         }
     }
 }

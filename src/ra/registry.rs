@@ -1949,6 +1949,57 @@ impl Registry {
 
     // ---- enrolment -----------------------------------------------------------
 
+    /// Sends a person who has not enrolled yet a new enrolment link (the old one
+    /// stops working): for the organisation's RCCS or an RA operator.
+    pub async fn resend_enrolment(
+        &self,
+        principal: &Principal,
+        person_id: Uuid,
+    ) -> Result<Person, RaError> {
+        let person = match self.inner.store.person(person_id).await {
+            Ok(person) => person,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(RaError::NotFound(format!("no person {person_id}")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        check_entity(principal, person.entity_id, &format!("person {person_id}"))?;
+        if person.is_bound() {
+            return Err(RaError::Conflict(format!(
+                "person {person_id} has already bound an identity; nothing to send"
+            )));
+        }
+        let now = self.now();
+        let expires =
+            now + Duration::hours(i64::from(self.inner.settings.enrolment_lifetime_hours));
+        let token = random_token();
+        let entity = self.inner.store.registered_entity(person.entity_id).await?;
+        self.journal(
+            "person.enrolment_sent",
+            &principal.id,
+            json!({ "person": person.id, "entity": person.entity_id, "role": person.role.name(),
+                    "expires": rfc3339(expires) }),
+        )
+        .await?;
+        let text = NoticeText::Enrolment {
+            entity_name: entity.legal_name.clone(),
+            role: person.role.name().to_owned(),
+            enrolment_url: format!("{}/enrol#{token}", self.inner.portal_url),
+            expires,
+        };
+        let change = RaChange::new()
+            .with(Effect::RenewEnrolment {
+                person_id: person.id,
+                enrolment: Enrolment {
+                    sha256: hex::encode(Sha256::digest(token.as_bytes())),
+                    expires_at: expires,
+                },
+            })
+            .with(self.notice(&person, &text));
+        self.commit(&change).await?;
+        Ok(person)
+    }
+
     /// Binds the caller's own identity to the person an enrolment link was sent to.
     pub async fn enrol(&self, principal: &Principal, token: &str) -> Result<Person, RaError> {
         let (issuer, subject, _) = person_identity(principal)?;

@@ -183,6 +183,11 @@ pub enum Effect {
         role: PersonRole,
         entity_id: Uuid,
     },
+    /// Replaces an unbound person's enrolment link (the old one stops working).
+    RenewEnrolment {
+        person_id: Uuid,
+        enrolment: Enrolment,
+    },
     InsertRequest(RequestRow),
     /// Writes `row` over the stored request if it is still at `expected_version`.
     UpdateRequest {
@@ -429,6 +434,26 @@ macro_rules! write_effect {
                     )));
                 }
                 grant_role!($tx, issuer, subject, role.name(), *entity_id, now);
+            }
+            Effect::RenewEnrolment {
+                person_id,
+                enrolment,
+            } => {
+                let updated = sqlx::query(
+                    "UPDATE persons SET enrolment_sha256 = $1, enrolment_expires_at = $2 \
+                     WHERE id = $3 AND oidc_subject IS NULL",
+                )
+                .bind(&enrolment.sha256)
+                .bind(to_micros(enrolment.expires_at))
+                .bind(person_id.to_string())
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                if updated != 1 {
+                    return Err(StoreError::Conflict(format!(
+                        "person {person_id} is already bound to an identity"
+                    )));
+                }
             }
             Effect::InsertRequest(row) => {
                 let sql = format!(
