@@ -1088,6 +1088,7 @@ async fn bad_input(softhsm: support::hsm::SoftHsm, db: support::db::TestDb) {
             )
             .await;
         assert_eq!(status, 422, "an executable renamed .pdf: {problem}");
+        assert_eq!(problem["field"], "document");
         assert!(
             problem["detail"].as_str().unwrap().contains("document"),
             "{problem}"
@@ -1098,6 +1099,7 @@ async fn bad_input(softhsm: support::hsm::SoftHsm, db: support::db::TestDb) {
             .upload(&id, "identity_document", "rccs-a", big, "big.pdf")
             .await;
         assert_eq!(status, 413, "a document over the limit: {problem}");
+        assert_eq!(problem["field"], "document");
         assert!(
             problem["detail"].as_str().unwrap().contains("document"),
             "{problem}"

@@ -20,7 +20,7 @@ use super::route_table::RouteTable;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::auth::principal::Permission;
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, HasErrorKind};
 use crate::ra::dossier::{Application, IdentityInput, RenewalInput, RevocationView, TermsInput};
 use crate::ra::registry::RaError;
 use crate::ra::request::{Move, MoveError};
@@ -84,6 +84,9 @@ pub(super) fn problem(error: RaError) -> ApiError {
     match &error {
         RaError::Invalid { field, .. } => {
             ApiError::public(&error).with_extension("field", json!(field))
+        }
+        RaError::Evidence(inner) if inner.kind().http_status() < 500 => {
+            ApiError::public(&error).with_extension("field", json!("document"))
         }
         RaError::ClientCertificate(inner) => match inner.field() {
             Some(field) => ApiError::public(&error).with_extension("field", json!(field)),
