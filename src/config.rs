@@ -613,8 +613,7 @@ impl Settings {
                 reason: "must be at least 1".to_owned(),
             });
         }
-        if self.crl.validity_hours == 0
-            || self.crl.refresh_before_hours >= self.crl.validity_hours
+        if self.crl.validity_hours == 0 || self.crl.refresh_before_hours >= self.crl.validity_hours
         {
             return Err(ConfigError::Invalid {
                 setting: "crl.refresh_before_hours",

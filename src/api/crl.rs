@@ -35,7 +35,9 @@ async fn crl(
     let not_found = || {
         ApiError::from_kind(
             ErrorKind::NotFound,
-            format!("no CRL is published as '{file}'; names: issuing.crl, client-auth.crl, root.crl"),
+            format!(
+                "no CRL is published as '{file}'; names: issuing.crl, client-auth.crl, root.crl"
+            ),
         )
     };
     let issuer = issuer_of_file(&file).ok_or_else(not_found)?;
