@@ -407,7 +407,7 @@ impl CrlPublisher {
             let Some(ca) = active.iter().find(|c| c.purpose == purpose) else {
                 continue;
             };
-            let latest = inner.store.latest_crl(purpose).await?;
+            let latest = inner.store.latest_crl_head(purpose).await?;
             let needed = match &latest {
                 None => true,
                 Some(crl) => {

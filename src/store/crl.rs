@@ -51,6 +51,15 @@ pub struct StoredCrl {
     pub published_at: OffsetDateTime,
 }
 
+/// What the publisher compares on every poll: the latest CRL without its DER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlHead {
+    pub number: u64,
+    pub ca_serial: String,
+    pub next_update: OffsetDateTime,
+    pub covers: String,
+}
+
 const CRL_COLUMNS: &str = "issuer, number, ca_serial, der, sha256, this_update, next_update, \
                            entries, covers, published_at";
 
@@ -186,6 +195,23 @@ impl Store {
                 .await?;
         });
         Ok(())
+    }
+
+    /// The highest-numbered CRL of `issuer` without its DER (read on every poll).
+    pub async fn latest_crl_head(&self, issuer: &str) -> Result<Option<CrlHead>, StoreError> {
+        let sql = "SELECT number, ca_serial, next_update, covers FROM crls WHERE issuer = $1 \
+                   ORDER BY number DESC LIMIT 1";
+        on_pool!(self, |pool| {
+            let Some(row) = sqlx::query(sql).bind(issuer).fetch_optional(pool).await? else {
+                return Ok(None);
+            };
+            Ok(Some(CrlHead {
+                number: seq_from_sql(row.try_get(0)?)?,
+                ca_serial: row.try_get(1)?,
+                next_update: from_micros(row.try_get(2)?)?,
+                covers: row.try_get(3)?,
+            }))
+        })
     }
 
     /// The CRL with the highest number of `issuer`, if one was published.
