@@ -5,6 +5,7 @@
 
 pub mod authn;
 pub mod credentials;
+pub mod crl;
 pub mod identity_providers;
 pub mod problem;
 pub mod public;
@@ -38,6 +39,7 @@ fn routes() -> RouteTable<AppState> {
         .nest("", credentials::routes())
         .nest("", identity_providers::routes())
         .nest("", ra::routes())
+        .nest("", crl::routes())
 }
 
 /// Every (METHOD, path, access) the router serves: the role matrix's input.
@@ -440,6 +442,7 @@ mod tests {
             ("GET", "/healthz"),
             ("GET", "/readyz"),
             ("GET", "/certs/{file}"),
+            ("GET", "/crl/{file}"),
         ] {
             assert!(
                 routes.contains(&(method.to_owned(), path.to_owned())),

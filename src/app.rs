@@ -19,6 +19,7 @@ use crate::hsm::{Hsm, HsmError, HsmSigner, KeyId};
 use crate::journal::{CheckpointSigner, Journal, JournalError, JournalEvent};
 use crate::pki::ceremony::{self, CeremonyError, CeremonyFile, CertifiedKey, Transcript};
 use crate::pki::client_auth::{ClientAuthUrls, ClientCertificateIssuer};
+use crate::pki::crl::{self, CrlError, CrlPublisher};
 use crate::pki::issuance::Issuer;
 use crate::pki::policy::{PolicyError, PolicySet};
 use crate::pki::publication::{Publication, PublishedCertificate};
@@ -44,6 +45,9 @@ pub struct AppState {
     /// The registration authority: requests, evidence, revocation; the only
     /// holder of the issuance engine.
     pub ra: crate::ra::registry::Registry,
+    /// The CRLs of the issuing and client-auth CAs: the RA calls `publish_now`
+    /// after a revocation; a background task polls for the rest.
+    pub crl: CrlPublisher,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +66,8 @@ pub enum AppError {
     Policy(#[from] PolicyError),
     #[error(transparent)]
     Tls(#[from] crate::api::tls::TlsError),
+    #[error(transparent)]
+    Crl(#[from] CrlError),
     #[error("no CA hierarchy in the database: run `sceau ca init` first")]
     NoCeremony,
     #[error(
@@ -100,6 +106,7 @@ impl HasErrorKind for AppError {
             Self::Ceremony(e) => e.kind(),
             Self::Policy(e) => e.kind(),
             Self::Tls(e) => e.kind(),
+            Self::Crl(e) => e.kind(),
             Self::CeremonyRecorded { .. } => ErrorKind::Conflict,
             _ => ErrorKind::Internal,
         }
@@ -147,6 +154,8 @@ impl Application {
             );
             let ceremony_hsm = Hsm::connect(&settings.hsm, &CEREMONY_ROLES).await?;
             perform_ceremony(&settings, &store, &ceremony_hsm, &clock, false).await?;
+            // The root token is at hand: issue the first ARL, so `/crl/root.crl` exists.
+            issue_arl(&settings, &store, &ceremony_hsm, &clock, "sceau ca init").await?;
         }
         let journal = open_journal(&settings, &store, &hsm, &clock).await?;
         let publication = Publication::default();
@@ -234,6 +243,13 @@ impl Application {
             &settings.server.public_url,
             settings.notify.message_id_domain.clone(),
         );
+        let crl = CrlPublisher::new(
+            store.clone(),
+            journal.clone(),
+            hsm.clone(),
+            clock.clone(),
+            settings.crl.clone(),
+        );
         tracing::info!(
             ceremony = %ceremony_file.name,
             policies = policies.len(),
@@ -253,6 +269,7 @@ impl Application {
                 activation,
                 oidc,
                 ra,
+                crl,
             },
             tls,
             notifier,
@@ -304,6 +321,7 @@ impl Application {
             .notifier
             .map(|notifier| tokio::spawn(notifier.run(stop_rx.clone())));
         let sweeper = tokio::spawn(self.state.ra.clone().run_sweeps(stop_rx.clone()));
+        let crl_publisher = tokio::spawn(self.state.crl.clone().run(stop_rx.clone()));
         let signal = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -316,6 +334,9 @@ impl Application {
         });
         if let Err(e) = sweeper.await {
             tracing::error!(error = %e, "the RA maintenance task ended abnormally");
+        }
+        if let Err(e) = crl_publisher.await {
+            tracing::error!(error = %e, "the CRL publication task ended abnormally");
         }
         if let Some(notifier) = notifier
             && let Err(e) = notifier.await
@@ -661,4 +682,19 @@ pub async fn renew_ocsp_responder(
         .await?;
     journal.shutdown().await?;
     Ok(record)
+}
+
+/// Issues the root's CRL (the ARL) with the root token, stores it and journals
+/// it (`arl.published`): a ceremony step, since the root token may be offline.
+pub async fn issue_arl(
+    settings: &Settings,
+    store: &Store,
+    hsm: &Hsm,
+    clock: &SharedClock,
+    actor: &str,
+) -> Result<crl::Published, AppError> {
+    let journal = open_journal(settings, store, hsm, clock).await?;
+    let published = crl::publish_arl(store, &journal, hsm, clock, &settings.crl, actor).await;
+    journal.shutdown().await?;
+    Ok(published?)
 }

@@ -1,4 +1,4 @@
-//! The command line: serve, ca init, ca renew-ocsp, audit verify, config check.
+//! The command line: serve, ca init, ca renew-ocsp, ca arl, audit verify, config check.
 //! Every failure ends as one line on stderr and a non-zero exit; never a panic.
 
 use std::path::{Path, PathBuf};
@@ -66,6 +66,8 @@ enum CaCommand {
     },
     /// Issue a new delegated OCSP responder certificate with a new key.
     RenewOcsp,
+    /// Issue the root's CRL (the ARL) with the root token, and store it for `/crl/root.crl`.
+    Arl,
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +115,9 @@ fn run(cli: Cli) -> Result<ExitCode, AppError> {
             Command::Ca {
                 command: CaCommand::RenewOcsp,
             } => renew_ocsp(settings, clock).await,
+            Command::Ca {
+                command: CaCommand::Arl,
+            } => ca_arl(settings, clock).await,
             Command::Audit {
                 command: AuditCommand::Verify,
             } => audit_verify(settings).await,
@@ -276,6 +281,22 @@ async fn renew_ocsp(settings: Settings, clock: SharedClock) -> Result<ExitCode, 
     println!(
         "OCSP responder certificate renewed: serial {} sha256 {} (restart serving instances to publish it)",
         renewed.serial, renewed.sha256
+    );
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ca_arl(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppError> {
+    let store = Store::connect(&settings.database).await?;
+    // The root token for the signature, the services token for the journal's key.
+    let hsm = Hsm::connect(&settings.hsm, &CEREMONY_ROLES).await?;
+    let published = app::issue_arl(&settings, &store, &hsm, &clock, "sceau ca arl").await?;
+    println!(
+        "ARL number {} issued: {} entries, next update {}, sha256 {}",
+        published.number,
+        published.entries,
+        crate::pki::ceremony::rfc3339(published.next_update),
+        published.sha256
     );
     store.close().await;
     Ok(ExitCode::SUCCESS)

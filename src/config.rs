@@ -54,6 +54,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub notify: NotifySettings,
     pub ra: RaSettings,
+    pub crl: CrlSettings,
 }
 
 impl Default for Settings {
@@ -69,6 +70,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             notify: NotifySettings::default(),
             ra: RaSettings::default(),
+            crl: CrlSettings::default(),
         }
     }
 }
@@ -207,6 +209,32 @@ impl Default for RaSettings {
             enrolment_lifetime_hours: 72,
             sweep_interval_secs: 60,
             portal_url: None,
+        }
+    }
+}
+
+/// Certificate revocation lists: how long each is valid, when it is re-issued,
+/// and how often every instance looks for new revocations.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrlSettings {
+    /// nextUpdate − thisUpdate of the issuing and client-auth CRLs.
+    pub validity_hours: u32,
+    /// A CRL is re-issued when its nextUpdate is this close.
+    pub refresh_before_hours: u32,
+    /// How often each instance checks for revocations not yet on a CRL.
+    pub poll_interval_ms: u64,
+    /// nextUpdate − thisUpdate of the root's ARL (`sceau ca arl`).
+    pub arl_validity_days: u32,
+}
+
+impl Default for CrlSettings {
+    fn default() -> Self {
+        Self {
+            validity_hours: 24,
+            refresh_before_hours: 6,
+            poll_interval_ms: 1000,
+            arl_validity_days: 365,
         }
     }
 }
@@ -583,6 +611,20 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 setting: "journal.max_batch",
                 reason: "must be at least 1".to_owned(),
+            });
+        }
+        if self.crl.validity_hours == 0 || self.crl.refresh_before_hours >= self.crl.validity_hours
+        {
+            return Err(ConfigError::Invalid {
+                setting: "crl.refresh_before_hours",
+                reason: "must be less than crl.validity_hours, which must be at least 1".to_owned(),
+            });
+        }
+        if self.crl.poll_interval_ms == 0 || self.crl.arl_validity_days == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "crl",
+                reason: "poll_interval_ms and arl_validity_days must be greater than zero"
+                    .to_owned(),
             });
         }
         for role in TokenRole::ALL {

@@ -18,6 +18,7 @@ use crate::error::{ErrorKind, HasErrorKind};
 pub mod auth;
 pub mod ca;
 pub mod certificates;
+pub mod crl;
 pub mod entities;
 pub mod journal;
 pub mod notices;

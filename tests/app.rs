@@ -163,6 +163,15 @@ async fn production_flow(db: TestDb) {
         .collect();
     assert_eq!(transcripts.len(), 1);
 
+    // The root's first ARL, while its token is at hand.
+    let arl = instance.run(&["ca", "arl"]);
+    assert!(arl.status.success(), "{}", stderr(&arl));
+    assert!(
+        stdout(&arl).contains("ARL number 1 issued: 0 entries"),
+        "{}",
+        stdout(&arl)
+    );
+
     let again = instance.run(&["ca", "init"]);
     assert!(!again.status.success());
     assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
@@ -184,6 +193,11 @@ async fn production_flow(db: TestDb) {
     instance.serve();
     let client = reqwest::Client::new();
     let first_ocsp = bytes(&client, &instance.url("/certs/ocsp.der")).await;
+    assert!(
+        !bytes(&client, &instance.url("/crl/root.crl"))
+            .await
+            .is_empty()
+    );
     assert!(instance.terminate().success());
 
     let renew = instance.run(&["ca", "renew-ocsp"]);
@@ -193,16 +207,17 @@ async fn production_flow(db: TestDb) {
     assert_ne!(first_ocsp, second_ocsp);
     assert!(instance.terminate().success());
 
-    // The ceremony's transcript and the renewal are both in the journal.
+    // The ceremony's transcript, the ARL, the first CRLs of the issuing and
+    // client-auth CAs (published when serving starts) and the renewal are in the journal.
     let verify = instance.run(&["audit", "verify"]);
     assert!(verify.status.success(), "{}", stdout(&verify));
     assert!(
-        stdout(&verify).contains("journal verifies: 2 entries"),
+        stdout(&verify).contains("journal verifies: 5 entries"),
         "{}",
         stdout(&verify)
     );
 
-    // A rewritten payload of the renewal entry is named by its index.
+    // A rewritten payload of an entry (the ARL's) is named by its index.
     db.execute(
         "UPDATE journal_entries SET payload = $1 WHERE seq = $2",
         vec![Arg::Blob(b"{\"kind\":\"forged\"}".to_vec()), Arg::Int(1)],

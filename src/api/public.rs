@@ -186,7 +186,7 @@ fn etag(certificate: &PublishedCertificate) -> String {
 }
 
 /// Whether `If-None-Match` names this ETag (or `*`).
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+pub(crate) fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()

@@ -54,6 +54,10 @@ impl Service {
         let port = app.port();
         let tls_port = app.tls_port();
         let state = app.state().clone();
+        // The first CRLs are published (and journaled) at start: wait for them,
+        // so a test sees a quiet journal. Whichever of this call and the
+        // background task runs first publishes; the other finds nothing to do.
+        state.crl.publish_if_needed().await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             app.run_until_stopped(async {

@@ -1,0 +1,240 @@
+//! Certificate revocation lists: the revoked serials each CA lists, the shared
+//! cRLNumber counters, and the CRLs published (the one served is the highest number).
+
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use super::{Store, StoreError, from_micros, on_pool, seq_from_sql, seq_to_sql, to_micros};
+
+/// The policy id of client certificates (issued by the client-auth CA); every
+/// other certificate in `certificates` is a seal certificate of the issuing CA.
+pub const CLIENT_AUTH_POLICY: &str = "client-auth";
+
+/// Which certificates a CRL covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrlScope {
+    /// Seal certificates (issuing CA).
+    Seal,
+    /// Client certificates (client-auth CA).
+    ClientAuth,
+    /// Sub-CA certificates (the root's ARL): no revocation of a CA is recorded yet.
+    SubCa,
+}
+
+/// One revoked certificate as a CRL lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedEntry {
+    /// Hex of the serial number's content octets.
+    pub serial: String,
+    pub revoked_at: OffsetDateTime,
+    /// RFC 5280 CRLReason; `None` means no reasonCode extension.
+    pub reason_code: Option<u8>,
+    pub invalidity_date: Option<OffsetDateTime>,
+}
+
+/// A CRL as published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCrl {
+    /// The issuer's purpose: `root`, `issuing`, `client-auth`.
+    pub issuer: String,
+    pub number: u64,
+    /// The serial (hex) of the CA certificate that signed it.
+    pub ca_serial: String,
+    pub der: Vec<u8>,
+    /// Hex SHA-256 of the DER.
+    pub sha256: String,
+    pub this_update: OffsetDateTime,
+    pub next_update: OffsetDateTime,
+    pub entries: u64,
+    /// What the CRL covers of the revocations table ([`Store::revocation_mark`]).
+    pub covers: String,
+    pub published_at: OffsetDateTime,
+}
+
+/// What the publisher compares on every poll: the latest CRL without its DER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlHead {
+    pub number: u64,
+    pub ca_serial: String,
+    pub next_update: OffsetDateTime,
+    pub covers: String,
+}
+
+const CRL_COLUMNS: &str = "issuer, number, ca_serial, der, sha256, this_update, next_update, \
+                           entries, covers, published_at";
+
+fn scope_filter(scope: CrlScope) -> &'static str {
+    match scope {
+        CrlScope::Seal => "c.policy_id <> $1",
+        CrlScope::ClientAuth => "c.policy_id = $1",
+        // No table records a revoked CA certificate yet: the ARL lists nothing.
+        CrlScope::SubCa => "c.policy_id = $1 AND 1 = 0",
+    }
+}
+
+impl Store {
+    /// Every revoked certificate in `scope`, expired or not (they are never removed).
+    pub async fn revoked_for_crl(&self, scope: CrlScope) -> Result<Vec<RevokedEntry>, StoreError> {
+        let sql = format!(
+            "SELECT r.serial, r.revoked_at, r.reason_code, r.invalidity_date \
+             FROM revocations r JOIN certificates c ON c.serial = r.serial \
+             WHERE {} ORDER BY r.revoked_at, r.serial",
+            scope_filter(scope)
+        );
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql)
+                .bind(CLIENT_AUTH_POLICY)
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let code: Option<i64> = row.try_get(2)?;
+                let invalidity: Option<i64> = row.try_get(3)?;
+                out.push(RevokedEntry {
+                    serial: row.try_get(0)?,
+                    revoked_at: from_micros(row.try_get(1)?)?,
+                    reason_code: code
+                        .map(|c| {
+                            u8::try_from(c)
+                                .map_err(|_| StoreError::Corrupt(format!("reason code {c}")))
+                        })
+                        .transpose()?,
+                    invalidity_date: invalidity.map(from_micros).transpose()?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// A short summary of the revocations in `scope` (count, latest revocation,
+    /// invalidity dates known): when it differs from a CRL's `covers`, that CRL
+    /// is out of date. Revocations are never deleted, so a new one always changes it.
+    pub async fn revocation_mark(&self, scope: CrlScope) -> Result<String, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*), MAX(r.revoked_at), COUNT(r.invalidity_date) \
+             FROM revocations r JOIN certificates c ON c.serial = r.serial WHERE {}",
+            scope_filter(scope)
+        );
+        on_pool!(self, |pool| {
+            let row = sqlx::query(&sql)
+                .bind(CLIENT_AUTH_POLICY)
+                .fetch_one(pool)
+                .await?;
+            let count: i64 = row.try_get(0)?;
+            let latest: Option<i64> = row.try_get(1)?;
+            let invalidity: i64 = row.try_get(2)?;
+            Ok(format!("{count}:{}:{invalidity}", latest.unwrap_or(0)))
+        })
+    }
+
+    /// Records when the key of a revoked certificate is known or suspected to
+    /// have been compromised (the CRL entry's invalidityDate).
+    pub async fn set_invalidity_date(
+        &self,
+        serial: &str,
+        invalidity_date: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE revocations SET invalidity_date = $1 WHERE serial = $2";
+        let affected = on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(to_micros(invalidity_date))
+                .bind(serial)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if affected == 0 {
+            return Err(StoreError::NotFound {
+                what: "revocation",
+                id: serial.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The next cRLNumber of `issuer`: one transaction increments the shared
+    /// counter, so instances sharing the database never give out the same number.
+    pub async fn next_crl_number(&self, issuer: &str) -> Result<u64, StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO crl_state (issuer, number) VALUES ($1, 0) \
+                 ON CONFLICT (issuer) DO NOTHING",
+            )
+            .bind(issuer)
+            .execute(&mut *tx)
+            .await?;
+            let number: i64 = sqlx::query_scalar(
+                "UPDATE crl_state SET number = number + 1 WHERE issuer = $1 RETURNING number",
+            )
+            .bind(issuer)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            seq_from_sql(number)
+        })
+    }
+
+    pub async fn insert_crl(&self, crl: &StoredCrl) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO crls ({CRL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        );
+        on_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(&crl.issuer)
+                .bind(seq_to_sql(crl.number)?)
+                .bind(&crl.ca_serial)
+                .bind(&crl.der)
+                .bind(&crl.sha256)
+                .bind(to_micros(crl.this_update))
+                .bind(to_micros(crl.next_update))
+                .bind(seq_to_sql(crl.entries)?)
+                .bind(&crl.covers)
+                .bind(to_micros(crl.published_at))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The highest-numbered CRL of `issuer` without its DER (read on every poll).
+    pub async fn latest_crl_head(&self, issuer: &str) -> Result<Option<CrlHead>, StoreError> {
+        let sql = "SELECT number, ca_serial, next_update, covers FROM crls WHERE issuer = $1 \
+                   ORDER BY number DESC LIMIT 1";
+        on_pool!(self, |pool| {
+            let Some(row) = sqlx::query(sql).bind(issuer).fetch_optional(pool).await? else {
+                return Ok(None);
+            };
+            Ok(Some(CrlHead {
+                number: seq_from_sql(row.try_get(0)?)?,
+                ca_serial: row.try_get(1)?,
+                next_update: from_micros(row.try_get(2)?)?,
+                covers: row.try_get(3)?,
+            }))
+        })
+    }
+
+    /// The CRL with the highest number of `issuer`, if one was published.
+    pub async fn latest_crl(&self, issuer: &str) -> Result<Option<StoredCrl>, StoreError> {
+        let sql = format!(
+            "SELECT {CRL_COLUMNS} FROM crls WHERE issuer = $1 ORDER BY number DESC LIMIT 1"
+        );
+        on_pool!(self, |pool| {
+            let Some(row) = sqlx::query(&sql).bind(issuer).fetch_optional(pool).await? else {
+                return Ok(None);
+            };
+            Ok(Some(StoredCrl {
+                issuer: row.try_get(0)?,
+                number: seq_from_sql(row.try_get(1)?)?,
+                ca_serial: row.try_get(2)?,
+                der: row.try_get(3)?,
+                sha256: row.try_get(4)?,
+                this_update: from_micros(row.try_get(5)?)?,
+                next_update: from_micros(row.try_get(6)?)?,
+                entries: seq_from_sql(row.try_get(7)?)?,
+                covers: row.try_get(8)?,
+                published_at: from_micros(row.try_get(9)?)?,
+            }))
+        })
+    }
+}
