@@ -224,6 +224,13 @@ impl Application {
         )
         .await
         .map_err(|e| AppError::Internal(format!("evidence vault: {e}")))?;
+        let crl = CrlPublisher::new(
+            store.clone(),
+            journal.clone(),
+            hsm.clone(),
+            clock.clone(),
+            settings.crl.clone(),
+        );
         let ra = crate::ra::registry::Registry::new(
             store.clone(),
             journal.clone(),
@@ -238,17 +245,11 @@ impl Application {
                 }
             },
             hsm.token(TokenRole::Seal)?.clone(),
+            crl.clone(),
             vault,
             settings.ra.clone(),
             &settings.server.public_url,
             settings.notify.message_id_domain.clone(),
-        );
-        let crl = CrlPublisher::new(
-            store.clone(),
-            journal.clone(),
-            hsm.clone(),
-            clock.clone(),
-            settings.crl.clone(),
         );
         tracing::info!(
             ceremony = %ceremony_file.name,

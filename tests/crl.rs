@@ -67,6 +67,7 @@ async fn revoke(state: &AppState, serial: &str, reason_code: Option<u8>) {
         requester_role: "ca_admin".to_owned(),
         comment: None,
         journal_index,
+        invalidity_date: None,
     }));
     state
         .store

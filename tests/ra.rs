@@ -1154,16 +1154,62 @@ async fn bad_input(softhsm: support::hsm::SoftHsm, db: support::db::TestDb) {
             .await;
         assert_eq!(status, 422, "{problem}");
         assert_eq!(problem["field"], "reason");
+        let (status, problem) = w
+            .call(
+                "POST",
+                &format!("/ra/v1/certificates/{serial}/revocation"),
+                "rccs-a",
+                Some(json!({ "reason": "key_compromise", "invalidity_date": "2999-01-01T00:00:00Z" })),
+            )
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["field"], "invalidity_date");
+        let compromised =
+            time::OffsetDateTime::from(w.service.clock.now()) - time::Duration::hours(2);
+        let compromised = compromised.replace_nanosecond(0).unwrap();
         let (status, revoked) = w
             .call(
                 "POST",
                 &format!("/ra/v1/certificates/{serial}/revocation"),
                 "rccs-a",
-                Some(json!({ "reason": "key_compromise" })),
+                Some(json!({
+                    "reason": "key_compromise",
+                    "invalidity_date": compromised.format(&time::format_description::well_known::Rfc3339).unwrap(),
+                })),
             )
             .await;
         assert_eq!(status, 200, "{revoked}");
         assert_eq!(revoked["reason_code"], 1);
+        // On the issuing CA's CRL as soon as the call returned, with the
+        // reason and the invalidity date.
+        let crl = w
+            .http
+            .get(w.service.url("/crl/issuing.crl"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(crl.status(), 200);
+        let crl = {
+            use der::Decode;
+            x509_cert::crl::CertificateList::from_der(&crl.bytes().await.unwrap()).unwrap()
+        };
+        let entry = crl
+            .tbs_cert_list
+            .revoked_certificates
+            .iter()
+            .flatten()
+            .find(|r| hex::encode(r.serial_number.as_bytes()) == serial)
+            .expect("the revoked certificate is on the CRL at once");
+        let oids: Vec<String> = entry
+            .crl_entry_extensions
+            .iter()
+            .flatten()
+            .map(|e| e.extn_id.to_string())
+            .collect();
+        assert!(
+            oids.contains(&"2.5.29.21".to_owned()) && oids.contains(&"2.5.29.24".to_owned()),
+            "{oids:?}"
+        );
         let revocations = db.count("revocations").await;
         let (status, problem) = w
             .call(

@@ -296,6 +296,8 @@ async fn renew(
 struct RevocationBody {
     reason: String,
     comment: Option<String>,
+    /// RFC 3339: when the key was, or may have been, compromised.
+    invalidity_date: Option<String>,
 }
 
 async fn revoke(
@@ -324,6 +326,18 @@ async fn revocation(
     as_legal_representative: bool,
 ) -> Result<Json<RevocationView>, ApiError> {
     let body = json_body(payload)?;
+    let invalidity_date = match &body.invalidity_date {
+        None => None,
+        Some(text) => Some(
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| {
+                    problem(RaError::Invalid {
+                        field: "invalidity_date".to_owned(),
+                        reason: format!("{text:?} is not an RFC 3339 date-time"),
+                    })
+                })?,
+        ),
+    };
     let revoked = state
         .ra
         .revoke(
@@ -331,6 +345,7 @@ async fn revocation(
             &serial.to_ascii_lowercase(),
             &body.reason,
             body.comment,
+            invalidity_date,
             as_legal_representative,
         )
         .await

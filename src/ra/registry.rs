@@ -36,6 +36,7 @@ use crate::pki::client_auth::{
     ClientCertificateError, ClientCertificateIssuer, ClientCertificateRequest,
     IssuedClientCertificate,
 };
+use crate::pki::crl::CrlPublisher;
 use crate::pki::csr::{self, CsrError};
 use crate::pki::issuance::{DeviceEvidence, IssuanceError, IssuanceRequest, Issuer, KeySource};
 use crate::pki::policy::{CertificatePolicy, PolicySet};
@@ -131,6 +132,9 @@ struct Inner {
     /// Where CA-managed seal keys live: destroyed here once their certificate
     /// is revoked or expired.
     seal_token: Arc<TokenPool>,
+    /// Publishes a new CRL right after a revocation (every instance's poll
+    /// would within seconds anyway).
+    crl: CrlPublisher,
     vault: EvidenceVault,
     settings: RaSettings,
     portal_url: String,
@@ -266,6 +270,7 @@ impl Registry {
         issuer: Issuer,
         client_issuer: Option<ClientCertificateIssuer>,
         seal_token: Arc<TokenPool>,
+        crl: CrlPublisher,
         vault: EvidenceVault,
         settings: RaSettings,
         public_url: &str,
@@ -286,6 +291,7 @@ impl Registry {
                 issuer,
                 client_issuer,
                 seal_token,
+                crl,
                 vault,
                 settings,
                 portal_url,
@@ -1358,7 +1364,7 @@ impl Registry {
                         principal,
                         "rccs",
                         &serial,
-                        RevocationReason::Refused,
+                        (RevocationReason::Refused, None),
                         message.clone(),
                         &entity,
                         &persons,
@@ -1380,10 +1386,8 @@ impl Registry {
             extra,
         )
         .await?;
-        if attempted == Move::Refuse
-            && let Err(error) = self.destroy_keys().await
-        {
-            tracing::warn!(%error, "key destruction after refusal failed; the sweep retries");
+        if attempted == Move::Refuse {
+            self.after_revocation().await;
         }
         if to == RequestState::Validated {
             // The CA issues at once; if it cannot now, the sweep retries.
@@ -1747,6 +1751,7 @@ impl Registry {
         serial: &str,
         reason: &str,
         comment: Option<String>,
+        invalidity_date: Option<OffsetDateTime>,
         as_legal_representative: bool,
     ) -> Result<RevocationView, RaError> {
         let reason = RevocationReason::parse(reason).ok_or_else(|| {
@@ -1807,8 +1812,24 @@ impl Registry {
         };
         let entity = store.registered_entity(certificate.entity_id).await?;
         let persons = store.persons_of(certificate.entity_id).await?;
+        if let Some(date) = invalidity_date
+            && date > self.now()
+        {
+            return Err(invalid(
+                "invalidity_date",
+                "is when the key was (or may have been) compromised: not in the future",
+            ));
+        }
         let effects = self
-            .revocation_effects(principal, role, serial, reason, comment, &entity, &persons)
+            .revocation_effects(
+                principal,
+                role,
+                serial,
+                (reason, invalidity_date),
+                comment,
+                &entity,
+                &persons,
+            )
             .await?;
         let mut change = RaChange::new();
         let mut view = None;
@@ -1827,10 +1848,7 @@ impl Registry {
             change.push(effect);
         }
         self.commit(&change).await?;
-        // The key goes at once; if the HSM is unreachable now, the sweep retries.
-        if let Err(error) = self.destroy_keys().await {
-            tracing::warn!(%error, "key destruction after revocation failed; the sweep retries");
-        }
+        self.after_revocation().await;
         view.ok_or_else(|| RaError::Internal("revocation without a record".to_owned()))
     }
 
@@ -1845,7 +1863,7 @@ impl Registry {
         principal: &Principal,
         role: &str,
         serial: &str,
-        reason: RevocationReason,
+        (reason, invalidity_date): (RevocationReason, Option<OffsetDateTime>),
         comment: Option<String>,
         entity: &RegisteredEntity,
         persons: &[Person],
@@ -1869,6 +1887,7 @@ impl Registry {
                     "reason_code": reason.crl_reason_code(),
                     "requester_role": role,
                     "comment": comment,
+                    "invalidity_date": invalidity_date.map(rfc3339),
                     "effective": rfc3339(now),
                 }),
             )
@@ -1882,6 +1901,7 @@ impl Registry {
             requester_role: role.to_owned(),
             comment,
             journal_index: index,
+            invalidity_date,
         })];
         let text = NoticeText::Revoked {
             entity_name: entity.legal_name.clone(),
@@ -2147,6 +2167,18 @@ impl Registry {
             report.purged_documents.push(document.id);
         }
         Ok(())
+    }
+
+    /// What follows a revocation at once: the key is destroyed and a new CRL
+    /// published. Failures are logged: the sweep and every instance's CRL poll
+    /// catch up within seconds.
+    async fn after_revocation(&self) {
+        if let Err(error) = self.destroy_keys().await {
+            tracing::warn!(%error, "key destruction after revocation failed; the sweep retries");
+        }
+        if let Err(error) = self.inner.crl.publish_now().await {
+            tracing::warn!(%error, "CRL publication after revocation failed; the poll retries");
+        }
     }
 
     /// Destroys, in the seal token, every CA-managed key whose certificate is

@@ -154,6 +154,9 @@ pub struct Revocation {
     pub requester_role: String,
     pub comment: Option<String>,
     pub journal_index: u64,
+    /// When the key is known or suspected to have been compromised (RFC 5280
+    /// invalidityDate), when the requester says.
+    pub invalidity_date: Option<OffsetDateTime>,
 }
 
 /// A certificate the reminder sweep looks at: accepted, not revoked, expiring soon.
@@ -241,7 +244,7 @@ const EVIDENCE_COLUMNS: &str = "id, request_id, kind, media_type, size, sha256, 
                                 wrapped_key, ciphertext, uploaded_by, uploaded_at, retain_until, \
                                 purged_at, journal_index";
 const REVOCATION_COLUMNS: &str = "serial, reason, reason_code, revoked_at, requested_by, \
-                                  requester_role, comment, journal_index";
+                                  requester_role, comment, journal_index, invalidity_date";
 
 macro_rules! entity_from_row {
     ($row:expr) => {{
@@ -334,6 +337,7 @@ macro_rules! revocation_from_row {
         let row = $row;
         let code: Option<i64> = row.try_get(2)?;
         let index: i64 = row.try_get(7)?;
+        let invalidity: Option<i64> = row.try_get(8)?;
         Revocation {
             serial: row.try_get(0)?,
             reason: row.try_get(1)?,
@@ -347,6 +351,7 @@ macro_rules! revocation_from_row {
             requester_role: row.try_get(5)?,
             comment: row.try_get(6)?,
             journal_index: seq_from_sql(index)?,
+            invalidity_date: invalidity.map(from_micros).transpose()?,
         }
     }};
 }
@@ -575,7 +580,7 @@ macro_rules! write_effect {
             Effect::Revoke(revocation) => {
                 let sql = format!(
                     "INSERT INTO revocations ({REVOCATION_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                 );
                 sqlx::query(&sql)
                     .bind(&revocation.serial)
@@ -586,6 +591,7 @@ macro_rules! write_effect {
                     .bind(&revocation.requester_role)
                     .bind(&revocation.comment)
                     .bind(seq_to_sql(revocation.journal_index)?)
+                    .bind(revocation.invalidity_date.map(to_micros))
                     .execute(&mut *$tx)
                     .await?;
                 sqlx::query(
