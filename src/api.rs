@@ -6,6 +6,7 @@
 pub mod authn;
 pub mod credentials;
 pub mod identity_providers;
+pub mod ocsp;
 pub mod problem;
 pub mod public;
 pub mod ra;
@@ -38,6 +39,7 @@ fn routes() -> RouteTable<AppState> {
         .nest("", credentials::routes())
         .nest("", identity_providers::routes())
         .nest("", ra::routes())
+        .nest("", ocsp::routes())
 }
 
 /// Every (METHOD, path, access) the router serves: the role matrix's input.

@@ -54,6 +54,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub notify: NotifySettings,
     pub ra: RaSettings,
+    pub ocsp: OcspSettings,
 }
 
 impl Default for Settings {
@@ -69,6 +70,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             notify: NotifySettings::default(),
             ra: RaSettings::default(),
+            ocsp: OcspSettings::default(),
         }
     }
 }
@@ -209,6 +211,54 @@ impl Default for RaSettings {
             portal_url: None,
         }
     }
+}
+
+/// The OCSP responder (RFC 6960, RFC 5019 profile).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OcspSettings {
+    /// nextUpdate - thisUpdate of every response; a cached response is re-signed
+    /// once less than half of it remains.
+    pub validity_secs: u64,
+    /// Fresh signatures per second for requests that need one (a nonce, an
+    /// unknown serial, several certificates): the token bucket's rate.
+    pub nonce_signatures_per_second: u32,
+    /// The token bucket's size: signatures allowed in one burst.
+    pub nonce_burst: u32,
+    /// Signatures in flight at once (the HSM is shared with other services).
+    pub signing_concurrency: usize,
+    /// What a request past the bound gets.
+    pub over_limit: OcspOverLimit,
+    /// Largest OCSP request accepted, in bytes (malformedRequest above it).
+    pub max_request_bytes: usize,
+    /// How often an instance re-reads the active responder certificate and
+    /// renews it when it nears expiry (`ocsp.renew_before_days` of the ceremony file).
+    pub maintenance_interval_secs: u64,
+}
+
+impl Default for OcspSettings {
+    fn default() -> Self {
+        Self {
+            validity_secs: 3600,
+            nonce_signatures_per_second: 50,
+            nonce_burst: 50,
+            signing_concurrency: 2,
+            over_limit: OcspOverLimit::TryLater,
+            max_request_bytes: 4096,
+            maintenance_interval_secs: 300,
+        }
+    }
+}
+
+/// The answer to a request that needs a fresh signature when the bound is reached.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OcspOverLimit {
+    /// `tryLater` (status 3).
+    TryLater,
+    /// The cached response for the certificate, without the nonce (when there is
+    /// one; `tryLater` otherwise).
+    Cached,
 }
 
 /// Who an identity provider vouches for.
