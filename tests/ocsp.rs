@@ -151,15 +151,15 @@ fn pkilint_clean(file: &Path) {
 }
 
 /// The OCSP status and, when successful, the first certificate status and the nonce.
-fn decode(der: &[u8]) -> (OcspResponseStatus, Option<(CertStatus, Option<Vec<u8>>)>) {
+/// The first certificate status and the echoed nonce of a successful response.
+type Single = (CertStatus, Option<Vec<u8>>);
+
+fn decode(der: &[u8]) -> (OcspResponseStatus, Option<Single>) {
     let response = OcspResponse::from_der(der).unwrap();
     let single = response.response_bytes.map(|bytes| {
         let basic = BasicOcspResponse::from_der(bytes.response.as_bytes()).unwrap();
         let nonce = basic.nonce().map(|n| n.0.as_bytes().to_vec());
-        (
-            basic.tbs_response_data.responses[0].cert_status.clone(),
-            nonce,
-        )
+        (basic.tbs_response_data.responses[0].cert_status, nonce)
     });
     (response.response_status, single)
 }
