@@ -569,3 +569,69 @@ fn a_nonce_flood_stays_within_the_signing_bound_and_cached_answers_stay_fast() {
         Arc::into_inner(service).unwrap().stop().await;
     });
 }
+
+#[test]
+fn the_responder_certificate_is_renewed_before_expiry_and_used_at_once() {
+    let Some(softhsm) = support::hsm::isolated(
+        "the_responder_certificate_is_renewed_before_expiry_and_used_at_once",
+    ) else {
+        return;
+    };
+    ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let f = fixture(
+            start(&softhsm, &db, |s| {
+                // Only the explicit passes below: no race with the timer.
+                s.ocsp.maintenance_interval_secs = 86_400;
+                s.ocsp.validity_secs = 3600;
+            })
+            .await,
+        )
+        .await;
+        let state = &f.service.state;
+        let client = reqwest::Client::new();
+        let ask = request(&f.issuing, &f.serial, None);
+        let responder_serial = |der: &[u8]| {
+            let response = OcspResponse::from_der(der).unwrap();
+            let basic =
+                BasicOcspResponse::from_der(response.response_bytes.unwrap().response.as_bytes())
+                    .unwrap();
+            hex::encode(
+                basic.certs.unwrap()[0]
+                    .tbs_certificate
+                    .serial_number
+                    .as_bytes(),
+            )
+        };
+        let (_, before) = post(&client, &f.service, ask.clone()).await;
+        let old = state.ocsp.key().serial().to_owned();
+        assert_eq!(responder_serial(&before), old);
+        // Far from expiry (30 days, renewed 10 days before): nothing to do.
+        assert!(!sceau::app::maintain_ocsp_responder(state).await.unwrap());
+        f.service.clock.advance(Duration::from_secs(21 * 86_400));
+        assert!(sceau::app::maintain_ocsp_responder(state).await.unwrap());
+        let new = state.ocsp.key().serial().to_owned();
+        assert_ne!(new, old);
+        let active = state
+            .store
+            .active_ca_certificates()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.purpose == "ocsp")
+            .unwrap();
+        assert_eq!(active.serial, new);
+        let (_, after) = post(&client, &f.service, ask).await;
+        assert_eq!(
+            responder_serial(&after),
+            new,
+            "answers are signed by the new responder"
+        );
+        assert!(!sceau::app::maintain_ocsp_responder(state).await.unwrap());
+        let journaled = db
+            .count("journal_entries WHERE kind = 'ocsp.responder_renewed'")
+            .await;
+        assert_eq!(journaled, 1);
+        f.service.stop().await;
+    });
+}
