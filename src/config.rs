@@ -694,6 +694,24 @@ pin = { value = "9999" }
     }
 
     #[test]
+    fn reads_the_ocsp_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{MINIMAL}\n[ocsp]\nvalidity_secs = 600\nover_limit = \"cached\"\nnonce_signatures_per_second = 5\n"
+        );
+        let settings = Settings::load(Some(&write(dir.path(), &text))).unwrap();
+        assert_eq!(settings.ocsp.validity_secs, 600);
+        assert_eq!(settings.ocsp.over_limit, OcspOverLimit::Cached);
+        assert_eq!(settings.ocsp.nonce_signatures_per_second, 5);
+        assert_eq!(
+            settings.ocsp.nonce_burst,
+            OcspSettings::default().nonce_burst
+        );
+        let unknown = format!("{MINIMAL}\n[ocsp]\nover_limit = \"drop\"\n");
+        assert!(Settings::load(Some(&write(dir.path(), &unknown))).is_err());
+    }
+
+    #[test]
     fn pins_never_print() {
         let dir = tempfile::tempdir().unwrap();
         let settings = Settings::load(Some(&write(dir.path(), MINIMAL))).unwrap();
