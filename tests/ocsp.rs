@@ -635,3 +635,44 @@ fn the_responder_certificate_is_renewed_before_expiry_and_used_at_once() {
         f.service.stop().await;
     });
 }
+
+#[test]
+fn past_the_bound_nonce_requests_get_the_cached_answer_when_configured() {
+    let Some(softhsm) = support::hsm::isolated(
+        "past_the_bound_nonce_requests_get_the_cached_answer_when_configured",
+    ) else {
+        return;
+    };
+    ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let f = fixture(
+            start(&softhsm, &db, |s| {
+                s.ocsp.nonce_signatures_per_second = 0;
+                s.ocsp.nonce_burst = 1;
+                s.ocsp.over_limit = OcspOverLimit::Cached;
+            })
+            .await,
+        )
+        .await;
+        let client = reqwest::Client::new();
+        let first = request(&f.issuing, &f.serial, Some(b"first nonce"));
+        let (_, bytes) = post(&client, &f.service, first).await;
+        assert!(matches!(
+            decode(&bytes),
+            (OcspResponseStatus::Successful, Some((CertStatus::Good(_), Some(n)))) if n == b"first nonce"
+        ));
+        // The bucket is empty and never refills: the cached answer, without the nonce.
+        let second = request(&f.issuing, &f.serial, Some(b"second nonce"));
+        let (_, bytes) = post(&client, &f.service, second).await;
+        let (_, plain) = post(&client, &f.service, request(&f.issuing, &f.serial, None)).await;
+        assert!(matches!(
+            decode(&bytes),
+            (OcspResponseStatus::Successful, Some((CertStatus::Good(_), None)))
+        ));
+        assert_eq!(bytes, plain);
+        // An unknown serial is not signed past the bound: tryLater.
+        let (_, bytes) = post(&client, &f.service, request(&f.issuing, "5ce4ab", None)).await;
+        assert_eq!(decode(&bytes).0, OcspResponseStatus::TryLater);
+        f.service.stop().await;
+    });
+}
