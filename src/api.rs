@@ -7,6 +7,7 @@ pub mod authn;
 pub mod credentials;
 pub mod crl;
 pub mod identity_providers;
+pub mod ocsp;
 pub mod problem;
 pub mod public;
 pub mod ra;
@@ -40,6 +41,7 @@ fn routes() -> RouteTable<AppState> {
         .nest("", identity_providers::routes())
         .nest("", ra::routes())
         .nest("", crl::routes())
+        .nest("", ocsp::routes())
 }
 
 /// Every (METHOD, path, access) the router serves: the role matrix's input.

@@ -48,6 +48,8 @@ pub struct AppState {
     /// The CRLs of the issuing and client-auth CAs: the RA calls `publish_now`
     /// after a revocation; a background task polls for the rest.
     pub crl: CrlPublisher,
+    /// The OCSP responder for the issuing CA.
+    pub ocsp: crate::pki::ocsp::OcspResponder,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -251,6 +253,7 @@ impl Application {
             &settings.server.public_url,
             settings.notify.message_id_domain.clone(),
         );
+        let ocsp = ocsp_responder(&settings, &store, &hsm, &clock).await?;
         tracing::info!(
             ceremony = %ceremony_file.name,
             policies = policies.len(),
@@ -271,6 +274,7 @@ impl Application {
                 oidc,
                 ra,
                 crl,
+                ocsp,
             },
             tls,
             notifier,
@@ -323,6 +327,8 @@ impl Application {
             .map(|notifier| tokio::spawn(notifier.run(stop_rx.clone())));
         let sweeper = tokio::spawn(self.state.ra.clone().run_sweeps(stop_rx.clone()));
         let crl_publisher = tokio::spawn(self.state.crl.clone().run(stop_rx.clone()));
+        let ocsp_maintenance =
+            tokio::spawn(run_ocsp_maintenance(self.state.clone(), stop_rx.clone()));
         let signal = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -333,6 +339,9 @@ impl Application {
             what: "serving HTTP".to_owned(),
             source,
         });
+        if let Err(e) = ocsp_maintenance.await {
+            tracing::error!(error = %e, "the OCSP maintenance task ended abnormally");
+        }
         if let Err(e) = sweeper.await {
             tracing::error!(error = %e, "the RA maintenance task ended abnormally");
         }
@@ -637,12 +646,36 @@ fn write_transcript(
     Ok(path)
 }
 
-/// Renews the delegated OCSP responder certificate with a new key, and journals it.
+/// Renews the delegated OCSP responder certificate with a new key, and journals it
+/// (`sceau ca renew-ocsp`, with its own journal handle).
 pub async fn renew_ocsp_responder(
     settings: &Settings,
     store: &Store,
     hsm: &Hsm,
     clock: &SharedClock,
+) -> Result<CaCertificate, AppError> {
+    let journal = open_journal(settings, store, hsm, clock).await?;
+    let renewed = renew_ocsp_responder_in(
+        settings,
+        store,
+        hsm,
+        clock,
+        &journal,
+        ("ca.ocsp_responder_renewed", "sceau ca renew-ocsp"),
+    )
+    .await;
+    journal.shutdown().await?;
+    renewed
+}
+
+/// The renewal itself, journaled on `journal` as `(event, actor)`.
+async fn renew_ocsp_responder_in(
+    settings: &Settings,
+    store: &Store,
+    hsm: &Hsm,
+    clock: &SharedClock,
+    journal: &Journal,
+    (event, actor): (&str, &str),
 ) -> Result<CaCertificate, AppError> {
     let (file, _) = CeremonyFile::load(&settings.ca.ceremony_file)?;
     let active = store.active_ca_certificates().await?;
@@ -668,11 +701,10 @@ pub async fn renew_ocsp_responder(
     };
     let record = ca_certificate(&renewed, now.into())?;
     store.replace_ca_certificate(&record).await?;
-    let journal = open_journal(settings, store, hsm, clock).await?;
     journal
         .append(JournalEvent::new(
-            "ca.ocsp_responder_renewed",
-            "sceau ca renew-ocsp",
+            event,
+            actor,
             serde_json::json!({
                 "serial": record.serial,
                 "sha256": record.sha256,
@@ -681,7 +713,6 @@ pub async fn renew_ocsp_responder(
             }),
         ))
         .await?;
-    journal.shutdown().await?;
     Ok(record)
 }
 
@@ -698,4 +729,94 @@ pub async fn issue_arl(
     let published = crl::publish_arl(store, &journal, hsm, clock, &settings.crl, actor).await;
     journal.shutdown().await?;
     Ok(published?)
+}
+
+/// The responder key over the active `ocsp` certificate record.
+async fn ocsp_responder_key(
+    store: &Store,
+    hsm: &Hsm,
+) -> Result<crate::pki::ocsp::ResponderKey, AppError> {
+    let record = store
+        .active_ca_certificates()
+        .await?
+        .into_iter()
+        .find(|c| c.purpose == ceremony::KeyPurpose::Ocsp.name())
+        .ok_or(AppError::Incomplete("ocsp"))?;
+    let certificate = x509_cert::Certificate::from_der(&record.der)
+        .map_err(|e| AppError::Internal(format!("stored ocsp certificate: {e}")))?;
+    let signer = hsm_signer(hsm, &record.key).await?;
+    Ok(crate::pki::ocsp::ResponderKey::new(signer, certificate))
+}
+
+/// The OCSP responder for the active issuing CA, signing with the active
+/// delegated responder key (on the services token).
+pub async fn ocsp_responder(
+    settings: &Settings,
+    store: &Store,
+    hsm: &Hsm,
+    clock: &SharedClock,
+) -> Result<crate::pki::ocsp::OcspResponder, AppError> {
+    let issuing = store
+        .active_ca_certificates()
+        .await?
+        .into_iter()
+        .find(|c| c.purpose == "issuing")
+        .ok_or(AppError::Incomplete("issuing"))?;
+    let certificate = x509_cert::Certificate::from_der(&issuing.der)
+        .map_err(|e| AppError::Internal(format!("stored issuing certificate: {e}")))?;
+    let served = crate::pki::ocsp::ServedCa::new("issuing", &certificate)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(crate::pki::ocsp::OcspResponder::new(
+        store.clone(),
+        clock.clone(),
+        settings.ocsp.clone(),
+        vec![served],
+        ocsp_responder_key(store, hsm).await?,
+    ))
+}
+
+/// One maintenance pass: renews the responder certificate when it is within the
+/// ceremony file's `ocsp.renew_before_days` of expiry (journaled as
+/// `ocsp.responder_renewed`), and makes the responder use the active certificate
+/// (which another instance may have renewed). Returns whether the key changed.
+pub async fn maintain_ocsp_responder(state: &AppState) -> Result<bool, AppError> {
+    let (file, _) = CeremonyFile::load(&state.settings.ca.ceremony_file)?;
+    let renew_before = std::time::Duration::from_secs(
+        u64::from(file.ocsp.renew_before_days.unwrap_or(0)) * 86_400,
+    );
+    let current = ocsp_responder_key(&state.store, &state.hsm).await?;
+    if current.not_after() <= state.clock.now() + renew_before {
+        let record = renew_ocsp_responder_in(
+            &state.settings,
+            &state.store,
+            &state.hsm,
+            &state.clock,
+            &state.journal,
+            ("ocsp.responder_renewed", "sceau ocsp maintenance"),
+        )
+        .await?;
+        tracing::info!(serial = %record.serial, "OCSP responder certificate renewed");
+    }
+    let active = ocsp_responder_key(&state.store, &state.hsm).await?;
+    if active.serial() == state.ocsp.key().serial() {
+        return Ok(false);
+    }
+    tracing::info!(serial = %active.serial(), "OCSP responder now signs with a new certificate");
+    state.ocsp.replace_key(active);
+    Ok(true)
+}
+
+/// Runs [`maintain_ocsp_responder`] every `ocsp.maintenance_interval_secs` until stopped.
+async fn run_ocsp_maintenance(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let every =
+        std::time::Duration::from_secs(state.settings.ocsp.maintenance_interval_secs.max(1));
+    loop {
+        if let Err(error) = maintain_ocsp_responder(&state).await {
+            tracing::error!(error = %crate::error::chain(&error), "OCSP responder maintenance failed");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+    }
 }

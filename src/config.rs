@@ -55,6 +55,7 @@ pub struct Settings {
     pub notify: NotifySettings,
     pub ra: RaSettings,
     pub crl: CrlSettings,
+    pub ocsp: OcspSettings,
 }
 
 impl Default for Settings {
@@ -71,6 +72,7 @@ impl Default for Settings {
             notify: NotifySettings::default(),
             ra: RaSettings::default(),
             crl: CrlSettings::default(),
+            ocsp: OcspSettings::default(),
         }
     }
 }
@@ -237,6 +239,54 @@ impl Default for CrlSettings {
             arl_validity_days: 365,
         }
     }
+}
+
+/// The OCSP responder (RFC 6960, RFC 5019 profile).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OcspSettings {
+    /// nextUpdate - thisUpdate of every response; a cached response is re-signed
+    /// once less than half of it remains.
+    pub validity_secs: u64,
+    /// Fresh signatures per second for requests that need one (a nonce, an
+    /// unknown serial, several certificates): the token bucket's rate.
+    pub nonce_signatures_per_second: u32,
+    /// The token bucket's size: signatures allowed in one burst.
+    pub nonce_burst: u32,
+    /// Signatures in flight at once (the HSM is shared with other services).
+    pub signing_concurrency: usize,
+    /// What a request past the bound gets.
+    pub over_limit: OcspOverLimit,
+    /// Largest OCSP request accepted, in bytes (malformedRequest above it).
+    pub max_request_bytes: usize,
+    /// How often an instance re-reads the active responder certificate and
+    /// renews it when it nears expiry (`ocsp.renew_before_days` of the ceremony file).
+    pub maintenance_interval_secs: u64,
+}
+
+impl Default for OcspSettings {
+    fn default() -> Self {
+        Self {
+            validity_secs: 3600,
+            nonce_signatures_per_second: 50,
+            nonce_burst: 50,
+            signing_concurrency: 2,
+            over_limit: OcspOverLimit::TryLater,
+            max_request_bytes: 4096,
+            maintenance_interval_secs: 300,
+        }
+    }
+}
+
+/// The answer to a request that needs a fresh signature when the bound is reached.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OcspOverLimit {
+    /// `tryLater` (status 3).
+    TryLater,
+    /// The cached response for the certificate, without the nonce (when there is
+    /// one; `tryLater` otherwise).
+    Cached,
 }
 
 /// Who an identity provider vouches for.
@@ -683,6 +733,24 @@ pin = { value = "9999" }
             settings.database.backend().unwrap(),
             DatabaseBackend::Sqlite
         );
+    }
+
+    #[test]
+    fn reads_the_ocsp_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{MINIMAL}\n[ocsp]\nvalidity_secs = 600\nover_limit = \"cached\"\nnonce_signatures_per_second = 5\n"
+        );
+        let settings = Settings::load(Some(&write(dir.path(), &text))).unwrap();
+        assert_eq!(settings.ocsp.validity_secs, 600);
+        assert_eq!(settings.ocsp.over_limit, OcspOverLimit::Cached);
+        assert_eq!(settings.ocsp.nonce_signatures_per_second, 5);
+        assert_eq!(
+            settings.ocsp.nonce_burst,
+            OcspSettings::default().nonce_burst
+        );
+        let unknown = format!("{MINIMAL}\n[ocsp]\nover_limit = \"drop\"\n");
+        assert!(Settings::load(Some(&write(dir.path(), &unknown))).is_err());
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod entities;
 pub mod journal;
 pub mod notices;
 pub mod ra;
+pub mod status;
 
 /// How long a SQLite connection waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);

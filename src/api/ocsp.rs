@@ -1,0 +1,105 @@
+//! The OCSP endpoints (RFC 6960 appendix A, RFC 5019 §5): `POST /ocsp` with a DER
+//! request body and `GET /ocsp/{request}` with the base64 of the DER, URL-encoded.
+//! Every answer is `200 application/ocsp-response` (errors are OCSP statuses such
+//! as malformedRequest), except a body over `server.body_limit_bytes` (413 problem).
+//! GET answers to requests without a nonce carry RFC 5019 §6.2 caching headers.
+
+use std::time::{Duration, SystemTime};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+
+use super::route_table::RouteTable;
+use crate::app::AppState;
+use crate::pki::ocsp::{OcspAnswer, RESPONSE_MEDIA_TYPE};
+
+/// The responder's routes; the path is the one the issued certificates' AIA names
+/// (`ocsp_url` of the ceremony and policy files, e.g. `http://…/ocsp`).
+pub fn routes() -> RouteTable<AppState> {
+    RouteTable::new()
+        .post("/ocsp", post_request)
+        .get("/ocsp/{request}", get_request)
+}
+
+/// `POST /ocsp`: the body is the DER OCSPRequest.
+async fn post_request(State(state): State<AppState>, body: Bytes) -> Response {
+    let answer = state.ocsp.respond(&body).await;
+    render(answer, false, state.clock.now())
+}
+
+/// `GET /ocsp/{request}`: the path segment is the (percent-decoded) base64 of the DER.
+async fn get_request(State(state): State<AppState>, Path(encoded): Path<String>) -> Response {
+    let now = state.clock.now();
+    if encoded.len() > state.ocsp.settings().max_request_bytes.saturating_mul(2) {
+        return render(OcspAnswer::malformed(), false, now);
+    }
+    let engines = [
+        &base64::engine::general_purpose::STANDARD,
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &base64::engine::general_purpose::URL_SAFE,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ];
+    let Some(der) = engines.iter().find_map(|e| e.decode(encoded.trim()).ok()) else {
+        return render(OcspAnswer::malformed(), false, now);
+    };
+    let answer = state.ocsp.respond(&der).await;
+    render(answer, true, now)
+}
+
+fn render(answer: OcspAnswer, http_cacheable: bool, now: SystemTime) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(RESPONSE_MEDIA_TYPE),
+    );
+    match (&answer.cacheable, http_cacheable) {
+        (Some(cache), true) => {
+            let max_age = cache
+                .next_update
+                .duration_since(now)
+                .unwrap_or(Duration::ZERO)
+                .as_secs();
+            let values = [
+                (
+                    header::CACHE_CONTROL,
+                    format!("max-age={max_age}, public, no-transform, must-revalidate"),
+                ),
+                (header::LAST_MODIFIED, http_date(cache.produced_at)),
+                (header::EXPIRES, http_date(cache.next_update)),
+                (header::ETAG, format!("\"{}\"", cache.etag)),
+            ];
+            for (name, value) in values {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    headers.insert(name, value);
+                }
+            }
+        }
+        _ => {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
+    (headers, answer.der.as_ref().clone()).into_response()
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7).
+fn http_date(at: SystemTime) -> String {
+    let at = time::OffsetDateTime::from(at);
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    at.format(&format).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_are_imf_fixdates() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(http_date(at), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
+}

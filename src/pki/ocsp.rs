@@ -1,0 +1,606 @@
+//! The OCSP responder (RFC 6960, RFC 5019 profile) for the issuing CA: parses
+//! requests, reads each certificate's status from the database on every request,
+//! answers from a cache of signed responses when the status has not changed, and
+//! signs with the delegated responder key (id-pkix-ocsp-nocheck) in the HSM,
+//! within a bound for requests that need a fresh signature.
+//!
+//! Choices where RFC 6960 leaves room:
+//! - a CertID whose issuer hashes match no CA we run gets `unauthorized` (RFC 5019
+//!   §2.2.3): we cannot say "unknown" for a CA we are not the responder of. The
+//!   client-auth CA is not served (its certificates carry no OCSP URL, and the
+//!   delegated responder is certified by the issuing CA only): `unauthorized`.
+//! - a CertID hashed with anything but SHA-1 or SHA-256 gets `malformedRequest`:
+//!   we cannot tell which CA it names.
+//! - a serial number the CA never issued is `unknown`, never `good`.
+//! - a nonce (RFC 8954) must be 1 to 32 octets, else `malformedRequest`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use const_oid::db::rfc5912::{ID_SHA_1, ID_SHA_256};
+use const_oid::db::rfc6960::ID_PKIX_OCSP_NONCE;
+use der::asn1::OctetString;
+use der::{Decode, Encode};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::crl::CrlReason;
+use x509_ocsp::builder::OcspResponseBuilder;
+use x509_ocsp::ext::{ArchiveCutoff, Nonce};
+use x509_ocsp::{
+    BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse,
+    ResponderId, RevokedInfo, SingleResponse,
+};
+
+use crate::clock::SharedClock;
+use crate::config::{OcspOverLimit, OcspSettings};
+use crate::error::{ErrorKind, HasErrorKind};
+use crate::hsm::{HsmSignature, HsmSigner};
+use crate::store::status::SerialStatus;
+use crate::store::{Store, StoreError};
+
+/// Most certificates one request may ask about.
+pub const MAX_CERTIFICATES_PER_REQUEST: usize = 8;
+/// Longest nonce accepted (RFC 8954 §2.1).
+pub const MAX_NONCE_OCTETS: usize = 32;
+/// Most signed responses kept; past it, stale ones go, then all.
+const MAX_CACHED_RESPONSES: usize = 100_000;
+
+/// `application/ocsp-request`, `application/ocsp-response`.
+pub const REQUEST_MEDIA_TYPE: &str = "application/ocsp-request";
+pub const RESPONSE_MEDIA_TYPE: &str = "application/ocsp-response";
+
+#[derive(Debug, thiserror::Error)]
+pub enum OcspError {
+    #[error("the {0} certificate cannot be read: {1}")]
+    Certificate(&'static str, String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing the response failed: {0}")]
+    Signing(String),
+    #[error("the signed response does not verify with the responder certificate")]
+    Verification,
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl HasErrorKind for OcspError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Store(e) => e.kind(),
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+/// A CA this responder answers for.
+#[derive(Debug, Clone)]
+pub struct ServedCa {
+    /// `issuing`.
+    pub purpose: String,
+    name_sha1: Vec<u8>,
+    key_sha1: Vec<u8>,
+    name_sha256: Vec<u8>,
+    key_sha256: Vec<u8>,
+    /// The CA certificate's notBefore (EN 319 411-2: status is kept past expiry).
+    archive_cutoff: OcspGeneralizedTime,
+}
+
+impl ServedCa {
+    pub fn new(purpose: &str, certificate: &Certificate) -> Result<Self, OcspError> {
+        let name = certificate
+            .tbs_certificate
+            .subject
+            .to_der()
+            .map_err(|e| OcspError::Certificate("CA", e.to_string()))?;
+        let key = certificate
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes();
+        let not_before = certificate
+            .tbs_certificate
+            .validity
+            .not_before
+            .to_system_time();
+        Ok(Self {
+            purpose: purpose.to_owned(),
+            name_sha1: Sha1::digest(&name).to_vec(),
+            key_sha1: Sha1::digest(key).to_vec(),
+            name_sha256: Sha256::digest(&name).to_vec(),
+            key_sha256: Sha256::digest(key).to_vec(),
+            archive_cutoff: generalized(not_before)?,
+        })
+    }
+
+    fn matches(&self, id: &CertId) -> bool {
+        let (name, key) = if id.hash_algorithm.oid == ID_SHA_1 {
+            (&self.name_sha1, &self.key_sha1)
+        } else {
+            (&self.name_sha256, &self.key_sha256)
+        };
+        id.issuer_name_hash.as_bytes() == name.as_slice()
+            && id.issuer_key_hash.as_bytes() == key.as_slice()
+    }
+
+    /// Whether a certificate issued under `issued_under` comes from this CA.
+    fn issued(&self, issued_under: &str) -> bool {
+        match self.purpose.as_str() {
+            "issuing" => !issued_under.is_empty() && issued_under != "client-auth",
+            other => issued_under == other,
+        }
+    }
+}
+
+/// The delegated responder: its key in the HSM and its certificate.
+#[derive(Debug, Clone)]
+pub struct ResponderKey {
+    signer: HsmSigner,
+    certificate: Certificate,
+    /// SHA-1 of the responder's subjectPublicKey (responderID byKey).
+    key_hash: Vec<u8>,
+    /// Hex of the certificate's serial: cached responses name the key that signed them.
+    serial: String,
+}
+
+impl ResponderKey {
+    pub fn new(signer: HsmSigner, certificate: Certificate) -> Self {
+        let key_hash = Sha1::digest(
+            certificate
+                .tbs_certificate
+                .subject_public_key_info
+                .subject_public_key
+                .raw_bytes(),
+        )
+        .to_vec();
+        let serial = hex::encode(certificate.tbs_certificate.serial_number.as_bytes());
+        Self {
+            signer,
+            certificate,
+            key_hash,
+            serial,
+        }
+    }
+
+    pub fn serial(&self) -> &str {
+        &self.serial
+    }
+
+    pub fn not_after(&self) -> SystemTime {
+        self.certificate
+            .tbs_certificate
+            .validity
+            .not_after
+            .to_system_time()
+    }
+}
+
+/// An answer: the DER OCSPResponse, and for a response without nonce the times
+/// HTTP caches need (RFC 5019 §6).
+#[derive(Debug, Clone)]
+pub struct OcspAnswer {
+    pub der: Arc<Vec<u8>>,
+    pub cacheable: Option<Cacheable>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cacheable {
+    pub produced_at: SystemTime,
+    pub next_update: SystemTime,
+    /// Hex SHA-256 of the DER, quoted for the ETag header by the caller.
+    pub etag: String,
+}
+
+impl OcspAnswer {
+    fn status(response: OcspResponse) -> Self {
+        Self {
+            der: Arc::new(response.to_der().unwrap_or_else(|_| {
+                // An unsigned status-only response is 5 fixed octets; kept as a fallback.
+                vec![0x30, 0x03, 0x0a, 0x01, 0x02]
+            })),
+            cacheable: None,
+        }
+    }
+
+    pub fn malformed() -> Self {
+        Self::status(OcspResponse::malformed_request())
+    }
+
+    fn internal() -> Self {
+        Self::status(OcspResponse::internal_error())
+    }
+
+    fn try_later() -> Self {
+        Self::status(OcspResponse::try_later())
+    }
+
+    fn unauthorized() -> Self {
+        Self::status(OcspResponse::unauthorized())
+    }
+}
+
+#[derive(Debug)]
+struct Cached {
+    status: SerialStatus,
+    responder_serial: String,
+    produced_at: SystemTime,
+    answer: OcspAnswer,
+}
+
+/// A token bucket in real time (load is real, whatever the clock says).
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+    rate: f64,
+    size: f64,
+}
+
+impl Bucket {
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.size);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    clock: SharedClock,
+    settings: OcspSettings,
+    cas: Vec<ServedCa>,
+    key: RwLock<Arc<ResponderKey>>,
+    cache: Mutex<HashMap<Vec<u8>, Arc<Cached>>>,
+    permits: tokio::sync::Semaphore,
+    bucket: Mutex<Bucket>,
+}
+
+/// The responder; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct OcspResponder {
+    inner: Arc<Inner>,
+}
+
+/// One CertID of a request, resolved.
+struct Asked {
+    id: CertId,
+    ca: usize,
+    status: SerialStatus,
+}
+
+impl OcspResponder {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        settings: OcspSettings,
+        cas: Vec<ServedCa>,
+        key: ResponderKey,
+    ) -> Self {
+        let rate = f64::from(settings.nonce_signatures_per_second);
+        let size = f64::from(settings.nonce_burst.max(1));
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                cas,
+                key: RwLock::new(Arc::new(key)),
+                cache: Mutex::new(HashMap::new()),
+                permits: tokio::sync::Semaphore::new(settings.signing_concurrency.max(1)),
+                bucket: Mutex::new(Bucket {
+                    tokens: size,
+                    last: Instant::now(),
+                    rate,
+                    size,
+                }),
+                settings,
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &OcspSettings {
+        &self.inner.settings
+    }
+
+    /// The responder key in use.
+    pub fn key(&self) -> Arc<ResponderKey> {
+        match self.inner.key.read() {
+            Ok(key) => key.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Uses `key` from now on; responses cached under the previous key are re-signed.
+    pub fn replace_key(&self, key: ResponderKey) {
+        let key = Arc::new(key);
+        match self.inner.key.write() {
+            Ok(mut slot) => *slot = key,
+            Err(poisoned) => *poisoned.into_inner() = key,
+        }
+    }
+
+    fn take_token(&self) -> bool {
+        match self.inner.bucket.lock() {
+            Ok(mut bucket) => bucket.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Arc<Cached>>> {
+        match self.inner.cache.lock() {
+            Ok(cache) => cache,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Answers one DER OCSPRequest. Never fails: problems become OCSP error statuses.
+    pub async fn respond(&self, body: &[u8]) -> OcspAnswer {
+        if body.len() > self.inner.settings.max_request_bytes {
+            return OcspAnswer::malformed();
+        }
+        let Ok(request) = OcspRequest::from_der(body) else {
+            return OcspAnswer::malformed();
+        };
+        let list = &request.tbs_request.request_list;
+        if list.is_empty() || list.len() > MAX_CERTIFICATES_PER_REQUEST {
+            return OcspAnswer::malformed();
+        }
+        let nonce_asked = request
+            .tbs_request
+            .request_extensions
+            .iter()
+            .flatten()
+            .any(|e| e.extn_id == ID_PKIX_OCSP_NONCE);
+        let nonce = request.nonce();
+        match &nonce {
+            Some(n) if (1..=MAX_NONCE_OCTETS).contains(&n.0.as_bytes().len()) => {}
+            None if !nonce_asked => {}
+            _ => return OcspAnswer::malformed(),
+        }
+        let mut asked = Vec::with_capacity(list.len());
+        for single in list {
+            let id = &single.req_cert;
+            if id.hash_algorithm.oid != ID_SHA_1 && id.hash_algorithm.oid != ID_SHA_256 {
+                return OcspAnswer::malformed();
+            }
+            let Some(ca) = self.inner.cas.iter().position(|ca| ca.matches(id)) else {
+                return OcspAnswer::unauthorized();
+            };
+            let serial = hex::encode(id.serial_number.as_bytes());
+            let status = match self.inner.store.certificate_status(&serial).await {
+                Ok(found) if self.inner.cas[ca].issued(&found.issued_under) => found.status,
+                Ok(_) => SerialStatus::Unknown,
+                Err(error) => {
+                    tracing::error!(%error, "OCSP: reading the certificate status failed");
+                    return OcspAnswer::internal();
+                }
+            };
+            asked.push(Asked {
+                id: id.clone(),
+                ca,
+                status,
+            });
+        }
+        if nonce.is_none() && asked.len() == 1 {
+            return self.cached(asked.remove(0), true).await;
+        }
+        if self.take_token() {
+            return match self.sign(&asked, nonce).await {
+                Ok(answer) => answer,
+                Err(error) => {
+                    tracing::error!(%error, "OCSP: signing failed");
+                    OcspAnswer::internal()
+                }
+            };
+        }
+        match self.inner.settings.over_limit {
+            OcspOverLimit::Cached if asked.len() == 1 => self.cached(asked.remove(0), false).await,
+            _ => OcspAnswer::try_later(),
+        }
+    }
+
+    /// The cached response for one CertID if it was made for the current status
+    /// by the current key and half its validity remains; else a new one.
+    /// `may_take_token`: an unknown serial (chosen by the caller, so unbounded in
+    /// number) is signed only within the bucket.
+    async fn cached(&self, asked: Asked, may_take_token: bool) -> OcspAnswer {
+        let key = match asked.id.to_der() {
+            Ok(key) => key,
+            Err(_) => return OcspAnswer::malformed(),
+        };
+        let now = self.inner.clock.now();
+        let half = Duration::from_secs(self.inner.settings.validity_secs / 2);
+        let responder = self.key();
+        if let Some(hit) = self.cache().get(&key).cloned()
+            && hit.status == asked.status
+            && hit.responder_serial == responder.serial
+            && hit.produced_at <= now
+            && now < hit.produced_at + half
+        {
+            return hit.answer.clone();
+        }
+        if asked.status == SerialStatus::Unknown && !(may_take_token && self.take_token()) {
+            return OcspAnswer::try_later();
+        }
+        let status = asked.status;
+        let answer = match self.sign(std::slice::from_ref(&asked), None).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                tracing::error!(%error, "OCSP: signing failed");
+                return OcspAnswer::internal();
+            }
+        };
+        let produced_at = answer
+            .cacheable
+            .as_ref()
+            .map(|c| c.produced_at)
+            .unwrap_or(now);
+        let mut cache = self.cache();
+        if cache.len() >= MAX_CACHED_RESPONSES {
+            cache.retain(|_, c| now < c.produced_at + half);
+            if cache.len() >= MAX_CACHED_RESPONSES {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            key,
+            Arc::new(Cached {
+                status,
+                responder_serial: responder.serial.clone(),
+                produced_at,
+                answer: answer.clone(),
+            }),
+        );
+        answer
+    }
+
+    /// Signs a BasicOCSPResponse for `asked`, at most `signing_concurrency` at once,
+    /// and checks the signature against the responder certificate.
+    async fn sign(&self, asked: &[Asked], nonce: Option<Nonce>) -> Result<OcspAnswer, OcspError> {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| OcspError::Internal(e.to_string()))?;
+        // Whole seconds: GeneralizedTime carries no fraction here (RFC 5280 §4.1.2.5.2).
+        let now = truncate(self.inner.clock.now());
+        let next = now + Duration::from_secs(self.inner.settings.validity_secs);
+        let (this_update, next_update) = (generalized(now)?, generalized(next)?);
+        let mut singles = Vec::with_capacity(asked.len());
+        for one in asked {
+            let status = match one.status {
+                SerialStatus::Good => CertStatus::good(),
+                SerialStatus::Unknown => CertStatus::unknown(),
+                SerialStatus::Revoked { at, reason_code } => CertStatus::revoked(RevokedInfo {
+                    revocation_time: generalized(truncate(at.into()))?,
+                    revocation_reason: reason_code.and_then(crl_reason),
+                }),
+            };
+            singles.push(
+                SingleResponse::new(one.id.clone(), status, this_update)
+                    .with_next_update(next_update)
+                    .with_extension(ArchiveCutoff(self.inner.cas[one.ca].archive_cutoff))
+                    .map_err(|e| OcspError::Internal(e.to_string()))?,
+            );
+        }
+        let key = self.key();
+        let cacheable = nonce.is_none();
+        let der = tokio::task::spawn_blocking(move || build(&key, singles, nonce, this_update))
+            .await
+            .map_err(|e| OcspError::Internal(e.to_string()))??;
+        Ok(OcspAnswer {
+            cacheable: cacheable.then(|| Cacheable {
+                produced_at: now,
+                next_update: next,
+                etag: hex::encode(&Sha256::digest(&der)[..16]),
+            }),
+            der: Arc::new(der),
+        })
+    }
+}
+
+/// Builds, signs and verifies the response. Blocking (the HSM call).
+fn build(
+    key: &ResponderKey,
+    singles: Vec<SingleResponse>,
+    nonce: Option<Nonce>,
+    produced_at: OcspGeneralizedTime,
+) -> Result<Vec<u8>, OcspError> {
+    let internal = |e: &dyn std::fmt::Display| OcspError::Internal(e.to_string());
+    let mut builder = OcspResponseBuilder::new(ResponderId::ByKey(
+        OctetString::new(key.key_hash.clone()).map_err(|e| internal(&e))?,
+    ));
+    for single in singles {
+        builder = builder.with_single_response(single);
+    }
+    if let Some(nonce) = nonce {
+        builder = builder.with_extension(nonce).map_err(|e| internal(&e))?;
+    }
+    let mut signer = key.signer.clone();
+    let response = builder
+        .sign::<_, HsmSignature>(
+            &mut signer,
+            Some(vec![key.certificate.clone()]),
+            produced_at,
+        )
+        .map_err(|e| OcspError::Signing(e.to_string()))?;
+    // The signer checks each signature against its key; this checks the encoded
+    // response against the certificate it carries (a key/certificate mix-up
+    // after a rotation would show here).
+    let bytes = response
+        .response_bytes
+        .as_ref()
+        .ok_or_else(|| OcspError::Internal("no response bytes".to_owned()))?;
+    let basic = BasicOcspResponse::from_der(bytes.response.as_bytes()).map_err(|e| internal(&e))?;
+    let tbs = basic.tbs_response_data.to_der().map_err(|e| internal(&e))?;
+    crate::crypto::verify(
+        &key.certificate.tbs_certificate.subject_public_key_info,
+        key.signer.algorithm(),
+        &tbs,
+        basic.signature.raw_bytes(),
+    )
+    .map_err(|_| OcspError::Verification)?;
+    response.to_der().map_err(|e| internal(&e))
+}
+
+/// RFC 5280 CRLReason from its code; `unspecified` is left out (RFC 5280 §5.3.1).
+fn crl_reason(code: u8) -> Option<CrlReason> {
+    Some(match code {
+        1 => CrlReason::KeyCompromise,
+        2 => CrlReason::CaCompromise,
+        3 => CrlReason::AffiliationChanged,
+        4 => CrlReason::Superseded,
+        5 => CrlReason::CessationOfOperation,
+        6 => CrlReason::CertificateHold,
+        8 => CrlReason::RemoveFromCRL,
+        9 => CrlReason::PrivilegeWithdrawn,
+        10 => CrlReason::AaCompromise,
+        _ => return None,
+    })
+}
+
+fn truncate(at: SystemTime) -> SystemTime {
+    let since = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    SystemTime::UNIX_EPOCH + Duration::from_secs(since.as_secs())
+}
+
+fn generalized(at: SystemTime) -> Result<OcspGeneralizedTime, OcspError> {
+    der::asn1::GeneralizedTime::from_system_time(truncate(at))
+        .map(OcspGeneralizedTime)
+        .map_err(|e| OcspError::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_allows_its_size_then_its_rate() {
+        let mut bucket = Bucket {
+            tokens: 3.0,
+            last: Instant::now(),
+            rate: 0.0,
+            size: 3.0,
+        };
+        assert!(bucket.take() && bucket.take() && bucket.take());
+        assert!(!bucket.take());
+    }
+
+    #[test]
+    fn unspecified_and_unknown_reason_codes_are_left_out() {
+        assert_eq!(crl_reason(0), None);
+        assert_eq!(crl_reason(7), None);
+        assert_eq!(crl_reason(1), Some(CrlReason::KeyCompromise));
+    }
+}
