@@ -40,6 +40,7 @@ use crate::pki::crl::CrlPublisher;
 use crate::pki::csr::{self, CsrError};
 use crate::pki::issuance::{DeviceEvidence, IssuanceError, IssuanceRequest, Issuer, KeySource};
 use crate::pki::policy::{CertificatePolicy, PolicySet};
+use crate::store::certificates::IssuedCertificate;
 use crate::store::entities::CredentialStatus;
 use crate::store::notices::NewNotice;
 use crate::store::ra::{
@@ -404,17 +405,7 @@ impl Registry {
         }
         let city = non_empty("organisation.city", &org.city, 100)?;
         let seal_name = non_empty("seal_name", &application.seal_name, 64)?;
-        if let Some(days) = application.validity_days
-            && !(1..=policy.max_validity_days).contains(&days)
-        {
-            return Err(invalid(
-                "validity_days",
-                format!(
-                    "must be 1 to {} days under this policy",
-                    policy.max_validity_days
-                ),
-            ));
-        }
+        check_validity(&policy, application.validity_days)?;
         let (csr, device) = self.key_material(
             &policy,
             application.csr.as_deref(),
@@ -819,9 +810,19 @@ impl Registry {
             Err(e) => return Err(e.into()),
         };
         check_entity(principal, row.entity_id, &format!("request {id}"))?;
-        let dossier: Dossier = serde_json::from_str(&row.file)
-            .map_err(|e| RaError::Internal(format!("request {id}'s dossier: {e}")))?;
+        let dossier = dossier_of(&row)?;
         Ok((row, dossier))
+    }
+
+    /// An issued certificate by serial; `NotFound` names it.
+    async fn issued_certificate(&self, serial: &str) -> Result<IssuedCertificate, RaError> {
+        match self.inner.store.issued_certificate(serial).await {
+            Ok(certificate) => Ok(certificate),
+            Err(StoreError::NotFound { .. }) => {
+                Err(RaError::NotFound(format!("no certificate {serial}")))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn state_of(row: &RequestRow) -> Result<RequestState, RaError> {
@@ -977,8 +978,7 @@ impl Registry {
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let dossier: Dossier = serde_json::from_str(&row.file)
-                .map_err(|e| RaError::Internal(format!("request {}'s dossier: {e}", row.id)))?;
+            let dossier = dossier_of(&row)?;
             out.push(self.render(principal, row, dossier).await?);
         }
         Ok(out)
@@ -1495,8 +1495,7 @@ impl Registry {
         if Self::state_of(&row)? != RequestState::Validated {
             return Ok(());
         }
-        let dossier: Dossier = serde_json::from_str(&row.file)
-            .map_err(|e| RaError::Internal(format!("request {id}'s dossier: {e}")))?;
+        let dossier = dossier_of(&row)?;
         let policy = self.policy(&row.policy_id)?;
         let key = match &dossier.csr {
             None => KeySource::Generate { algorithm: None },
@@ -1589,13 +1588,7 @@ impl Registry {
     ) -> Result<RequestView, RaError> {
         let (identity_issuer, identity_subject, acr) = person_identity(principal)?;
         let store = &self.inner.store;
-        let certificate = match store.issued_certificate(serial).await {
-            Ok(c) => c,
-            Err(StoreError::NotFound { .. }) => {
-                return Err(RaError::NotFound(format!("no certificate {serial}")));
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let certificate = self.issued_certificate(serial).await?;
         check_entity(
             principal,
             certificate.entity_id,
@@ -1644,22 +1637,11 @@ impl Registry {
             )));
         }
         let original = store.registration_request(certificate.request_id).await?;
-        let previous: Dossier = serde_json::from_str(&original.file)
-            .map_err(|e| RaError::Internal(format!("request {}'s dossier: {e}", original.id)))?;
+        let previous = dossier_of(&original)?;
         let renewal_number = previous.renewal_number + 1;
         let identity_required =
             renewal_number > 1 || policy.registration.reverify_identity_on_first_renewal;
-        if let Some(days) = input.validity_days
-            && !(1..=policy.max_validity_days).contains(&days)
-        {
-            return Err(invalid(
-                "validity_days",
-                format!(
-                    "must be 1 to {} days under this policy",
-                    policy.max_validity_days
-                ),
-            ));
-        }
+        check_validity(&policy, input.validity_days)?;
         let (csr, device) =
             self.key_material(&policy, input.csr.as_deref(), input.device.as_ref())?;
         let mut dossier = Dossier {
@@ -1779,13 +1761,7 @@ impl Registry {
             None => None,
         };
         let store = &self.inner.store;
-        let certificate = match store.issued_certificate(serial).await {
-            Ok(c) => c,
-            Err(StoreError::NotFound { .. }) => {
-                return Err(RaError::NotFound(format!("no certificate {serial}")));
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let certificate = self.issued_certificate(serial).await?;
         if as_legal_representative {
             if principal.entity != Some(certificate.entity_id)
                 || !principal.has(Role::LegalRepresentative)
@@ -2281,6 +2257,25 @@ fn document_view(record: EvidenceRow) -> DocumentView {
         uploaded_at: record.uploaded_at,
         retain_until: record.retain_until,
         purged_at: record.purged_at,
+    }
+}
+
+fn dossier_of(row: &RequestRow) -> Result<Dossier, RaError> {
+    serde_json::from_str(&row.file)
+        .map_err(|e| RaError::Internal(format!("request {}'s dossier: {e}", row.id)))
+}
+
+/// A requested validity must fit the policy's maximum.
+fn check_validity(policy: &CertificatePolicy, days: Option<u32>) -> Result<(), RaError> {
+    match days {
+        Some(days) if !(1..=policy.max_validity_days).contains(&days) => Err(invalid(
+            "validity_days",
+            format!(
+                "must be 1 to {} days under this policy",
+                policy.max_validity_days
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
