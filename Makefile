@@ -16,10 +16,10 @@ DEV_CONFIG := deploy/sceau.dev.toml
 HSM_DIR := var/softhsm
 
 # System packages the build, the embedded HSM and the external checks need.
-APT_PACKAGES := softhsm2 opensc openssl curl pkg-config libssl-dev python3 python3-venv
+APT_PACKAGES := softhsm2 opensc openssl curl pkg-config libssl-dev python3 python3-venv qpdf poppler-utils ghostscript
 # Python test tools, pinned; tests find them on PATH through .venv/bin.
 VENV := .venv
-PY_TOOLS := pkilint==0.13.3 aiosmtpd==1.4.6
+PY_TOOLS := pkilint==0.13.3 aiosmtpd==1.4.6 pyHanko==0.38.0 reportlab==5.1.0
 # The test OpenID provider (node oidc-provider, versions locked in its package-lock.json).
 TEST_IDP := tests/oidc-provider
 
@@ -31,10 +31,10 @@ TEST_LOG := var/test.log
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help run test smoke build lint bench deps apt-deps venv idp postgres clean reset
+.PHONY: help run test smoke build lint bench bench-ocsp deps apt-deps venv idp postgres clean reset
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 run: apt-deps build ## build and serve the development instance (tokens and CA made on first start)
 	@if [ ! -f $(HSM_DIR)/softhsm2.conf ]; then \
@@ -71,9 +71,19 @@ lint: ## formatting and clippy, warnings as errors
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 
-bench: deps postgres ## journal appends/s; certificates issued/s against raw HSM rates
+bench: deps postgres ## journal appends/s; certificates issued/s against raw HSM rates; OCSP load
 	SCEAU_TEST_DATABASE_URL=$(TEST_DATABASE_URL) cargo bench --bench journal
 	cargo bench --bench issuance
+	$(MAKE) bench-ocsp
+
+# The load tool is wrk (Debian package), installed here only: `make test` does not need it.
+bench-ocsp: apt-deps ## OCSP responses/s under wrk: cached vs static and openssl ocsp, nonce vs raw C_Sign
+	@command -v wrk >/dev/null || { \
+	  echo "installing wrk"; \
+	  $(SUDO) apt-get update -qq; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; \
+	}
+	cargo bench --bench ocsp_load
 
 deps: apt-deps venv idp ## install what is missing (quiet when everything is there)
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust 1.94 or later from https://rustup.rs" >&2; exit 1; }

@@ -4,6 +4,7 @@
 //! `application/problem+json`.
 
 pub mod authn;
+pub mod ca;
 pub mod credentials;
 pub mod crl;
 pub mod identity_providers;
@@ -13,7 +14,9 @@ pub mod public;
 pub mod ra;
 pub mod request_id;
 pub mod route_table;
+pub mod seal;
 pub mod tls;
+pub mod tsa;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,6 +45,9 @@ fn routes() -> RouteTable<AppState> {
         .nest("", ra::routes())
         .nest("", crl::routes())
         .nest("", ocsp::routes())
+        .nest("", ca::routes())
+        .nest("", tsa::routes())
+        .nest("", seal::routes())
 }
 
 /// Every (METHOD, path, access) the router serves: the role matrix's input.

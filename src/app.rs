@@ -50,6 +50,10 @@ pub struct AppState {
     pub crl: CrlPublisher,
     /// The OCSP responder for the issuing CA.
     pub ocsp: crate::pki::ocsp::OcspResponder,
+    /// The time-stamping authority (`POST /tsa`, and the seals' time-stamps).
+    pub tsa: crate::pki::tsa::Tsa,
+    /// Seals with the credentials' keys on the seal token.
+    pub sealer: crate::seal::Sealer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +74,8 @@ pub enum AppError {
     Tls(#[from] crate::api::tls::TlsError),
     #[error(transparent)]
     Crl(#[from] CrlError),
+    #[error(transparent)]
+    Termination(#[from] crate::pki::termination::TerminationError),
     #[error("no CA hierarchy in the database: run `sceau ca init` first")]
     NoCeremony,
     #[error(
@@ -109,6 +115,7 @@ impl HasErrorKind for AppError {
             Self::Policy(e) => e.kind(),
             Self::Tls(e) => e.kind(),
             Self::Crl(e) => e.kind(),
+            Self::Termination(e) => e.kind(),
             Self::CeremonyRecorded { .. } => ErrorKind::Conflict,
             _ => ErrorKind::Internal,
         }
@@ -233,12 +240,20 @@ impl Application {
             clock.clone(),
             settings.crl.clone(),
         );
+        // A terminated issuing CA has no key: the service still starts, serving
+        // its final CRL and OCSP responses, and issues nothing.
+        let seal_issuer = if issuing_ca_terminating(&store).await? {
+            tracing::warn!("the issuing CA was terminated: no certificate will be issued");
+            None
+        } else {
+            Some(issuer(&store, &hsm, &journal, &clock, policies.clone()).await?)
+        };
         let ra = crate::ra::registry::Registry::new(
             store.clone(),
             journal.clone(),
             clock.clone(),
             policies.clone(),
-            issuer(&store, &hsm, &journal, &clock, policies.clone()).await?,
+            seal_issuer,
             match client_certificate_issuer(&store, &hsm, &journal, &clock, &ceremony_file).await {
                 Ok(client_issuer) => Some(client_issuer),
                 Err(error) => {
@@ -254,6 +269,27 @@ impl Application {
             settings.notify.message_id_domain.clone(),
         );
         let ocsp = ocsp_responder(&settings, &store, &hsm, &clock).await?;
+        let tsa = time_stamping_authority(&settings, &store, &hsm, &clock).await?;
+        tsa.check_clock().await;
+        let time_stamper = match &settings.seal.tsa_url {
+            Some(url) => crate::seal::TimeStamper::External(
+                crate::pki::tsa::TsaClient::new(
+                    url,
+                    std::time::Duration::from_secs(settings.seal.tsa_timeout_secs.max(1)),
+                )
+                .map_err(|e| AppError::Internal(e.to_string()))?,
+            ),
+            None => crate::seal::TimeStamper::Local(tsa.clone()),
+        };
+        let sealer = crate::seal::Sealer::new(
+            store.clone(),
+            journal.clone(),
+            clock.clone(),
+            activation.clone(),
+            time_stamper,
+            crate::seal::TokenKeys(hsm.token(TokenRole::Seal)?.clone()),
+            settings.seal.clone(),
+        );
         tracing::info!(
             ceremony = %ceremony_file.name,
             policies = policies.len(),
@@ -275,6 +311,8 @@ impl Application {
                 ra,
                 crl,
                 ocsp,
+                tsa,
+                sealer,
             },
             tls,
             notifier,
@@ -329,6 +367,8 @@ impl Application {
         let crl_publisher = tokio::spawn(self.state.crl.clone().run(stop_rx.clone()));
         let ocsp_maintenance =
             tokio::spawn(run_ocsp_maintenance(self.state.clone(), stop_rx.clone()));
+        let tsa_maintenance =
+            tokio::spawn(run_tsa_maintenance(self.state.clone(), stop_rx.clone()));
         let signal = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -341,6 +381,9 @@ impl Application {
         });
         if let Err(e) = ocsp_maintenance.await {
             tracing::error!(error = %e, "the OCSP maintenance task ended abnormally");
+        }
+        if let Err(e) = tsa_maintenance.await {
+            tracing::error!(error = %e, "the TSA maintenance task ended abnormally");
         }
         if let Err(e) = sweeper.await {
             tracing::error!(error = %e, "the RA maintenance task ended abnormally");
@@ -460,6 +503,44 @@ pub async fn issuer(
         certificate,
         hsm.token(TokenRole::Seal)?.clone(),
     ))
+}
+
+/// Whether the termination of the active issuing CA started.
+pub async fn issuing_ca_terminating(store: &Store) -> Result<bool, AppError> {
+    let issuing = store
+        .active_ca_certificates()
+        .await?
+        .into_iter()
+        .find(|c| c.purpose == "issuing");
+    Ok(match issuing {
+        Some(ca) => store.termination(&ca.serial).await?.is_some(),
+        None => false,
+    })
+}
+
+/// `sceau ca terminate`: runs (or resumes) the approved termination of the
+/// issuing CA with its own journal handle, on tokens that include the root's
+/// (for the ARL) and the seal token (for the subscribers' keys).
+pub async fn terminate_issuing_ca(
+    settings: &Settings,
+    store: &Store,
+    hsm: &Hsm,
+    clock: &SharedClock,
+    actor: &str,
+) -> Result<crate::pki::termination::TerminationReport, AppError> {
+    let journal = open_journal(settings, store, hsm, clock).await?;
+    let terminator = crate::pki::termination::Terminator {
+        store,
+        journal: &journal,
+        hsm,
+        clock,
+        crl: &settings.crl,
+        message_id_domain: &settings.notify.message_id_domain,
+        actor,
+    };
+    let outcome = terminator.terminate().await;
+    journal.shutdown().await?;
+    Ok(outcome?)
 }
 
 /// The active client-authentication CA certificate, if the hierarchy has one.
@@ -677,12 +758,43 @@ async fn renew_ocsp_responder_in(
     journal: &Journal,
     (event, actor): (&str, &str),
 ) -> Result<CaCertificate, AppError> {
+    renew_service_certificate(
+        settings,
+        store,
+        hsm,
+        clock,
+        journal,
+        ceremony::KeyPurpose::Ocsp,
+        (event, actor),
+    )
+    .await
+}
+
+/// A new key and certificate for one of the issuing CA's services (OCSP
+/// responder, time-stamping unit), recorded as the active one and journaled
+/// as `(event, actor)`. Refused once the issuing CA's termination started.
+async fn renew_service_certificate(
+    settings: &Settings,
+    store: &Store,
+    hsm: &Hsm,
+    clock: &SharedClock,
+    journal: &Journal,
+    purpose: ceremony::KeyPurpose,
+    (event, actor): (&str, &str),
+) -> Result<CaCertificate, AppError> {
     let (file, _) = CeremonyFile::load(&settings.ca.ceremony_file)?;
-    let active = store.active_ca_certificates().await?;
-    let issuing_record = active
-        .iter()
+    let issuing_record = store
+        .active_ca_certificates()
+        .await?
+        .into_iter()
         .find(|c| c.purpose == "issuing")
         .ok_or(AppError::Incomplete("issuing"))?;
+    if store.termination(&issuing_record.serial).await?.is_some() {
+        return Err(AppError::Internal(format!(
+            "the issuing CA was terminated: it certifies no new {} key",
+            purpose.name()
+        )));
+    }
     let issuing_signer = hsm_signer(hsm, &issuing_record.key).await?;
     let issuing = CertifiedKey {
         purpose: ceremony::KeyPurpose::Issuing,
@@ -694,7 +806,7 @@ async fn renew_ocsp_responder_in(
     let renewed = {
         let hsm = hsm.clone();
         tokio::task::spawn_blocking(move || {
-            ceremony::issue_ocsp_responder(&file, &hsm, &issuing, now)
+            ceremony::issue_service_certificate(&file, &hsm, &issuing, now, purpose)
         })
         .await
         .map_err(|e| AppError::Internal(e.to_string()))??
@@ -714,6 +826,89 @@ async fn renew_ocsp_responder_in(
         ))
         .await?;
     Ok(record)
+}
+
+/// Issues a new time-stamping unit key and certificate (`sceau ca renew-tsu`),
+/// journaled `ca.tsu_renewed`. Serving instances switch to it at their next
+/// TSA maintenance pass (`tsa.clock_sync_check_secs`).
+pub async fn renew_time_stamping_unit(
+    settings: &Settings,
+    store: &Store,
+    hsm: &Hsm,
+    clock: &SharedClock,
+) -> Result<CaCertificate, AppError> {
+    let journal = open_journal(settings, store, hsm, clock).await?;
+    let renewed = renew_service_certificate(
+        settings,
+        store,
+        hsm,
+        clock,
+        &journal,
+        ceremony::KeyPurpose::Tsa,
+        ("ca.tsu_renewed", "sceau ca renew-tsu"),
+    )
+    .await;
+    journal.shutdown().await?;
+    renewed
+}
+
+/// The time-stamping unit over the active `tsa` certificate record.
+async fn time_stamping_unit(
+    store: &Store,
+    hsm: &Hsm,
+) -> Result<crate::pki::tsa::TimeStampingUnit, AppError> {
+    let record = store
+        .active_ca_certificates()
+        .await?
+        .into_iter()
+        .find(|c| c.purpose == ceremony::KeyPurpose::Tsa.name())
+        .ok_or(AppError::Incomplete("tsa"))?;
+    let certificate = x509_cert::Certificate::from_der(&record.der)
+        .map_err(|e| AppError::Internal(format!("stored tsa certificate: {e}")))?;
+    let signer = hsm_signer(hsm, &record.key).await?;
+    crate::pki::tsa::TimeStampingUnit::new(signer, certificate)
+        .map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// The TSA under the policy of `tsa.policy_file`, signing with the active unit.
+pub async fn time_stamping_authority(
+    settings: &Settings,
+    store: &Store,
+    hsm: &Hsm,
+    clock: &SharedClock,
+) -> Result<crate::pki::tsa::Tsa, AppError> {
+    let policy = crate::pki::tsa::TsaPolicy::load(&settings.tsa.policy_file)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(crate::pki::tsa::Tsa::new(
+        store.clone(),
+        clock.clone(),
+        policy,
+        settings.tsa.clone(),
+        time_stamping_unit(store, hsm).await?,
+    ))
+}
+
+/// Every `tsa.clock_sync_check_secs`: checks the clock, and switches to the
+/// active unit when another process renewed it.
+async fn run_tsa_maintenance(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let every = std::time::Duration::from_secs(state.settings.tsa.clock_sync_check_secs.max(1));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        state.tsa.check_clock().await;
+        match time_stamping_unit(&state.store, &state.hsm).await {
+            Ok(unit) if unit.serial() != state.tsa.unit().serial() => {
+                tracing::info!(serial = %unit.serial(), "the TSA now signs with a new unit");
+                state.tsa.replace_unit(unit);
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(error = %crate::error::chain(&error), "reading the time-stamping unit failed");
+            }
+        }
+    }
 }
 
 /// Issues the root's CRL (the ARL) with the root token, stores it and journals
@@ -780,6 +975,10 @@ pub async fn ocsp_responder(
 /// `ocsp.responder_renewed`), and makes the responder use the active certificate
 /// (which another instance may have renewed). Returns whether the key changed.
 pub async fn maintain_ocsp_responder(state: &AppState) -> Result<bool, AppError> {
+    // The certificate would come from a CA whose key is gone or going.
+    if issuing_ca_terminating(&state.store).await? {
+        return Ok(false);
+    }
     let (file, _) = CeremonyFile::load(&state.settings.ca.ceremony_file)?;
     let renew_before = std::time::Duration::from_secs(
         u64::from(file.ocsp.renew_before_days.unwrap_or(0)) * 86_400,

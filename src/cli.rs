@@ -1,4 +1,5 @@
-//! The command line: serve, ca init, ca renew-ocsp, ca arl, audit verify, config check.
+//! The command line: serve, ca init, ca renew-ocsp, ca renew-tsu, ca arl, ca terminate, audit
+//! verify, config check.
 //! Every failure ends as one line on stderr and a non-zero exit; never a panic.
 
 use std::path::{Path, PathBuf};
@@ -66,8 +67,16 @@ enum CaCommand {
     },
     /// Issue a new delegated OCSP responder certificate with a new key.
     RenewOcsp,
+    /// Issue a new time-stamping unit key and certificate (rotation; the old
+    /// one's tokens stay verifiable).
+    RenewTsu,
     /// Issue the root's CRL (the ARL) with the root token, and store it for `/crl/root.crl`.
     Arl,
+    /// End the issuing CA, once two CA administrators approved it
+    /// (`POST /ca/v1/termination/approvals`): revoke everything it issued, publish
+    /// its last CRL and OCSP responses, revoke it in the ARL and destroy its key.
+    /// Needs every token, the root's included. Resumes an interrupted termination.
+    Terminate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +127,12 @@ fn run(cli: Cli) -> Result<ExitCode, AppError> {
             Command::Ca {
                 command: CaCommand::Arl,
             } => ca_arl(settings, clock).await,
+            Command::Ca {
+                command: CaCommand::RenewTsu,
+            } => renew_tsu(settings, clock).await,
+            Command::Ca {
+                command: CaCommand::Terminate,
+            } => ca_terminate(settings, clock).await,
             Command::Audit {
                 command: AuditCommand::Verify,
             } => audit_verify(settings).await,
@@ -286,6 +301,19 @@ async fn renew_ocsp(settings: Settings, clock: SharedClock) -> Result<ExitCode, 
     Ok(ExitCode::SUCCESS)
 }
 
+async fn renew_tsu(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppError> {
+    let store = Store::connect(&settings.database).await?;
+    let hsm = Hsm::connect(&settings.hsm, &SERVING_ROLES).await?;
+    let renewed = app::renew_time_stamping_unit(&settings, &store, &hsm, &clock).await;
+    store.close().await;
+    let renewed = renewed?;
+    println!(
+        "time-stamping unit renewed: serial {} sha256 {} (serving instances switch to it within tsa.clock_sync_check_secs)",
+        renewed.serial, renewed.sha256
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn ca_arl(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppError> {
     let store = Store::connect(&settings.database).await?;
     // The root token for the signature, the services token for the journal's key.
@@ -299,6 +327,26 @@ async fn ca_arl(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppE
         published.sha256
     );
     store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ca_terminate(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppError> {
+    let store = Store::connect(&settings.database).await?;
+    let hsm = Hsm::connect(&settings.hsm, &TokenRole::ALL).await?;
+    let outcome =
+        app::terminate_issuing_ca(&settings, &store, &hsm, &clock, "sceau ca terminate").await;
+    store.close().await;
+    let report = outcome?;
+    println!(
+        "issuing CA {} terminated: {} certificates revoked, final CRL number {} (nextUpdate 99991231235959Z), \
+         {} final OCSP responses, revoked in ARL number {}, CA key destroyed, {} seal keys destroyed",
+        report.ca_serial,
+        report.certificates_revoked,
+        report.final_crl_number,
+        report.final_ocsp_responses,
+        report.arl_number,
+        report.seal_keys_destroyed
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -56,6 +56,8 @@ pub struct Settings {
     pub ra: RaSettings,
     pub crl: CrlSettings,
     pub ocsp: OcspSettings,
+    pub tsa: TsaSettings,
+    pub seal: SealSettings,
 }
 
 impl Default for Settings {
@@ -73,6 +75,8 @@ impl Default for Settings {
             ra: RaSettings::default(),
             crl: CrlSettings::default(),
             ocsp: OcspSettings::default(),
+            tsa: TsaSettings::default(),
+            seal: SealSettings::default(),
         }
     }
 }
@@ -274,6 +278,62 @@ impl Default for OcspSettings {
             over_limit: OcspOverLimit::TryLater,
             max_request_bytes: 4096,
             maintenance_interval_secs: 300,
+        }
+    }
+}
+
+/// Seals.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SealSettings {
+    /// Document seals (the document is in the request) made at once by this
+    /// instance; past it, 503 with Retry-After. With `server.body_limit_bytes`
+    /// it bounds the memory documents take.
+    pub max_concurrent_documents: usize,
+    /// The Retry-After of that 503, in seconds.
+    pub retry_after_secs: u64,
+    /// An external RFC 3161 TSA for seals at B-T and above; the built-in TSA
+    /// when absent.
+    pub tsa_url: Option<String>,
+    /// How long a call to the external TSA may take.
+    pub tsa_timeout_secs: u64,
+}
+
+impl Default for SealSettings {
+    fn default() -> Self {
+        Self {
+            max_concurrent_documents: 8,
+            retry_after_secs: 2,
+            tsa_url: None,
+            tsa_timeout_secs: 10,
+        }
+    }
+}
+
+/// The time-stamping authority (RFC 3161).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TsaSettings {
+    /// The time-stamping policy (policy OID, declared accuracy, digests accepted).
+    pub policy_file: PathBuf,
+    /// A command that prints `yes` when the system clock is synchronised (e.g.
+    /// `["timedatectl", "show", "-p", "NTPSynchronized", "--value"]`). Empty:
+    /// not checked. When set, the TSA refuses to time-stamp (timeNotAvailable)
+    /// unless the last check said `yes`.
+    pub clock_sync_command: Vec<String>,
+    /// How often the clock check runs, and the active TSU certificate is re-read.
+    pub clock_sync_check_secs: u64,
+    /// Largest time-stamp request accepted, in bytes (badDataFormat above it).
+    pub max_request_bytes: usize,
+}
+
+impl Default for TsaSettings {
+    fn default() -> Self {
+        Self {
+            policy_file: PathBuf::from("policies/tsa.toml"),
+            clock_sync_command: Vec::new(),
+            clock_sync_check_secs: 10,
+            max_request_bytes: 8192,
         }
     }
 }
@@ -641,6 +701,14 @@ impl Settings {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ConfigError::Invalid {
                 setting: "server.public_url",
+                reason: format!("{url:?} is not an http(s) URL"),
+            });
+        }
+        if let Some(url) = &self.seal.tsa_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                setting: "seal.tsa_url",
                 reason: format!("{url:?} is not an http(s) URL"),
             });
         }

@@ -37,6 +37,13 @@ pub enum SignatureAlgorithm {
     EcdsaSha384,
 }
 
+/// Whatever signs a message with one key: a key in the HSM, or a software key
+/// in benches and tests. The signature is DER for ECDSA, raw for RSA.
+pub trait MessageSigner {
+    fn algorithm(&self) -> SignatureAlgorithm;
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String>;
+}
+
 /// The digest algorithms used with [`SignatureAlgorithm`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DigestAlgorithm {

@@ -254,6 +254,33 @@ impl Journal {
         Ok(())
     }
 
+    /// The newest signed checkpoint that covers entry `index`: the latest stored
+    /// one when it covers it and was signed by the key in use, else one signed
+    /// now. What a seal's inclusion proof is checked against.
+    pub async fn checkpoint_covering(&self, index: u64) -> Result<SignedCheckpoint, JournalError> {
+        let signer = self.signer();
+        if let Some(row) = self.inner.store.journal_latest_checkpoint().await?
+            && row.tree_size > index
+            && row.key_id == signer.key_id()
+            && let Ok(root_hash) = Hash::try_from(row.root_hash.as_slice())
+        {
+            return Ok(SignedCheckpoint {
+                tree_size: row.tree_size,
+                root_hash,
+                signed_at_us: row.signed_at_us,
+                key_id: row.key_id,
+                algorithm: signer.algorithm(),
+                signature: row.signature,
+            });
+        }
+        self.checkpoint().await
+    }
+
+    /// The audit key in use: its SPKI, to verify checkpoints with.
+    pub fn public_key(&self) -> SubjectPublicKeyInfoOwned {
+        self.signer().public_key()
+    }
+
     /// The key id of the audit key in use.
     pub fn key_id(&self) -> String {
         self.signer().key_id()

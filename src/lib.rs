@@ -19,5 +19,6 @@ pub mod journal;
 pub mod notify;
 pub mod pki;
 pub mod ra;
+pub mod seal;
 pub mod store;
 pub mod telemetry;

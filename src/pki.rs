@@ -1,11 +1,12 @@
 //! The CA side: certificate policies, certificate building and linting, CSR
 //! intake, seal and TLS client certificate issuance, the key ceremony, the CA
-//! certificates we publish, the CRLs and the OCSP responder. (The TSA arrives
-//! with a later issue.)
+//! certificates we publish, the CRLs, the OCSP responder, the time-stamping
+//! authority, CMS signing and the end of the issuing CA.
 
 pub mod ceremony;
 pub mod certificate;
 pub mod client_auth;
+pub mod cms;
 pub mod crl;
 pub mod csr;
 pub mod issuance;
@@ -15,3 +16,5 @@ pub mod policy;
 pub mod publication;
 pub mod qc;
 pub mod subject;
+pub mod termination;
+pub mod tsa;

@@ -23,7 +23,10 @@ pub mod entities;
 pub mod journal;
 pub mod notices;
 pub mod ra;
+pub mod seals;
 pub mod status;
+pub mod termination;
+pub mod tsa;
 
 /// How long a SQLite connection waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);

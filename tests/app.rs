@@ -177,6 +177,23 @@ async fn production_flow(db: TestDb) {
     assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
     assert_eq!(stderr(&again).lines().count(), 1, "{}", stderr(&again));
 
+    // Ending the issuing CA needs two administrators' approvals first: refused,
+    // in one line that says so, and nothing is journaled.
+    let terminate = instance.run(&["ca", "terminate"]);
+    assert!(!terminate.status.success());
+    assert!(
+        stderr(&terminate).contains("approvals from 2 distinct CA administrators")
+            && stderr(&terminate).contains("it has 0"),
+        "{}",
+        stderr(&terminate)
+    );
+    assert_eq!(
+        stderr(&terminate).lines().count(),
+        1,
+        "{}",
+        stderr(&terminate)
+    );
+
     // After the ceremony the root's token can go offline: serving never opens it.
     // (Also shows SCEAU_* environment overrides: config check now names the token.)
     instance.env.push((

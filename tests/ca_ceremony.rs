@@ -208,6 +208,14 @@ fn ceremony_files_are_checked_before_anything_is_generated() {
         ),
         (good.replace("[audit]", "[audit]\nextra = 1"), "extra"),
         (
+            good.replace("key_usage_days = 365", "key_usage_days = 4000"),
+            "tsa.key_usage_days exceeds",
+        ),
+        (
+            good.replace("key_usage_days = 365", ""),
+            "tsa.key_usage_days is required",
+        ),
+        (
             good.replace(
                 "http://pki.sceau.eu/crl/client-auth.crl",
                 "ldap://pki/client-auth",

@@ -45,6 +45,7 @@ async fn sigkill_loses_no_acknowledged_append(db: TestDb) {
     let checkpoints = db.dir.path().join("checkpoints");
     let mut child = spawn_load(&db, &checkpoints, 10_000_000, 200);
     let stdout = child.stdout.take().unwrap();
+    let written = checkpoints.clone();
     let reader = std::thread::spawn(move || {
         let mut acknowledged = Vec::new();
         let mut killed_after = None;
@@ -52,8 +53,15 @@ async fn sigkill_loses_no_acknowledged_append(db: TestDb) {
         let mut lines = BufReader::new(stdout).lines();
         while let Some(Ok(line)) = lines.next() {
             acknowledged.push(parse(&line));
-            // Past many group commits and a periodic checkpoint (every second): kill it.
-            let past = started.elapsed() >= std::time::Duration::from_millis(1_500);
+            // Past many group commits and a periodic checkpoint (every second):
+            // kill it. On a loaded machine the first checkpoint can come late,
+            // so wait for its file (within a minute) rather than for a fixed time.
+            let elapsed = started.elapsed();
+            let checkpointed = elapsed >= std::time::Duration::from_secs(60)
+                || std::fs::read_dir(written.join("checkpoints"))
+                    .map(|mut entries| entries.next().is_some())
+                    .unwrap_or(false);
+            let past = elapsed >= std::time::Duration::from_millis(1_500) && checkpointed;
             if killed_after.is_none() && acknowledged.len() >= 1_000 && past {
                 killed_after = Some(acknowledged.len());
                 child.kill().unwrap(); // SIGKILL

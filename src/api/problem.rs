@@ -169,6 +169,8 @@ pub struct ApiError {
     detail: String,
     cause: Option<String>,
     extensions: Map<String, Value>,
+    /// Seconds for a `Retry-After` header (503 when the service is busy).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -180,6 +182,7 @@ impl ApiError {
             detail: detail.into(),
             cause: Some(chain(error)),
             extensions: Map::new(),
+            retry_after: None,
         }
     }
 
@@ -205,12 +208,19 @@ impl ApiError {
             detail: detail.into(),
             cause: None,
             extensions: Map::new(),
+            retry_after: None,
         }
     }
 
     /// Adds an extension member to the problem body. Only for public data.
     pub fn with_extension(mut self, name: &str, value: Value) -> Self {
         self.extensions.insert(name.to_owned(), value);
+        self
+    }
+
+    /// Adds `Retry-After: seconds` to the response.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
         self
     }
 
@@ -234,7 +244,13 @@ impl IntoResponse for ApiError {
         self.log();
         let mut problem = Problem::new(self.problem_type, self.detail);
         problem.extensions = self.extensions;
-        problem.into_response()
+        let mut response = problem.into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

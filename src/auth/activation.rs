@@ -282,6 +282,32 @@ impl Activation {
         }
     }
 
+    /// The credential `principal` wants to seal with, when it is entitled to it
+    /// and the credential is usable (accepted, not locked, revoked or expired,
+    /// and its certificate within its validity), with the SCAL its policy sets.
+    pub async fn sealing_credential(
+        &self,
+        principal: &Principal,
+        credential_id: Uuid,
+    ) -> Result<(SealCredential, u8), ActivationError> {
+        let credential = self.entitled_credential(principal, credential_id).await?;
+        let certificate = self
+            .inner
+            .store
+            .certificate_of_credential(credential_id)
+            .await?
+            .ok_or(ActivationError::NotUsable("without a certificate"))?;
+        let now = self.now();
+        if now >= certificate.not_after {
+            return Err(ActivationError::NotUsable("expired"));
+        }
+        if now < certificate.not_before {
+            return Err(ActivationError::NotUsable("not valid yet"));
+        }
+        let scal = self.scal_of(credential_id).await?;
+        Ok((credential, scal))
+    }
+
     /// Unlocks a credential; the caller's right to do so is checked by the handler.
     pub async fn unlock(
         &self,

@@ -160,10 +160,14 @@ pub enum Permission {
     Enrol,
     /// Send a person who has not enrolled a new enrolment link.
     ResendEnrolment,
+    /// Approve the end of the issuing CA (two distinct administrators must).
+    ApproveCaTermination,
+    /// List an organisation's seals and their journal inclusion proofs.
+    ReadSeals,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 18] = [
         Self::UseSealCredential,
         Self::ManageActivationCredentials,
         Self::UnlockSealCredential,
@@ -180,6 +184,8 @@ impl Permission {
         Self::RevokeAsLegalRepresentative,
         Self::Enrol,
         Self::ResendEnrolment,
+        Self::ApproveCaTermination,
+        Self::ReadSeals,
     ];
 
     /// The permission table.
@@ -200,6 +206,8 @@ impl Permission {
             Self::RevokeAsLegalRepresentative => &[Role::LegalRepresentative],
             Self::Enrol => &[Role::Applicant],
             Self::ResendEnrolment => &[Role::Rccs, Role::RaOperator],
+            Self::ApproveCaTermination => &[Role::CaAdmin],
+            Self::ReadSeals => &[Role::Rccs, Role::Auditor],
         }
     }
 
@@ -221,6 +229,8 @@ impl Permission {
             Self::RevokeAsLegalRepresentative => "revoke_as_legal_representative",
             Self::Enrol => "enrol",
             Self::ResendEnrolment => "resend_enrolment",
+            Self::ApproveCaTermination => "approve_ca_termination",
+            Self::ReadSeals => "read_seals",
         }
     }
 }

@@ -54,6 +54,16 @@ impl HsmSigner {
     }
 }
 
+impl crypto::MessageSigner for HsmSigner {
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.algorithm
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+        self.sign_message(message).map_err(|e| e.to_string())
+    }
+}
+
 /// A signature as the builders carry it (DER for ECDSA, raw for RSA).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HsmSignature(pub Vec<u8>);

@@ -123,6 +123,11 @@ pub struct ServiceSpec {
     /// Renew this many days before expiry (used for the OCSP responder).
     #[serde(default)]
     pub renew_before_days: Option<u32>,
+    /// The private key's usage period in days from issuance (the TSU
+    /// certificate's privateKeyUsagePeriod): the key time-stamps only within
+    /// it, while its tokens stay verifiable until the certificate expires.
+    #[serde(default)]
+    pub key_usage_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,6 +195,14 @@ impl CeremonyFile {
             return invalid(format!(
                 "ocsp.validity_days must be at most {MAX_OCSP_VALIDITY_DAYS}: the responder certificate carries ocsp-nocheck"
             ));
+        }
+        match self.tsa.key_usage_days {
+            None => return invalid("tsa.key_usage_days is required".to_owned()),
+            Some(0) => return invalid("tsa.key_usage_days must be positive".to_owned()),
+            Some(days) if days > self.tsa.validity_days => {
+                return invalid("tsa.key_usage_days exceeds tsa.validity_days".to_owned());
+            }
+            Some(_) => {}
         }
         if self.ocsp.renew_before_days.unwrap_or(0) >= self.ocsp.validity_days {
             return invalid("ocsp.renew_before_days must be less than its validity".to_owned());
@@ -476,7 +489,7 @@ pub fn run(
         None => None,
     };
 
-    let ocsp = issue_ocsp_responder(file, hsm, &issuing, started_at)?;
+    let ocsp = issue_service_certificate(file, hsm, &issuing, started_at, KeyPurpose::Ocsp)?;
     let tsa = issue_service_certificate(file, hsm, &issuing, started_at, KeyPurpose::Tsa)?;
     let audit = services_pool
         .generate_key_pair_blocking(&file.label(KeyPurpose::Audit), file.audit.algorithm)?;
@@ -569,18 +582,10 @@ fn issue_client_auth_ca(
     })
 }
 
-/// Issues a delegated OCSP responder certificate with a new key: at the
-/// ceremony, and again each time it nears expiry. Blocking.
-pub fn issue_ocsp_responder(
-    file: &CeremonyFile,
-    hsm: &Hsm,
-    issuing: &CertifiedKey,
-    now: SystemTime,
-) -> Result<CertifiedKey, CeremonyError> {
-    issue_service_certificate(file, hsm, issuing, now, KeyPurpose::Ocsp)
-}
-
-fn issue_service_certificate(
+/// Issues a certificate with a new key for one of the issuing CA's services
+/// (OCSP responder, time-stamping unit): at the ceremony, and again at each
+/// renewal (`sceau ca renew-ocsp`, `sceau ca renew-tsu`). Blocking.
+pub fn issue_service_certificate(
     file: &CeremonyFile,
     hsm: &Hsm,
     issuing: &CertifiedKey,
@@ -632,6 +637,8 @@ fn issue_service_certificate(
                 Some(&file.issuing.ocsp_url),
                 Some(&file.issuing.certificate_url),
             )?);
+            let usage_days = spec.key_usage_days.unwrap_or(spec.validity_days);
+            extensions.push(ext::private_key_usage_period(now, usage_days)?);
         }
     }
     let certificate = certificate::sign(

@@ -300,6 +300,26 @@ pub mod extensions {
         )
     }
 
+    /// privateKeyUsagePeriod (RFC 3280 §4.2.1.4, non-critical): from `from` for
+    /// `days`. EN 319 421 time-stamping units declare when their key signs.
+    pub fn private_key_usage_period(
+        from: SystemTime,
+        days: u32,
+    ) -> Result<PreparedExtension, CertificateError> {
+        let seconds = |at: SystemTime| {
+            at.duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        };
+        let start = std::time::Duration::from_secs(seconds(from));
+        let end = start + std::time::Duration::from_secs(u64::from(days) * 86_400);
+        let period = x509_cert::ext::pkix::PrivateKeyUsagePeriod {
+            not_before: Some(GeneralizedTime::from_unix_duration(start)?),
+            not_after: Some(GeneralizedTime::from_unix_duration(end)?),
+        };
+        PreparedExtension::new(rfc5912::ID_CE_PRIVATE_KEY_USAGE_PERIOD, false, &period)
+    }
+
     /// id-pkix-ocsp-nocheck: the responder's own status is not checked (its
     /// certificate is short-lived instead).
     pub fn ocsp_nocheck() -> Result<PreparedExtension, CertificateError> {

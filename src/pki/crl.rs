@@ -23,7 +23,7 @@ use x509_cert::serial_number::SerialNumber;
 use super::certificate::rfc5280_time;
 use crate::clock::SharedClock;
 use crate::config::CrlSettings;
-use crate::crypto::{self, SignatureAlgorithm};
+use crate::crypto;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{Hsm, HsmError, HsmSigner, KeyId};
 use crate::journal::{Journal, JournalError, JournalEvent};
@@ -47,6 +47,13 @@ pub const CRL_ISSUERS: [(&str, CrlScope, &str); 2] = [
 /// The root's purpose: its CRL (the ARL) is issued at a ceremony only.
 pub const ROOT: &str = "root";
 
+/// 99991231235959Z: "no next update" (RFC 5280 §4.1.2.5 GeneralizedTime value
+/// for no well-defined expiration), the nextUpdate of a terminated CA's last
+/// CRL and the end of its last OCSP responses.
+pub fn forever() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CrlError {
     #[error(transparent)]
@@ -65,6 +72,8 @@ pub enum CrlError {
     Signing(String),
     #[error("no active {0} CA certificate")]
     NoCa(String),
+    #[error("the {0} CA is being terminated: only its final CRL is published")]
+    Terminating(String),
 }
 
 impl HasErrorKind for CrlError {
@@ -122,21 +131,7 @@ pub struct CrlContents {
 }
 
 /// What signs a CRL: the CA key in the HSM, or a software key in benches.
-pub trait CrlSigner {
-    fn algorithm(&self) -> SignatureAlgorithm;
-    /// The signature over `message` (DER for ECDSA, raw for RSA).
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String>;
-}
-
-impl CrlSigner for HsmSigner {
-    fn algorithm(&self) -> SignatureAlgorithm {
-        HsmSigner::algorithm(self)
-    }
-
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
-        self.sign_message(message).map_err(|e| e.to_string())
-    }
-}
+pub use crate::crypto::MessageSigner as CrlSigner;
 
 /// Whole seconds: CRL times carry no fractions.
 fn seconds(at: SystemTime) -> SystemTime {
@@ -283,9 +278,18 @@ struct Publication<'a> {
     clock: &'a SharedClock,
     ca: &'a CaCertificate,
     scope: CrlScope,
-    validity: Duration,
+    next_update: NextUpdate,
     event: &'static str,
     actor: &'a str,
+}
+
+/// When a CRL's nextUpdate falls.
+#[derive(Debug, Clone, Copy)]
+enum NextUpdate {
+    /// thisUpdate plus this much; refused once the CA's termination started.
+    After(Duration),
+    /// The terminated CA's last CRL: [`forever`].
+    Never,
 }
 
 impl Publication<'_> {
@@ -297,7 +301,18 @@ impl Publication<'_> {
         let entries = self.store.revoked_for_crl(self.scope).await?;
         let number = self.store.next_crl_number(&self.ca.purpose).await?;
         let this_update = seconds(self.clock.now());
-        let next_update = this_update + self.validity;
+        let next_update = match self.next_update {
+            NextUpdate::After(validity) => {
+                // Checked after the number is taken: a termination that starts
+                // later takes a higher number for its final CRL, so a CRL made
+                // here can never come after (and replace) the final one.
+                if self.store.termination(&self.ca.serial).await?.is_some() {
+                    return Err(CrlError::Terminating(self.ca.purpose.clone()));
+                }
+                this_update + validity
+            }
+            NextUpdate::Never => forever(),
+        };
         let certificate = Certificate::from_der(&self.ca.der)?;
         let issuer = CrlIssuer::from_certificate(&certificate)?;
         let signer = signer(self.hsm, &self.ca.key).await?;
@@ -400,11 +415,16 @@ impl CrlPublisher {
         let inner = &self.inner;
         let _one_at_a_time = inner.running.lock().await;
         let active = inner.store.active_ca_certificates().await?;
+        // A CA being terminated publishes its final CRL itself, once.
+        let terminating = inner.store.terminating_ca_serials().await?;
         let validity = Duration::from_secs(u64::from(inner.settings.validity_hours) * 3600);
         let refresh = Duration::from_secs(u64::from(inner.settings.refresh_before_hours) * 3600);
         let mut published = Vec::new();
         for (purpose, scope, _) in CRL_ISSUERS {
-            let Some(ca) = active.iter().find(|c| c.purpose == purpose) else {
+            let Some(ca) = active
+                .iter()
+                .find(|c| c.purpose == purpose && !terminating.contains(&c.serial))
+            else {
                 continue;
             };
             let latest = inner.store.latest_crl_head(purpose).await?;
@@ -424,7 +444,7 @@ impl CrlPublisher {
                     clock: &inner.clock,
                     ca,
                     scope,
-                    validity,
+                    next_update: NextUpdate::After(validity),
                     event: "crl.published",
                     actor: "sceau",
                 };
@@ -479,8 +499,36 @@ pub async fn publish_arl(
         clock,
         ca: &root,
         scope: CrlScope::SubCa,
-        validity: Duration::from_secs(u64::from(settings.arl_validity_days) * 86_400),
+        next_update: NextUpdate::After(Duration::from_secs(
+            u64::from(settings.arl_validity_days) * 86_400,
+        )),
         event: "arl.published",
+        actor,
+    }
+    .publish()
+    .await
+}
+
+/// The last CRL of the issuing CA `ca`, whose termination started: every
+/// revocation, nextUpdate [`forever`], signed with the CA key before it is
+/// destroyed (`crl.final`).
+pub async fn publish_final(
+    store: &Store,
+    journal: &Journal,
+    hsm: &Hsm,
+    clock: &SharedClock,
+    ca: &CaCertificate,
+    actor: &str,
+) -> Result<Published, CrlError> {
+    Publication {
+        store,
+        journal,
+        hsm,
+        clock,
+        ca,
+        scope: CrlScope::Seal,
+        next_update: NextUpdate::Never,
+        event: "crl.final",
         actor,
     }
     .publish()

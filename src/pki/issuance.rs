@@ -76,6 +76,8 @@ pub enum IssuanceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error("the issuing CA is being terminated or was terminated: it issues no more certificates")]
+    CaTerminated,
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -89,7 +91,7 @@ impl HasErrorKind for IssuanceError {
             | Self::KeyAlgorithm(_)
             | Self::Validity { .. } => ErrorKind::Unprocessable,
             Self::Csr(e) => e.kind(),
-            Self::KeyAlreadyCertified => ErrorKind::Conflict,
+            Self::KeyAlreadyCertified | Self::CaTerminated => ErrorKind::Conflict,
             Self::Store(e) => e.kind(),
             Self::Hsm(e) => e.kind(),
             Self::Journal(e) => e.kind(),
@@ -214,6 +216,18 @@ impl Issuer {
     /// the lint; nothing is returned before the journal holds the issuance.
     pub async fn issue(&self, request: IssuanceRequest) -> Result<Issued, IssuanceError> {
         let inner = &self.inner;
+        // A termination started by `sceau ca terminate` (another process) stops
+        // issuance here, before any key is made.
+        let ca_serial = hex::encode(
+            inner
+                .ca_certificate
+                .tbs_certificate
+                .serial_number
+                .as_bytes(),
+        );
+        if inner.store.termination(&ca_serial).await?.is_some() {
+            return Err(IssuanceError::CaTerminated);
+        }
         let policy = inner
             .policies
             .get(&request.policy_id)

@@ -13,6 +13,10 @@
 //!   we cannot tell which CA it names.
 //! - a serial number the CA never issued is `unknown`, never `good`.
 //! - a nonce (RFC 8954) must be 1 to 32 octets, else `malformedRequest`.
+//! - once the CA is terminated, each certificate's answer is the final response
+//!   its CA key signed (valid until 99991231235959Z), whatever the request's
+//!   nonce; a serial with no final response, or a request naming several
+//!   certificates, gets `unauthorized`: no key may sign for that CA any more.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -79,6 +83,8 @@ impl HasErrorKind for OcspError {
 pub struct ServedCa {
     /// `issuing`.
     pub purpose: String,
+    /// Hex of the CA certificate's serial (its termination is recorded under it).
+    pub serial: String,
     name_sha1: Vec<u8>,
     key_sha1: Vec<u8>,
     name_sha256: Vec<u8>,
@@ -106,6 +112,7 @@ impl ServedCa {
             .to_system_time();
         Ok(Self {
             purpose: purpose.to_owned(),
+            serial: hex::encode(certificate.tbs_certificate.serial_number.as_bytes()),
             name_sha1: Sha1::digest(&name).to_vec(),
             key_sha1: Sha1::digest(key).to_vec(),
             name_sha256: Sha256::digest(&name).to_vec(),
@@ -124,11 +131,56 @@ impl ServedCa {
             && id.issuer_key_hash.as_bytes() == key.as_slice()
     }
 
+    /// The CertID of `serial` under this CA, hashed with `hash`.
+    fn cert_id(&self, hash: CertIdHash, serial: &[u8]) -> Result<CertId, OcspError> {
+        let internal = |e: der::Error| OcspError::Internal(e.to_string());
+        let (oid, name, key) = match hash {
+            CertIdHash::Sha1 => (ID_SHA_1, &self.name_sha1, &self.key_sha1),
+            CertIdHash::Sha256 => (ID_SHA_256, &self.name_sha256, &self.key_sha256),
+        };
+        Ok(CertId {
+            hash_algorithm: spki::AlgorithmIdentifierOwned {
+                oid,
+                parameters: Some(der::asn1::Null.into()),
+            },
+            issuer_name_hash: OctetString::new(name.clone()).map_err(internal)?,
+            issuer_key_hash: OctetString::new(key.clone()).map_err(internal)?,
+            serial_number: x509_cert::serial_number::SerialNumber::new(serial).map_err(internal)?,
+        })
+    }
+
     /// Whether a certificate issued under `issued_under` comes from this CA.
     fn issued(&self, issued_under: &str) -> bool {
         match self.purpose.as_str() {
             "issuing" => !issued_under.is_empty() && issued_under != "client-auth",
             other => issued_under == other,
+        }
+    }
+}
+
+/// The hash of a CertID: final responses are made for both, since a client
+/// matches the CertID it sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertIdHash {
+    Sha1,
+    Sha256,
+}
+
+impl CertIdHash {
+    pub const ALL: [CertIdHash; 2] = [Self::Sha1, Self::Sha256];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha1 => "sha1",
+            Self::Sha256 => "sha256",
+        }
+    }
+
+    fn of(id: &CertId) -> Self {
+        if id.hash_algorithm.oid == ID_SHA_1 {
+            Self::Sha1
+        } else {
+            Self::Sha256
         }
     }
 }
@@ -275,6 +327,8 @@ struct Asked {
     id: CertId,
     ca: usize,
     status: SerialStatus,
+    /// The CA signed a final response for it before its termination.
+    final_response: bool,
 }
 
 impl OcspResponder {
@@ -375,19 +429,46 @@ impl OcspResponder {
                 return OcspAnswer::unauthorized();
             };
             let serial = hex::encode(id.serial_number.as_bytes());
-            let status = match self.inner.store.certificate_status(&serial).await {
-                Ok(found) if self.inner.cas[ca].issued(&found.issued_under) => found.status,
-                Ok(_) => SerialStatus::Unknown,
+            let (status, final_response) = match self.inner.store.certificate_status(&serial).await
+            {
+                Ok(found) if self.inner.cas[ca].issued(&found.issued_under) => {
+                    (found.status, found.final_response)
+                }
+                Ok(_) => (SerialStatus::Unknown, false),
                 Err(error) => {
                     tracing::error!(%error, "OCSP: reading the certificate status failed");
                     return OcspAnswer::internal();
                 }
             };
+            // Only unknown serials pay for this lookup: a terminated CA's known
+            // certificates all have a final response.
+            if status == SerialStatus::Unknown {
+                match self
+                    .inner
+                    .store
+                    .termination(&self.inner.cas[ca].serial)
+                    .await
+                {
+                    Ok(None) => {}
+                    Ok(Some(_)) => return OcspAnswer::unauthorized(),
+                    Err(error) => {
+                        tracing::error!(%error, "OCSP: reading the CA's termination failed");
+                        return OcspAnswer::internal();
+                    }
+                }
+            }
             asked.push(Asked {
                 id: id.clone(),
                 ca,
                 status,
+                final_response,
             });
+        }
+        if asked.iter().any(|a| a.final_response) {
+            return match asked.as_slice() {
+                [one] => self.final_answer(one).await,
+                _ => OcspAnswer::unauthorized(),
+            };
         }
         if nonce.is_none() && asked.len() == 1 {
             return self.cached(asked.remove(0), true).await;
@@ -460,6 +541,32 @@ impl OcspResponder {
             }),
         );
         answer
+    }
+
+    /// The final response stored for `asked` when its CA was terminated.
+    async fn final_answer(&self, asked: &Asked) -> OcspAnswer {
+        let serial = hex::encode(asked.id.serial_number.as_bytes());
+        let hash = CertIdHash::of(&asked.id);
+        match self
+            .inner
+            .store
+            .final_ocsp_response(&serial, hash.name())
+            .await
+        {
+            Ok(Some((der, produced_at))) => OcspAnswer {
+                cacheable: Some(Cacheable {
+                    produced_at: produced_at.into(),
+                    next_update: super::crl::forever(),
+                    etag: hex::encode(&Sha256::digest(&der)[..16]),
+                }),
+                der: Arc::new(der),
+            },
+            Ok(None) => OcspAnswer::unauthorized(),
+            Err(error) => {
+                tracing::error!(%error, "OCSP: reading a final response failed");
+                OcspAnswer::internal()
+            }
+        }
     }
 
     /// Signs a BasicOCSPResponse for `asked`, at most `signing_concurrency` at once,
@@ -550,6 +657,41 @@ fn build(
     )
     .map_err(|_| OcspError::Verification)?;
     response.to_der().map_err(|e| internal(&e))
+}
+
+/// A terminated CA's last response for one certificate: signed by the CA key
+/// itself (responderID byKey, the CA certificate attached), so it verifies with
+/// the CA certificate alone after the delegated responder's certificate
+/// expires; nextUpdate 99991231235959Z. Blocking (the HSM call). The status
+/// must be revoked: a CA ends only after revoking everything it issued.
+pub fn final_response(
+    ca_key: &ResponderKey,
+    ca: &ServedCa,
+    serial_hex: &str,
+    hash: CertIdHash,
+    status: SerialStatus,
+    produced_at: SystemTime,
+) -> Result<Vec<u8>, OcspError> {
+    let SerialStatus::Revoked { at, reason_code } = status else {
+        return Err(OcspError::Internal(format!(
+            "certificate {serial_hex} is not revoked: no final response"
+        )));
+    };
+    let serial = hex::decode(serial_hex)
+        .map_err(|e| OcspError::Internal(format!("serial {serial_hex:?}: {e}")))?;
+    let now = generalized(produced_at)?;
+    let single = SingleResponse::new(
+        ca.cert_id(hash, &serial)?,
+        CertStatus::revoked(RevokedInfo {
+            revocation_time: generalized(truncate(at.into()))?,
+            revocation_reason: reason_code.and_then(crl_reason),
+        }),
+        now,
+    )
+    .with_next_update(generalized(super::crl::forever())?)
+    .with_extension(ArchiveCutoff(ca.archive_cutoff))
+    .map_err(|e| OcspError::Internal(e.to_string()))?;
+    build(ca_key, vec![single], None, now)
 }
 
 /// RFC 5280 CRLReason from its code; `unspecified` is left out (RFC 5280 §5.3.1).

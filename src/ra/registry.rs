@@ -126,7 +126,8 @@ struct Inner {
     journal: Journal,
     clock: SharedClock,
     policies: Arc<PolicySet>,
-    issuer: Issuer,
+    /// Absent once the issuing CA's termination started: nothing more is issued.
+    issuer: Option<Issuer>,
     /// Issues TLS client certificates for activation; absent when the recorded
     /// hierarchy has no client-authentication CA.
     client_issuer: Option<ClientCertificateIssuer>,
@@ -231,6 +232,17 @@ fn language_of(person: &Person) -> Language {
     Language::parse(&person.language).unwrap_or(Language::Fr)
 }
 
+/// The notice `text` for `person`, in their language, as an outbox effect.
+fn notice_to(person: &Person, text: &NoticeText) -> Effect {
+    let rendered = text.render(language_of(person));
+    Effect::Notice(NewNotice {
+        kind: format!("ra.{}", text.kind()),
+        recipient: person.email.clone(),
+        subject: rendered.subject,
+        body: rendered.body,
+    })
+}
+
 fn identifier_error(field: &str, error: &IdentifierError) -> RaError {
     invalid(field, error.to_string())
 }
@@ -268,7 +280,7 @@ impl Registry {
         journal: Journal,
         clock: SharedClock,
         policies: Arc<PolicySet>,
-        issuer: Issuer,
+        issuer: Option<Issuer>,
         client_issuer: Option<ClientCertificateIssuer>,
         seal_token: Arc<TokenPool>,
         crl: CrlPublisher,
@@ -340,13 +352,7 @@ impl Registry {
     }
 
     fn notice(&self, person: &Person, text: &NoticeText) -> Effect {
-        let rendered = text.render(language_of(person));
-        Effect::Notice(NewNotice {
-            kind: format!("ra.{}", text.kind()),
-            recipient: person.email.clone(),
-            subject: rendered.subject,
-            body: rendered.body,
-        })
+        notice_to(person, text)
     }
 
     fn request_url(&self, id: Uuid) -> String {
@@ -1511,9 +1517,12 @@ impl Registry {
             .iter()
             .map(|a| a.operator.clone())
             .collect();
-        let issued = self
-            .inner
-            .issuer
+        let issuer = self.inner.issuer.as_ref().ok_or_else(|| {
+            RaError::Conflict(
+                "the issuing CA was terminated: it issues no more certificates".to_owned(),
+            )
+        })?;
+        let issued = issuer
             .issue(IssuanceRequest {
                 request_id: id,
                 policy_id: policy.id.clone(),
@@ -2162,41 +2171,13 @@ impl Registry {
     /// Idempotent: a key already gone (a crash after the destruction) is
     /// journaled and recorded on the next pass. Returns the credentials done.
     pub async fn destroy_keys(&self) -> Result<Vec<Uuid>, RaError> {
-        let store = &self.inner.store;
-        let now = self.now();
-        let mut done = Vec::new();
-        for key in store.keys_to_destroy(now).await? {
-            let Some(id) = KeyId::from_bytes(&key.key.key_id) else {
-                tracing::error!(credential = %key.credential_id, "stored key id is not 16 bytes");
-                continue;
-            };
-            let token = self.inner.seal_token.clone();
-            tokio::task::spawn_blocking(move || token.destroy_key_blocking(&id))
-                .await
-                .map_err(|e| RaError::Internal(format!("key destruction task: {e}")))?
-                .map_err(|e| RaError::Internal(format!("destroying key {id}: {e}")))?;
-            let expired = !key.revoked;
-            let index = self
-                .journal(
-                    "key.destroyed",
-                    "sceau",
-                    json!({
-                        "credential": key.credential_id,
-                        "serial": key.serial,
-                        "key_id": id.to_string(),
-                        "key_label": key.key.key_label,
-                        "token": key.key.token_role.name(),
-                        "reason": if expired { "expired" } else { "revoked" },
-                        "not_after": key.not_after.map(rfc3339),
-                    }),
-                )
-                .await?;
-            store
-                .mark_key_destroyed(key.credential_id, expired, index, now)
-                .await?;
-            done.push(key.credential_id);
-        }
-        Ok(done)
+        destroy_retired_seal_keys(
+            &self.inner.store,
+            &self.inner.journal,
+            &self.inner.seal_token,
+            self.now(),
+        )
+        .await
     }
 
     /// Runs the sweep every `ra.sweep_interval_secs` until `stop` turns true.
@@ -2213,6 +2194,127 @@ impl Registry {
             }
         }
     }
+}
+
+/// Destroys, in the seal token, every CA-managed key whose certificate is
+/// revoked or expired at `now`, journaling each (`key.destroyed`) and recording
+/// it. Idempotent: a key already gone (a crash after the destruction) is
+/// journaled and recorded on the next pass. Returns the credentials done. The
+/// RA's sweep runs it, and so does a CA termination.
+pub async fn destroy_retired_seal_keys(
+    store: &Store,
+    journal: &Journal,
+    seal_token: &Arc<TokenPool>,
+    now: OffsetDateTime,
+) -> Result<Vec<Uuid>, RaError> {
+    let mut done = Vec::new();
+    for key in store.keys_to_destroy(now).await? {
+        let Some(id) = KeyId::from_bytes(&key.key.key_id) else {
+            tracing::error!(credential = %key.credential_id, "stored key id is not 16 bytes");
+            continue;
+        };
+        let token = seal_token.clone();
+        tokio::task::spawn_blocking(move || token.destroy_key_blocking(&id))
+            .await
+            .map_err(|e| RaError::Internal(format!("key destruction task: {e}")))?
+            .map_err(|e| RaError::Internal(format!("destroying key {id}: {e}")))?;
+        let expired = !key.revoked;
+        let index = journal
+            .append(JournalEvent::new(
+                "key.destroyed",
+                "sceau",
+                json!({
+                    "credential": key.credential_id,
+                    "serial": key.serial,
+                    "key_id": id.to_string(),
+                    "key_label": key.key.key_label,
+                    "token": key.key.token_role.name(),
+                    "reason": if expired { "expired" } else { "revoked" },
+                    "not_after": key.not_after.map(rfc3339),
+                }),
+            ))
+            .await?;
+        store
+            .mark_key_destroyed(key.credential_id, expired, index, now)
+            .await?;
+        done.push(key.credential_id);
+    }
+    Ok(done)
+}
+
+/// The reason recorded for certificates revoked because their CA ends (with
+/// CRLReason cessationOfOperation).
+pub const CA_TERMINATION_REASON: &str = "ca_termination";
+
+/// Revokes every seal certificate still valid because the issuing CA ends:
+/// one journal entry lists them, then one transaction revokes them, turns
+/// their credentials `revoked` and queues a notice to each organisation's RCCS
+/// and agents. Returns the serials revoked (none when nothing was left).
+pub async fn revoke_all_for_ca_termination(
+    store: &Store,
+    journal: &Journal,
+    message_id_domain: &str,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<Vec<String>, RaError> {
+    let still_valid = store.still_valid_seal_certificates().await?;
+    if still_valid.is_empty() {
+        return Ok(Vec::new());
+    }
+    let serials: Vec<String> = still_valid.iter().map(|c| c.serial.clone()).collect();
+    let index = journal
+        .append(JournalEvent::new(
+            "certificates.revoked_for_ca_termination",
+            actor,
+            json!({
+                "serials": serials,
+                "reason": CA_TERMINATION_REASON,
+                "crl_reason": "cessationOfOperation",
+                "effective": rfc3339(now),
+            }),
+        ))
+        .await?;
+    let mut change = RaChange::new();
+    let mut entities: std::collections::BTreeMap<Uuid, Vec<String>> = Default::default();
+    for certificate in &still_valid {
+        change = change.with(Effect::Revoke(Revocation {
+            serial: certificate.serial.clone(),
+            reason: CA_TERMINATION_REASON.to_owned(),
+            reason_code: Some(5),
+            revoked_at: now,
+            requested_by: actor.to_owned(),
+            requester_role: "ca_admin".to_owned(),
+            comment: Some("the issuing CA ends".to_owned()),
+            journal_index: index,
+            invalidity_date: None,
+        }));
+        entities
+            .entry(certificate.entity_id)
+            .or_default()
+            .push(certificate.serial.clone());
+    }
+    for (entity_id, serials) in entities {
+        let entity = store.entity(entity_id).await?;
+        let persons = store.persons_of(entity_id).await?;
+        for serial in serials {
+            let text = NoticeText::Revoked {
+                entity_name: entity.legal_name.clone(),
+                serial,
+                reason: "end of the issuing certification authority".to_owned(),
+                effective: now,
+            };
+            for person in persons
+                .iter()
+                .filter(|p| matches!(p.role, PersonRole::Rccs | PersonRole::Agent))
+            {
+                change = change.with(notice_to(person, &text));
+            }
+        }
+    }
+    store
+        .apply_ra_change(&change, message_id_domain, now)
+        .await?;
+    Ok(serials)
 }
 
 /// A person as given, before it has an id.

@@ -17,7 +17,7 @@ pub enum CrlScope {
     Seal,
     /// Client certificates (client-auth CA).
     ClientAuth,
-    /// Sub-CA certificates (the root's ARL): no revocation of a CA is recorded yet.
+    /// Sub-CA certificates (the root's ARL).
     SubCa,
 }
 
@@ -67,23 +67,43 @@ fn scope_filter(scope: CrlScope) -> &'static str {
     match scope {
         CrlScope::Seal => "c.policy_id <> $1",
         CrlScope::ClientAuth => "c.policy_id = $1",
-        // No table records a revoked CA certificate yet: the ARL lists nothing.
+        // The root issues no certificate in `certificates`: only `ca_revocations`.
         CrlScope::SubCa => "c.policy_id = $1 AND 1 = 0",
     }
+}
+
+/// The CA whose CRL lists `scope`, as `ca_revocations.issuer` names it: CA and
+/// service certificates are revoked there (a sub-CA by the root, the OCSP
+/// responder and TSU certificates by the issuing CA).
+fn scope_issuer(scope: CrlScope) -> &'static str {
+    match scope {
+        CrlScope::Seal => "issuing",
+        CrlScope::ClientAuth => "client-auth",
+        CrlScope::SubCa => "root",
+    }
+}
+
+/// Every revocation in `scope`: certificates the CA issued to subscribers, and
+/// CA or service certificates. Columns: serial, revoked_at, reason_code, invalidity_date.
+fn revocations_in(scope: CrlScope) -> String {
+    format!(
+        "SELECT r.serial, r.revoked_at, r.reason_code, r.invalidity_date \
+         FROM revocations r JOIN certificates c ON c.serial = r.serial WHERE {} \
+         UNION ALL \
+         SELECT v.serial, v.revoked_at, v.reason_code, NULL FROM ca_revocations v \
+         WHERE v.issuer = $2",
+        scope_filter(scope)
+    )
 }
 
 impl Store {
     /// Every revoked certificate in `scope`, expired or not (they are never removed).
     pub async fn revoked_for_crl(&self, scope: CrlScope) -> Result<Vec<RevokedEntry>, StoreError> {
-        let sql = format!(
-            "SELECT r.serial, r.revoked_at, r.reason_code, r.invalidity_date \
-             FROM revocations r JOIN certificates c ON c.serial = r.serial \
-             WHERE {} ORDER BY r.revoked_at, r.serial",
-            scope_filter(scope)
-        );
+        let sql = format!("{} ORDER BY 2, 1", revocations_in(scope));
         on_pool!(self, |pool| {
             let rows = sqlx::query(&sql)
                 .bind(CLIENT_AUTH_POLICY)
+                .bind(scope_issuer(scope))
                 .fetch_all(pool)
                 .await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -111,13 +131,13 @@ impl Store {
     /// is out of date. Revocations are never deleted, so a new one always changes it.
     pub async fn revocation_mark(&self, scope: CrlScope) -> Result<String, StoreError> {
         let sql = format!(
-            "SELECT COUNT(*), MAX(r.revoked_at), COUNT(r.invalidity_date) \
-             FROM revocations r JOIN certificates c ON c.serial = r.serial WHERE {}",
-            scope_filter(scope)
+            "SELECT COUNT(*), MAX(t.revoked_at), COUNT(t.invalidity_date) FROM ({}) t",
+            revocations_in(scope)
         );
         on_pool!(self, |pool| {
             let row = sqlx::query(&sql)
                 .bind(CLIENT_AUTH_POLICY)
+                .bind(scope_issuer(scope))
                 .fetch_one(pool)
                 .await?;
             let count: i64 = row.try_get(0)?;

@@ -52,12 +52,15 @@ ceremony_file = "{ceremony}"
 transcript_dir = "{var}/ceremony"
 policies_dir = "{policies}"
 dev_auto_init = {dev}
+[tsa]
+policy_file = "{tsa_policy}"
 [journal]
 checkpoint_dir = "{var}/checkpoints"
 "#,
             var = var.display(),
             limit = options.body_limit_bytes.unwrap_or(1024 * 1024),
             url = db.url,
+            tsa_policy = root.join("policies/tsa.toml").display(),
             ceremony = root.join("policies/ceremony.dev.toml").display(),
             policies = options
                 .policies_dir

@@ -40,6 +40,7 @@ pub fn settings(softhsm: &SoftHsm, db: &TestDb, dir: &Path, tls: Option<TlsSetti
     settings.ca.ceremony_file = root.join("policies/ceremony.dev.toml");
     settings.ca.transcript_dir = dir.join("ceremony");
     settings.ca.policies_dir = root.join("policies/certificates");
+    settings.tsa.policy_file = root.join("policies/tsa.toml");
     settings.ca.dev_auto_init = true;
     settings.journal.checkpoint_dir = dir.join("checkpoints");
     settings

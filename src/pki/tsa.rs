@@ -1,0 +1,740 @@
+//! The time-stamping authority (RFC 3161, EN 319 422 profile): parses
+//! TimeStampReq, checks the digest, policy and clock, makes a TSTInfo with a
+//! unique serial (recorded in the database), signs it with the time-stamping
+//! unit's key in the HSM within its private-key usage period, and answers a
+//! TimeStampResp. Seals at B-T and above call [`Tsa::stamp`] directly.
+//!
+//! Choices where RFC 3161 leaves room:
+//! - every refusal is a TimeStampResp with status `rejection`, a failInfo bit
+//!   and a statusString saying why; HTTP stays 200 (RFC 3161 §3.4);
+//! - genTime carries whole seconds; the policy declares its accuracy in seconds;
+//! - the TSU certificate is included only when the request sets certReq.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use const_oid::ObjectIdentifier;
+use der::asn1::{BitString, GeneralizedTime, Int, OctetString};
+use der::{Any, Decode, Encode, Sequence};
+use rand::RngCore;
+use serde::Deserialize;
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::PrivateKeyUsagePeriod;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_tsp::{Accuracy, MessageImprint, TimeStampReq, TspVersion, TstInfo};
+
+use super::cms::{self, CmsError, ToSign};
+use crate::clock::SharedClock;
+use crate::config::TsaSettings;
+use crate::crypto::DigestAlgorithm;
+use crate::error::{ErrorKind, HasErrorKind};
+use crate::hsm::HsmSigner;
+use crate::store::{Store, StoreError};
+
+/// id-ct-TSTInfo (RFC 3161 §2.4.2).
+pub const ID_CT_TST_INFO: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
+/// `application/timestamp-query`, `application/timestamp-reply` (RFC 3161 §3.4).
+pub const REQUEST_MEDIA_TYPE: &str = "application/timestamp-query";
+pub const RESPONSE_MEDIA_TYPE: &str = "application/timestamp-reply";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TsaError {
+    #[error("time-stamping policy {path}: {reason}")]
+    Policy { path: String, reason: String },
+    #[error("the time-stamping unit certificate cannot be used: {0}")]
+    Unit(String),
+}
+
+impl HasErrorKind for TsaError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Internal
+    }
+}
+
+/// `policies/tsa.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    policy_oid: String,
+    accuracy_seconds: u64,
+    digest_algorithms: Vec<String>,
+}
+
+/// The time-stamping policy, checked at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TsaPolicy {
+    pub oid: ObjectIdentifier,
+    pub accuracy_seconds: u64,
+    pub digests: Vec<DigestAlgorithm>,
+}
+
+fn digest_by_name(name: &str) -> Option<DigestAlgorithm> {
+    match name {
+        "sha256" => Some(DigestAlgorithm::Sha256),
+        "sha384" => Some(DigestAlgorithm::Sha384),
+        "sha512" => Some(DigestAlgorithm::Sha512),
+        _ => None,
+    }
+}
+
+fn digest_by_oid(oid: ObjectIdentifier) -> Option<DigestAlgorithm> {
+    [
+        DigestAlgorithm::Sha256,
+        DigestAlgorithm::Sha384,
+        DigestAlgorithm::Sha512,
+    ]
+    .into_iter()
+    .find(|d| d.oid() == oid)
+}
+
+impl TsaPolicy {
+    pub fn load(path: &Path) -> Result<Self, TsaError> {
+        let error = |reason: String| TsaError::Policy {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        let file: PolicyFile = toml::from_str(&text).map_err(|e| error(e.message().to_owned()))?;
+        let oid = ObjectIdentifier::new(&file.policy_oid)
+            .map_err(|_| error(format!("policy_oid {:?} is not an OID", file.policy_oid)))?;
+        if !(1..=60).contains(&file.accuracy_seconds) {
+            return Err(error("accuracy_seconds must be 1 to 60".to_owned()));
+        }
+        let mut digests = Vec::new();
+        for name in &file.digest_algorithms {
+            let digest = digest_by_name(name)
+                .ok_or_else(|| error(format!("digest_algorithms: unknown {name:?}")))?;
+            digests.push(digest);
+        }
+        if digests.is_empty() {
+            return Err(error("digest_algorithms is empty".to_owned()));
+        }
+        Ok(Self {
+            oid,
+            accuracy_seconds: file.accuracy_seconds,
+            digests,
+        })
+    }
+}
+
+/// PKIFailureInfo bits (RFC 3161 §2.4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    BadAlg = 0,
+    BadRequest = 2,
+    BadDataFormat = 5,
+    TimeNotAvailable = 14,
+    UnacceptedPolicy = 15,
+    UnacceptedExtension = 16,
+    SystemFailure = 25,
+}
+
+/// Why a time-stamp was not made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text}")]
+pub struct Refusal {
+    pub failure: Failure,
+    pub text: String,
+}
+
+impl Refusal {
+    fn new(failure: Failure, text: impl Into<String>) -> Self {
+        Self {
+            failure,
+            text: text.into(),
+        }
+    }
+}
+
+impl HasErrorKind for Refusal {
+    fn kind(&self) -> ErrorKind {
+        match self.failure {
+            Failure::TimeNotAvailable | Failure::SystemFailure => ErrorKind::Unavailable,
+            _ => ErrorKind::Unprocessable,
+        }
+    }
+}
+
+/// PKIStatusInfo, written here (the failure bits as a named BIT STRING).
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+struct PkiStatusInfo {
+    status: u8,
+    #[asn1(optional = "true")]
+    status_string: Option<Vec<String>>,
+    #[asn1(optional = "true")]
+    fail_info: Option<BitString>,
+}
+
+/// TimeStampResp (RFC 3161 §2.4.2).
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+struct TimeStampResp {
+    status: PkiStatusInfo,
+    #[asn1(optional = "true")]
+    time_stamp_token: Option<Any>,
+}
+
+/// TimeStampResp { PKIStatusInfo { rejection, failInfo systemFailure } }: the
+/// answer when even a rejection cannot be encoded.
+const SYSTEM_FAILURE_RESPONSE: [u8; 14] = [
+    0x30, 0x0c, 0x30, 0x0a, 0x02, 0x01, 0x02, 0x03, 0x05, 0x06, 0x00, 0x00, 0x00, 0x40,
+];
+
+/// A named-bit BIT STRING with only `bit` set, trailing zero bits left out (DER).
+fn failure_bits(bit: usize) -> Result<BitString, der::Error> {
+    let mut bytes = vec![0u8; bit / 8 + 1];
+    bytes[bit / 8] = 0x80 >> (bit % 8);
+    let unused = u8::try_from(7 - bit % 8).map_err(|_| der::ErrorKind::Overflow)?;
+    BitString::new(unused, bytes)
+}
+
+/// The time-stamping unit: its key in the HSM and its certificate.
+#[derive(Debug, Clone)]
+pub struct TimeStampingUnit {
+    signer: HsmSigner,
+    certificate: Certificate,
+    /// Hex of the certificate's serial.
+    serial: String,
+    /// When the key may sign: the privateKeyUsagePeriod, else the validity.
+    usage: (SystemTime, SystemTime),
+}
+
+impl TimeStampingUnit {
+    pub fn new(signer: HsmSigner, certificate: Certificate) -> Result<Self, TsaError> {
+        let tbs = &certificate.tbs_certificate;
+        let mut usage = (
+            tbs.validity.not_before.to_system_time(),
+            tbs.validity.not_after.to_system_time(),
+        );
+        if let Some(extension) = tbs
+            .extensions
+            .iter()
+            .flatten()
+            .find(|e| e.extn_id == const_oid::db::rfc5912::ID_CE_PRIVATE_KEY_USAGE_PERIOD)
+        {
+            let period = PrivateKeyUsagePeriod::from_der(extension.extn_value.as_bytes())
+                .map_err(|e| TsaError::Unit(format!("privateKeyUsagePeriod: {e}")))?;
+            if let Some(start) = period.not_before {
+                usage.0 = usage.0.max(start.to_system_time());
+            }
+            if let Some(end) = period.not_after {
+                usage.1 = usage.1.min(end.to_system_time());
+            }
+        }
+        let serial = hex::encode(tbs.serial_number.as_bytes());
+        Ok(Self {
+            signer,
+            certificate,
+            serial,
+            usage,
+        })
+    }
+
+    pub fn serial(&self) -> &str {
+        &self.serial
+    }
+
+    pub fn certificate(&self) -> &Certificate {
+        &self.certificate
+    }
+
+    /// The end of the key's usage period.
+    pub fn usage_ends(&self) -> SystemTime {
+        self.usage.1
+    }
+}
+
+/// One time-stamp token made.
+#[derive(Debug, Clone)]
+pub struct Stamp {
+    /// The TimeStampToken: a ContentInfo DER.
+    pub token: Vec<u8>,
+    /// Hex of the TSTInfo serial number.
+    pub serial: String,
+    pub gen_time: SystemTime,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    clock: SharedClock,
+    policy: TsaPolicy,
+    settings: TsaSettings,
+    unit: RwLock<Arc<TimeStampingUnit>>,
+    /// What the last clock check said (true when no check is configured).
+    synchronised: AtomicBool,
+}
+
+/// The TSA; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Tsa {
+    inner: Arc<Inner>,
+}
+
+/// A positive INTEGER of 128 random bits (the high bit clear, the next set, so
+/// the encoding is minimal and 16 octets).
+fn random_serial() -> Result<Int, der::Error> {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes[0] = (bytes[0] & 0x7F) | 0x40;
+    Int::new(&bytes)
+}
+
+fn whole_seconds(at: SystemTime) -> Duration {
+    Duration::from_secs(
+        at.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs(),
+    )
+}
+
+impl Tsa {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        policy: TsaPolicy,
+        settings: TsaSettings,
+        unit: TimeStampingUnit,
+    ) -> Self {
+        let synchronised = settings.clock_sync_command.is_empty();
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                policy,
+                settings,
+                unit: RwLock::new(Arc::new(unit)),
+                synchronised: AtomicBool::new(synchronised),
+            }),
+        }
+    }
+
+    pub fn policy(&self) -> &TsaPolicy {
+        &self.inner.policy
+    }
+
+    pub fn settings(&self) -> &TsaSettings {
+        &self.inner.settings
+    }
+
+    /// The unit in use.
+    pub fn unit(&self) -> Arc<TimeStampingUnit> {
+        match self.inner.unit.read() {
+            Ok(unit) => unit.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Signs with `unit` from now on (after `sceau ca renew-tsu`).
+    pub fn replace_unit(&self, unit: TimeStampingUnit) {
+        let unit = Arc::new(unit);
+        match self.inner.unit.write() {
+            Ok(mut slot) => *slot = unit,
+            Err(poisoned) => *poisoned.into_inner() = unit,
+        }
+    }
+
+    pub fn synchronised(&self) -> bool {
+        self.inner.synchronised.load(Ordering::SeqCst)
+    }
+
+    /// Runs `tsa.clock_sync_command` (if any) and records what it says: `yes`
+    /// on stdout and a zero exit mean synchronised; anything else, a failure to
+    /// run or 5 s without an answer mean not.
+    pub async fn check_clock(&self) -> bool {
+        let command = &self.inner.settings.clock_sync_command;
+        let Some((program, args)) = command.split_first() else {
+            self.inner.synchronised.store(true, Ordering::SeqCst);
+            return true;
+        };
+        let run = tokio::process::Command::new(program)
+            .args(args)
+            .kill_on_drop(true)
+            .output();
+        let synchronised = match tokio::time::timeout(Duration::from_secs(5), run).await {
+            Ok(Ok(output)) => {
+                output.status.success() && String::from_utf8_lossy(&output.stdout).trim() == "yes"
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "the clock synchronisation check could not run");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("the clock synchronisation check did not answer within 5 s");
+                false
+            }
+        };
+        let was = self.inner.synchronised.swap(synchronised, Ordering::SeqCst);
+        if was != synchronised {
+            if synchronised {
+                tracing::info!("the system clock is synchronised: time-stamping resumes");
+            } else {
+                tracing::error!("the system clock is not synchronised: time-stamps are refused");
+            }
+        }
+        synchronised
+    }
+
+    /// Answers one DER TimeStampReq with a DER TimeStampResp. Never fails:
+    /// problems become a rejection with a failInfo bit.
+    pub async fn respond(&self, body: &[u8]) -> Vec<u8> {
+        let outcome = self.answer(body).await;
+        let response = match outcome {
+            Ok(stamp) => Any::from_der(&stamp.token).map(|token| TimeStampResp {
+                status: PkiStatusInfo {
+                    status: 0,
+                    status_string: None,
+                    fail_info: None,
+                },
+                time_stamp_token: Some(token),
+            }),
+            Err(refusal) => failure_bits(refusal.failure as usize).map(|bits| TimeStampResp {
+                status: PkiStatusInfo {
+                    status: 2,
+                    status_string: Some(vec![refusal.text]),
+                    fail_info: Some(bits),
+                },
+                time_stamp_token: None,
+            }),
+        };
+        match response.and_then(|r| r.to_der()) {
+            Ok(der) => der,
+            Err(error) => {
+                tracing::error!(%error, "encoding a time-stamp response failed");
+                SYSTEM_FAILURE_RESPONSE.to_vec()
+            }
+        }
+    }
+
+    async fn answer(&self, body: &[u8]) -> Result<Stamp, Refusal> {
+        if body.len() > self.inner.settings.max_request_bytes {
+            return Err(Refusal::new(
+                Failure::BadDataFormat,
+                format!(
+                    "the request exceeds {} bytes",
+                    self.inner.settings.max_request_bytes
+                ),
+            ));
+        }
+        let request = TimeStampReq::from_der(body).map_err(|e| {
+            Refusal::new(
+                Failure::BadDataFormat,
+                format!("not a DER TimeStampReq: {e}"),
+            )
+        })?;
+        if request.extensions.is_some() {
+            return Err(Refusal::new(
+                Failure::UnacceptedExtension,
+                "request extensions are not supported",
+            ));
+        }
+        if let Some(asked) = request.req_policy
+            && asked != self.inner.policy.oid
+        {
+            return Err(Refusal::new(
+                Failure::UnacceptedPolicy,
+                format!(
+                    "this TSA time-stamps under policy {} only",
+                    self.inner.policy.oid
+                ),
+            ));
+        }
+        self.stamp_imprint(request.message_imprint, request.nonce, request.cert_req)
+            .await
+    }
+
+    /// A time-stamp token over `hashed` (a digest made with `digest`): what a
+    /// seal's signature-time-stamp or document time-stamp uses. Carries the
+    /// TSU certificate.
+    pub async fn stamp(&self, digest: DigestAlgorithm, hashed: &[u8]) -> Result<Stamp, Refusal> {
+        let imprint = MessageImprint {
+            hash_algorithm: spki::AlgorithmIdentifier {
+                oid: digest.oid(),
+                parameters: None,
+            },
+            hashed_message: OctetString::new(hashed.to_vec())
+                .map_err(|e| Refusal::new(Failure::BadDataFormat, e.to_string()))?,
+        };
+        self.stamp_imprint(imprint, None, true).await
+    }
+
+    async fn stamp_imprint(
+        &self,
+        imprint: MessageImprint,
+        nonce: Option<Int>,
+        include_certificate: bool,
+    ) -> Result<Stamp, Refusal> {
+        let inner = &self.inner;
+        let digest = digest_by_oid(imprint.hash_algorithm.oid)
+            .filter(|d| inner.policy.digests.contains(d))
+            .ok_or_else(|| {
+                Refusal::new(
+                    Failure::BadAlg,
+                    format!(
+                        "messageImprint hash {} is not accepted",
+                        imprint.hash_algorithm.oid
+                    ),
+                )
+            })?;
+        if imprint.hashed_message.as_bytes().len() != digest.digest(b"").len() {
+            return Err(Refusal::new(
+                Failure::BadDataFormat,
+                "hashedMessage does not have the length of its hash",
+            ));
+        }
+        if !self.synchronised() {
+            return Err(Refusal::new(
+                Failure::TimeNotAvailable,
+                "the system clock reports itself unsynchronised",
+            ));
+        }
+        let unit = self.unit();
+        let now = inner.clock.now();
+        if now < unit.usage.0 || unit.usage.1 <= now {
+            return Err(Refusal::new(
+                Failure::SystemFailure,
+                "the time-stamping unit's key is outside its usage period; rotate it with `sceau ca renew-tsu`",
+            ));
+        }
+        let system = |e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, "time-stamping failed");
+            Refusal::new(Failure::SystemFailure, "the time-stamp could not be made")
+        };
+        let gen_time = SystemTime::UNIX_EPOCH + whole_seconds(now);
+        // A serial collision is astronomically unlikely; the database's primary
+        // key makes it impossible, and one retry covers it.
+        for _ in 0..2 {
+            let serial = random_serial().map_err(|e| system(&e))?;
+            let serial_hex = hex::encode(serial.as_bytes());
+            let tst_info = TstInfo {
+                version: TspVersion::V1,
+                policy: inner.policy.oid,
+                message_imprint: imprint.clone(),
+                serial_number: serial,
+                gen_time: GeneralizedTime::from_unix_duration(whole_seconds(now))
+                    .map_err(|e| system(&e))?,
+                accuracy: Some(Accuracy {
+                    seconds: Some(inner.policy.accuracy_seconds),
+                    millis: None,
+                    micros: None,
+                }),
+                ordering: false,
+                nonce: nonce.clone(),
+                tsa: Some(GeneralName::DirectoryName(
+                    unit.certificate.tbs_certificate.subject.clone(),
+                )),
+                extensions: None,
+            };
+            let content = tst_info.to_der().map_err(|e| system(&e))?;
+            let token = {
+                let unit = unit.clone();
+                tokio::task::spawn_blocking(move || {
+                    sign_token(&unit, &content, include_certificate)
+                })
+                .await
+                .map_err(|e| system(&e))?
+                .map_err(|e| system(&e))?
+            };
+            match inner
+                .store
+                .record_timestamp(&crate::store::tsa::RecordedTimestamp {
+                    serial: serial_hex.clone(),
+                    tsu_serial: unit.serial.clone(),
+                    policy: inner.policy.oid.to_string(),
+                    hash_algorithm: imprint.hash_algorithm.oid.to_string(),
+                    hashed_message: hex::encode(imprint.hashed_message.as_bytes()),
+                    gen_time: gen_time.into(),
+                })
+                .await
+            {
+                Ok(()) => {
+                    return Ok(Stamp {
+                        token,
+                        serial: serial_hex,
+                        gen_time,
+                    });
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(error) => return Err(system(&error)),
+            }
+        }
+        Err(system(&"two serial numbers collided"))
+    }
+}
+
+/// A client of an external RFC 3161 TSA (`seal.tsa_url`), for trust services
+/// that time-stamp seals elsewhere. It checks that the reply is granted and
+/// that its TSTInfo carries our imprint and nonce; the token's signature and
+/// the TSA's trust are the validator's to judge, as for any TSA.
+#[derive(Debug, Clone)]
+pub struct TsaClient {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl TsaClient {
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, TsaError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| TsaError::Unit(format!("the TSA client: {e}")))?;
+        Ok(Self {
+            url: url.to_owned(),
+            http,
+        })
+    }
+
+    /// A token over `hashed` from the external TSA.
+    pub async fn stamp(&self, digest: DigestAlgorithm, hashed: &[u8]) -> Result<Stamp, Refusal> {
+        let failed = |why: String| {
+            Refusal::new(
+                Failure::SystemFailure,
+                format!("the external TSA {}: {why}", self.url),
+            )
+        };
+        let nonce = random_serial().map_err(|e| failed(e.to_string()))?;
+        let imprint = MessageImprint {
+            hash_algorithm: spki::AlgorithmIdentifier {
+                oid: digest.oid(),
+                parameters: None,
+            },
+            hashed_message: OctetString::new(hashed.to_vec()).map_err(|e| failed(e.to_string()))?,
+        };
+        let request = TimeStampReq {
+            version: TspVersion::V1,
+            message_imprint: imprint.clone(),
+            req_policy: None,
+            nonce: Some(nonce.clone()),
+            cert_req: true,
+            extensions: None,
+        }
+        .to_der()
+        .map_err(|e| failed(e.to_string()))?;
+        let response = self
+            .http
+            .post(&self.url)
+            .header("content-type", REQUEST_MEDIA_TYPE)
+            .body(request)
+            .send()
+            .await
+            .map_err(|e| failed(format!("unreachable ({e})")))?;
+        if !response.status().is_success() {
+            return Err(failed(format!("answered HTTP {}", response.status())));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| failed(format!("reading the reply: {e}")))?;
+        let reply = TimeStampResp::from_der(&body)
+            .map_err(|e| failed(format!("not a TimeStampResp: {e}")))?;
+        if reply.status.status > 1 {
+            return Err(failed(format!(
+                "refused ({})",
+                reply.status.status_string.unwrap_or_default().join("; ")
+            )));
+        }
+        let token = reply
+            .time_stamp_token
+            .ok_or_else(|| failed("granted without a token".to_owned()))?;
+        let token = token.to_der().map_err(|e| failed(e.to_string()))?;
+        let info = tst_info_of(&token).map_err(|e| failed(format!("the token: {e}")))?;
+        if info.message_imprint != imprint || info.nonce.as_ref() != Some(&nonce) {
+            return Err(failed(
+                "the token does not carry our imprint and nonce".to_owned(),
+            ));
+        }
+        Ok(Stamp {
+            token,
+            serial: hex::encode(info.serial_number.as_bytes()),
+            gen_time: info.gen_time.to_system_time(),
+        })
+    }
+}
+
+/// The TSTInfo inside a TimeStampToken (a ContentInfo DER).
+pub fn tst_info_of(token: &[u8]) -> Result<TstInfo, der::Error> {
+    let info = ::cms::content_info::ContentInfo::from_der(token)?;
+    let signed = ::cms::signed_data::SignedData::from_der(&info.content.to_der()?)?;
+    let content = signed
+        .encap_content_info
+        .econtent
+        .ok_or(der::ErrorKind::Failed)?;
+    let octets = OctetString::from_der(&content.to_der()?)?;
+    TstInfo::from_der(octets.as_bytes())
+}
+
+/// The TimeStampToken: SignedData over the TSTInfo, with signing-certificate-v2
+/// naming the TSU certificate (RFC 3161 §2.4.1, RFC 5816). Blocking.
+fn sign_token(
+    unit: &TimeStampingUnit,
+    tst_info: &[u8],
+    include_certificate: bool,
+) -> Result<Vec<u8>, CmsError> {
+    let digest = crate::crypto::MessageSigner::algorithm(&unit.signer).digest();
+    let content_digest = digest.digest(tst_info);
+    let signed = cms::sign(
+        ToSign {
+            content_type: ID_CT_TST_INFO,
+            content: Some(tst_info),
+            content_digest: &content_digest,
+            digest,
+            attributes: vec![cms::signing_certificate_v2(&unit.certificate)?],
+            signer_certificate: &unit.certificate,
+            certificates: if include_certificate {
+                vec![unit.certificate.clone()]
+            } else {
+                Vec::new()
+            },
+            revocation: Vec::new(),
+        },
+        &unit.signer,
+    )?;
+    cms::content_info_der(&signed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_bits_are_named_bits_in_der() {
+        // badAlg (0): one octet 0x80, 7 unused bits.
+        assert_eq!(failure_bits(0).unwrap().to_der().unwrap(), [3, 2, 7, 0x80]);
+        // systemFailure (25): four octets, the last 0x40, 6 unused bits.
+        assert_eq!(
+            failure_bits(25).unwrap().to_der().unwrap(),
+            [3, 5, 6, 0, 0, 0, 0x40]
+        );
+    }
+
+    #[test]
+    fn the_fallback_response_is_a_system_failure_rejection() {
+        let response = TimeStampResp::from_der(&SYSTEM_FAILURE_RESPONSE).unwrap();
+        assert_eq!(response.status.status, 2);
+        assert_eq!(response.status.fail_info, Some(failure_bits(25).unwrap()));
+    }
+
+    #[test]
+    fn the_tst_info_of_a_token_is_read_back() {
+        assert!(tst_info_of(b"\x30\x00").is_err());
+    }
+
+    #[test]
+    fn serials_are_positive_and_sixteen_octets() {
+        for _ in 0..100 {
+            let serial = random_serial().unwrap();
+            assert_eq!(serial.as_bytes().len(), 16);
+            assert!(serial.as_bytes()[0] & 0x80 == 0);
+        }
+    }
+
+    #[test]
+    fn the_shipped_policy_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/tsa.toml");
+        let policy = TsaPolicy::load(&path).unwrap();
+        assert_eq!(policy.oid.to_string(), "1.3.6.1.4.1.32473.10.4.1");
+        assert_eq!(policy.accuracy_seconds, 1);
+    }
+}

@@ -1,0 +1,524 @@
+//! Seals: who may seal with which credential (through `auth::activation`), the
+//! signature with the credential's key, its check against the certificate, the
+//! level extensions (a signature time-stamp from the TSA for B-T, the chain and
+//! CRL for B-LT) and the journal entry each seal gets before it is returned.
+//! CAdES (EN 319 122-1) lives in `cades`.
+
+pub mod cades;
+pub mod pades;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use der::Decode;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use x509_cert::Certificate;
+use x509_cert::crl::CertificateList;
+
+use crate::auth::Principal;
+use crate::auth::activation::{Activation, ActivationError};
+use crate::auth::principal::{Permission, authorize};
+use crate::clock::SharedClock;
+use crate::config::SealSettings;
+use crate::crypto::DigestAlgorithm;
+use crate::crypto::MessageSigner;
+use crate::error::{ErrorKind, HasErrorKind};
+use crate::hsm::{HsmError, HsmSigner, KeyId, TokenPool};
+use crate::journal::{Journal, JournalError, JournalEvent};
+use crate::pki::cms::CmsError;
+use crate::pki::tsa::{Refusal, Stamp, Tsa, TsaClient};
+use crate::store::entities::KeyReference;
+use crate::store::seals::SealRecord;
+use crate::store::{Store, StoreError};
+use base64::Engine as _;
+use der::Encode;
+
+/// A baseline level (EN 319 122-1 / EN 319 142-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub enum Level {
+    #[serde(rename = "B-B")]
+    BB,
+    #[serde(rename = "B-T")]
+    BT,
+    #[serde(rename = "B-LT")]
+    BLt,
+    #[serde(rename = "B-LTA")]
+    BLta,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::BB => "B-B",
+            Self::BT => "B-T",
+            Self::BLt => "B-LT",
+            Self::BLta => "B-LTA",
+        }
+    }
+}
+
+impl FromStr for Level {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "B-B" => Ok(Self::BB),
+            "B-T" => Ok(Self::BT),
+            "B-LT" => Ok(Self::BLt),
+            "B-LTA" => Ok(Self::BLta),
+            other => Err(format!("{other:?} is not a level: B-B, B-T, B-LT or B-LTA")),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error(transparent)]
+    Activation(#[from] ActivationError),
+    #[error("a SAD is required: this credential is activated at SCAL2")]
+    SadRequired,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no seal at journal index {0} for this credential")]
+    NoSuchSeal(u64),
+    #[error("too many documents are being sealed; retry in {0} s")]
+    Busy(u64),
+    #[error("the time-stamp could not be obtained: {0}")]
+    TimeStamp(Refusal),
+    #[error("the seal failed its check against the certificate; nothing was returned")]
+    SelfCheck,
+    #[error("the credential's key cannot be used: {0}")]
+    Key(#[from] HsmError),
+    #[error(transparent)]
+    Cms(CmsError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<CmsError> for SealError {
+    fn from(error: CmsError) -> Self {
+        match error {
+            CmsError::SelfCheck => Self::SelfCheck,
+            other => Self::Cms(other),
+        }
+    }
+}
+
+impl HasErrorKind for SealError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Invalid { .. } => ErrorKind::Unprocessable,
+            Self::Activation(e) => e.kind(),
+            Self::SadRequired | Self::Forbidden(_) => ErrorKind::Forbidden,
+            Self::NoSuchSeal(_) => ErrorKind::NotFound,
+            Self::Busy(_) => ErrorKind::Unavailable,
+            Self::TimeStamp(refusal) => refusal.kind(),
+            Self::Key(e) => e.kind(),
+            Self::Store(e) => e.kind(),
+            Self::Journal(e) => e.kind(),
+            Self::SelfCheck | Self::Cms(_) | Self::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Where a seal key's signer comes from: the seal token, or a faulty one in
+/// the test that proves the self-check.
+pub trait SealKeys: Send + Sync + std::fmt::Debug {
+    fn signer(
+        &self,
+        key: &KeyReference,
+    ) -> impl Future<Output = Result<Arc<dyn MessageSigner + Send + Sync>, SealError>> + Send;
+}
+
+/// The seal token's keys.
+#[derive(Debug, Clone)]
+pub struct TokenKeys(pub Arc<TokenPool>);
+
+impl SealKeys for TokenKeys {
+    async fn signer(
+        &self,
+        key: &KeyReference,
+    ) -> Result<Arc<dyn MessageSigner + Send + Sync>, SealError> {
+        let id = KeyId::from_bytes(&key.key_id).ok_or_else(|| {
+            SealError::Internal(format!("key id of {} is not 16 bytes", key.key_label))
+        })?;
+        let found = self.0.clone().find_key(id).await?;
+        Ok(Arc::new(HsmSigner::new(self.0.clone(), found)))
+    }
+}
+
+/// Where seals get their time-stamps: the built-in TSA, or an external one
+/// (`seal.tsa_url`).
+#[derive(Debug, Clone)]
+pub enum TimeStamper {
+    Local(Tsa),
+    External(TsaClient),
+}
+
+impl TimeStamper {
+    pub async fn stamp(&self, digest: DigestAlgorithm, hashed: &[u8]) -> Result<Stamp, Refusal> {
+        match self {
+            Self::Local(tsa) => tsa.stamp(digest, hashed).await,
+            Self::External(client) => client.stamp(digest, hashed).await,
+        }
+    }
+}
+
+/// A seal's place in the journal, for the RCCS to check on their own.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SealInclusion {
+    pub journal_index: u64,
+    pub entry_kind: String,
+    /// The entry's stored bytes, base64 (absent once purged).
+    pub entry_payload: Option<String>,
+    pub payload_sha256: String,
+    /// RFC 9162 leaf hash of the entry, hex.
+    pub leaf_hash: String,
+    pub tree_size: u64,
+    /// The inclusion proof, hex hashes from the leaf up.
+    pub proof: Vec<String>,
+    pub checkpoint: CheckpointView,
+}
+
+/// A signed checkpoint as JSON: `message` is exactly what the audit key signed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckpointView {
+    pub tree_size: u64,
+    pub root_hash: String,
+    pub signed_at: String,
+    pub key_id: String,
+    pub message: String,
+    pub signature: String,
+    /// The audit key's SubjectPublicKeyInfo, DER, base64.
+    pub audit_public_key: String,
+}
+
+/// One seal made: the DER, and the journal entry that records it.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    pub der: Vec<u8>,
+    pub journal_index: u64,
+}
+
+/// The DER of a certificate or CRL.
+pub(crate) fn encode(value: &impl der::Encode) -> Result<Vec<u8>, SealError> {
+    value
+        .to_der()
+        .map_err(|e| SealError::Internal(format!("encoding: {e}")))
+}
+
+/// The credential a seal is made with, checked for this principal.
+pub(crate) struct SealingKey {
+    pub credential_id: Uuid,
+    pub signer: Arc<dyn MessageSigner + Send + Sync>,
+    pub certificate: Certificate,
+    pub scal: u8,
+}
+
+/// Makes seals; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Sealer<K: SealKeys = TokenKeys> {
+    inner: Arc<Inner<K>>,
+}
+
+#[derive(Debug)]
+struct Inner<K> {
+    store: Store,
+    journal: Journal,
+    clock: SharedClock,
+    activation: Activation,
+    time_stamper: TimeStamper,
+    keys: K,
+    /// Document seals in flight (`seal.max_concurrent_documents`).
+    documents: Arc<tokio::sync::Semaphore>,
+    settings: SealSettings,
+}
+
+/// A place among the document seals in flight; the place is free again when dropped.
+#[derive(Debug)]
+pub struct DocumentSlot(
+    #[expect(dead_code, reason = "held for its Drop")] tokio::sync::OwnedSemaphorePermit,
+);
+
+impl<K: SealKeys> Sealer<K> {
+    pub fn new(
+        store: Store,
+        journal: Journal,
+        clock: SharedClock,
+        activation: Activation,
+        time_stamper: TimeStamper,
+        keys: K,
+        settings: SealSettings,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                journal,
+                clock,
+                activation,
+                time_stamper,
+                keys,
+                documents: Arc::new(tokio::sync::Semaphore::new(
+                    settings.max_concurrent_documents,
+                )),
+                settings,
+            }),
+        }
+    }
+
+    /// A place for one document seal, or `Busy` when every place is taken: the
+    /// caller is told to come back rather than queued (memory stays bounded).
+    pub fn document_slot(&self) -> Result<DocumentSlot, SealError> {
+        self.inner
+            .documents
+            .clone()
+            .try_acquire_owned()
+            .map(DocumentSlot)
+            .map_err(|_| SealError::Busy(self.inner.settings.retry_after_secs))
+    }
+
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
+    pub(crate) fn time_stamper(&self) -> &TimeStamper {
+        &self.inner.time_stamper
+    }
+
+    /// Checks the principal's right to the credential and the credential's
+    /// state, spends the SAD on each digest (required at SCAL2), and returns
+    /// the key to sign with.
+    pub(crate) async fn key_for(
+        &self,
+        principal: &Principal,
+        credential_id: Uuid,
+        sad: Option<&str>,
+        digests: &[Vec<u8>],
+    ) -> Result<SealingKey, SealError> {
+        let (credential, scal) = self
+            .inner
+            .activation
+            .sealing_credential(principal, credential_id)
+            .await?;
+        match sad {
+            Some(sad) => {
+                for digest in digests {
+                    self.inner
+                        .activation
+                        .spend(principal, credential_id, sad, digest)
+                        .await?;
+                }
+            }
+            None if scal >= 2 => return Err(SealError::SadRequired),
+            None => {}
+        }
+        let der = credential
+            .certificate
+            .as_ref()
+            .ok_or_else(|| SealError::Internal("the credential has no certificate".into()))?;
+        let certificate = Certificate::from_der(der)
+            .map_err(|e| SealError::Internal(format!("stored certificate: {e}")))?;
+        let signer = self.inner.keys.signer(&credential.key).await?;
+        Ok(SealingKey {
+            credential_id,
+            signer,
+            certificate,
+            scal,
+        })
+    }
+
+    /// The issuing CA's and the root's certificates, and the issuing CA's
+    /// latest CRL: what B-LT embeds so a verifier needs nothing else.
+    pub(crate) async fn validation_data(
+        &self,
+    ) -> Result<(Vec<Certificate>, Vec<CertificateList>), SealError> {
+        let mut chain = Vec::new();
+        for record in self.inner.store.active_ca_certificates().await? {
+            if record.purpose == "issuing" || record.purpose == "root" {
+                chain.push(
+                    Certificate::from_der(&record.der)
+                        .map_err(|e| SealError::Internal(format!("stored CA certificate: {e}")))?,
+                );
+            }
+        }
+        let crls = match self.inner.store.latest_crl("issuing").await? {
+            Some(crl) => vec![
+                CertificateList::from_der(&crl.der)
+                    .map_err(|e| SealError::Internal(format!("stored CRL: {e}")))?,
+            ],
+            None => Vec::new(),
+        };
+        Ok((chain, crls))
+    }
+
+    /// The DER of the latest CRL of `issuer` (`root` for the ARL), if any.
+    pub(crate) async fn latest_crl_der(&self, issuer: &str) -> Result<Option<Vec<u8>>, SealError> {
+        Ok(self
+            .inner
+            .store
+            .latest_crl(issuer)
+            .await?
+            .map(|crl| crl.der))
+    }
+
+    /// Journals a seal, durably, before it is returned.
+    pub(crate) async fn record(
+        &self,
+        principal: &Principal,
+        key: &SealingKey,
+        details: serde_json::Value,
+        der: &[u8],
+    ) -> Result<u64, SealError> {
+        let mut details = details;
+        details["credential_id"] = json!(key.credential_id);
+        details["scal"] = json!(key.scal);
+        details["seal_sha256"] = json!(hex::encode(Sha256::digest(der)));
+        details["certificate_serial"] = json!(hex::encode(
+            key.certificate.tbs_certificate.serial_number.as_bytes()
+        ));
+        let text = |name: &str| details[name].as_str().unwrap_or_default().to_owned();
+        let record = SealRecord {
+            journal_index: 0,
+            credential_id: key.credential_id,
+            principal: principal.id.clone(),
+            format: text("format"),
+            level: text("level"),
+            document_sha256: text("document_sha256"),
+            seal_sha256: text("seal_sha256"),
+            created_at: self.inner.clock.now().into(),
+        };
+        let index = self
+            .inner
+            .journal
+            .append(JournalEvent::new("seal.created", &principal.id, details))
+            .await?;
+        // The journal entry is the record; this row only finds it by credential.
+        self.inner
+            .store
+            .insert_seal_record(&SealRecord {
+                journal_index: index,
+                ..record
+            })
+            .await?;
+        Ok(index)
+    }
+
+    /// The credential, when `principal` may read its seals (its organisation's
+    /// RCCS, or an auditor).
+    pub async fn readable_credential(
+        &self,
+        principal: &Principal,
+        credential_id: Uuid,
+    ) -> Result<(), SealError> {
+        let credential = match self.inner.store.seal_credential(credential_id).await {
+            Ok(credential) => credential,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(ActivationError::UnknownCredential(credential_id).into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        authorize(principal, Permission::ReadSeals, Some(credential.entity_id))
+            .map_err(|e| SealError::Forbidden(e.to_string()))
+    }
+
+    /// Seal transparency: the seals made with a credential, newest first.
+    pub async fn seals(
+        &self,
+        principal: &Principal,
+        credential_id: Uuid,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<SealRecord>, SealError> {
+        self.readable_credential(principal, credential_id).await?;
+        Ok(self
+            .inner
+            .store
+            .seals_of(credential_id, before, limit.clamp(1, 1000))
+            .await?)
+    }
+
+    /// Seal transparency: the journal entry of one seal, its RFC 9162 inclusion
+    /// proof, and the signed checkpoint it leads to, with the audit key.
+    pub async fn inclusion(
+        &self,
+        principal: &Principal,
+        credential_id: Uuid,
+        index: u64,
+    ) -> Result<SealInclusion, SealError> {
+        self.readable_credential(principal, credential_id).await?;
+        let listed = self
+            .inner
+            .store
+            .seals_of(credential_id, Some(index.saturating_add(1)), 1)
+            .await?;
+        if listed.first().map(|s| s.journal_index) != Some(index) {
+            return Err(SealError::NoSuchSeal(index));
+        }
+        let journal = &self.inner.journal;
+        let entry = journal.entry(index).await?;
+        let checkpoint = journal.checkpoint_covering(index).await?;
+        let proof = journal.inclusion_proof(index, checkpoint.tree_size).await?;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let public_key = journal
+            .public_key()
+            .to_der()
+            .map_err(|e| SealError::Internal(e.to_string()))?;
+        Ok(SealInclusion {
+            journal_index: index,
+            entry_kind: entry.kind,
+            entry_payload: entry.payload.as_deref().map(b64),
+            payload_sha256: hex::encode(entry.payload_sha256),
+            leaf_hash: hex::encode(entry.leaf_hash),
+            tree_size: checkpoint.tree_size,
+            proof: proof.iter().map(hex::encode).collect(),
+            checkpoint: CheckpointView {
+                tree_size: checkpoint.tree_size,
+                root_hash: hex::encode(checkpoint.root_hash),
+                signed_at: crate::pki::ceremony::rfc3339(checkpoint.signed_at().into()),
+                key_id: checkpoint.key_id.clone(),
+                message: b64(&checkpoint.message()),
+                signature: b64(&checkpoint.signature),
+                audit_public_key: b64(&public_key),
+            },
+        })
+    }
+
+    /// Journals a seal that failed its check (an HSM fault): no seal leaves.
+    pub(crate) async fn record_failure(
+        &self,
+        principal: &Principal,
+        credential_id: Uuid,
+        error: &SealError,
+    ) -> Result<(), SealError> {
+        self.inner
+            .journal
+            .append(JournalEvent::new(
+                "seal.failed",
+                &principal.id,
+                json!({ "credential_id": credential_id, "reason": error.to_string() }),
+            ))
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_parse_by_their_etsi_names() {
+        assert_eq!("B-LT".parse::<Level>(), Ok(Level::BLt));
+        assert_eq!(Level::BLta.name(), "B-LTA");
+        assert!("b-b".parse::<Level>().is_err());
+        assert!(Level::BB < Level::BT && Level::BT < Level::BLt);
+    }
+}

@@ -1,0 +1,29 @@
+-- Seals (sqlite): an index of the journal's seal.created entries by credential,
+-- for seal transparency (the journal entry is the record; this finds it), and
+-- the Idempotency-Key of seal calls with the answer they got.
+-- Times are microseconds since the Unix epoch (UTC).
+CREATE TABLE seals (
+    journal_index    INTEGER PRIMARY KEY,
+    credential_id    TEXT    NOT NULL,
+    principal        TEXT    NOT NULL,
+    format           TEXT    NOT NULL,
+    level            TEXT    NOT NULL,
+    document_sha256  TEXT    NOT NULL,
+    seal_sha256      TEXT    NOT NULL,
+    created_at       INTEGER NOT NULL
+);
+CREATE INDEX seals_credential ON seals (credential_id, journal_index);
+
+-- One row per (caller, key): 'pending' while the seal is made, 'done' with the
+-- answer to replay. A different request under the same key is refused.
+CREATE TABLE seal_idempotency (
+    principal        TEXT    NOT NULL,
+    idempotency_key  TEXT    NOT NULL,
+    request_sha256   TEXT    NOT NULL,
+    state            TEXT    NOT NULL CHECK (state IN ('pending', 'done')),
+    media_type       TEXT,
+    response         BLOB,
+    journal_index    INTEGER,
+    created_at       INTEGER NOT NULL,
+    PRIMARY KEY (principal, idempotency_key)
+);

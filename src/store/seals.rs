@@ -1,0 +1,196 @@
+//! Seals by credential (an index of the journal's `seal.created` entries) and
+//! the Idempotency-Key ledger of seal calls.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Store, StoreError, from_micros, on_pool, seq_from_sql, seq_to_sql, to_micros};
+
+/// One seal as the transparency listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SealRecord {
+    pub journal_index: u64,
+    pub credential_id: Uuid,
+    pub principal: String,
+    pub format: String,
+    pub level: String,
+    pub document_sha256: String,
+    pub seal_sha256: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// What a seal call's Idempotency-Key finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// First use: the caller makes the seal, then completes or releases the key.
+    New,
+    /// A call with this key is still being made.
+    Pending { request_sha256: String },
+    /// Done: the answer to replay (when the request is the same).
+    Done {
+        request_sha256: String,
+        media_type: String,
+        response: Vec<u8>,
+        journal_index: u64,
+    },
+}
+
+const SEAL_COLUMNS: &str = "journal_index, credential_id, principal, format, level, \
+                            document_sha256, seal_sha256, created_at";
+
+impl Store {
+    pub async fn insert_seal_record(&self, seal: &SealRecord) -> Result<(), StoreError> {
+        let sql =
+            format!("INSERT INTO seals ({SEAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+        on_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(seq_to_sql(seal.journal_index)?)
+                .bind(seal.credential_id.to_string())
+                .bind(&seal.principal)
+                .bind(&seal.format)
+                .bind(&seal.level)
+                .bind(&seal.document_sha256)
+                .bind(&seal.seal_sha256)
+                .bind(to_micros(seal.created_at))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The seals made with `credential_id`, newest first, at most `limit`,
+    /// before journal index `before` when given (paging).
+    pub async fn seals_of(
+        &self,
+        credential_id: Uuid,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<SealRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {SEAL_COLUMNS} FROM seals WHERE credential_id = $1 AND journal_index < $2 \
+             ORDER BY journal_index DESC LIMIT $3"
+        );
+        let before = match before {
+            Some(index) => seq_to_sql(index)?,
+            None => i64::MAX,
+        };
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql)
+                .bind(credential_id.to_string())
+                .bind(before)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(SealRecord {
+                    journal_index: seq_from_sql(row.try_get(0)?)?,
+                    credential_id: super::entities::parse_uuid(&row.try_get::<String, _>(1)?)?,
+                    principal: row.try_get(2)?,
+                    format: row.try_get(3)?,
+                    level: row.try_get(4)?,
+                    document_sha256: row.try_get(5)?,
+                    seal_sha256: row.try_get(6)?,
+                    created_at: from_micros(row.try_get(7)?)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Takes `key` for `principal`, or says what it already holds.
+    pub async fn claim_idempotency_key(
+        &self,
+        principal: &str,
+        key: &str,
+        request_sha256: &str,
+        now: OffsetDateTime,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let insert = "INSERT INTO seal_idempotency (principal, idempotency_key, request_sha256, \
+                      state, created_at) VALUES ($1, $2, $3, 'pending', $4) \
+                      ON CONFLICT (principal, idempotency_key) DO NOTHING";
+        let select = "SELECT request_sha256, state, media_type, response, journal_index \
+                      FROM seal_idempotency WHERE principal = $1 AND idempotency_key = $2";
+        on_pool!(self, |pool| {
+            let inserted = sqlx::query(insert)
+                .bind(principal)
+                .bind(key)
+                .bind(request_sha256)
+                .bind(to_micros(now))
+                .execute(pool)
+                .await?
+                .rows_affected();
+            if inserted == 1 {
+                return Ok(IdempotencyClaim::New);
+            }
+            let row = sqlx::query(select)
+                .bind(principal)
+                .bind(key)
+                .fetch_one(pool)
+                .await?;
+            let request_sha256: String = row.try_get(0)?;
+            let state: String = row.try_get(1)?;
+            if state != "done" {
+                return Ok(IdempotencyClaim::Pending { request_sha256 });
+            }
+            let media_type: Option<String> = row.try_get(2)?;
+            let response: Option<Vec<u8>> = row.try_get(3)?;
+            let index: Option<i64> = row.try_get(4)?;
+            match (media_type, response, index) {
+                (Some(media_type), Some(response), Some(index)) => Ok(IdempotencyClaim::Done {
+                    request_sha256,
+                    media_type,
+                    response,
+                    journal_index: seq_from_sql(index)?,
+                }),
+                _ => Err(StoreError::Corrupt(format!(
+                    "idempotency key {key:?} is done without its answer"
+                ))),
+            }
+        })
+    }
+
+    /// Stores the answer of the call that claimed `key`.
+    pub async fn complete_idempotency_key(
+        &self,
+        principal: &str,
+        key: &str,
+        media_type: &str,
+        response: &[u8],
+        journal_index: u64,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE seal_idempotency SET state = 'done', media_type = $1, response = $2, \
+                   journal_index = $3 WHERE principal = $4 AND idempotency_key = $5";
+        on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(media_type)
+                .bind(response)
+                .bind(seq_to_sql(journal_index)?)
+                .bind(principal)
+                .bind(key)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Frees `key` after a call that made no seal, so a retry may try again.
+    pub async fn release_idempotency_key(
+        &self,
+        principal: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        let sql = "DELETE FROM seal_idempotency WHERE principal = $1 AND idempotency_key = $2 \
+                   AND state = 'pending'";
+        on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(principal)
+                .bind(key)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,389 @@
+//! The end of a CA: the administrators' approvals, the termination's recorded
+//! steps, revoked CA and service certificates, and the final OCSP responses.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::crl::CLIENT_AUTH_POLICY;
+use super::entities::parse_uuid;
+use super::status::SerialStatus;
+use super::{Store, StoreError, from_micros, on_pool, seq_from_sql, seq_to_sql, to_micros};
+
+/// One CA administrator's approval of a CA's termination.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TerminationApproval {
+    /// The principal's stable id (`oidc:<issuer>#<subject>` or `cert:<sha256>`).
+    pub approver: String,
+    /// How that principal authenticated for this approval.
+    pub auth_method: String,
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub approved_at: OffsetDateTime,
+    pub journal_index: u64,
+}
+
+/// A termination as far as it went.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TerminationRecord {
+    pub ca_serial: String,
+    pub purpose: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    pub certificates_revoked: Option<u64>,
+    pub final_crl_number: Option<u64>,
+    pub final_ocsp_responses: Option<u64>,
+    pub arl_number: Option<u64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub key_destroyed_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub completed_at: Option<OffsetDateTime>,
+}
+
+/// One step of a termination, recorded when it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TerminationStep {
+    CertificatesRevoked(u64),
+    FinalCrl(u64),
+    FinalOcspResponses(u64),
+    Arl(u64),
+    KeyDestroyed(OffsetDateTime),
+    Completed(OffsetDateTime),
+}
+
+/// A seal certificate still valid (issued, not revoked), with its organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StillValid {
+    pub serial: String,
+    pub entity_id: Uuid,
+}
+
+/// The status of one certificate a CA issued, for its final OCSP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedStatus {
+    pub serial: String,
+    pub status: SerialStatus,
+}
+
+/// A final OCSP response, for one CertID hash algorithm (`sha1`, `sha256`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinalOcspResponse {
+    pub serial: String,
+    pub hash_algorithm: &'static str,
+    pub ca_serial: String,
+    pub der: Vec<u8>,
+    pub produced_at: OffsetDateTime,
+}
+
+const RECORD_COLUMNS: &str = "ca_serial, purpose, started_at, certificates_revoked, \
+     final_crl_number, final_ocsp_responses, arl_number, key_destroyed_at, completed_at";
+
+fn optional_seq(value: Option<i64>) -> Result<Option<u64>, StoreError> {
+    value.map(seq_from_sql).transpose()
+}
+
+fn reason_code(value: Option<i64>) -> Result<Option<u8>, StoreError> {
+    value
+        .map(|c| u8::try_from(c).map_err(|_| StoreError::Corrupt(format!("reason code {c}"))))
+        .transpose()
+}
+
+fn status_of(revoked_at: Option<i64>, code: Option<i64>) -> Result<SerialStatus, StoreError> {
+    Ok(match revoked_at {
+        None => SerialStatus::Good,
+        Some(at) => SerialStatus::Revoked {
+            at: from_micros(at)?,
+            reason_code: reason_code(code)?,
+        },
+    })
+}
+
+impl Store {
+    /// Records an approval. The same approver twice for one CA is a conflict.
+    pub async fn add_termination_approval(
+        &self,
+        ca_serial: &str,
+        approval: &TerminationApproval,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO ca_termination_approvals (ca_serial, approver, auth_method, \
+                   reason, approved_at, journal_index) VALUES ($1, $2, $3, $4, $5, $6)";
+        on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(ca_serial)
+                .bind(&approval.approver)
+                .bind(&approval.auth_method)
+                .bind(&approval.reason)
+                .bind(to_micros(approval.approved_at))
+                .bind(seq_to_sql(approval.journal_index)?)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The approvals of the termination of `ca_serial`, oldest first.
+    pub async fn termination_approvals(
+        &self,
+        ca_serial: &str,
+    ) -> Result<Vec<TerminationApproval>, StoreError> {
+        let sql = "SELECT approver, auth_method, reason, approved_at, journal_index \
+                   FROM ca_termination_approvals WHERE ca_serial = $1 ORDER BY approved_at";
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(sql).bind(ca_serial).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(TerminationApproval {
+                    approver: row.try_get(0)?,
+                    auth_method: row.try_get(1)?,
+                    reason: row.try_get(2)?,
+                    approved_at: from_micros(row.try_get(3)?)?,
+                    journal_index: seq_from_sql(row.try_get(4)?)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Records that the termination of `ca_serial` started (once; a resumed
+    /// termination keeps its first start).
+    pub async fn begin_termination(
+        &self,
+        ca_serial: &str,
+        purpose: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO ca_terminations (ca_serial, purpose, started_at) \
+                   VALUES ($1, $2, $3) ON CONFLICT (ca_serial) DO NOTHING";
+        on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(ca_serial)
+                .bind(purpose)
+                .bind(to_micros(at))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The termination of `ca_serial`, if one started.
+    pub async fn termination(
+        &self,
+        ca_serial: &str,
+    ) -> Result<Option<TerminationRecord>, StoreError> {
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM ca_terminations WHERE ca_serial = $1");
+        on_pool!(self, |pool| {
+            let Some(row) = sqlx::query(&sql)
+                .bind(ca_serial)
+                .fetch_optional(pool)
+                .await?
+            else {
+                return Ok(None);
+            };
+            Ok(Some(TerminationRecord {
+                ca_serial: row.try_get(0)?,
+                purpose: row.try_get(1)?,
+                started_at: from_micros(row.try_get(2)?)?,
+                certificates_revoked: optional_seq(row.try_get(3)?)?,
+                final_crl_number: optional_seq(row.try_get(4)?)?,
+                final_ocsp_responses: optional_seq(row.try_get(5)?)?,
+                arl_number: optional_seq(row.try_get(6)?)?,
+                key_destroyed_at: row
+                    .try_get::<Option<i64>, _>(7)?
+                    .map(from_micros)
+                    .transpose()?,
+                completed_at: row
+                    .try_get::<Option<i64>, _>(8)?
+                    .map(from_micros)
+                    .transpose()?,
+            }))
+        })
+    }
+
+    /// The serials of the CA certificates whose termination started: their keys
+    /// sign nothing more (the CRL publisher and the OCSP maintenance skip them).
+    pub async fn terminating_ca_serials(&self) -> Result<Vec<String>, StoreError> {
+        let sql = "SELECT ca_serial FROM ca_terminations ORDER BY ca_serial";
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(sql).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(row.try_get(0)?);
+            }
+            Ok(out)
+        })
+    }
+
+    pub async fn record_termination_step(
+        &self,
+        ca_serial: &str,
+        step: TerminationStep,
+    ) -> Result<(), StoreError> {
+        let (column, value) = match step {
+            TerminationStep::CertificatesRevoked(n) => ("certificates_revoked", seq_to_sql(n)?),
+            TerminationStep::FinalCrl(n) => ("final_crl_number", seq_to_sql(n)?),
+            TerminationStep::FinalOcspResponses(n) => ("final_ocsp_responses", seq_to_sql(n)?),
+            TerminationStep::Arl(n) => ("arl_number", seq_to_sql(n)?),
+            TerminationStep::KeyDestroyed(at) => ("key_destroyed_at", to_micros(at)),
+            TerminationStep::Completed(at) => ("completed_at", to_micros(at)),
+        };
+        let sql = format!("UPDATE ca_terminations SET {column} = $1 WHERE ca_serial = $2");
+        let affected = on_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(value)
+                .bind(ca_serial)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if affected == 0 {
+            return Err(StoreError::NotFound {
+                what: "CA termination",
+                id: ca_serial.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Seal certificates of the issuing CA that are issued and not revoked.
+    pub async fn still_valid_seal_certificates(&self) -> Result<Vec<StillValid>, StoreError> {
+        let sql = "SELECT c.serial, c.entity_id FROM certificates c \
+                   LEFT JOIN revocations r ON r.serial = c.serial \
+                   WHERE c.state = 'issued' AND c.policy_id <> $1 AND r.serial IS NULL \
+                   ORDER BY c.serial";
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(CLIENT_AUTH_POLICY)
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(StillValid {
+                    serial: row.try_get(0)?,
+                    entity_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// The issuing CA's service certificates (OCSP responder, TSU), active or
+    /// not, that are not revoked.
+    pub async fn unrevoked_service_certificates(&self) -> Result<Vec<String>, StoreError> {
+        let sql = "SELECT a.serial FROM ca_certificates a \
+                   LEFT JOIN ca_revocations r ON r.serial = a.serial \
+                   WHERE a.purpose IN ('ocsp', 'tsa') AND r.serial IS NULL ORDER BY a.serial";
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(sql).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(row.try_get(0)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Revokes CA or service certificates: `issuer` is the purpose of the CA
+    /// whose CRL lists them (`root` for a sub-CA, `issuing` for its services).
+    /// Already revoked ones are left as they were.
+    pub async fn revoke_ca_certificates(
+        &self,
+        serials: &[String],
+        issuer: &str,
+        reason_code: Option<u8>,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO ca_revocations (serial, issuer, reason_code, revoked_at) \
+                   VALUES ($1, $2, $3, $4) ON CONFLICT (serial) DO NOTHING";
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for serial in serials {
+                sqlx::query(sql)
+                    .bind(serial)
+                    .bind(issuer)
+                    .bind(reason_code.map(i64::from))
+                    .bind(to_micros(at))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Every certificate the issuing CA issued (seal certificates in state
+    /// `issued`, and its service certificates) with its status.
+    pub async fn issuing_ca_statuses(&self) -> Result<Vec<IssuedStatus>, StoreError> {
+        let sql = "SELECT c.serial, r.revoked_at, r.reason_code FROM certificates c \
+                   LEFT JOIN revocations r ON r.serial = c.serial \
+                   WHERE c.state = 'issued' AND c.policy_id <> $1 \
+                   UNION ALL \
+                   SELECT a.serial, v.revoked_at, v.reason_code FROM ca_certificates a \
+                   LEFT JOIN ca_revocations v ON v.serial = a.serial \
+                   WHERE a.purpose IN ('ocsp', 'tsa') ORDER BY 1";
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(CLIENT_AUTH_POLICY)
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(IssuedStatus {
+                    serial: row.try_get(0)?,
+                    status: status_of(row.try_get(1)?, row.try_get(2)?)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Stores final OCSP responses, all or none (a resumed termination replaces them).
+    pub async fn insert_final_ocsp_responses(
+        &self,
+        responses: &[FinalOcspResponse],
+    ) -> Result<(), StoreError> {
+        let delete = "DELETE FROM final_ocsp_responses WHERE serial = $1 AND hash_algorithm = $2";
+        let insert = "INSERT INTO final_ocsp_responses (serial, hash_algorithm, ca_serial, der, \
+                      produced_at) VALUES ($1, $2, $3, $4, $5)";
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for response in responses {
+                sqlx::query(delete)
+                    .bind(&response.serial)
+                    .bind(response.hash_algorithm)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(insert)
+                    .bind(&response.serial)
+                    .bind(response.hash_algorithm)
+                    .bind(&response.ca_serial)
+                    .bind(&response.der)
+                    .bind(to_micros(response.produced_at))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The final OCSP response for `serial` with a CertID hashed by `hash_algorithm`.
+    pub async fn final_ocsp_response(
+        &self,
+        serial: &str,
+        hash_algorithm: &str,
+    ) -> Result<Option<(Vec<u8>, OffsetDateTime)>, StoreError> {
+        let sql = "SELECT der, produced_at FROM final_ocsp_responses \
+                   WHERE serial = $1 AND hash_algorithm = $2";
+        on_pool!(self, |pool| {
+            let Some(row) = sqlx::query(sql)
+                .bind(serial)
+                .bind(hash_algorithm)
+                .fetch_optional(pool)
+                .await?
+            else {
+                return Ok(None);
+            };
+            Ok(Some((row.try_get(0)?, from_micros(row.try_get(1)?)?)))
+        })
+    }
+}
