@@ -146,9 +146,11 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppEr
     let data_dir = settings.data_dir.clone();
     let application = Application::build(settings, clock).await?;
     let port = application.port();
-    if dev {
-        write_demo_file(&data_dir, &public_url, application.state())?;
-    }
+    let demo = if dev {
+        Some(write_demo_file(&data_dir, &public_url, &application).await?)
+    } else {
+        None
+    };
     println!("sceau is serving on port {port} (public URL {public_url})");
     for path in [
         "/healthz",
@@ -158,18 +160,35 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppEr
     ] {
         println!("  {public_url}{path}");
     }
+    if let Some(curl) = demo.and_then(|d| d.curl) {
+        println!(
+            "\nSeal the sample PDF at B-LT as the demo organisation's server (mutual TLS):\n\n{curl}\n"
+        );
+    }
     let shutdown = crate::api::shutdown_signal();
     application.run_until_stopped(shutdown).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-/// `var/demo/demo.json`: what a newcomer (or a demo script) needs to talk to the instance.
-fn write_demo_file(
+/// The sample PDF `make run`'s curl command seals (shipped in the repository).
+const SAMPLE_PDF: &str = "deploy/demo/invoice.pdf";
+
+/// What `serve` prints once the demo is written.
+struct DemoWritten {
+    /// The ready-to-paste command, when the mutual-TLS listener is on.
+    curl: Option<String>,
+}
+
+/// `var/demo/demo.json`: what a newcomer (or a demo script) needs to talk to
+/// the instance: the public and mutual-TLS URLs, the root certificate, the
+/// demo credential and the client certificate and key that activate it.
+async fn write_demo_file(
     data_dir: &Path,
     public_url: &str,
-    state: &app::AppState,
-) -> Result<(), AppError> {
+    application: &Application,
+) -> Result<DemoWritten, AppError> {
+    let state = application.state();
     let dir = data_dir.join("demo");
     let io = |what: String| move |source| AppError::Io { what, source };
     std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
@@ -180,15 +199,46 @@ fn write_demo_file(
     let root_pem = dir.join("root.pem");
     std::fs::write(&root_pem, &root.pem).map_err(io(format!("writing {}", root_pem.display())))?;
     let root_pem = std::fs::canonicalize(&root_pem).unwrap_or(root_pem);
-    let demo = serde_json::json!({
+    let mut demo = serde_json::json!({
         "public_url": public_url,
         "root_pem": root_pem,
     });
+    let mut curl = None;
+    if let (Some(tls), Some(tls_port)) = (&state.settings.server.tls, application.tls_port()) {
+        let credential = crate::demo::ensure_credential(state, &dir).await?;
+        // A wildcard listener (a container's 0.0.0.0) is reached on loopback.
+        let host = match tls.listen.ip() {
+            ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+            ip => ip,
+        };
+        let mtls_url = format!("https://{}", std::net::SocketAddr::new(host, tls_port));
+        let server_pem = std::fs::canonicalize(&tls.certificate_file)
+            .unwrap_or_else(|_| tls.certificate_file.clone());
+        let sample = std::fs::canonicalize(SAMPLE_PDF).unwrap_or_else(|_| SAMPLE_PDF.into());
+        let command = format!(
+            "curl --fail-with-body --cacert {server} --cert {cert} --key {key} \\\n  \
+             -H 'Content-Type: application/pdf' --data-binary @{sample} \\\n  \
+             '{mtls_url}/api/v1/seal/pades?credential={id}&level=B-LT' -o invoice-sealed.pdf",
+            server = server_pem.display(),
+            cert = credential.client_cert_pem.display(),
+            key = credential.client_key_pem.display(),
+            sample = sample.display(),
+            id = credential.credential_id,
+        );
+        demo["mtls_url"] = mtls_url.into();
+        demo["server_ca_pem"] = serde_json::json!(server_pem);
+        demo["credential_id"] = credential.credential_id.to_string().into();
+        demo["client_cert_pem"] = serde_json::json!(credential.client_cert_pem);
+        demo["client_key_pem"] = serde_json::json!(credential.client_key_pem);
+        demo["sample_pdf"] = serde_json::json!(sample);
+        demo["curl"] = command.clone().into();
+        curl = Some(command);
+    }
     let path = dir.join("demo.json");
     let text =
         serde_json::to_string_pretty(&demo).map_err(|e| AppError::Internal(e.to_string()))?;
     std::fs::write(&path, text).map_err(io(format!("writing {}", path.display())))?;
-    Ok(())
+    Ok(DemoWritten { curl })
 }
 
 async fn config_check(settings: Settings) -> Result<ExitCode, AppError> {

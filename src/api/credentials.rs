@@ -311,29 +311,13 @@ async fn register(
     credential: &SealCredential,
     binding: ActivationBinding,
 ) -> Result<ActivationCredential, ApiError> {
-    let now = time::OffsetDateTime::from(state.clock.now());
-    let registered = state
-        .store
-        .insert_activation_credential(
-            credential.id,
-            credential.entity_id,
-            &binding,
-            &principal.id,
-            now,
-        )
-        .await
-        .map_err(|e| ApiError::public(&e))?;
-    let details = serde_json::to_value(view(&registered)).unwrap_or_default();
     state
-        .journal
-        .append(JournalEvent::new(
-            "activation_credential.registered",
-            &principal.id,
-            details,
-        ))
+        .activation
+        .register(principal, credential, binding, |registered| {
+            serde_json::to_value(view(registered)).unwrap_or_default()
+        })
         .await
-        .map_err(|e| ApiError::public(&e))?;
-    Ok(registered)
+        .map_err(|e| ApiError::public(&e))
 }
 
 async fn register_activation_credential(

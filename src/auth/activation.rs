@@ -21,7 +21,7 @@ use crate::crypto::DigestAlgorithm;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::journal::{Journal, JournalError, JournalEvent};
 use crate::pki::policy::PolicySet;
-use crate::store::auth::{ActivationBinding, NewSad, SadRefusal};
+use crate::store::auth::{ActivationBinding, ActivationCredential, NewSad, SadRefusal};
 use crate::store::entities::{CredentialStatus, SealCredential};
 use crate::store::{Store, StoreError};
 
@@ -306,6 +306,40 @@ impl Activation {
         }
         let scal = self.scal_of(credential_id).await?;
         Ok((credential, scal))
+    }
+
+    /// Registers an activation credential for `credential`, journaled
+    /// (`activation_credential.registered`, with `details` of the new record)
+    /// before it is returned. The caller's right to manage the credential is
+    /// checked by the caller.
+    pub async fn register(
+        &self,
+        principal: &Principal,
+        credential: &SealCredential,
+        binding: ActivationBinding,
+        details: impl FnOnce(&ActivationCredential) -> serde_json::Value,
+    ) -> Result<ActivationCredential, ActivationError> {
+        let now = self.now();
+        let registered = self
+            .inner
+            .store
+            .insert_activation_credential(
+                credential.id,
+                credential.entity_id,
+                &binding,
+                &principal.id,
+                now,
+            )
+            .await?;
+        self.inner
+            .journal
+            .append(JournalEvent::new(
+                "activation_credential.registered",
+                &principal.id,
+                details(&registered),
+            ))
+            .await?;
+        Ok(registered)
     }
 
     /// Unlocks a credential; the caller's right to do so is checked by the handler.
