@@ -6,6 +6,7 @@
 
 pub mod cades;
 pub mod pades;
+mod pdf_syntax;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -209,6 +210,27 @@ pub struct Sealed {
 }
 
 /// The DER of a certificate or CRL.
+/// The subject's organizationName, else its commonName.
+fn subject_name(certificate: &Certificate) -> Option<String> {
+    use x509_cert::ext::pkix::name::DirectoryString;
+    let subject = &certificate.tbs_certificate.subject;
+    let value_of = |oid: der::asn1::ObjectIdentifier| {
+        subject
+            .0
+            .iter()
+            .flat_map(|rdn| rdn.0.iter())
+            .find(|atv| atv.oid == oid)
+            .and_then(|atv| der::Encode::to_der(&atv.value).ok())
+            .and_then(|value| DirectoryString::from_der(&value).ok())
+            .map(|value| match value {
+                DirectoryString::PrintableString(s) => s.to_string(),
+                DirectoryString::TeletexString(s) => s.to_string(),
+                DirectoryString::Utf8String(s) => s,
+            })
+    };
+    value_of(const_oid::db::rfc4519::O).or_else(|| value_of(const_oid::db::rfc4519::CN))
+}
+
 pub(crate) fn encode(value: &impl der::Encode) -> Result<Vec<u8>, SealError> {
     value
         .to_der()
@@ -333,6 +355,28 @@ impl<K: SealKeys> Sealer<K> {
             certificate,
             scal,
         })
+    }
+
+    /// The name a visible seal shows: the organisation (O) of the credential's
+    /// certificate, else its common name. Checks the principal's right to the
+    /// credential and its state, and spends nothing.
+    pub(crate) async fn sealed_by(
+        &self,
+        principal: &Principal,
+        credential_id: Uuid,
+    ) -> Result<String, SealError> {
+        let (credential, _) = self
+            .inner
+            .activation
+            .sealing_credential(principal, credential_id)
+            .await?;
+        let der = credential
+            .certificate
+            .as_ref()
+            .ok_or_else(|| SealError::Internal("the credential has no certificate".into()))?;
+        let certificate = Certificate::from_der(der)
+            .map_err(|e| SealError::Internal(format!("stored certificate: {e}")))?;
+        Ok(subject_name(&certificate).unwrap_or_else(|| "sceau".to_owned()))
     }
 
     /// The issuing CA's and the root's certificates, and the issuing CA's

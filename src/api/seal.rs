@@ -25,7 +25,7 @@ use crate::app::AppState;
 use crate::auth::principal::Permission;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::seal::cades::{MEDIA_TYPE, Packaging};
-use crate::seal::pades::PadesOptions;
+use crate::seal::pades::{PadesOptions, VisibleSeal};
 use crate::seal::{Level, SealError};
 use crate::store::seals::IdempotencyClaim;
 use sha2::{Digest, Sha256};
@@ -302,6 +302,11 @@ struct PadesQuery {
     location: Option<String>,
     contact: Option<String>,
     field: Option<String>,
+    /// A visible seal: the page (1-based, default 1)…
+    page: Option<String>,
+    /// …and the box `x1,y1,x2,y2` in points from the page's lower-left corner.
+    #[serde(rename = "box")]
+    area: Option<String>,
 }
 
 /// `POST /api/v1/seal/pades?credential=ID&level=B-T&reason=…`: the body is the
@@ -330,6 +335,8 @@ async fn pades(
         location: query.location,
         contact: query.contact,
         field_name: query.field,
+        visible: VisibleSeal::parse(query.page.as_deref(), query.area.as_deref())
+            .map_err(problem)?,
     };
     let sad = sad(&headers)?;
     let target = uri.to_string();

@@ -34,6 +34,187 @@ pub struct PadesOptions {
     /// The signature field: an existing empty field of that name is used,
     /// else a new one is made with it.
     pub field_name: Option<String>,
+    /// Where the seal shows; `None`: an invisible seal.
+    pub visible: Option<VisibleSeal>,
+}
+
+/// A visible seal: a box on a page, in PDF points from the page's lower-left
+/// corner. Made once from the caller's `page` and `box`, trusted after.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VisibleSeal {
+    /// 1-based; checked against the document's page count when sealing.
+    pub page: u32,
+    /// `[x1, y1, x2, y2]` with x1 < x2 and y1 < y2.
+    pub rect: [f64; 4],
+}
+
+/// The largest side of a seal box: 200 inches, PDF's own page-size limit.
+const MAX_BOX_SIDE: f64 = 14_400.0;
+/// The smallest side that still holds a line of text.
+const MIN_BOX_SIDE: f64 = 8.0;
+
+impl VisibleSeal {
+    /// `page` (1-based, default 1 when a box is given) and `box` as
+    /// `x1,y1,x2,y2`. A page without a box is refused: the seal would have
+    /// nowhere to show.
+    pub fn parse(page: Option<&str>, area: Option<&str>) -> Result<Option<Self>, SealError> {
+        let invalid = |field: &'static str, reason: &str| SealError::Invalid {
+            field,
+            reason: reason.to_owned(),
+        };
+        let page = match page {
+            None => None,
+            Some(text) => Some(
+                text.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|p| *p >= 1)
+                    .ok_or_else(|| invalid("page", "a page number from 1"))?,
+            ),
+        };
+        let Some(area) = area else {
+            return match page {
+                Some(_) => Err(invalid(
+                    "box",
+                    "a visible seal needs a box: x1,y1,x2,y2 in points",
+                )),
+                None => Ok(None),
+            };
+        };
+        let numbers: Vec<f64> = area
+            .split(',')
+            .map(|n| n.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| invalid("box", "four numbers x1,y1,x2,y2 in points"))?;
+        let [x1, y1, x2, y2] = numbers[..] else {
+            return Err(invalid("box", "four numbers x1,y1,x2,y2 in points"));
+        };
+        if numbers
+            .iter()
+            .any(|n| !n.is_finite() || n.abs() > MAX_BOX_SIDE)
+        {
+            return Err(invalid("box", "coordinates within ±14400 points"));
+        }
+        if x2 - x1 < MIN_BOX_SIDE || y2 - y1 < MIN_BOX_SIDE {
+            return Err(invalid(
+                "box",
+                "x1 < x2 and y1 < y2, each side at least 8 points",
+            ));
+        }
+        Ok(Some(Self {
+            page: page.unwrap_or(1),
+            rect: [x1, y1, x2, y2],
+        }))
+    }
+}
+
+/// What the visible seal says.
+#[derive(Debug, Clone)]
+struct AppearanceText {
+    /// The organisation the seal belongs to.
+    sealed_by: String,
+    at: SystemTime,
+}
+
+/// A character in the standard fonts' WinAnsiEncoding, escaped for a PDF
+/// string; characters outside it become `?`.
+fn win_ansi_string(text: &str) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        let byte = match c {
+            '(' | ')' | '\\' => {
+                bytes.push(b'\\');
+                c as u8
+            }
+            ' '..='~' => c as u8,
+            '\u{20AC}' => 0x80,
+            // Latin-1's upper half is WinAnsi's too.
+            '\u{A0}'..='\u{FF}' => u8::try_from(u32::from(c)).unwrap_or(b'?'),
+            _ => b'?',
+        };
+        bytes.push(byte);
+    }
+    bytes
+}
+
+/// The widget's normal appearance: a framed box with the seal's text in
+/// Helvetica, sized to fit the box's height, clipped to the box.
+fn appearance(width: f64, height: f64, text: &AppearanceText) -> lopdf::Stream {
+    let at = time::OffsetDateTime::from(text.at);
+    let lines = [
+        "Electronic seal".to_owned(),
+        text.sealed_by.clone(),
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        ),
+    ];
+    let longest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(1) as f64;
+    // Helvetica's average advance is about half the font size.
+    let size = (height / (lines.len() as f64 * 1.3 + 0.6))
+        .min((width - 6.0) / (longest * 0.5))
+        .clamp(2.0, 12.0);
+    let leading = size * 1.3;
+    let mut content = format!(
+        "q 0 0 {width:.2} {height:.2} re W n\n\
+         0.94 0.96 1 rg 0 0 {width:.2} {height:.2} re f\n\
+         0.1 0.2 0.55 RG 1 w 0.5 0.5 {:.2} {:.2} re S\n\
+         BT 0.05 0.1 0.35 rg /Helv {size:.2} Tf {leading:.2} TL 3 {:.2} Td\n",
+        width - 1.0,
+        height - 1.0,
+        height - 3.0 - size,
+    )
+    .into_bytes();
+    for line in &lines {
+        content.push(b'(');
+        content.extend_from_slice(&win_ansi_string(line));
+        content.extend_from_slice(b") Tj T*\n");
+    }
+    content.extend_from_slice(b"ET Q\n");
+    let mut font = Dictionary::new();
+    font.set("Type", Object::Name(b"Font".to_vec()));
+    font.set("Subtype", Object::Name(b"Type1".to_vec()));
+    font.set("BaseFont", Object::Name(b"Helvetica".to_vec()));
+    font.set("Encoding", Object::Name(b"WinAnsiEncoding".to_vec()));
+    let mut fonts = Dictionary::new();
+    fonts.set("Helv", Object::Dictionary(font));
+    let mut resources = Dictionary::new();
+    resources.set("Font", Object::Dictionary(fonts));
+    let mut form = Dictionary::new();
+    form.set("Type", Object::Name(b"XObject".to_vec()));
+    form.set("Subtype", Object::Name(b"Form".to_vec()));
+    form.set(
+        "BBox",
+        Object::Array(vec![
+            0.into(),
+            0.into(),
+            Object::Real(width as f32),
+            Object::Real(height as f32),
+        ]),
+    );
+    form.set("Resources", Object::Dictionary(resources));
+    lopdf::Stream::new(form, content)
+}
+
+/// A rectangle's four numbers, if `object` is one (following a reference).
+fn rectangle(document: &lopdf::Document, object: &Object) -> Option<[f64; 4]> {
+    let array = match object {
+        Object::Reference(id) => document.get_object(*id).ok()?.as_array().ok()?,
+        other => other.as_array().ok()?,
+    };
+    let numbers: Vec<f64> = array
+        .iter()
+        .map(|n| n.as_float().ok().map(f64::from))
+        .collect::<Option<_>>()?;
+    let [x1, y1, x2, y2] = numbers[..] else {
+        return None;
+    };
+    Some([x1.min(x2), y1.min(y2), x1.max(x2), y1.max(y2)])
 }
 
 fn refused(reason: impl Into<String>) -> SealError {
@@ -41,6 +222,72 @@ fn refused(reason: impl Into<String>) -> SealError {
         field: "document",
         reason: reason.into(),
     }
+}
+
+/// Refuses an encrypted document. A file lopdf opened with the empty user
+/// password was encrypted all the same: its readers would decrypt the
+/// appended revision, written in clear.
+fn refuse_encrypted(document: &lopdf::Document) -> Result<(), SealError> {
+    if document.is_encrypted() || document.was_encrypted() || document.trailer.has(b"Encrypt") {
+        return Err(refused("the PDF is encrypted: it cannot be sealed"));
+    }
+    Ok(())
+}
+
+/// The document, read strictly: a seal is appended only to a file every
+/// reader reads the same way. lopdf's lenient reading skips objects that do
+/// not parse and rebuilds broken cross-reference tables by guessing; a seal
+/// over a guess chains to a file other readers see differently (or not at
+/// all), so such files are refused, and a lenient second reading only serves
+/// to say why.
+fn read_strictly(pdf: &[u8]) -> Result<IncrementalDocument, SealError> {
+    let strict = lopdf::LoadOptions {
+        strict: true,
+        ..lopdf::LoadOptions::default()
+    };
+    let strict_error = match lopdf::Document::load_mem_with_options(pdf, strict) {
+        Ok(document) => {
+            refuse_encrypted(&document)?;
+            super::pdf_syntax::check(pdf, &document).map_err(|reason| {
+                refused(format!(
+                    "the PDF cannot be read as written ({reason}): the file was damaged; \
+                     repair it and send it again"
+                ))
+            })?;
+            return Ok(IncrementalDocument::create_from(pdf.to_vec(), document));
+        }
+        Err(e) => e,
+    };
+    let lenient = match lopdf::Document::load_mem(pdf) {
+        Ok(document) => document,
+        Err(e) => {
+            return Err(refused(format!(
+                "the PDF cannot be read (broken cross-reference table or truncated file): {e}"
+            )));
+        }
+    };
+    refuse_encrypted(&lenient)?;
+    Err(refused(match lenient.xref_recovery {
+        Some(lopdf::xref::XrefRecovery::OffsetCorrected) => {
+            "the PDF cannot be read as written: a cross-reference offset is wrong \
+             (the file was damaged or edited); repair it and send it again"
+                .to_owned()
+        }
+        // Reconstructed, and any repair a later lopdf adds.
+        Some(_) => "the PDF cannot be read as written: its cross-reference table is broken \
+                    or the file is truncated; repair it and send it again"
+            .to_owned(),
+        None => format!(
+            "the PDF cannot be read as written, it does not follow the PDF syntax \
+             ({strict_error}); repair it and send it again"
+        ),
+    }))
+}
+
+/// lopdf numbers new objects after the highest in the file; a file that
+/// claims the last one leaves none for the seal.
+fn no_object_number() -> SealError {
+    refused("the PDF's object numbers reach the limit: no number is left for the seal")
 }
 
 fn text(value: &str) -> Object {
@@ -151,8 +398,14 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 
 /// Builds the new revision: the signature dictionary, the field and widget,
 /// the page's annotations and the catalog's AcroForm.
-fn prepare(pdf: &[u8], options: &PadesOptions, at: SystemTime) -> Result<Prepared, SealError> {
-    prepare_revision(pdf, options, at, Kind::Seal)
+fn prepare(
+    pdf: &[u8],
+    options: &PadesOptions,
+    at: SystemTime,
+    sealed_by: String,
+) -> Result<Prepared, SealError> {
+    let text = AppearanceText { sealed_by, at };
+    prepare_revision(pdf, options, at, Kind::Seal, Some(&text))
 }
 
 /// What the new revision's signature dictionary is.
@@ -169,6 +422,7 @@ fn prepare_revision(
     options: &PadesOptions,
     at: SystemTime,
     kind: Kind,
+    shown: Option<&AppearanceText>,
 ) -> Result<Prepared, SealError> {
     if !pdf
         .get(..1024)
@@ -178,15 +432,8 @@ fn prepare_revision(
     {
         return Err(refused("this is not a PDF (no %PDF- header)"));
     }
-    let mut document: IncrementalDocument = pdf.try_into().map_err(|e: lopdf::Error| {
-        refused(format!(
-            "the PDF cannot be read (broken cross-reference table or truncated file): {e}"
-        ))
-    })?;
+    let mut document = read_strictly(pdf)?;
     let previous = document.get_prev_documents();
-    if previous.is_encrypted() || previous.trailer.has(b"Encrypt") {
-        return Err(refused("the PDF is encrypted: it cannot be sealed"));
-    }
     let catalog_id = previous
         .trailer
         .get(b"Root")
@@ -197,11 +444,25 @@ fn prepare_revision(
         .map_err(|_| refused("the PDF's catalog cannot be read"))?
         .clone();
     check_doc_mdp(previous, &catalog)?;
-    let first_page = *previous
-        .get_pages()
-        .values()
-        .next()
-        .ok_or_else(|| refused("the PDF has no page"))?;
+    let pages = previous.get_pages();
+    if pages.is_empty() {
+        return Err(refused("the PDF has no page"));
+    }
+    // The widget's page: the visible seal's, else the first.
+    let wanted_page = options.visible.map_or(1, |v| v.page);
+    let widget_page = *pages.get(&wanted_page).ok_or_else(|| SealError::Invalid {
+        field: "page",
+        reason: format!(
+            "the document has {} page(s); page {wanted_page} does not exist",
+            pages.len()
+        ),
+    })?;
+    // Read now, so a page that does not parse is the document's fault (422),
+    // found before anything is added.
+    let page_dictionary = previous
+        .get_dictionary(widget_page)
+        .map_err(|_| refused(format!("page {wanted_page} of the PDF cannot be read")))?
+        .clone();
 
     // The existing AcroForm, its fields, and an empty signature field of the
     // requested name, if any.
@@ -304,7 +565,7 @@ fn prepare_revision(
     }
     let signature_id = new
         .try_add_object(Object::Dictionary(signature))
-        .map_err(|e| SealError::Internal(e.to_string()))?;
+        .map_err(|_| no_object_number())?;
 
     let widget_id = match reusable {
         Some(id) => {
@@ -314,6 +575,26 @@ fn prepare_revision(
                 .map_err(|e| SealError::Internal(e.to_string()))?
                 .clone();
             field.set("V", Object::Reference(signature_id));
+            // A field the author placed on a page shows the seal in its box.
+            let placed = field
+                .get(b"Rect")
+                .ok()
+                .and_then(|r| rectangle(document.get_prev_documents(), r))
+                .filter(|[x1, y1, x2, y2]| x2 - x1 >= 1.0 && y2 - y1 >= 1.0);
+            if let (Some([x1, y1, x2, y2]), Some(text), true) = (
+                placed,
+                shown,
+                field.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Widget"),
+            ) {
+                let stream = appearance(x2 - x1, y2 - y1, text);
+                let stream_id = document
+                    .new_document
+                    .try_add_object(Object::Stream(stream))
+                    .map_err(|_| no_object_number())?;
+                let mut ap = Dictionary::new();
+                ap.set("N", Object::Reference(stream_id));
+                field.set("AP", Object::Dictionary(ap));
+            }
             document
                 .new_document
                 .set_object(id, Object::Dictionary(field));
@@ -328,21 +609,34 @@ fn prepare_revision(
             widget.set("V", Object::Reference(signature_id));
             // Print + Locked; an invisible seal has an empty rectangle.
             widget.set("F", Object::Integer(132));
-            widget.set(
-                "Rect",
-                Object::Array(vec![0.into(), 0.into(), 0.into(), 0.into()]),
-            );
-            widget.set("P", Object::Reference(first_page));
+            match (options.visible, shown) {
+                (Some(VisibleSeal { rect, .. }), Some(text)) => {
+                    let [x1, y1, x2, y2] = rect;
+                    widget.set(
+                        "Rect",
+                        Object::Array(rect.iter().map(|n| Object::Real(*n as f32)).collect()),
+                    );
+                    let stream = appearance(x2 - x1, y2 - y1, text);
+                    let stream_id = document
+                        .new_document
+                        .try_add_object(Object::Stream(stream))
+                        .map_err(|_| no_object_number())?;
+                    let mut ap = Dictionary::new();
+                    ap.set("N", Object::Reference(stream_id));
+                    widget.set("AP", Object::Dictionary(ap));
+                }
+                _ => widget.set(
+                    "Rect",
+                    Object::Array(vec![0.into(), 0.into(), 0.into(), 0.into()]),
+                ),
+            }
+            widget.set("P", Object::Reference(widget_page));
             let widget_id = document
                 .new_document
                 .try_add_object(Object::Dictionary(widget))
-                .map_err(|e| SealError::Internal(e.to_string()))?;
+                .map_err(|_| no_object_number())?;
             // The page lists the widget among its annotations.
-            let mut page = document
-                .get_prev_documents()
-                .get_dictionary(first_page)
-                .map_err(|e| SealError::Internal(e.to_string()))?
-                .clone();
+            let mut page = page_dictionary;
             match page.get(b"Annots").cloned() {
                 Ok(Object::Reference(annots_id)) => {
                     let mut annots = document
@@ -364,7 +658,7 @@ fn prepare_revision(
             }
             document
                 .new_document
-                .set_object(first_page, Object::Dictionary(page));
+                .set_object(widget_page, Object::Dictionary(page));
             widget_id
         }
     };
@@ -535,10 +829,13 @@ impl<K: SealKeys> Sealer<K> {
         let _slot = self.document_slot()?;
         let document_sha256 = Sha256::digest(pdf).to_vec();
         let now = self.clock().now();
+        // The right to the credential is checked before the document is read;
+        // the SAD is spent only once the document proved sealable.
+        let sealed_by = self.sealed_by(principal, credential_id).await?;
         let mut prepared = {
             let pdf = pdf.to_vec();
             let options = options.clone();
-            tokio::task::spawn_blocking(move || prepare(&pdf, &options, now))
+            tokio::task::spawn_blocking(move || prepare(&pdf, &options, now, sealed_by))
                 .await
                 .map_err(|e| SealError::Internal(e.to_string()))??
         };
@@ -618,6 +915,7 @@ impl<K: SealKeys> Sealer<K> {
                 &PadesOptions::default(),
                 now,
                 Kind::DocumentTimeStamp,
+                None,
             )
         })
         .await
@@ -649,13 +947,56 @@ mod tests {
         let at = SystemTime::UNIX_EPOCH;
         for input in [&b"hello"[..], b"%PDF-1.7\ngarbage", b""] {
             let Err(SealError::Invalid { field, reason }) =
-                prepare(input, &PadesOptions::default(), at).map(|_| ())
+                prepare(input, &PadesOptions::default(), at, "Test".to_owned()).map(|_| ())
             else {
                 panic!("accepted {input:?}");
             };
             assert_eq!(field, "document");
             assert!(!reason.is_empty());
         }
+    }
+
+    #[test]
+    fn a_visible_seal_needs_a_sound_box_and_page() {
+        assert_eq!(VisibleSeal::parse(None, None).unwrap(), None);
+        assert_eq!(
+            VisibleSeal::parse(None, Some("10, 20, 110,70")).unwrap(),
+            Some(VisibleSeal {
+                page: 1,
+                rect: [10.0, 20.0, 110.0, 70.0]
+            })
+        );
+        assert_eq!(
+            VisibleSeal::parse(Some("3"), Some("0,0,50.5,40")).unwrap(),
+            Some(VisibleSeal {
+                page: 3,
+                rect: [0.0, 0.0, 50.5, 40.0]
+            })
+        );
+        for (page, area, field) in [
+            (Some("2"), None, "box"),
+            (Some("0"), Some("0,0,50,50"), "page"),
+            (Some("x"), Some("0,0,50,50"), "page"),
+            (None, Some("0,0,50"), "box"),
+            (None, Some("0,0,50,50,1"), "box"),
+            (None, Some("50,0,0,50"), "box"),
+            (None, Some("0,0,4,50"), "box"),
+            (None, Some("0,0,NaN,50"), "box"),
+            (None, Some("0,0,inf,50"), "box"),
+            (None, Some("0,0,99999,50"), "box"),
+        ] {
+            let Err(SealError::Invalid { field: got, .. }) = VisibleSeal::parse(page, area) else {
+                panic!("accepted {page:?} {area:?}");
+            };
+            assert_eq!(got, field, "{page:?} {area:?}");
+        }
+    }
+
+    #[test]
+    fn appearance_text_is_escaped_win_ansi() {
+        assert_eq!(win_ansi_string("a(b)c\\"), b"a\\(b\\)c\\\\".to_vec());
+        assert_eq!(win_ansi_string("Démo 5 €"), b"D\xe9mo 5 \x80".to_vec());
+        assert_eq!(win_ansi_string("漢"), b"?".to_vec());
     }
 
     #[test]

@@ -1,6 +1,14 @@
 """Validates every signature of a PDF with pyHanko, trusting only the given root
-(intermediates given beside it), with fetching disabled. Prints one JSON object
-per signature. Used by tests/seal_pades.rs."""
+(intermediates given beside it), with fetching disabled. Used by
+tests/seal_pades.rs.
+
+    python validate_pades.py PDF ROOT_PEM [--lt|--lta] [INTERMEDIATE_PEM...]
+        prints one JSON list: an object per signature.
+    python validate_pades.py --batch LIST_FILE ROOT_PEM ISSUING_PEM
+        validates each PDF named in LIST_FILE (one path a line, optionally
+        followed by a tab and --lt or --lta) and prints one
+        JSON line per PDF: {"file", "signatures": [...], "error": null or why
+        the file could not be validated}."""
 
 import json
 import sys
@@ -14,7 +22,9 @@ from pyhanko.sign.validation import (
     validate_pdf_signature,
     validate_pdf_timestamp,
 )
+from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation.ades import ades_lta_validation
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.policy_decl import (
     LocalKnowledge,
     PdfSignatureValidationSpec,
@@ -75,63 +85,114 @@ def ltv(signature, root):
     return {"ades_lta": str(result.ades_subindic)}
 
 
+def verdicts(pdf, root, context, mode=None):
+    """pyHanko's verdict on each signature of the file `pdf`."""
+    results = []
+    with open(pdf, "rb") as handle:
+        reader = PdfFileReader(handle)
+        # As reader.embedded_signatures, but one signature at a time.
+        for name, _, field in enumerate_sig_fields(reader, filled_status=True):
+            try:
+                signature = EmbeddedPdfSignature(reader, field, name)
+                results.append(verdict(reader, signature, root, context, mode))
+            except Exception as error:
+                # One broken signature (say, a damaged earlier one) must not
+                # hide the verdict on the others.
+                results.append(
+                    {"field": name, "error": f"{type(error).__name__}: {error}"}
+                )
+    return results
+
+
+def verdict(reader, signature, root, context, mode):
+    """pyHanko's verdict on one signature."""
+    if signature.sig_object_type == "/DocTimeStamp":
+        status = validate_pdf_timestamp(signature, context)
+        return {
+            "field": signature.field_name,
+            "document_time_stamp": True,
+            "intact": status.intact,
+            "valid": status.valid,
+            "trusted": status.trusted,
+            "coverage": status.coverage.name,
+            "sub_filter": str(signature.sig_object.get("/SubFilter")),
+        }
+    status = validate_pdf_signature(signature, context)
+    timestamp = status.timestamp_validity
+    result = {
+        "field": signature.field_name,
+        "intact": status.intact,
+        "valid": status.valid,
+        "trusted": status.trusted,
+        "coverage": status.coverage.name,
+        "modification_level": (
+            status.modification_level.name
+            if status.modification_level is not None
+            else None
+        ),
+        "bottom_line": status.bottom_line,
+        "has_timestamp": timestamp is not None,
+        "timestamp_valid": bool(
+            timestamp is not None and timestamp.intact and timestamp.valid
+        ),
+        "sub_filter": str(signature.sig_object.get("/SubFilter")),
+    }
+    if mode is not None:
+        result.update(from_dss(reader, signature, root))
+    if mode == "--lta":
+        result.update(ltv(signature, root))
+    return result
+
+
+def validation_context(root, others):
+    """Soft-fail revocation checking, nothing fetched, only `root` trusted."""
+    return ValidationContext(
+        trust_roots=[root],
+        other_certs=others,
+        allow_fetching=False,
+        revocation_mode="soft-fail",
+    )
+
+
+def batch(list_file, root, issuing):
+    """One JSON line per PDF of `list_file`, each validated in a fresh context;
+    a file pyHanko cannot handle gets its error instead of stopping the run."""
+    root_cert = load_cert_from_pemder(root)
+    others = [load_cert_from_pemder(issuing)]
+    with open(list_file) as paths:
+        for line in paths:
+            pdf, _, mode = line.rstrip("\r\n").partition("\t")
+            if not pdf:
+                continue
+            try:
+                context = validation_context(root_cert, others)
+                result = {
+                    "file": pdf,
+                    "signatures": verdicts(pdf, root, context, mode or None),
+                    "error": None,
+                }
+            except Exception as error:
+                result = {
+                    "file": pdf,
+                    "signatures": [],
+                    "error": f"{type(error).__name__}: {error}",
+                }
+            print(json.dumps(result), flush=True)
+
+
 def main() -> None:
+    if sys.argv[1] == "--batch":
+        batch(*sys.argv[2:])
+        return
     pdf, root, *others = sys.argv[1:]
     mode = None
     if others and others[0] in ("--lt", "--lta"):
         mode = others[0]
         others = others[1:]
-    context = ValidationContext(
-        trust_roots=[load_cert_from_pemder(root)],
-        other_certs=[load_cert_from_pemder(o) for o in others],
-        allow_fetching=False,
-        revocation_mode="soft-fail",
+    validation = validation_context(
+        load_cert_from_pemder(root), [load_cert_from_pemder(o) for o in others]
     )
-    results = []
-    with open(pdf, "rb") as handle:
-        reader = PdfFileReader(handle)
-        for signature in reader.embedded_signatures:
-            if signature.sig_object_type == "/DocTimeStamp":
-                status = validate_pdf_timestamp(signature, context)
-                results.append(
-                    {
-                        "field": signature.field_name,
-                        "document_time_stamp": True,
-                        "intact": status.intact,
-                        "valid": status.valid,
-                        "trusted": status.trusted,
-                        "coverage": status.coverage.name,
-                        "sub_filter": str(signature.sig_object.get("/SubFilter")),
-                    }
-                )
-                continue
-            status = validate_pdf_signature(signature, context)
-            timestamp = status.timestamp_validity
-            results.append(
-                {
-                    "field": signature.field_name,
-                    "intact": status.intact,
-                    "valid": status.valid,
-                    "trusted": status.trusted,
-                    "coverage": status.coverage.name,
-                    "modification_level": (
-                        status.modification_level.name
-                        if status.modification_level is not None
-                        else None
-                    ),
-                    "bottom_line": status.bottom_line,
-                    "has_timestamp": timestamp is not None,
-                    "timestamp_valid": bool(
-                        timestamp is not None and timestamp.intact and timestamp.valid
-                    ),
-                    "sub_filter": str(signature.sig_object.get("/SubFilter")),
-                }
-            )
-            if mode is not None:
-                results[-1].update(from_dss(reader, signature, root))
-            if mode == "--lta":
-                results[-1].update(ltv(signature, root))
-    print(json.dumps(results))
+    print(json.dumps(verdicts(pdf, root, validation, mode)))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ pub mod db;
 pub mod hsm;
 pub mod idp;
 pub mod journal;
+pub mod pades;
 pub mod service;
 pub mod smtp;
 pub mod test_ca;

@@ -1,0 +1,246 @@
+//! PAdES test plumbing: a sealing service on mutual TLS with one active
+//! credential, the Python scripts under tests/pdf (reportlab, the corpus,
+//! pyHanko's verdicts) and the command-line checkers (qpdf, pdfsig).
+
+use std::path::{Path, PathBuf};
+
+use der::{Decode, EncodePem};
+use sceau::auth::mtls;
+use sceau::store::auth::ActivationBinding;
+use serde_json::Value;
+use uuid::Uuid;
+use x509_cert::Certificate;
+
+use super::service::{self, Service};
+use super::test_ca::{Issued, MtlsPki};
+
+/// The project's Python (with pyHanko and reportlab), else the system's.
+pub fn python() -> String {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    if venv.exists() {
+        venv.display().to_string()
+    } else {
+        "python3".to_owned()
+    }
+}
+
+/// Runs `program`; whether it succeeded, and what it printed on both streams.
+pub fn run(program: &str, args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// `qpdf --check`'s exit code: 0 sound, 3 warnings, 2 errors.
+pub fn qpdf_check(file: &Path) -> (i32, String) {
+    let output = std::process::Command::new("qpdf")
+        .args(["--check", file.to_str().unwrap()])
+        .output()
+        .unwrap_or_else(|e| panic!("qpdf: {e}"));
+    (
+        output.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// A script under tests/pdf.
+pub fn script(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/pdf")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// A running service with mutual TLS, an organisation with an active
+/// CA-managed credential, a client certificate registered to activate it, and
+/// `work/` holding `root.pem` and `issuing.pem`.
+pub struct Sealing {
+    pub service: Service,
+    pub pki: MtlsPki,
+    pub client: reqwest::Client,
+    pub credential: Uuid,
+    pub work: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Sealing {
+    pub async fn start(softhsm: &super::hsm::SoftHsm, db: &super::db::TestDb) -> Self {
+        Self::start_with(softhsm, db, |_| {}).await
+    }
+
+    pub async fn start_with(
+        softhsm: &super::hsm::SoftHsm,
+        db: &super::db::TestDb,
+        adjust: impl FnOnce(&mut sceau::config::Settings),
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let pki = MtlsPki::new(dir.path(), 60);
+        let alice = pki.clients.issue("alice", false, None);
+        let mut settings = service::settings(softhsm, db, dir.path(), Some(pki.tls.clone()));
+        adjust(&mut settings);
+        let service = Service::start(settings, service::clock_now()).await;
+        let entity = service.entity("Alpha SA", "NTRFR-123456782").await;
+        let credential = service.active_credential(entity, "seal-ca-managed").await;
+        register(&service, credential, entity, &alice).await;
+        let active = service.state.store.active_ca_certificates().await.unwrap();
+        for purpose in ["root", "issuing"] {
+            let der = &active.iter().find(|c| c.purpose == purpose).unwrap().der;
+            let pem = Certificate::from_der(der)
+                .unwrap()
+                .to_pem(der::pem::LineEnding::LF)
+                .unwrap();
+            std::fs::write(work.join(format!("{purpose}.pem")), pem).unwrap();
+        }
+        let client = pki.client(Some(&alice));
+        Self {
+            service,
+            pki,
+            client,
+            credential,
+            work,
+            _dir: dir,
+        }
+    }
+
+    /// `POST /api/v1/seal/pades?credential=…&{query}`: the status and body.
+    pub async fn seal(&self, query: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+        let response = self
+            .client
+            .post(self.service.tls_url(&format!(
+                "/api/v1/seal/pades?credential={}&{query}",
+                self.credential
+            )))
+            .header("content-type", "application/pdf")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        if status == 200 {
+            assert_eq!(response.headers()["content-type"], "application/pdf");
+            assert!(response.headers().contains_key("sceau-journal-index"));
+        }
+        (status, response.bytes().await.unwrap().to_vec())
+    }
+
+    /// pyHanko's verdict on each signature of `pdf`.
+    pub fn validate(&self, pdf: &[u8]) -> Vec<Value> {
+        self.validate_as(pdf, None)
+    }
+
+    /// With `mode` (`--lt`, `--lta`), also pyHanko's LTV verdict from the
+    /// document's own DSS, fetching disabled.
+    pub fn validate_as(&self, pdf: &[u8], mode: Option<&str>) -> Vec<Value> {
+        let file = self.work.join("sealed.pdf");
+        std::fs::write(&file, pdf).unwrap();
+        let root = self.work.join("root.pem");
+        let issuing = self.work.join("issuing.pem");
+        let mut args = vec![
+            script("validate_pades.py"),
+            file.to_str().unwrap().to_owned(),
+            root.to_str().unwrap().to_owned(),
+        ];
+        if let Some(mode) = mode {
+            args.push(mode.to_owned());
+        }
+        args.push(issuing.to_str().unwrap().to_owned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, out) = run(&python(), &args);
+        assert!(ok, "pyHanko: {out}");
+        let last = out.lines().last().unwrap_or_default();
+        serde_json::from_str::<Vec<Value>>(last).unwrap_or_else(|_| panic!("pyHanko said: {out}"))
+    }
+
+    /// pyHanko's verdicts on many files in one process: `(path, mode)` in,
+    /// one `{"file", "signatures", "error"}` per file out, in order.
+    pub fn validate_batch(&self, files: &[(PathBuf, Option<&str>)]) -> Vec<Value> {
+        let list = self.work.join("batch.txt");
+        let lines: String = files
+            .iter()
+            .map(|(path, mode)| match mode {
+                Some(mode) => format!("{}\t{mode}\n", path.display()),
+                None => format!("{}\n", path.display()),
+            })
+            .collect();
+        std::fs::write(&list, lines).unwrap();
+        let (ok, out) = run(
+            &python(),
+            &[
+                &script("validate_pades.py"),
+                "--batch",
+                list.to_str().unwrap(),
+                self.work.join("root.pem").to_str().unwrap(),
+                self.work.join("issuing.pem").to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "pyHanko batch: {out}");
+        let verdicts: Vec<Value> = out
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(verdicts.len(), files.len(), "pyHanko batch: {out}");
+        verdicts
+    }
+}
+
+/// Registers `who`'s client certificate to activate `credential`.
+pub async fn register(service: &Service, credential: Uuid, entity: Uuid, who: &Issued) {
+    service
+        .state
+        .store
+        .insert_activation_credential(
+            credential,
+            entity,
+            &ActivationBinding::ClientCertificate {
+                sha256: mtls::fingerprint(&who.der()),
+            },
+            "test:rccs",
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+}
+
+/// A seal verdict from pyHanko is intact, valid, trusted and PAdES.
+pub fn assert_sound(verdict: &Value) {
+    for key in ["intact", "valid", "trusted"] {
+        assert_eq!(verdict[key], true, "{key}: {verdict}");
+    }
+    assert_eq!(verdict["sub_filter"], "/ETSI.CAdES.detached", "{verdict}");
+}
+
+/// The test corpus (tests/pdf/make_corpus.py) in `dir`, with the shared
+/// fixtures when `../shared/fixtures/pdf` is present; its manifest.
+pub fn corpus(dir: &Path, large: bool) -> Vec<Value> {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/pdf");
+    let mut args = vec![script("make_corpus.py"), dir.display().to_string()];
+    if shared.is_dir() {
+        args.push("--shared".to_owned());
+        args.push(shared.display().to_string());
+    }
+    if large {
+        args.push("--large".to_owned());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out) = run(&python(), &args);
+    assert!(ok, "make_corpus.py: {out}");
+    let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    serde_json::from_str(&manifest).unwrap()
+}
