@@ -1,7 +1,8 @@
 //! The registration back office over HTTP, against the real OpenID provider and
 //! an SMTP sink: the whole path from application to revocation by the legal
-//! representative, the role × transition matrix, and bad input refused with
-//! nothing stored.
+//! representative, a credential that seals over mutual TLS only once its RCCS
+//! accepted it and never once expired or revoked, the role × transition
+//! matrix, and bad input refused with nothing stored.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -729,6 +730,137 @@ fn the_whole_registration_path_end_to_end() {
             String::from_utf8_lossy(&verify.stdout),
             String::from_utf8_lossy(&verify.stderr)
         );
+    });
+}
+
+/// The seal API behind the RA: a credential issued through the back office
+/// seals (CAdES over mutual TLS, with the client certificate the RCCS got from
+/// the RA) only once the RCCS has accepted it; once its certificate has
+/// expired (the clock moved) or been revoked, a seal call gets a problem body
+/// and no seal is made.
+#[test]
+fn a_credential_seals_only_once_accepted_and_never_once_expired_or_revoked() {
+    let Some(softhsm) = support::hsm::isolated(
+        "a_credential_seals_only_once_accepted_and_never_once_expired_or_revoked",
+    ) else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let tls_dir = tempfile::tempdir().unwrap();
+        let pki = support::test_ca::MtlsPki::new(tls_dir.path(), 60);
+        let w = world(&softhsm, &db, |s| s.server.tls = Some(pki.tls.clone())).await;
+        let (id, view) = w.issued("rccs-a", SIREN_A).await;
+        assert_eq!(view["certificate"]["credential_status"], "pending");
+        let credential = view["certificate"]["credential_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let serial = view["certificate"]["serial"].as_str().unwrap().to_owned();
+        let not_after = rfc3339(&view["certificate"]["not_after"]);
+
+        // The organisation's server gets its client certificate through the RA.
+        let key = w.dir.path().join("seal-server.key");
+        let generated = tools::run(
+            &tools::tool("openssl"),
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                key.to_str().unwrap(),
+            ],
+        );
+        assert!(generated.status.success());
+        let csr = support::ca::openssl_csr_for_key(w.dir.path(), "seal-server", &key);
+        let csr_pem =
+            der::pem::encode_string("CERTIFICATE REQUEST", der::pem::LineEnding::LF, &csr).unwrap();
+        let (status, registered) = w
+            .call(
+                "POST",
+                &format!("/api/v1/credentials/{credential}/activation-credentials"),
+                "rccs-a",
+                Some(json!({ "type": "client_certificate_request", "csr": csr_pem })),
+            )
+            .await;
+        assert_eq!(status, 201, "{registered}");
+        let certificate = w.dir.path().join("seal-server.pem");
+        std::fs::write(
+            &certificate,
+            registered["issued_certificate"].as_str().unwrap(),
+        )
+        .unwrap();
+        let client = pki.client(Some(&support::test_ca::Issued {
+            certificate,
+            key: key.clone(),
+        }));
+        let seal = || async {
+            let response = client
+                .post(w.service.tls_url(&format!(
+                    "/api/v1/seal/cades?credential={credential}&level=B-B"
+                )))
+                .header("content-type", "application/octet-stream")
+                .body(b"Facture 2026-0042".to_vec())
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let media_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (status, media_type, response.bytes().await.unwrap().to_vec())
+        };
+        let seals = || async {
+            w.service
+                .state
+                .store
+                .seals_of(uuid::Uuid::parse_str(&credential).unwrap(), None, 100)
+                .await
+                .unwrap()
+                .len()
+        };
+        let refused = |(status, media_type, body): (u16, String, Vec<u8>), words: &str| {
+            assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+            assert_eq!(media_type, "application/problem+json");
+            let problem: Value = serde_json::from_slice(&body).unwrap();
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(detail.contains(words), "{detail}");
+        };
+
+        // Issued but not accepted: refused, nothing sealed.
+        refused(seal().await, "not accepted");
+        assert_eq!(seals().await, 0);
+
+        // Accepted by the RCCS: it seals.
+        assert_eq!(w.do_move(&id, "rccs-a", "accept").await.0, 200);
+        let (status, media_type, body) = seal().await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(media_type, "application/pkcs7-signature");
+        assert_eq!(seals().await, 1);
+
+        // Past its notAfter (sceau's clock moved): refused.
+        let now = w.service.clock.now();
+        w.set_clock(not_after + Duration::from_secs(1));
+        refused(seal().await, "expired");
+        w.set_clock(now);
+        assert_eq!(seals().await, 1);
+
+        // Revoked by the RCCS: refused.
+        let (status, revocation) = w
+            .call(
+                "POST",
+                &format!("/ra/v1/certificates/{serial}/revocation"),
+                "rccs-a",
+                Some(json!({ "reason": "cessation_of_operation" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{revocation}");
+        refused(seal().await, "revoked");
+        assert_eq!(seals().await, 1);
+        w.service.stop().await;
     });
 }
 

@@ -112,7 +112,7 @@ fn every_corpus_pdf_is_sealed_at_every_level_or_refused_with_its_reason() {
         let files: Vec<(PathBuf, Option<&str>)> =
             sealed.iter().map(|(p, m, _, _)| (p.clone(), *m)).collect();
         let verdicts = sealing.validate_batch(&files);
-        for ((_, _, entry, level), verdict) in sealed.iter().zip(&verdicts) {
+        for ((path, _, entry, level), verdict) in sealed.iter().zip(&verdicts) {
             let file = entry["file"].as_str().unwrap();
             assert!(verdict["error"].is_null(), "{file} {level}: {verdict}");
             let signatures = verdict["signatures"].as_array().unwrap();
@@ -132,6 +132,10 @@ fn every_corpus_pdf_is_sealed_at_every_level_or_refused_with_its_reason() {
             assert_eq!(ours.len(), 1, "{file} {level}: {signatures:?}");
             let seal = ours[0];
             assert_sound(seal);
+            let field = seal["field"].as_str().unwrap();
+            if let Err(why) = pdfsig_finds_valid(path, field) {
+                panic!("{file} {level}: {why}");
+            }
             match *level {
                 "B-B" | "B-T" => assert_eq!(seal["coverage"], "ENTIRE_FILE", "{file} {level}"),
                 // The DSS (and the document time-stamp) come after the seal.
@@ -170,6 +174,21 @@ fn every_corpus_pdf_is_sealed_at_every_level_or_refused_with_its_reason() {
         }
         sealing.service.stop().await;
     });
+}
+
+/// pdfsig (without certificate checks: it has no trust store of ours) says
+/// the signature in `field` is valid. It cannot judge document time-stamps.
+fn pdfsig_finds_valid(pdf: &Path, field: &str) -> Result<(), String> {
+    let (_, out) = run("pdfsig", &["-nocert", pdf.to_str().unwrap()]);
+    let block = out
+        .split("Signature #")
+        .find(|b| b.contains(&format!("Signature Field Name: {field}\n")))
+        .ok_or_else(|| format!("pdfsig lists no field {field}: {out}"))?;
+    if block.contains("Signature Validation: Signature is Valid.") {
+        Ok(())
+    } else {
+        Err(format!("pdfsig on {field}: {block}"))
+    }
 }
 
 /// A page rendered by pdftoppm in grey at 36 dpi: (width, height, pixels).
