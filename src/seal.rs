@@ -413,7 +413,8 @@ impl<K: SealKeys> Sealer<K> {
             .map(|crl| crl.der))
     }
 
-    /// Journals a seal, durably, before it is returned.
+    /// Journals a seal (`seal.created`) and indexes it by credential; its
+    /// journal index, once durable.
     pub(crate) async fn record(
         &self,
         principal: &Principal,
@@ -421,38 +422,54 @@ impl<K: SealKeys> Sealer<K> {
         details: serde_json::Value,
         der: &[u8],
     ) -> Result<u64, SealError> {
-        let mut details = details;
-        details["credential_id"] = json!(key.credential_id);
-        details["scal"] = json!(key.scal);
-        details["seal_sha256"] = json!(hex::encode(Sha256::digest(der)));
-        details["certificate_serial"] = json!(hex::encode(
-            key.certificate.tbs_certificate.serial_number.as_bytes()
-        ));
-        let text = |name: &str| details[name].as_str().unwrap_or_default().to_owned();
-        let record = SealRecord {
-            journal_index: 0,
-            credential_id: key.credential_id,
-            principal: principal.id.clone(),
-            format: text("format"),
-            level: text("level"),
-            document_sha256: text("document_sha256"),
-            seal_sha256: text("seal_sha256"),
-            created_at: self.inner.clock.now().into(),
-        };
-        let index = self
-            .inner
-            .journal
-            .append(JournalEvent::new("seal.created", &principal.id, details))
+        let indexes = self
+            .record_all(principal, key, vec![(details, der)])
             .await?;
-        // The journal entry is the record; this row only finds it by credential.
-        self.inner
-            .store
-            .insert_seal_record(&SealRecord {
-                journal_index: index,
-                ..record
-            })
-            .await?;
-        Ok(index)
+        indexes
+            .first()
+            .copied()
+            .ok_or_else(|| SealError::Internal("the journal returned no index".into()))
+    }
+
+    /// Journals several seals together (they share the journal's group
+    /// commits) and indexes them in one transaction; their journal indexes,
+    /// in order, once durable.
+    pub(crate) async fn record_all(
+        &self,
+        principal: &Principal,
+        key: &SealingKey,
+        seals: Vec<(serde_json::Value, &[u8])>,
+    ) -> Result<Vec<u64>, SealError> {
+        let now = self.inner.clock.now();
+        let mut events = Vec::with_capacity(seals.len());
+        let mut records = Vec::with_capacity(seals.len());
+        for (mut details, der) in seals {
+            details["credential_id"] = json!(key.credential_id);
+            details["scal"] = json!(key.scal);
+            details["seal_sha256"] = json!(hex::encode(Sha256::digest(der)));
+            details["certificate_serial"] = json!(hex::encode(
+                key.certificate.tbs_certificate.serial_number.as_bytes()
+            ));
+            let text = |name: &str| details[name].as_str().unwrap_or_default().to_owned();
+            records.push(SealRecord {
+                journal_index: 0,
+                credential_id: key.credential_id,
+                principal: principal.id.clone(),
+                format: text("format"),
+                level: text("level"),
+                document_sha256: text("document_sha256"),
+                seal_sha256: text("seal_sha256"),
+                created_at: now.into(),
+            });
+            events.push(JournalEvent::new("seal.created", &principal.id, details));
+        }
+        let indexes = self.inner.journal.append_all(events).await?;
+        for (record, index) in records.iter_mut().zip(&indexes) {
+            record.journal_index = *index;
+        }
+        // The journal entries are the record; these rows only find them by credential.
+        self.inner.store.insert_seal_records(&records).await?;
+        Ok(indexes)
     }
 
     /// The credential, when `principal` may read its seals (its organisation's

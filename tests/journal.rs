@@ -42,6 +42,38 @@ on_both_backends!(
     untouched_journal_verifies
 );
 
+/// A batch lands in order, contiguous, each entry with its own payload, and
+/// the journal verifies; a bad kind refuses the batch before anything lands.
+async fn a_batch_is_appended_in_order(db: TestDb) {
+    let store = db.store().await;
+    let dir = db.dir.path().to_owned();
+    let journal = open(&store, &dir, Arc::new(SoftwareSigner::generate())).await;
+    assert_eq!(journal.append(event(0)).await.unwrap(), 0);
+    let indexes = journal
+        .append_all((1..=40).map(event).collect())
+        .await
+        .unwrap();
+    assert_eq!(indexes, (1..=40).collect::<Vec<u64>>());
+    for index in [1u64, 17, 40] {
+        let entry = journal.entry(index).await.unwrap();
+        let payload = entry.event().unwrap().unwrap();
+        assert_eq!(payload.details["n"], index, "entry {index}");
+    }
+    let bad = sceau::journal::JournalEvent::new("", "tester", serde_json::json!({}));
+    assert!(journal.append_all(vec![event(41), bad]).await.is_err());
+    assert_eq!(journal.size().await.unwrap(), 41);
+    journal.checkpoint().await.unwrap();
+    journal.shutdown().await.unwrap();
+    let report = check(&store, &dir).await;
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.entries, 41);
+}
+on_both_backends!(
+    a_batch_is_appended_in_order_on_sqlite,
+    a_batch_is_appended_in_order_on_postgres,
+    a_batch_is_appended_in_order
+);
+
 async fn a_changed_byte_is_reported(db: TestDb) {
     let (store, dir) = twenty_entries(&db).await;
     let mut payload = store

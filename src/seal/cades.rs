@@ -128,26 +128,36 @@ impl<K: SealKeys> Sealer<K> {
             });
         }
         let key = self.key_for(principal, credential_id, sad, digests).await?;
-        let mut sealed = Vec::with_capacity(digests.len());
+        let mut signatures = Vec::with_capacity(digests.len());
         for digest in digests {
-            sealed.push(
-                self.sign(
-                    principal,
-                    &key,
-                    level,
-                    digest,
-                    None,
+            signatures.push(
+                self.signed_data(principal, &key, level, digest, None, true)
+                    .await?,
+            );
+        }
+        // Journaled together: one group commit for the batch, not one each.
+        let records = digests
+            .iter()
+            .zip(&signatures)
+            .map(|(digest, der)| {
+                (
                     json!({
                         "format": "cades",
                         "packaging": "detached",
+                        "level": level.name(),
                         "document_sha256": hex::encode(digest),
                         "hash_only": true,
                     }),
+                    der.as_slice(),
                 )
-                .await?,
-            );
-        }
-        Ok(sealed)
+            })
+            .collect();
+        let indexes = self.record_all(principal, &key, records).await?;
+        Ok(signatures
+            .into_iter()
+            .zip(indexes)
+            .map(|(der, journal_index)| Sealed { der, journal_index })
+            .collect())
     }
 
     /// Signs, extends to `level`, journals.

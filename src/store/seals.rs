@@ -42,20 +42,29 @@ const SEAL_COLUMNS: &str = "journal_index, credential_id, principal, format, lev
 
 impl Store {
     pub async fn insert_seal_record(&self, seal: &SealRecord) -> Result<(), StoreError> {
+        self.insert_seal_records(std::slice::from_ref(seal)).await
+    }
+
+    /// Indexes several seals in one transaction (a batch of hash seals).
+    pub async fn insert_seal_records(&self, seals: &[SealRecord]) -> Result<(), StoreError> {
         let sql =
             format!("INSERT INTO seals ({SEAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
         on_pool!(self, |pool| {
-            sqlx::query(&sql)
-                .bind(seq_to_sql(seal.journal_index)?)
-                .bind(seal.credential_id.to_string())
-                .bind(&seal.principal)
-                .bind(&seal.format)
-                .bind(&seal.level)
-                .bind(&seal.document_sha256)
-                .bind(&seal.seal_sha256)
-                .bind(to_micros(seal.created_at))
-                .execute(pool)
-                .await?;
+            let mut tx = pool.begin().await?;
+            for seal in seals {
+                sqlx::query(&sql)
+                    .bind(seq_to_sql(seal.journal_index)?)
+                    .bind(seal.credential_id.to_string())
+                    .bind(&seal.principal)
+                    .bind(&seal.format)
+                    .bind(&seal.level)
+                    .bind(&seal.document_sha256)
+                    .bind(&seal.seal_sha256)
+                    .bind(to_micros(seal.created_at))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
         });
         Ok(())
     }
