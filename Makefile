@@ -31,7 +31,7 @@ TEST_LOG := var/test.log
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help run test smoke build lint bench bench-ocsp deps apt-deps venv idp postgres clean reset
+.PHONY: help run test smoke build lint bench bench-ocsp bench-seal deps apt-deps venv idp postgres clean reset
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -71,10 +71,14 @@ lint: ## formatting and clippy, warnings as errors
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 
-bench: deps postgres ## journal appends/s; certificates issued/s against raw HSM rates; OCSP load
+bench: deps postgres ## journal appends/s; certificates issued/s against raw HSM rates; OCSP load; seals
 	SCEAU_TEST_DATABASE_URL=$(TEST_DATABASE_URL) cargo bench --bench journal
 	cargo bench --bench issuance
 	$(MAKE) bench-ocsp
+	$(MAKE) bench-seal
+
+bench-seal: deps ## hash seals/s against raw C_Sign; PAdES time and memory against pyHanko on large files
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --bench seal_load
 
 # The load tool is wrk (Debian package), installed here only: `make test` does not need it.
 bench-ocsp: apt-deps ## OCSP responses/s under wrk: cached vs static and openssl ocsp, nonce vs raw C_Sign

@@ -180,9 +180,6 @@ impl Application {
             None => None,
             Some(tls_settings) => {
                 crate::api::tls::install_crypto_provider();
-                if settings.ca.dev_auto_init {
-                    crate::demo::ensure_server_certificate(tls_settings)?;
-                }
                 let client_auth_ca = active_client_auth_ca(&store).await?;
                 if client_auth_ca.is_none() {
                     tracing::warn!(

@@ -144,6 +144,9 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppEr
     let dev = settings.ca.dev_auto_init;
     let public_url = settings.public_url().to_owned();
     let data_dir = settings.data_dir.clone();
+    if let (true, Some(tls)) = (dev, &settings.server.tls) {
+        crate::demo::ensure_server_certificate(tls)?;
+    }
     let application = Application::build(settings, clock).await?;
     let port = application.port();
     let demo = if dev {

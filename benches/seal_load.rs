@@ -1,0 +1,576 @@
+//! The Seal API under load, beside the raw limits measured in the same run:
+//! - hash sealing (`POST /api/v1/seal/hashes` over mutual TLS, CAdES B-B, each
+//!   signature self-checked and journaled) in seals/s, against the raw C_Sign/s
+//!   of the same key on the same SoftHSM token, for P-256 and RSA-3072;
+//! - a PAdES B-B seal of a large file (the largest corpus file, and one of more
+//!   than 100,000 objects): seconds and peak memory growth, each seal in a fresh
+//!   process, against pyHanko signing the same file in-process with a local key
+//!   (benches/pyhanko_sign.py).
+//!
+//! Numbers and ratios, not pass/fail: `cargo bench --bench seal_load` (or `make
+//! bench-seal`). Under `cargo test --all-targets` (no `--bench`) it is a smoke
+//! pass of a few seconds: the same set-up, a few requests, a small PDF.
+//!
+//! SoftHSM reads its configuration once per process, so the bench makes its
+//! tokens and re-runs itself with SOFTHSM2_CONF pointing at them.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test or bench stops at the first failure, with its cause"
+)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use sceau::auth::principal::{AuthMethod, Principal, Role, Strength};
+use sceau::config::{
+    DEFAULT_SOFTHSM_MODULE, DatabaseSettings, HsmSettings, PinSource, Settings, TlsSettings,
+    TokenRole, TokenRoles, TokenSettings,
+};
+use sceau::hsm::{KeyAlgorithm, KeyId};
+use sceau::pki::issuance::{IssuanceRequest, KeySource};
+use sceau::seal::Level;
+use sceau::seal::pades::PadesOptions;
+use sceau::store::auth::ActivationBinding;
+use sceau::store::entities::CredentialStatus;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use uuid::Uuid;
+
+const CHILD_MARKER: &str = "SCEAU_BENCH_SOFTHSM_DIR";
+/// In a grandchild: seal this PDF once and print the figures.
+const PADES_MARKER: &str = "SCEAU_BENCH_PADES";
+/// Threads for the raw C_Sign rate (the machine has 2 cores).
+const SIGNERS: usize = 2;
+
+struct Sizes {
+    load: Duration,
+    raw_sign: Duration,
+    clients: usize,
+    digests_per_request: usize,
+    large_files: bool,
+}
+
+fn sizes() -> Sizes {
+    if std::env::args().any(|arg| arg == "--bench") {
+        Sizes {
+            load: Duration::from_secs(8),
+            raw_sign: Duration::from_secs(4),
+            clients: 8,
+            digests_per_request: 32,
+            large_files: true,
+        }
+    } else {
+        // `cargo test --all-targets` runs this without `--bench`: a smoke pass.
+        Sizes {
+            load: Duration::from_millis(300),
+            raw_sign: Duration::from_millis(100),
+            clients: 2,
+            digests_per_request: 2,
+            large_files: false,
+        }
+    }
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Ok(dir) = std::env::var(CHILD_MARKER) else {
+        let dir = tempfile::tempdir().unwrap();
+        let made = Command::new("bash")
+            .arg(root.join("hsm-sim/create-tokens.sh"))
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "hsm-sim/create-tokens.sh: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let status = Command::new(std::env::current_exe().unwrap())
+            .args(std::env::args().skip(1))
+            .env(CHILD_MARKER, dir.path())
+            .env("SOFTHSM2_CONF", dir.path().join("softhsm2.conf"))
+            .status()
+            .unwrap();
+        std::process::exit(status.code().unwrap_or(1));
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    match std::env::var(PADES_MARKER) {
+        Ok(job) => runtime.block_on(pades_once(Path::new(&dir), root, &job)),
+        Err(_) => runtime.block_on(run(Path::new(&dir), root)),
+    }
+}
+
+fn token(dir: &Path, label: &str) -> TokenSettings {
+    TokenSettings {
+        module: DEFAULT_SOFTHSM_MODULE.into(),
+        token_label: Some(label.to_owned()),
+        slot: None,
+        pin: PinSource::File(dir.join("pins").join(format!("{label}.pin"))),
+    }
+}
+
+/// The instance's settings, the same in the bench and in its PAdES children
+/// (which reopen the database and tokens the bench set up).
+fn settings(tokens: &Path, root: &Path, work: &Path) -> Settings {
+    let mut settings = Settings {
+        data_dir: work.join("var"),
+        database: DatabaseSettings {
+            url: SecretString::from(format!("sqlite://{}", work.join("db/sceau.db").display())),
+            ..DatabaseSettings::default()
+        },
+        hsm: HsmSettings {
+            tokens: TokenRoles {
+                root: token(tokens, "sceau-root"),
+                issuing: token(tokens, "sceau-issuing"),
+                services: token(tokens, "sceau-services"),
+                seal: token(tokens, "sceau-seal"),
+            },
+        },
+        ..Settings::default()
+    };
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.server.shutdown_grace_secs = 2;
+    settings.server.tls = Some(TlsSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        certificate_file: work.join("tls/server.pem"),
+        key_file: work.join("tls/server-key.pem"),
+        client_ca_files: Vec::new(),
+        client_crl_files: Vec::new(),
+        crl_refresh_secs: 300,
+    });
+    settings.ca.ceremony_file = root.join("policies/ceremony.dev.toml");
+    settings.ca.transcript_dir = work.join("ceremony");
+    settings.ca.policies_dir = root.join("policies/certificates");
+    settings.ca.dev_auto_init = true;
+    settings.journal.checkpoint_dir = work.join("checkpoints");
+    settings.seal.max_concurrent_documents = 64;
+    settings
+}
+
+/// A seal client of the demo organisation, as mutual TLS names it.
+fn seal_client(entity: Uuid, certificate_pem: &Path) -> Principal {
+    let pem = std::fs::read(certificate_pem).unwrap();
+    let (_, der) = der::pem::decode_vec(&pem).unwrap();
+    let sha256 = sceau::auth::mtls::fingerprint(&der);
+    Principal {
+        id: format!("cert:{sha256}"),
+        entity: Some(entity),
+        method: AuthMethod::ClientCertificate { sha256 },
+        roles: BTreeSet::from([Role::SealClient]),
+        strength: Strength::Strong,
+    }
+}
+
+async fn run(tokens: &Path, root: &Path) {
+    let sizes = sizes();
+    let work = tempfile::tempdir().unwrap();
+    let settings = settings(tokens, root, work.path());
+    sceau::demo::ensure_server_certificate(settings.server.tls.as_ref().unwrap()).unwrap();
+    let app = sceau::app::Application::build(settings, sceau::clock::system())
+        .await
+        .unwrap();
+    let tls_port = app.tls_port().unwrap();
+    let state = app.state().clone();
+    state.crl.publish_if_needed().await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until_stopped(async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+
+    // The demo organisation (made through the RA, P-256) and a second,
+    // RSA-3072 credential of it, activated by the same client certificate.
+    let demo_dir = work.path().join("var/demo");
+    let demo = sceau::demo::ensure_credential(&state, &demo_dir)
+        .await
+        .unwrap();
+    let p256 = state
+        .store
+        .seal_credential(demo.credential_id)
+        .await
+        .unwrap();
+    let issuer = sceau::app::issuer(
+        &state.store,
+        &state.hsm,
+        &state.journal,
+        &state.clock,
+        state.policies.clone(),
+    )
+    .await
+    .unwrap();
+    let rsa = issuer
+        .issue(IssuanceRequest {
+            request_id: Uuid::new_v4(),
+            policy_id: "seal-ca-managed".to_owned(),
+            entity_id: p256.entity_id,
+            seal_name: "Bench RSA seal".to_owned(),
+            validity_days: Some(365),
+            key: KeySource::Generate {
+                algorithm: Some(KeyAlgorithm::Rsa3072),
+            },
+            actor: "bench".to_owned(),
+        })
+        .await
+        .unwrap()
+        .credential_id
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    state
+        .store
+        .set_seal_credential_status(rsa, CredentialStatus::Active, now)
+        .await
+        .unwrap();
+    let client_principal = seal_client(p256.entity_id, &demo.client_cert_pem);
+    let AuthMethod::ClientCertificate { sha256 } = &client_principal.method else {
+        unreachable!("made above as a client certificate")
+    };
+    state
+        .store
+        .insert_activation_credential(
+            rsa,
+            p256.entity_id,
+            &ActivationBinding::ClientCertificate {
+                sha256: sha256.clone(),
+            },
+            "bench",
+            now,
+        )
+        .await
+        .unwrap();
+
+    let server_pem = std::fs::read(work.path().join("tls/server.pem")).unwrap();
+    let mut identity = std::fs::read(&demo.client_cert_pem).unwrap();
+    identity.extend(std::fs::read(&demo.client_key_pem).unwrap());
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&server_pem).unwrap())
+        .identity(reqwest::Identity::from_pem(&identity).unwrap())
+        .pool_max_idle_per_host(sizes.clients)
+        .build()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{tls_port}/api/v1/seal/hashes");
+
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for (name, credential) in [("P-256", demo.credential_id), ("RSA-3072", rsa)] {
+        let record = state.store.seal_credential(credential).await.unwrap();
+        let seal_token = state.hsm.token(TokenRole::Seal).unwrap().clone();
+        let key = seal_token
+            .clone()
+            .find_key(KeyId::from_bytes(&record.key.key_id).unwrap())
+            .await
+            .unwrap();
+        let raw = raw_sign_rate(&seal_token, &key, sizes.raw_sign).await;
+        let sealed = hash_seal_rate(&client, &url, credential, &sizes).await;
+        rows.push((
+            format!("raw C_Sign/s, {name} seal key, {SIGNERS} threads"),
+            format!("{raw:>9.1}"),
+        ));
+        rows.push((
+            format!(
+                "hash seals/s, {name}, {} clients x {} digests, mTLS",
+                sizes.clients, sizes.digests_per_request
+            ),
+            format!("{sealed:>9.1}"),
+        ));
+        let goal = if name == "RSA-3072" { 0.9 } else { 0.5 };
+        rows.push((
+            format!("  ratio to raw C_Sign (goal >= {goal})"),
+            format!("{:>9.2}", sealed / raw),
+        ));
+    }
+    let _ = stop.send(());
+    server.await.unwrap();
+
+    // PAdES: each seal in a fresh process, for a clean peak.
+    let files = pades_files(root, work.path(), sizes.large_files);
+    for file in &files {
+        let size = std::fs::metadata(file).unwrap().len() as f64;
+        let ours = pades_child(
+            tokens,
+            work.path(),
+            file,
+            demo.credential_id,
+            p256.entity_id,
+            &demo.client_cert_pem,
+        );
+        let theirs = pyhanko(root, file, &work.path().join("pyhanko-out.pdf"));
+        let label = file.file_name().unwrap().to_string_lossy().into_owned();
+        let mib = |kib: f64| kib / 1024.0;
+        rows.push((
+            format!("PAdES B-B {label} ({:.1} MiB)", size / 1048576.0),
+            String::new(),
+        ));
+        rows.push((
+            "  sceau seconds / pyHanko seconds".to_owned(),
+            format!("{:>9.3} / {:.3}", ours.seconds, theirs.seconds),
+        ));
+        rows.push((
+            "  speed-up over pyHanko (goal >= 3)".to_owned(),
+            format!("{:>9.2}", theirs.seconds / ours.seconds),
+        ));
+        rows.push((
+            "  peak memory growth MiB, sceau / pyHanko".to_owned(),
+            format!(
+                "{:>9.1} / {:.1}",
+                mib(ours.growth_kib()),
+                mib(theirs.growth_kib())
+            ),
+        ));
+        rows.push((
+            "  sceau growth / file size (goal <= 2)".to_owned(),
+            format!("{:>9.2}", ours.growth_kib() * 1024.0 / size),
+        ));
+    }
+
+    println!("\nseal API (SQLite, SoftHSM, one 2-core machine shared by client and server)");
+    for (label, value) in rows {
+        println!("  {label:<62} {value}");
+    }
+}
+
+async fn raw_sign_rate(
+    pool: &Arc<sceau::hsm::TokenPool>,
+    key: &sceau::hsm::HsmKey,
+    run_for: Duration,
+) -> f64 {
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..SIGNERS {
+        let pool = pool.clone();
+        let key = key.clone();
+        handles.push(tokio::task::spawn_blocking(move || {
+            let mut count = 0u64;
+            let deadline = Instant::now() + run_for;
+            while Instant::now() < deadline {
+                pool.sign_blocking(&key.id, key.algorithm.signature_algorithm(), &[7u8; 32])
+                    .unwrap();
+                count += 1;
+            }
+            count
+        }));
+    }
+    let mut total = 0;
+    for handle in handles {
+        total += handle.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Signatures returned per second by `clients` concurrent callers, each
+/// sending `digests_per_request` distinct digests a request. Every answer is
+/// checked: 200, and one signature per digest.
+async fn hash_seal_rate(
+    client: &reqwest::Client,
+    url: &str,
+    credential: Uuid,
+    sizes: &Sizes,
+) -> f64 {
+    let signed = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + sizes.load;
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for worker in 0..sizes.clients {
+        let client = client.clone();
+        let url = url.to_owned();
+        let signed = signed.clone();
+        let per_request = sizes.digests_per_request;
+        handles.push(tokio::spawn(async move {
+            let mut round = 0u64;
+            while Instant::now() < deadline {
+                round += 1;
+                let hashes: Vec<Value> = (0..per_request)
+                    .map(|n| {
+                        let digest = sha2::Sha256::new_with_prefix(
+                            format!("{worker}/{round}/{n}").as_bytes(),
+                        );
+                        json!({
+                            "digest": base64::engine::general_purpose::STANDARD.encode(digest.finalize()),
+                            "algorithm": "2.16.840.1.101.3.4.2.1",
+                        })
+                    })
+                    .collect();
+                let response = client
+                    .post(&url)
+                    .json(&json!({ "credential": credential, "level": "B-B", "hashes": hashes }))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(status, 200, "{body}");
+                let count = body["signatures"].as_array().unwrap().len();
+                assert_eq!(count, per_request, "{body}");
+                signed.fetch_add(count as u64, Ordering::Relaxed);
+            }
+        }));
+    }
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    signed.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The files to seal: the corpus's largest and its 100,000-object file (made
+/// by tests/pdf/make_corpus.py --large), or a small one in the smoke pass.
+fn pades_files(root: &Path, work: &Path, large: bool) -> Vec<PathBuf> {
+    let corpus = work.join("corpus");
+    let python = root.join(".venv/bin/python");
+    let python = if python.exists() {
+        python
+    } else {
+        PathBuf::from("python3")
+    };
+    let mut command = Command::new(&python);
+    command
+        .arg(root.join("tests/pdf/make_corpus.py"))
+        .arg(&corpus);
+    if large {
+        command.arg("--large");
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "make_corpus.py: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if large {
+        vec![
+            corpus.join("large-pages.pdf"),
+            corpus.join("large-100k-objects.pdf"),
+        ]
+    } else {
+        vec![corpus.join("invoice-reportlab.pdf")]
+    }
+}
+
+/// One seal's figures: seconds, resident memory before and at its peak.
+struct Figures {
+    seconds: f64,
+    rss_before_kib: f64,
+    peak_kib: f64,
+}
+
+impl Figures {
+    fn growth_kib(&self) -> f64 {
+        (self.peak_kib - self.rss_before_kib).max(0.0)
+    }
+
+    fn parse(line: &str) -> Self {
+        let value: Value = serde_json::from_str(line.trim())
+            .unwrap_or_else(|_| panic!("not a figures line: {line:?}"));
+        Self {
+            seconds: value["seconds"].as_f64().unwrap(),
+            rss_before_kib: value["rss_before_kib"].as_f64().unwrap(),
+            peak_kib: value["peak_kib"].as_f64().unwrap(),
+        }
+    }
+}
+
+fn status_kib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap()
+}
+
+fn pades_child(
+    tokens: &Path,
+    work: &Path,
+    file: &Path,
+    credential: Uuid,
+    entity: Uuid,
+    client_cert: &Path,
+) -> Figures {
+    let job = json!({
+        "work": work, "file": file, "credential": credential,
+        "entity": entity, "client_cert": client_cert,
+    });
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(std::env::args().skip(1))
+        .env(CHILD_MARKER, tokens)
+        .env(PADES_MARKER, job.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the PAdES child: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    Figures::parse(stdout.lines().last().unwrap_or_default())
+}
+
+/// In a fresh process: open the instance the bench made, read the file, reset
+/// the peak, seal once (B-B), print the figures.
+async fn pades_once(tokens: &Path, root: &Path, job: &str) {
+    let job: Value = serde_json::from_str(job).unwrap();
+    let work = PathBuf::from(job["work"].as_str().unwrap());
+    let mut settings = settings(tokens, root, &work);
+    // No listener is needed; the seal is called in-process.
+    settings.server.tls = None;
+    let app = sceau::app::Application::build(settings, sceau::clock::system())
+        .await
+        .unwrap();
+    let state = app.state().clone();
+    let principal = seal_client(
+        Uuid::parse_str(job["entity"].as_str().unwrap()).unwrap(),
+        Path::new(job["client_cert"].as_str().unwrap()),
+    );
+    let credential = Uuid::parse_str(job["credential"].as_str().unwrap()).unwrap();
+    let pdf = std::fs::read(job["file"].as_str().unwrap()).unwrap();
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let before = status_kib("VmRSS");
+    let started = Instant::now();
+    let sealed = state
+        .sealer
+        .pades(
+            &principal,
+            credential,
+            None,
+            Level::BB,
+            &PadesOptions::default(),
+            &pdf,
+        )
+        .await
+        .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let peak = status_kib("VmHWM");
+    assert!(sealed.der.starts_with(&pdf));
+    state.journal.shutdown().await.unwrap();
+    println!(
+        "{}",
+        json!({ "seconds": seconds, "rss_before_kib": before, "peak_kib": peak })
+    );
+}
+
+fn pyhanko(root: &Path, file: &Path, out: &Path) -> Figures {
+    let python = root.join(".venv/bin/python");
+    let output = Command::new(&python)
+        .arg(root.join("benches/pyhanko_sign.py"))
+        .arg(file)
+        .arg(out)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (make deps installs pyHanko)", python.display()));
+    assert!(
+        output.status.success(),
+        "pyhanko_sign.py: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    Figures::parse(stdout.lines().last().unwrap_or_default())
+}
