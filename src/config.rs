@@ -290,6 +290,12 @@ pub struct SealSettings {
     /// instance; past it, 503 with Retry-After. With `server.body_limit_bytes`
     /// it bounds the memory documents take.
     pub max_concurrent_documents: usize,
+    /// The memory the documents being sealed may take together, in MiB, each
+    /// reckoned at `seal::PDF_MEMORY_FACTOR` times its size (the parsed
+    /// objects and copies of a PDF; measured up to 19 times the file on a
+    /// 100,000-object file). Past it, 503 with Retry-After; a document that
+    /// would need more than all of it alone, 413.
+    pub max_document_memory_mib: u64,
     /// The Retry-After of that 503, in seconds.
     pub retry_after_secs: u64,
     /// An external RFC 3161 TSA for seals at B-T and above; the built-in TSA
@@ -303,6 +309,7 @@ impl Default for SealSettings {
     fn default() -> Self {
         Self {
             max_concurrent_documents: 8,
+            max_document_memory_mib: 2048,
             retry_after_secs: 2,
             tsa_url: None,
             tsa_timeout_secs: 10,

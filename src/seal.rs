@@ -88,6 +88,11 @@ pub enum SealError {
     NoSuchSeal(u64),
     #[error("too many documents are being sealed; retry in {0} s")]
     Busy(u64),
+    #[error(
+        "the document ({size} bytes) would need more memory to seal than this \
+         instance allows for all documents together ({budget_mib} MiB)"
+    )]
+    TooLarge { size: usize, budget_mib: u64 },
     #[error("the time-stamp could not be obtained: {0}")]
     TimeStamp(Refusal),
     #[error("the seal failed its check against the certificate; nothing was returned")]
@@ -121,6 +126,7 @@ impl HasErrorKind for SealError {
             Self::SadRequired | Self::Forbidden(_) => ErrorKind::Forbidden,
             Self::NoSuchSeal(_) => ErrorKind::NotFound,
             Self::Busy(_) => ErrorKind::Unavailable,
+            Self::TooLarge { .. } => ErrorKind::PayloadTooLarge,
             Self::TimeStamp(refusal) => refusal.kind(),
             Self::Key(e) => e.kind(),
             Self::Store(e) => e.kind(),
@@ -261,14 +267,28 @@ struct Inner<K> {
     keys: K,
     /// Document seals in flight (`seal.max_concurrent_documents`).
     documents: Arc<tokio::sync::Semaphore>,
+    /// The memory they may take, in KiB (`seal.max_document_memory_mib`).
+    memory_kib: Arc<tokio::sync::Semaphore>,
     settings: SealSettings,
 }
 
-/// A place among the document seals in flight; the place is free again when dropped.
+/// A place among the document seals in flight, and the memory reserved for
+/// the document; both are free again when dropped.
 #[derive(Debug)]
-pub struct DocumentSlot(
-    #[expect(dead_code, reason = "held for its Drop")] tokio::sync::OwnedSemaphorePermit,
-);
+pub struct DocumentSlot {
+    #[expect(dead_code, reason = "held for its Drop")]
+    place: tokio::sync::OwnedSemaphorePermit,
+    #[expect(dead_code, reason = "held for its Drop")]
+    memory: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// How many times its size a PDF may take in memory while it is sealed: the
+/// measured worst (19 times, lopdf's parsed objects of a 100,000-object file,
+/// benches/seal_load.rs) with room for the copies and the output.
+pub const PDF_MEMORY_FACTOR: usize = 24;
+/// The same for CAdES: the content, its copy for the signing task, and an
+/// enveloping CMS that holds it once more.
+pub const CMS_MEMORY_FACTOR: usize = 3;
 
 impl<K: SealKeys> Sealer<K> {
     pub fn new(
@@ -291,20 +311,44 @@ impl<K: SealKeys> Sealer<K> {
                 documents: Arc::new(tokio::sync::Semaphore::new(
                     settings.max_concurrent_documents,
                 )),
+                memory_kib: Arc::new(tokio::sync::Semaphore::new(
+                    usize::try_from(settings.max_document_memory_mib.saturating_mul(1024))
+                        .unwrap_or(usize::MAX)
+                        .min(tokio::sync::Semaphore::MAX_PERMITS),
+                )),
                 settings,
             }),
         }
     }
 
-    /// A place for one document seal, or `Busy` when every place is taken: the
-    /// caller is told to come back rather than queued (memory stays bounded).
-    pub fn document_slot(&self) -> Result<DocumentSlot, SealError> {
-        self.inner
+    /// A place for one document seal of `size` bytes and the memory it will
+    /// take (`factor` times its size), or `Busy` when every place or the
+    /// memory is taken: the caller is told to come back rather than queued
+    /// (memory stays bounded). A document that would need more than the whole
+    /// budget is `TooLarge`.
+    pub fn document_slot(&self, size: usize, factor: usize) -> Result<DocumentSlot, SealError> {
+        let budget_mib = self.inner.settings.max_document_memory_mib;
+        let needed_kib = size.saturating_mul(factor).div_ceil(1024).max(1);
+        let budget_kib = usize::try_from(budget_mib.saturating_mul(1024)).unwrap_or(usize::MAX);
+        let too_large = SealError::TooLarge { size, budget_mib };
+        if needed_kib > budget_kib {
+            return Err(too_large);
+        }
+        let busy = || SealError::Busy(self.inner.settings.retry_after_secs);
+        let place = self
+            .inner
             .documents
             .clone()
             .try_acquire_owned()
-            .map(DocumentSlot)
-            .map_err(|_| SealError::Busy(self.inner.settings.retry_after_secs))
+            .map_err(|_| busy())?;
+        let permits = u32::try_from(needed_kib).map_err(|_| too_large)?;
+        let memory = self
+            .inner
+            .memory_kib
+            .clone()
+            .try_acquire_many_owned(permits)
+            .map_err(|_| busy())?;
+        Ok(DocumentSlot { place, memory })
     }
 
     pub(crate) fn clock(&self) -> &SharedClock {

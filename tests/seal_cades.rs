@@ -338,23 +338,44 @@ fn cades_seals_verify_with_openssl_at_each_level_and_refusals_leave_none() {
 
         // Every document place taken: 503 with Retry-After, nothing sealed;
         // free again once a place is.
+        let sealer = &service.state.sealer;
         let max = service.state.settings.seal.max_concurrent_documents;
         let taken: Vec<_> = (0..max)
-            .map(|_| service.state.sealer.document_slot().unwrap())
+            .map(|_| sealer.document_slot(1, 1).unwrap())
             .collect();
-        let response = client
-            .post(service.tls_url(&format!("/api/v1/seal/cades?{}", query("B-B", "detached"))))
-            .body(DOCUMENT.to_vec())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 503);
-        assert_eq!(response.headers()["retry-after"], "2");
-        assert_eq!(
-            response.headers()["content-type"],
-            "application/problem+json"
-        );
+        let cades_url =
+            service.tls_url(&format!("/api/v1/seal/cades?{}", query("B-B", "detached")));
+        let busy = || async {
+            let response = client
+                .post(&cades_url)
+                .body(DOCUMENT.to_vec())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 503);
+            assert_eq!(response.headers()["retry-after"], "2");
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/problem+json"
+            );
+        };
+        busy().await;
         drop(taken);
+        // The memory budget taken (one place is enough to hold it all): 503
+        // too; a document that alone would need more than all of it: 413.
+        let budget = usize::try_from(service.state.settings.seal.max_document_memory_mib).unwrap()
+            * 1024
+            * 1024;
+        let all_memory = sealer.document_slot(budget, 1).unwrap();
+        busy().await;
+        drop(all_memory);
+        let Err(too_large) = sealer.document_slot(budget / 2 + 1, 2) else {
+            panic!("a document over the whole budget got a place");
+        };
+        assert!(
+            matches!(too_large, sceau::seal::SealError::TooLarge { .. }),
+            "{too_large}"
+        );
         assert_eq!(seal_count(&service).await, 4);
 
         // Bad parameters: 422 naming the field, and nothing sealed.

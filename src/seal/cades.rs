@@ -84,7 +84,7 @@ impl<K: SealKeys> Sealer<K> {
         content: &[u8],
     ) -> Result<Sealed, SealError> {
         let level = cades_level(level)?;
-        let _slot = self.document_slot()?;
+        let _slot = self.document_slot(content.len(), super::CMS_MEMORY_FACTOR)?;
         let digest = Sha256::digest(content).to_vec();
         let key = self
             .key_for(principal, credential_id, sad, std::slice::from_ref(&digest))

@@ -826,7 +826,7 @@ impl<K: SealKeys> Sealer<K> {
         options: &PadesOptions,
         pdf: &[u8],
     ) -> Result<Sealed, SealError> {
-        let _slot = self.document_slot()?;
+        let _slot = self.document_slot(pdf.len(), super::PDF_MEMORY_FACTOR)?;
         let document_sha256 = Sha256::digest(pdf).to_vec();
         let now = self.clock().now();
         // The right to the credential is checked before the document is read;
