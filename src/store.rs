@@ -148,8 +148,14 @@ impl Store {
                         source,
                     })?;
                 }
+                // No ping before each acquire: sqlx runs each SQLite connection
+                // on its own thread, so the ping was a second thread round trip
+                // for every query (the OCSP status read on every request most
+                // of all). A local file connection does not go stale as a
+                // network one does, and a failing query still reports its error.
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max)
+                    .test_before_acquire(false)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(options)
                     .await
