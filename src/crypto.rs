@@ -346,14 +346,12 @@ mod tests {
         use signature::hazmat::PrehashSigner;
         // P-384 with SHA-256 and SHA-384 (ring), P-256 with SHA-384 (ring).
         let p384 = p384::ecdsa::SigningKey::random(&mut rand::thread_rng());
-        let spki = spki_from_der(
-            p384.verifying_key()
-                .to_public_key_der()
-                .unwrap()
-                .as_bytes(),
-        )
-        .unwrap();
-        for alg in [SignatureAlgorithm::EcdsaSha256, SignatureAlgorithm::EcdsaSha384] {
+        let spki =
+            spki_from_der(p384.verifying_key().to_public_key_der().unwrap().as_bytes()).unwrap();
+        for alg in [
+            SignatureAlgorithm::EcdsaSha256,
+            SignatureAlgorithm::EcdsaSha384,
+        ] {
             let digest = alg.digest().digest(b"document");
             let sig: p384::ecdsa::Signature = p384.sign_prehash(&digest).unwrap();
             let der = sig.to_der();
@@ -367,18 +365,26 @@ mod tests {
         let p256 = p256::ecdsa::SigningKey::random(&mut rand::thread_rng());
         let sig: p256::ecdsa::Signature = p256.sign(b"hello");
         let compressed = p256.verifying_key().to_encoded_point(true);
-        let mut spki = spki_from_der(
-            p256.verifying_key()
-                .to_public_key_der()
-                .unwrap()
-                .as_bytes(),
+        let mut spki =
+            spki_from_der(p256.verifying_key().to_public_key_der().unwrap().as_bytes()).unwrap();
+        spki.subject_public_key = der::asn1::BitString::from_bytes(compressed.as_bytes()).unwrap();
+        let der = sig.to_der();
+        verify(
+            &spki,
+            SignatureAlgorithm::EcdsaSha256,
+            b"hello",
+            der.as_bytes(),
         )
         .unwrap();
-        spki.subject_public_key =
-            der::asn1::BitString::from_bytes(compressed.as_bytes()).unwrap();
-        let der = sig.to_der();
-        verify(&spki, SignatureAlgorithm::EcdsaSha256, b"hello", der.as_bytes()).unwrap();
-        assert!(verify(&spki, SignatureAlgorithm::EcdsaSha256, b"hellO", der.as_bytes()).is_err());
+        assert!(
+            verify(
+                &spki,
+                SignatureAlgorithm::EcdsaSha256,
+                b"hellO",
+                der.as_bytes()
+            )
+            .is_err()
+        );
     }
 
     #[test]
