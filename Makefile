@@ -16,12 +16,14 @@ DEV_CONFIG := deploy/sceau.dev.toml
 HSM_DIR := var/softhsm
 
 # System packages the build, the embedded HSM and the external checks need.
-APT_PACKAGES := softhsm2 opensc openssl curl pkg-config libssl-dev python3 python3-venv qpdf poppler-utils ghostscript
+APT_PACKAGES := softhsm2 opensc openssl curl pkg-config libssl-dev python3 python3-venv qpdf poppler-utils ghostscript chromium
 # Python test tools, pinned; tests find them on PATH through .venv/bin.
 VENV := .venv
 PY_TOOLS := pkilint==0.13.3 aiosmtpd==1.4.6 pyHanko==0.38.0 reportlab==5.1.0
 # The test OpenID provider (node oidc-provider, versions locked in its package-lock.json).
 TEST_IDP := tests/oidc-provider
+# playwright-core driving the system Chromium for the /docs test (no browser download).
+DOCS_PAGE := tests/docs-page
 
 # PostgreSQL for the `_on_postgres` tests.
 PG_HOST := 127.0.0.1
@@ -119,10 +121,12 @@ idp:
 	  $(SUDO) apt-get update -qq; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; \
 	}
-	@if [ ! -f $(TEST_IDP)/node_modules/.package-lock.json ] || [ $(TEST_IDP)/package-lock.json -nt $(TEST_IDP)/node_modules/.package-lock.json ]; then \
-	  echo "installing the test OpenID provider in $(TEST_IDP)"; \
-	  npm ci --prefix $(TEST_IDP) --no-audit --no-fund --loglevel=error; \
-	fi
+	@for dir in $(TEST_IDP) $(DOCS_PAGE); do \
+	  if [ ! -f $$dir/node_modules/.package-lock.json ] || [ $$dir/package-lock.json -nt $$dir/node_modules/.package-lock.json ]; then \
+	    echo "installing the node test tools in $$dir"; \
+	    npm ci --prefix $$dir --no-audit --no-fund --loglevel=error; \
+	  fi; \
+	done
 
 # Starts the local cluster when nothing listens on $(PG_PORT), and makes sure the
 # test database exists. Without PostgreSQL the _on_postgres tests skip (CI fails).

@@ -7,6 +7,7 @@ pub mod authn;
 pub mod ca;
 pub mod credentials;
 pub mod crl;
+pub mod docs;
 pub mod identity_providers;
 pub mod ocsp;
 pub mod problem;
@@ -48,6 +49,7 @@ fn routes() -> RouteTable<AppState> {
         .nest("", ca::routes())
         .nest("", tsa::routes())
         .nest("", seal::routes())
+        .nest("", docs::routes())
 }
 
 /// Every (METHOD, path, access) the router serves: the role matrix's input.
