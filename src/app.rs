@@ -271,6 +271,7 @@ impl Application {
         let ocsp = ocsp_responder(&settings, &store, &hsm, &clock).await?;
         let tsa = time_stamping_authority(&settings, &store, &hsm, &clock).await?;
         tsa.check_clock().await;
+        retire_if_revoked(&tsa, &store).await?;
         let time_stamper = match &settings.seal.tsa_url {
             Some(url) => crate::seal::TimeStamper::External(
                 crate::pki::tsa::TsaClient::new(
@@ -888,8 +889,26 @@ pub async fn time_stamping_authority(
     ))
 }
 
-/// Every `tsa.clock_sync_check_secs`: checks the clock, and switches to the
-/// active unit when another process renewed it.
+/// Retires the TSA once its unit's certificate is revoked (`sceau ca
+/// terminate`, run by another process, revokes it).
+async fn retire_if_revoked(tsa: &crate::pki::tsa::Tsa, store: &Store) -> Result<(), AppError> {
+    if tsa.is_retired() {
+        return Ok(());
+    }
+    let serial = tsa.unit().serial().to_owned();
+    if !store
+        .unrevoked_service_certificates()
+        .await?
+        .contains(&serial)
+    {
+        tsa.retire();
+    }
+    Ok(())
+}
+
+/// Every `tsa.clock_sync_check_secs`: checks the clock, retires the TSA once
+/// its unit is revoked, and switches to the active unit when another process
+/// renewed it.
 async fn run_tsa_maintenance(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let every = std::time::Duration::from_secs(state.settings.tsa.clock_sync_check_secs.max(1));
     loop {
@@ -898,6 +917,9 @@ async fn run_tsa_maintenance(state: AppState, mut stop: tokio::sync::watch::Rece
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
         state.tsa.check_clock().await;
+        if let Err(error) = retire_if_revoked(&state.tsa, &state.store).await {
+            tracing::error!(error = %crate::error::chain(&error), "reading the TSU's revocation failed");
+        }
         match time_stamping_unit(&state.store, &state.hsm).await {
             Ok(unit) if unit.serial() != state.tsa.unit().serial() => {
                 tracing::info!(serial = %unit.serial(), "the TSA now signs with a new unit");

@@ -194,6 +194,8 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
         require_typ: true,
     }];
     settings.ra.sweep_interval_secs = 24 * 3600;
+    // The serving instance learns of the TSU's revocation by this poll.
+    settings.tsa.clock_sync_check_secs = 1;
     let service = Service::start(settings.clone(), service::clock_now()).await;
     let store = service.state.store.clone();
 
@@ -483,6 +485,31 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
     );
 }
 
+/// A TimeStampResp's PKIStatus and its failInfo bit string (DER), if any.
+fn tsa_status(reply: &[u8]) -> (u8, Option<Vec<u8>>) {
+    use der::Encode as _;
+    let any = der::Any::from_der(reply).unwrap();
+    let mut reader = der::SliceReader::new(any.value()).unwrap();
+    let status_info: der::Any = der::Decode::decode(&mut reader).unwrap();
+    let mut inner = der::SliceReader::new(status_info.value()).unwrap();
+    let status: u8 = der::Decode::decode(&mut inner).unwrap();
+    let mut fail = None;
+    while !der::Reader::is_finished(&inner) {
+        let next: der::Any = der::Decode::decode(&mut inner).unwrap();
+        if der::Tagged::tag(&next) == der::Tag::BitString {
+            fail = Some(next.to_der().unwrap());
+        }
+    }
+    (status, fail)
+}
+
+/// Whether a DER BIT STRING has `bit` set (tag, length, unused bits, then MSB first).
+fn fail_bit(bits: &[u8], bit: usize) -> bool {
+    bits[3..]
+        .get(bit / 8)
+        .is_some_and(|byte| byte & (0x80 >> (bit % 8)) != 0)
+}
+
 fn issued_serials(issued: &[sceau::store::certificates::IssuedCertificate]) -> Vec<String> {
     issued.iter().map(|c| c.serial.clone()).collect()
 }
@@ -496,6 +523,46 @@ async fn check_served(
     seal_serials: &[String],
     service_serials: &[String],
 ) {
+    // The TSU's certificate is revoked: the TSA refuses every query with
+    // systemFailure (the instance that served before the end notices within
+    // its poll; polled with a deadline).
+    let data = files.write("after-the-end.txt", "a document stamped after the end");
+    let query = files.path("after-the-end.tsq");
+    let (ok, out) = openssl(&[
+        "ts",
+        "-query",
+        "-data",
+        &data,
+        "-sha256",
+        "-cert",
+        "-out",
+        query.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let query = std::fs::read(&query).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let reply = reqwest::Client::new()
+            .post(service.url("/tsa"))
+            .header("content-type", "application/timestamp-query")
+            .body(query.clone())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let (status, fail) = tsa_status(&reply);
+        if status == 2 && fail.as_deref().is_some_and(|bits| fail_bit(bits, 25)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the TSA still answers status {status} after the end"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
     // The final CRL: nextUpdate 99991231235959Z, every certificate listed,
     // signed by the CA; the revoked seal certificate fails -crl_check.
     let crl_der = get_bytes(service, "/crl/issuing.crl").await;

@@ -265,6 +265,9 @@ struct Inner {
     unit: RwLock<Arc<TimeStampingUnit>>,
     /// What the last clock check said (true when no check is configured).
     synchronised: AtomicBool,
+    /// The unit's certificate is revoked (the issuing CA ended): no more
+    /// time-stamps, ever, from this unit.
+    retired: AtomicBool,
 }
 
 /// The TSA; cheap to clone.
@@ -307,12 +310,29 @@ impl Tsa {
                 settings,
                 unit: RwLock::new(Arc::new(unit)),
                 synchronised: AtomicBool::new(synchronised),
+                retired: AtomicBool::new(false),
             }),
         }
     }
 
     pub fn policy(&self) -> &TsaPolicy {
         &self.inner.policy
+    }
+
+    /// Stops time-stamping for good: the unit's certificate has been revoked
+    /// (the issuing CA that certified it ended). A replacement unit would have
+    /// to come from a new CA, and a new process.
+    pub fn retire(&self) {
+        if !self.inner.retired.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                serial = %self.unit().serial(),
+                "the time-stamping unit's certificate is revoked: the TSA refuses from now on"
+            );
+        }
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.inner.retired.load(Ordering::SeqCst)
     }
 
     pub fn settings(&self) -> &TsaSettings {
@@ -482,6 +502,13 @@ impl Tsa {
             return Err(Refusal::new(
                 Failure::BadDataFormat,
                 "hashedMessage does not have the length of its hash",
+            ));
+        }
+        if self.is_retired() {
+            return Err(Refusal::new(
+                Failure::SystemFailure,
+                "the time-stamping unit's certificate was revoked when its CA ended; \
+                 this TSA makes no more time-stamps",
             ));
         }
         if !self.synchronised() {
