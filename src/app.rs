@@ -853,20 +853,35 @@ pub async fn renew_time_stamping_unit(
     renewed
 }
 
-/// The time-stamping unit over the active `tsa` certificate record.
-async fn time_stamping_unit(
+/// The active certificate record of a service key (`ocsp`, `tsa`).
+async fn active_service_record(
     store: &Store,
-    hsm: &Hsm,
-) -> Result<crate::pki::tsa::TimeStampingUnit, AppError> {
-    let record = store
+    purpose: ceremony::KeyPurpose,
+) -> Result<CaCertificate, AppError> {
+    store
         .active_ca_certificates()
         .await?
         .into_iter()
-        .find(|c| c.purpose == ceremony::KeyPurpose::Tsa.name())
-        .ok_or(AppError::Incomplete("tsa"))?;
+        .find(|c| c.purpose == purpose.name())
+        .ok_or(AppError::Incomplete(purpose.name()))
+}
+
+/// A service key's record, its certificate parsed and its signer found in the HSM.
+async fn service_signer(
+    record: &CaCertificate,
+    hsm: &Hsm,
+) -> Result<(HsmSigner, x509_cert::Certificate), AppError> {
     let certificate = x509_cert::Certificate::from_der(&record.der)
-        .map_err(|e| AppError::Internal(format!("stored tsa certificate: {e}")))?;
-    let signer = hsm_signer(hsm, &record.key).await?;
+        .map_err(|e| AppError::Internal(format!("stored {} certificate: {e}", record.purpose)))?;
+    Ok((hsm_signer(hsm, &record.key).await?, certificate))
+}
+
+/// The time-stamping unit over a `tsa` certificate record.
+async fn time_stamping_unit(
+    record: &CaCertificate,
+    hsm: &Hsm,
+) -> Result<crate::pki::tsa::TimeStampingUnit, AppError> {
+    let (signer, certificate) = service_signer(record, hsm).await?;
     crate::pki::tsa::TimeStampingUnit::new(signer, certificate)
         .map_err(|e| AppError::Internal(e.to_string()))
 }
@@ -885,7 +900,11 @@ pub async fn time_stamping_authority(
         clock.clone(),
         policy,
         settings.tsa.clone(),
-        time_stamping_unit(store, hsm).await?,
+        time_stamping_unit(
+            &active_service_record(store, ceremony::KeyPurpose::Tsa).await?,
+            hsm,
+        )
+        .await?,
     ))
 }
 
@@ -920,12 +939,20 @@ async fn run_tsa_maintenance(state: AppState, mut stop: tokio::sync::watch::Rece
         if let Err(error) = retire_if_revoked(&state.tsa, &state.store).await {
             tracing::error!(error = %crate::error::chain(&error), "reading the TSU's revocation failed");
         }
-        match time_stamping_unit(&state.store, &state.hsm).await {
-            Ok(unit) if unit.serial() != state.tsa.unit().serial() => {
+        // The HSM is asked for the key only when another process renewed the unit.
+        let renewed = match active_service_record(&state.store, ceremony::KeyPurpose::Tsa).await {
+            Ok(record) if record.serial != state.tsa.unit().serial() => {
+                time_stamping_unit(&record, &state.hsm).await.map(Some)
+            }
+            Ok(_) => Ok(None),
+            Err(error) => Err(error),
+        };
+        match renewed {
+            Ok(Some(unit)) => {
                 tracing::info!(serial = %unit.serial(), "the TSA now signs with a new unit");
                 state.tsa.replace_unit(unit);
             }
-            Ok(_) => {}
+            Ok(None) => {}
             Err(error) => {
                 tracing::error!(error = %crate::error::chain(&error), "reading the time-stamping unit failed");
             }
@@ -953,15 +980,8 @@ async fn ocsp_responder_key(
     store: &Store,
     hsm: &Hsm,
 ) -> Result<crate::pki::ocsp::ResponderKey, AppError> {
-    let record = store
-        .active_ca_certificates()
-        .await?
-        .into_iter()
-        .find(|c| c.purpose == ceremony::KeyPurpose::Ocsp.name())
-        .ok_or(AppError::Incomplete("ocsp"))?;
-    let certificate = x509_cert::Certificate::from_der(&record.der)
-        .map_err(|e| AppError::Internal(format!("stored ocsp certificate: {e}")))?;
-    let signer = hsm_signer(hsm, &record.key).await?;
+    let record = active_service_record(store, ceremony::KeyPurpose::Ocsp).await?;
+    let (signer, certificate) = service_signer(&record, hsm).await?;
     Ok(crate::pki::ocsp::ResponderKey::new(signer, certificate))
 }
 
