@@ -48,9 +48,7 @@ fn xref_streams(pdf: &[u8], mut at: usize) -> Result<(), String> {
         }
         seen.push(at);
         let mut reader = Reader { pdf, at };
-        let header = (reader.unsigned(), reader.unsigned());
-        reader.skip_white();
-        if header.0.is_none() || header.1.is_none() || !reader.keyword(b"obj") {
+        if reader.object_header().is_none() {
             return Err(format!("no cross-reference stream at {at}"));
         }
         reader.skip_white();
@@ -78,8 +76,7 @@ fn xref_streams(pdf: &[u8], mut at: usize) -> Result<(), String> {
         let filter = text(b"Filter").unwrap_or_default();
         let filter: String = filter.chars().filter(|c| !c.is_whitespace()).collect();
         if filter == "/FlateDecode" || filter == "[/FlateDecode]" {
-            let mut inflater = flate2::read::ZlibDecoder::new(data);
-            std::io::copy(&mut inflater, &mut std::io::sink())
+            inflates(data)
                 .map_err(|e| format!("the cross-reference stream at {at} is damaged: {e}"))?;
         }
         match text(b"Prev") {
@@ -92,6 +89,16 @@ fn xref_streams(pdf: &[u8], mut at: usize) -> Result<(), String> {
         }
     }
     Err("too many cross-reference sections".to_owned())
+}
+
+/// Whether zlib `data` inflates to its end with a sound checksum (the output
+/// is dropped as it comes).
+fn inflates(data: &[u8]) -> std::io::Result<()> {
+    std::io::copy(
+        &mut flate2::read::ZlibDecoder::new(data),
+        &mut std::io::sink(),
+    )
+    .map(|_| ())
 }
 
 /// Object and cross-reference streams inflate with a sound checksum.
@@ -113,8 +120,7 @@ fn compressed_streams(document: &lopdf::Document) -> Result<(), String> {
         if !flate {
             continue;
         }
-        let mut inflater = flate2::read::ZlibDecoder::new(stream.content.as_slice());
-        std::io::copy(&mut inflater, &mut std::io::sink()).map_err(|e| {
+        inflates(&stream.content).map_err(|e| {
             format!(
                 "the compressed object stream {} {} is damaged: {e}",
                 id.0, id.1
@@ -172,14 +178,11 @@ fn classic_sections(pdf: &[u8]) -> Result<Option<usize>, String> {
 /// (its data is lopdf's to read).
 fn object(pdf: &[u8], number: usize, generation: Option<usize>, at: usize) -> Result<(), String> {
     let mut reader = Reader { pdf, at };
-    let header = (reader.unsigned(), reader.unsigned());
-    reader.skip_white();
-    let generation_matches = match (generation, header.1) {
-        (_, None) => false,
-        (Some(expected), Some(found)) => expected == found,
-        (None, Some(_)) => true,
-    };
-    if header.0 != Some(number) || !generation_matches || !reader.keyword(b"obj") {
+    let header = reader.object_header();
+    let sound = header.is_some_and(|(found_number, found_generation)| {
+        found_number == number && generation.is_none_or(|g| g == found_generation)
+    });
+    if !sound {
         return Err(format!(
             "object {number} is not where the cross-reference table puts it ({at})"
         ));
@@ -244,6 +247,14 @@ impl Reader<'_> {
         } else {
             false
         }
+    }
+
+    /// `N G obj`: the object number and generation.
+    fn object_header(&mut self) -> Option<(usize, usize)> {
+        let number = self.unsigned()?;
+        let generation = self.unsigned()?;
+        self.skip_white();
+        self.keyword(b"obj").then_some((number, generation))
     }
 
     fn unsigned(&mut self) -> Option<usize> {
