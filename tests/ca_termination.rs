@@ -485,31 +485,6 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
     );
 }
 
-/// A TimeStampResp's PKIStatus and its failInfo bit string (DER), if any.
-fn tsa_status(reply: &[u8]) -> (u8, Option<Vec<u8>>) {
-    use der::Encode as _;
-    let any = der::Any::from_der(reply).unwrap();
-    let mut reader = der::SliceReader::new(any.value()).unwrap();
-    let status_info: der::Any = der::Decode::decode(&mut reader).unwrap();
-    let mut inner = der::SliceReader::new(status_info.value()).unwrap();
-    let status: u8 = der::Decode::decode(&mut inner).unwrap();
-    let mut fail = None;
-    while !der::Reader::is_finished(&inner) {
-        let next: der::Any = der::Decode::decode(&mut inner).unwrap();
-        if der::Tagged::tag(&next) == der::Tag::BitString {
-            fail = Some(next.to_der().unwrap());
-        }
-    }
-    (status, fail)
-}
-
-/// Whether a DER BIT STRING has `bit` set (tag, length, unused bits, then MSB first).
-fn fail_bit(bits: &[u8], bit: usize) -> bool {
-    bits[3..]
-        .get(bit / 8)
-        .is_some_and(|byte| byte & (0x80 >> (bit % 8)) != 0)
-}
-
 fn issued_serials(issued: &[sceau::store::certificates::IssuedCertificate]) -> Vec<String> {
     issued.iter().map(|c| c.serial.clone()).collect()
 }
@@ -552,8 +527,12 @@ async fn check_served(
             .bytes()
             .await
             .unwrap();
-        let (status, fail) = tsa_status(&reply);
-        if status == 2 && fail.as_deref().is_some_and(|bits| fail_bit(bits, 25)) {
+        let (status, fail) = tools::tsa_status(&reply);
+        if status == 2
+            && fail
+                .as_deref()
+                .is_some_and(|bits| tools::fail_bit(bits, 25))
+        {
             break;
         }
         assert!(

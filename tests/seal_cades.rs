@@ -17,14 +17,13 @@ use sceau::crypto::{MessageSigner, SignatureAlgorithm};
 use sceau::error::{ErrorKind, HasErrorKind};
 use sceau::seal::cades::Packaging;
 use sceau::seal::{Level, SealError, SealKeys, Sealer};
-use sceau::store::auth::ActivationBinding;
 use sceau::store::entities::{CredentialStatus, KeyReference};
 use serde_json::{Value, json};
 use sha2::Digest;
+use support::pades::register;
 use support::service::{self, Service};
-use support::test_ca::{Issued, MtlsPki};
+use support::test_ca::MtlsPki;
 use support::tools;
-use uuid::Uuid;
 use x509_cert::Certificate;
 
 const DOCUMENT: &[u8] = b"Facture 2026-0042: 1 200,00 EUR, payable a 30 jours.\n";
@@ -53,23 +52,6 @@ impl Files {
         std::fs::write(&path, bytes).unwrap();
         path
     }
-}
-
-async fn register(service: &Service, credential: Uuid, entity: Uuid, who: &Issued) {
-    service
-        .state
-        .store
-        .insert_activation_credential(
-            credential,
-            entity,
-            &ActivationBinding::ClientCertificate {
-                sha256: mtls::fingerprint(&who.der()),
-            },
-            "test:rccs",
-            time::OffsetDateTime::now_utc(),
-        )
-        .await
-        .unwrap();
 }
 
 /// POSTs `body` to the CAdES route; returns status, headers' journal index, body.

@@ -114,30 +114,6 @@ fn pem(der: &[u8]) -> String {
         .unwrap()
 }
 
-/// The PKIStatus and failInfo of a DER TimeStampResp, read by hand.
-fn status_of(reply: &[u8]) -> (u8, Option<Vec<u8>>) {
-    let any = der::Any::from_der(reply).unwrap();
-    let mut reader = der::SliceReader::new(any.value()).unwrap();
-    let status_info: der::Any = der::Decode::decode(&mut reader).unwrap();
-    let mut inner = der::SliceReader::new(status_info.value()).unwrap();
-    let status: u8 = der::Decode::decode(&mut inner).unwrap();
-    let mut fail = None;
-    while !der::Reader::is_finished(&inner) {
-        let next: der::Any = der::Decode::decode(&mut inner).unwrap();
-        if der::Tagged::tag(&next) == der::Tag::BitString {
-            fail = Some(next.to_der().unwrap());
-        }
-    }
-    (status, fail)
-}
-
-fn fail_bit(bits: &[u8], bit: usize) -> bool {
-    // DER BIT STRING: tag, length, unused-bit count, then the bits MSB first.
-    let data = &bits[3..];
-    data.get(bit / 8)
-        .is_some_and(|byte| byte & (0x80 >> (bit % 8)) != 0)
-}
-
 async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let sync_file = dir.path().join("synchronised");
@@ -230,13 +206,13 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
         &["-sha256", "-tspolicy", "1.3.6.1.4.1.32473.99"],
     )
     .await;
-    let (status, fail) = status_of(&std::fs::read(&reply_file).unwrap());
+    let (status, fail) = tools::tsa_status(&std::fs::read(&reply_file).unwrap());
     assert_eq!(status, 2);
-    assert!(fail_bit(&fail.unwrap(), 15), "unacceptedPolicy");
+    assert!(tools::fail_bit(&fail.unwrap(), 15), "unacceptedPolicy");
     let (_, reply_file) = ask(&service, &files, "sha1", &["-sha1"]).await;
-    let (status, fail) = status_of(&std::fs::read(&reply_file).unwrap());
+    let (status, fail) = tools::tsa_status(&std::fs::read(&reply_file).unwrap());
     assert_eq!(status, 2);
-    assert!(fail_bit(&fail.unwrap(), 0), "badAlg");
+    assert!(tools::fail_bit(&fail.unwrap(), 0), "badAlg");
     let text = reply_text(&reply_file);
     assert!(text.contains("Status: Rejected."), "{text}");
     assert!(text.contains("is not accepted"), "{text}");
@@ -247,9 +223,9 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
     )
     .await;
     assert_eq!(status, 200);
-    let (status, fail) = status_of(&reply);
+    let (status, fail) = tools::tsa_status(&reply);
     assert_eq!(status, 2);
-    assert!(fail_bit(&fail.unwrap(), 5), "badDataFormat");
+    assert!(tools::fail_bit(&fail.unwrap(), 5), "badDataFormat");
     let (status, content_type, _) = post(&service, b"hello".to_vec(), "text/plain").await;
     assert_eq!(status, 415);
     assert_eq!(content_type, "application/problem+json");
@@ -259,9 +235,9 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
     std::fs::write(&sync_file, "no\n").unwrap();
     assert!(!service.state.tsa.check_clock().await);
     let (_, reply_file) = ask(&service, &files, "unsynchronised", &["-sha256"]).await;
-    let (status, fail) = status_of(&std::fs::read(&reply_file).unwrap());
+    let (status, fail) = tools::tsa_status(&std::fs::read(&reply_file).unwrap());
     assert_eq!(status, 2);
-    assert!(fail_bit(&fail.unwrap(), 14), "timeNotAvailable");
+    assert!(tools::fail_bit(&fail.unwrap(), 14), "timeNotAvailable");
     std::fs::write(&sync_file, "yes\n").unwrap();
     assert!(service.state.tsa.check_clock().await);
 
@@ -271,9 +247,9 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
     let usage_ends = service.state.tsa.unit().usage_ends();
     service.clock.set(usage_ends + Duration::from_secs(3600));
     let (_, reply_file) = ask(&service, &files, "expired", &["-sha256"]).await;
-    let (status, fail) = status_of(&std::fs::read(&reply_file).unwrap());
+    let (status, fail) = tools::tsa_status(&std::fs::read(&reply_file).unwrap());
     assert_eq!(status, 2);
-    assert!(fail_bit(&fail.unwrap(), 25), "systemFailure");
+    assert!(tools::fail_bit(&fail.unwrap(), 25), "systemFailure");
     let hsm = sceau::hsm::Hsm::connect(&settings.hsm, &sceau::app::SERVING_ROLES)
         .await
         .unwrap();
@@ -289,7 +265,7 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
     }
     let (_, reply_file) = ask(&service, &files, "renewed", &["-sha256", "-cert"]).await;
     let reply = std::fs::read(&reply_file).unwrap();
-    assert_eq!(status_of(&reply).0, 0);
+    assert_eq!(tools::tsa_status(&reply).0, 0);
     // The token names the new unit (its certificate is valid from the moved
     // clock's date, so OpenSSL, on the real clock, is not asked).
     let text = reply_text(&reply_file);

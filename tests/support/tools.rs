@@ -63,3 +63,28 @@ pub fn pkilint_report(linter: &str, args: &[&str], file: &Path) -> (String, Stri
     );
     (stdout.trim().to_owned(), stderr.trim().to_owned())
 }
+
+/// A TimeStampResp's PKIStatus and its failInfo BIT STRING (DER), if any.
+pub fn tsa_status(reply: &[u8]) -> (u8, Option<Vec<u8>>) {
+    use der::{Decode, Encode};
+    let any = der::Any::from_der(reply).unwrap();
+    let mut reader = der::SliceReader::new(any.value()).unwrap();
+    let status_info: der::Any = der::Decode::decode(&mut reader).unwrap();
+    let mut inner = der::SliceReader::new(status_info.value()).unwrap();
+    let status: u8 = der::Decode::decode(&mut inner).unwrap();
+    let mut fail = None;
+    while !der::Reader::is_finished(&inner) {
+        let next: der::Any = der::Decode::decode(&mut inner).unwrap();
+        if der::Tagged::tag(&next) == der::Tag::BitString {
+            fail = Some(next.to_der().unwrap());
+        }
+    }
+    (status, fail)
+}
+
+/// Whether a DER BIT STRING has `bit` set (tag, length, unused bits, then MSB first).
+pub fn fail_bit(bits: &[u8], bit: usize) -> bool {
+    bits[3..]
+        .get(bit / 8)
+        .is_some_and(|byte| byte & (0x80 >> (bit % 8)) != 0)
+}
