@@ -11,16 +11,14 @@
     reason = "a test or bench stops at the first failure, with its cause"
 )]
 
+mod support;
+
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use der::{Decode, Encode};
-use sceau::config::{
-    DEFAULT_SOFTHSM_MODULE, DatabaseSettings, HsmSettings, PinSource, Settings, TokenRole,
-    TokenRoles, TokenSettings,
-};
+use sceau::config::{DatabaseSettings, HsmSettings, Settings, TokenRole};
 use sceau::hsm::{Hsm, KeyAlgorithm, TokenPool};
 use sceau::pki::issuance::{IssuanceRequest, Issuer, KeySource};
 use sceau::pki::policy::PolicySet;
@@ -28,7 +26,6 @@ use sceau::store::entities::NewEntity;
 use secrecy::SecretString;
 use uuid::Uuid;
 
-const CHILD_MARKER: &str = "SCEAU_BENCH_SOFTHSM_DIR";
 /// Threads for the raw limits (the machine has 2 cores; SoftHSM signs on both).
 const WORKERS: usize = 2;
 /// Concurrent issuances: enough to overlap database and journal commits with
@@ -60,40 +57,12 @@ fn sizes() -> Sizes {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let Ok(dir) = std::env::var(CHILD_MARKER) else {
-        let dir = tempfile::tempdir().unwrap();
-        let made = Command::new("bash")
-            .arg(root.join("hsm-sim/create-tokens.sh"))
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            made.status.success(),
-            "hsm-sim/create-tokens.sh: {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
-        let status = Command::new(std::env::current_exe().unwrap())
-            .args(std::env::args().skip(1))
-            .env(CHILD_MARKER, dir.path())
-            .env("SOFTHSM2_CONF", dir.path().join("softhsm2.conf"))
-            .status()
-            .unwrap();
-        std::process::exit(status.code().unwrap_or(1));
-    };
+    let dir = support::softhsm_tokens(root);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(run(Path::new(&dir), root));
-}
-
-fn token(dir: &Path, label: &str) -> TokenSettings {
-    TokenSettings {
-        module: DEFAULT_SOFTHSM_MODULE.into(),
-        token_label: Some(label.to_owned()),
-        slot: None,
-        pin: PinSource::File(dir.join("pins").join(format!("{label}.pin"))),
-    }
+    runtime.block_on(run(&dir, root));
 }
 
 async fn run(tokens: &Path, root: &Path) {
@@ -108,12 +77,7 @@ async fn run(tokens: &Path, root: &Path) {
             max_connections: 8,
         },
         hsm: HsmSettings {
-            tokens: TokenRoles {
-                root: token(tokens, "sceau-root"),
-                issuing: token(tokens, "sceau-issuing"),
-                services: token(tokens, "sceau-services"),
-                seal: token(tokens, "sceau-seal"),
-            },
+            tokens: support::token_roles(tokens),
         },
         ..Settings::default()
     };

@@ -18,6 +18,8 @@
     reason = "a test or bench stops at the first failure, with its cause"
 )]
 
+mod support;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,10 +29,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use der::{Decode, DecodePem, Encode};
 use rand::RngCore;
-use sceau::config::{
-    DEFAULT_SOFTHSM_MODULE, DatabaseSettings, HsmSettings, OcspOverLimit, PinSource, Settings,
-    TokenRole, TokenRoles, TokenSettings,
-};
+use sceau::config::{DatabaseSettings, HsmSettings, OcspOverLimit, Settings, TokenRole};
 use sceau::hsm::{HsmKey, KeyId, TokenPool};
 use sceau::pki::issuance::{IssuanceRequest, KeySource};
 use sceau::store::entities::NewEntity;
@@ -43,7 +42,6 @@ use x509_ocsp::builder::OcspRequestBuilder;
 use x509_ocsp::ext::Nonce;
 use x509_ocsp::{BasicOcspResponse, CertId, CertStatus, OcspResponse, OcspResponseStatus};
 
-const CHILD_MARKER: &str = "SCEAU_BENCH_SOFTHSM_DIR";
 /// wrk threads and connections; the machine has 2 cores, shared by wrk and the server.
 const WRK_THREADS: usize = 2;
 const WRK_CONNECTIONS: usize = 32;
@@ -84,40 +82,12 @@ fn sizes() -> Sizes {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let Ok(dir) = std::env::var(CHILD_MARKER) else {
-        let dir = tempfile::tempdir().unwrap();
-        let made = Command::new("bash")
-            .arg(root.join("hsm-sim/create-tokens.sh"))
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            made.status.success(),
-            "hsm-sim/create-tokens.sh: {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
-        let status = Command::new(std::env::current_exe().unwrap())
-            .args(std::env::args().skip(1))
-            .env(CHILD_MARKER, dir.path())
-            .env("SOFTHSM2_CONF", dir.path().join("softhsm2.conf"))
-            .status()
-            .unwrap();
-        std::process::exit(status.code().unwrap_or(1));
-    };
+    let dir = support::softhsm_tokens(root);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(run(Path::new(&dir), root));
-}
-
-fn token(dir: &Path, label: &str) -> TokenSettings {
-    TokenSettings {
-        module: DEFAULT_SOFTHSM_MODULE.into(),
-        token_label: Some(label.to_owned()),
-        slot: None,
-        pin: PinSource::File(dir.join("pins").join(format!("{label}.pin"))),
-    }
+    runtime.block_on(run(&dir, root));
 }
 
 /// One measured phase: what was loaded, its rate, and what wrk counted.
@@ -150,12 +120,7 @@ async fn run(tokens: &Path, root: &Path) {
             ..DatabaseSettings::default()
         },
         hsm: HsmSettings {
-            tokens: TokenRoles {
-                root: token(tokens, "sceau-root"),
-                issuing: token(tokens, "sceau-issuing"),
-                services: token(tokens, "sceau-services"),
-                seal: token(tokens, "sceau-seal"),
-            },
+            tokens: support::token_roles(tokens),
         },
         ..Settings::default()
     };

@@ -18,6 +18,8 @@
     reason = "a test or bench stops at the first failure, with its cause"
 )]
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,10 +29,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use sceau::auth::principal::{AuthMethod, Principal, Role, Strength};
-use sceau::config::{
-    DEFAULT_SOFTHSM_MODULE, DatabaseSettings, HsmSettings, PinSource, Settings, TlsSettings,
-    TokenRole, TokenRoles, TokenSettings,
-};
+use sceau::config::{DatabaseSettings, HsmSettings, Settings, TlsSettings, TokenRole};
 use sceau::hsm::{KeyAlgorithm, KeyId};
 use sceau::pki::issuance::{IssuanceRequest, KeySource};
 use sceau::seal::Level;
@@ -42,7 +41,6 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 use uuid::Uuid;
 
-const CHILD_MARKER: &str = "SCEAU_BENCH_SOFTHSM_DIR";
 /// In a grandchild: seal this PDF once and print the figures.
 const PADES_MARKER: &str = "SCEAU_BENCH_PADES";
 /// Threads for the raw C_Sign rate (the machine has 2 cores).
@@ -79,42 +77,14 @@ fn sizes() -> Sizes {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let Ok(dir) = std::env::var(CHILD_MARKER) else {
-        let dir = tempfile::tempdir().unwrap();
-        let made = Command::new("bash")
-            .arg(root.join("hsm-sim/create-tokens.sh"))
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            made.status.success(),
-            "hsm-sim/create-tokens.sh: {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
-        let status = Command::new(std::env::current_exe().unwrap())
-            .args(std::env::args().skip(1))
-            .env(CHILD_MARKER, dir.path())
-            .env("SOFTHSM2_CONF", dir.path().join("softhsm2.conf"))
-            .status()
-            .unwrap();
-        std::process::exit(status.code().unwrap_or(1));
-    };
+    let dir = support::softhsm_tokens(root);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     match std::env::var(PADES_MARKER) {
-        Ok(job) => runtime.block_on(pades_once(Path::new(&dir), root, &job)),
-        Err(_) => runtime.block_on(run(Path::new(&dir), root)),
-    }
-}
-
-fn token(dir: &Path, label: &str) -> TokenSettings {
-    TokenSettings {
-        module: DEFAULT_SOFTHSM_MODULE.into(),
-        token_label: Some(label.to_owned()),
-        slot: None,
-        pin: PinSource::File(dir.join("pins").join(format!("{label}.pin"))),
+        Ok(job) => runtime.block_on(pades_once(&dir, root, &job)),
+        Err(_) => runtime.block_on(run(&dir, root)),
     }
 }
 
@@ -128,12 +98,7 @@ fn settings(tokens: &Path, root: &Path, work: &Path) -> Settings {
             ..DatabaseSettings::default()
         },
         hsm: HsmSettings {
-            tokens: TokenRoles {
-                root: token(tokens, "sceau-root"),
-                issuing: token(tokens, "sceau-issuing"),
-                services: token(tokens, "sceau-services"),
-                seal: token(tokens, "sceau-seal"),
-            },
+            tokens: support::token_roles(tokens),
         },
         ..Settings::default()
     };
@@ -502,7 +467,7 @@ fn pades_child(
     });
     let output = Command::new(std::env::current_exe().unwrap())
         .args(std::env::args().skip(1))
-        .env(CHILD_MARKER, tokens)
+        .env(support::CHILD_MARKER, tokens)
         .env(PADES_MARKER, job.to_string())
         .output()
         .unwrap();
