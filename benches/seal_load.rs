@@ -20,7 +20,6 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -28,7 +27,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use sceau::auth::principal::{AuthMethod, Principal, Role, Strength};
 use sceau::config::{DatabaseSettings, HsmSettings, Settings, TlsSettings, TokenRole};
 use sceau::hsm::{KeyAlgorithm, KeyId};
 use sceau::pki::issuance::{IssuanceRequest, KeySource};
@@ -121,18 +119,10 @@ fn settings(tokens: &Path, root: &Path, work: &Path) -> Settings {
     settings
 }
 
-/// A seal client of the demo organisation, as mutual TLS names it.
-fn seal_client(entity: Uuid, certificate_pem: &Path) -> Principal {
-    let pem = std::fs::read(certificate_pem).unwrap();
-    let (_, der) = der::pem::decode_vec(&pem).unwrap();
-    let sha256 = sceau::auth::mtls::fingerprint(&der);
-    Principal {
-        id: format!("cert:{sha256}"),
-        entity: Some(entity),
-        method: AuthMethod::ClientCertificate { sha256 },
-        roles: BTreeSet::from([Role::SealClient]),
-        strength: Strength::Strong,
-    }
+/// The DER of a PEM certificate file (the demo's client certificate).
+fn certificate_der(pem_file: &Path) -> Vec<u8> {
+    let pem = std::fs::read(pem_file).unwrap();
+    der::pem::decode_vec(&pem).unwrap().1
 }
 
 async fn run(tokens: &Path, root: &Path) {
@@ -197,18 +187,13 @@ async fn run(tokens: &Path, root: &Path) {
         .set_seal_credential_status(rsa, CredentialStatus::Active, now)
         .await
         .unwrap();
-    let client_principal = seal_client(p256.entity_id, &demo.client_cert_pem);
-    let AuthMethod::ClientCertificate { sha256 } = &client_principal.method else {
-        unreachable!("made above as a client certificate")
-    };
+    let sha256 = sceau::auth::mtls::fingerprint(&certificate_der(&demo.client_cert_pem));
     state
         .store
         .insert_activation_credential(
             rsa,
             p256.entity_id,
-            &ActivationBinding::ClientCertificate {
-                sha256: sha256.clone(),
-            },
+            &ActivationBinding::ClientCertificate { sha256 },
             "bench",
             now,
         )
@@ -267,7 +252,6 @@ async fn run(tokens: &Path, root: &Path) {
             work.path(),
             file,
             demo.credential_id,
-            p256.entity_id,
             &demo.client_cert_pem,
         );
         let theirs = pyhanko(root, file, &work.path().join("pyhanko-out.pdf"));
@@ -458,12 +442,10 @@ fn pades_child(
     work: &Path,
     file: &Path,
     credential: Uuid,
-    entity: Uuid,
     client_cert: &Path,
 ) -> Figures {
     let job = json!({
-        "work": work, "file": file, "credential": credential,
-        "entity": entity, "client_cert": client_cert,
+        "work": work, "file": file, "credential": credential, "client_cert": client_cert,
     });
     let output = Command::new(std::env::current_exe().unwrap())
         .args(std::env::args().skip(1))
@@ -492,10 +474,11 @@ async fn pades_once(tokens: &Path, root: &Path, job: &str) {
         .await
         .unwrap();
     let state = app.state().clone();
-    let principal = seal_client(
-        Uuid::parse_str(job["entity"].as_str().unwrap()).unwrap(),
-        Path::new(job["client_cert"].as_str().unwrap()),
-    );
+    // The seal client as mutual TLS would name it.
+    let client_cert = certificate_der(Path::new(job["client_cert"].as_str().unwrap()));
+    let principal = sceau::auth::mtls::principal(&state.store, &client_cert)
+        .await
+        .unwrap();
     let credential = Uuid::parse_str(job["credential"].as_str().unwrap()).unwrap();
     let pdf = std::fs::read(job["file"].as_str().unwrap()).unwrap();
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
