@@ -842,6 +842,9 @@ impl<K: SealKeys> Sealer<K> {
         let range = patch_byte_range(&mut prepared, pdf.len())?;
         let digest = covered_digest(&prepared, range);
         // The SAD binds the document as received: what the caller hashed.
+        // The credential is checked again here, not reused from `sealed_by`:
+        // reading a large document takes time, and a revocation meanwhile
+        // must stop the signature.
         let key = self
             .key_for(
                 principal,
