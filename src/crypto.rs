@@ -42,6 +42,19 @@ pub enum SignatureAlgorithm {
 pub trait MessageSigner {
     fn algorithm(&self) -> SignatureAlgorithm;
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String>;
+
+    /// Signs a digest the client made (CSC `signHash`), checked against the
+    /// public key before it is returned. Signers that only ever sign whole
+    /// messages (benches, software test keys) refuse.
+    fn sign_digest(
+        &self,
+        scheme: DigestSignatureScheme,
+        digest_algorithm: DigestAlgorithm,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let _ = (scheme, digest_algorithm, digest);
+        Err("this signer does not sign bare digests".to_owned())
+    }
 }
 
 /// The digest algorithms used with [`SignatureAlgorithm`].
@@ -274,6 +287,88 @@ pub fn verify(
                 .map_err(|_| CryptoError::BadSignature)
         }
         _ => Err(CryptoError::UnsupportedKey),
+    }
+}
+
+/// How a bare digest is signed when the client hashed the data itself (CSC
+/// `signatures/signHash`): the padding or curve scheme, with the digest's
+/// algorithm beside it. RSA-PSS uses MGF1 with the same hash and a salt as
+/// long as the digest (RFC 8017 §9.1; what CSC clients send as signAlgoParams).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestSignatureScheme {
+    RsaPkcs1v15,
+    RsaPss,
+    Ecdsa,
+}
+
+impl DigestSignatureScheme {
+    /// Whether a key of `kind` signs with this scheme.
+    pub fn fits(self, kind: PublicKeyKind) -> bool {
+        matches!(
+            (self, kind),
+            (Self::RsaPkcs1v15 | Self::RsaPss, PublicKeyKind::Rsa { .. })
+                | (Self::Ecdsa, PublicKeyKind::EcP256 | PublicKeyKind::EcP384)
+        )
+    }
+}
+
+/// Verifies `signature` over a digest the signer never saw the data of: DER
+/// for ECDSA, raw for RSA. RustCrypto's prehash verifiers take the digest as
+/// it is (ring only verifies whole messages).
+pub fn verify_digest(
+    spki: &SubjectPublicKeyInfoOwned,
+    scheme: DigestSignatureScheme,
+    digest_algorithm: DigestAlgorithm,
+    digest: &[u8],
+    signature: &[u8],
+) -> Result<(), CryptoError> {
+    use signature::hazmat::PrehashVerifier;
+    if digest.len() != digest_algorithm.digest(b"").len() {
+        return Err(CryptoError::BadSignature);
+    }
+    let kind = PublicKeyKind::of(spki)?;
+    if !scheme.fits(kind) {
+        return Err(CryptoError::UnsupportedKey);
+    }
+    let point = spki.subject_public_key.raw_bytes();
+    match (scheme, kind) {
+        (DigestSignatureScheme::RsaPkcs1v15, _) => {
+            let padding = match digest_algorithm {
+                DigestAlgorithm::Sha256 => rsa::Pkcs1v15Sign::new::<Sha256>(),
+                DigestAlgorithm::Sha384 => rsa::Pkcs1v15Sign::new::<Sha384>(),
+                DigestAlgorithm::Sha512 => rsa::Pkcs1v15Sign::new::<Sha512>(),
+            };
+            rsa_key(spki)?
+                .verify(padding, digest, signature)
+                .map_err(|_| CryptoError::BadSignature)
+        }
+        (DigestSignatureScheme::RsaPss, _) => {
+            let key = rsa_key(spki)?;
+            let salt = digest.len();
+            let padding = match digest_algorithm {
+                DigestAlgorithm::Sha256 => rsa::Pss::new_with_salt::<Sha256>(salt),
+                DigestAlgorithm::Sha384 => rsa::Pss::new_with_salt::<Sha384>(salt),
+                DigestAlgorithm::Sha512 => rsa::Pss::new_with_salt::<Sha512>(salt),
+            };
+            key.verify(padding, digest, signature)
+                .map_err(|_| CryptoError::BadSignature)
+        }
+        (DigestSignatureScheme::Ecdsa, PublicKeyKind::EcP256) => {
+            let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map_err(|e| CryptoError::MalformedKey(e.to_string()))?;
+            let sig = p256::ecdsa::Signature::from_der(signature)
+                .map_err(|_| CryptoError::MalformedSignature)?;
+            key.verify_prehash(digest, &sig)
+                .map_err(|_| CryptoError::BadSignature)
+        }
+        (DigestSignatureScheme::Ecdsa, _) => {
+            let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map_err(|e| CryptoError::MalformedKey(e.to_string()))?;
+            let sig = p384::ecdsa::Signature::from_der(signature)
+                .map_err(|_| CryptoError::MalformedSignature)?;
+            key.verify_prehash(digest, &sig)
+                .map_err(|_| CryptoError::BadSignature)
+        }
     }
 }
 

@@ -13,7 +13,9 @@ use spki::SubjectPublicKeyInfoOwned;
 
 use super::HsmError;
 use super::pool::{AttemptError, TokenPool};
-use crate::crypto::{self, PublicKeyKind, SignatureAlgorithm};
+use crate::crypto::{
+    self, DigestAlgorithm, DigestSignatureScheme, PublicKeyKind, SignatureAlgorithm,
+};
 
 /// The key types sceau generates in a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -339,5 +341,45 @@ pub(super) fn sign_digest(
         let raw = session.sign(&Mechanism::Ecdsa, handle, digest)?;
         crypto::ecdsa_raw_to_der(&raw)
             .map_err(|_| AttemptError::Fatal(HsmError::SignatureCheckFailed))
+    }
+}
+
+/// Signs a digest the client made (CSC `signHash`) with the scheme it asked
+/// for: PKCS#1 v1.5 over the DigestInfo, RSA-PSS (CKM_RSA_PKCS_PSS, MGF1 with
+/// the same hash, salt as long as the digest) or ECDSA (raw r‖s turned into
+/// DER). The digest's length was checked by the caller.
+pub(super) fn sign_prehashed(
+    session: &Session,
+    handle: ObjectHandle,
+    scheme: DigestSignatureScheme,
+    digest_algorithm: DigestAlgorithm,
+    digest: &[u8],
+) -> Result<Vec<u8>, AttemptError> {
+    use cryptoki::mechanism::MechanismType;
+    use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+    match scheme {
+        DigestSignatureScheme::RsaPkcs1v15 => {
+            let mut digest_info = digest_algorithm.pkcs1_digest_info_prefix().to_vec();
+            digest_info.extend_from_slice(digest);
+            Ok(session.sign(&Mechanism::RsaPkcs, handle, &digest_info)?)
+        }
+        DigestSignatureScheme::RsaPss => {
+            let (hash_alg, mgf) = match digest_algorithm {
+                DigestAlgorithm::Sha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
+                DigestAlgorithm::Sha384 => (MechanismType::SHA384, PkcsMgfType::MGF1_SHA384),
+                DigestAlgorithm::Sha512 => (MechanismType::SHA512, PkcsMgfType::MGF1_SHA512),
+            };
+            let params = PkcsPssParams {
+                hash_alg,
+                mgf,
+                s_len: (digest.len() as u64).into(),
+            };
+            Ok(session.sign(&Mechanism::RsaPkcsPss(params), handle, digest)?)
+        }
+        DigestSignatureScheme::Ecdsa => {
+            let raw = session.sign(&Mechanism::Ecdsa, handle, digest)?;
+            crypto::ecdsa_raw_to_der(&raw)
+                .map_err(|_| AttemptError::Fatal(HsmError::SignatureCheckFailed))
+        }
     }
 }

@@ -18,7 +18,7 @@ use super::HsmError;
 use super::keys::{self, HsmKey, KeyAlgorithm, KeyId};
 use super::secret::{self, SecretKeyInfo};
 use crate::config::{TokenRole, TokenSettings};
-use crate::crypto::SignatureAlgorithm;
+use crate::crypto::{DigestAlgorithm, DigestSignatureScheme, SignatureAlgorithm};
 
 /// Sessions kept open and logged in when idle. A token's login lives as long as
 /// one session does, so the pool never lets the last one go.
@@ -497,6 +497,29 @@ impl TokenPool {
             let handle = pool.private_key(session, key)?;
             pool.sign_calls.fetch_add(1, Ordering::Relaxed);
             keys::sign_digest(session, handle, algorithm, digest)
+        })
+    }
+
+    /// Signs a digest the client made, with the scheme it asked for (CSC
+    /// `signHash`). Blocking.
+    pub fn sign_prehashed_blocking(
+        &self,
+        key: &KeyId,
+        scheme: DigestSignatureScheme,
+        digest_algorithm: DigestAlgorithm,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        if digest.len() != digest_algorithm.digest(b"").len() {
+            return Err(HsmError::Worker(format!(
+                "digest is {} bytes, {digest_algorithm:?} makes {}",
+                digest.len(),
+                digest_algorithm.digest(b"").len()
+            )));
+        }
+        self.with_session("C_Sign", |pool, session| {
+            let handle = pool.private_key(session, key)?;
+            pool.sign_calls.fetch_add(1, Ordering::Relaxed);
+            keys::sign_prehashed(session, handle, scheme, digest_algorithm, digest)
         })
     }
 

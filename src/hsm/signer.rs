@@ -62,6 +62,27 @@ impl crypto::MessageSigner for HsmSigner {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
         self.sign_message(message).map_err(|e| e.to_string())
     }
+
+    fn sign_digest(
+        &self,
+        scheme: crypto::DigestSignatureScheme,
+        digest_algorithm: crypto::DigestAlgorithm,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let signature = self
+            .pool
+            .sign_prehashed_blocking(&self.key.id, scheme, digest_algorithm, digest)
+            .map_err(|e| e.to_string())?;
+        crypto::verify_digest(
+            &self.key.public_key,
+            scheme,
+            digest_algorithm,
+            digest,
+            &signature,
+        )
+        .map_err(|_| HsmError::SignatureCheckFailed.to_string())?;
+        Ok(signature)
+    }
 }
 
 /// A signature as the builders carry it (DER for ECDSA, raw for RSA).
