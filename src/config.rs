@@ -129,6 +129,9 @@ pub struct AuthSettings {
     pub max_failed_activations: u32,
     /// How long a SAD may be used.
     pub sad_lifetime_secs: u64,
+    /// How long after its issue a SAD may still be used, however often it is
+    /// extended (CSC `credentials/extendTransaction`).
+    pub sad_max_lifetime_secs: u64,
     /// The most signatures one SAD may allow.
     pub max_signatures_per_sad: u32,
     /// Refusals journaled per principal and minute for callers with no right to the
@@ -403,6 +406,7 @@ impl Default for AuthSettings {
         Self {
             max_failed_activations: 5,
             sad_lifetime_secs: 300,
+            sad_max_lifetime_secs: 3600,
             max_signatures_per_sad: 1000,
             stranger_refusals_per_minute: 20,
             identity_providers: Vec::new(),

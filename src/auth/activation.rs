@@ -76,6 +76,7 @@ fn refusal_reason(refusal: SadRefusal) -> &'static str {
         SadRefusal::DigestNotBound => {
             "it is not bound to this digest, or that digest was signed already"
         }
+        SadRefusal::NoLongerExtendable => "it was extended as far as a SAD may live",
     }
 }
 
@@ -97,6 +98,13 @@ pub struct IssuedSad {
     pub expires_in: u64,
     pub scal: u8,
     pub num_signatures: u32,
+}
+
+/// A SAD whose life was extended: the same text, and the seconds it has left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtendedSad {
+    pub sad: String,
+    pub expires_in: u64,
 }
 
 /// Activation, shared by every handler of one instance.
@@ -342,6 +350,89 @@ impl Activation {
         Ok(registered)
     }
 
+    /// Extends the life of a SAD this principal holds for this credential
+    /// (CSC `credentials/extendTransaction`): the same SAD, usable for another
+    /// `auth.sad_lifetime_secs`, never past `auth.sad_max_lifetime_secs` after
+    /// its issue. A refusal counts towards the lock, as a refused signature does.
+    pub async fn extend(
+        &self,
+        principal: &Principal,
+        credential_id: Uuid,
+        sad: &str,
+    ) -> Result<ExtendedSad, ActivationError> {
+        self.entitled_credential(principal, credential_id).await?;
+        let now = self.now();
+        let settings = &self.inner.settings;
+        let outcome = self
+            .inner
+            .store
+            .extend_sad(
+                &sad_hash(sad),
+                credential_id,
+                &principal.id,
+                now,
+                now + Duration::from_secs(settings.sad_lifetime_secs),
+                Duration::from_secs(settings.sad_max_lifetime_secs),
+            )
+            .await?;
+        let expires_at = match outcome {
+            Ok(expires_at) => expires_at,
+            Err(refusal) => {
+                let reason = refusal_reason(refusal);
+                self.count_failure(principal, credential_id, reason).await?;
+                return Err(ActivationError::Sad(reason));
+            }
+        };
+        self.journal(
+            "activation.extended",
+            principal,
+            json!({
+                "credential_id": credential_id,
+                "sad_sha256": sad_hash(sad),
+                "expires_at": crate::pki::ceremony::rfc3339(SystemTime::from(expires_at)),
+            }),
+        )
+        .await?;
+        Ok(ExtendedSad {
+            sad: sad.to_owned(),
+            expires_in: u64::try_from((expires_at - now).whole_seconds()).unwrap_or(0),
+        })
+    }
+
+    /// The seal credentials of the principal's organisation that it may
+    /// activate, whatever their state, oldest first. Another organisation's
+    /// credentials are never listed.
+    pub async fn entitled_credentials(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<SealCredential>, ActivationError> {
+        let Some(entity) = principal.entity else {
+            return Ok(Vec::new());
+        };
+        let mut entitled = Vec::new();
+        for credential in self.inner.store.seal_credentials_of(entity).await? {
+            if self.is_entitled(principal, &credential).await? {
+                entitled.push(credential);
+            }
+        }
+        Ok(entitled)
+    }
+
+    /// The credential, when the principal may activate it (in any state);
+    /// a stranger's attempt is refused as by `authorize`.
+    pub async fn visible_credential(
+        &self,
+        principal: &Principal,
+        credential_id: Uuid,
+    ) -> Result<SealCredential, ActivationError> {
+        let credential = self.credential(credential_id).await?;
+        if !self.is_entitled(principal, &credential).await? {
+            self.refuse_stranger(principal, credential_id).await?;
+            return Err(ActivationError::NotEntitled);
+        }
+        Ok(credential)
+    }
+
     /// Unlocks a credential; the caller's right to do so is checked by the handler.
     pub async fn unlock(
         &self,
@@ -445,7 +536,7 @@ impl Activation {
     }
 
     /// SCAL2 where the credential's policy says its key is a remote QSCD's.
-    async fn scal_of(&self, credential_id: Uuid) -> Result<u8, ActivationError> {
+    pub async fn scal_of(&self, credential_id: Uuid) -> Result<u8, ActivationError> {
         let certificate = self
             .inner
             .store

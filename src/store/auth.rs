@@ -42,6 +42,8 @@ pub enum SadRefusal {
     Spent,
     /// SCAL2: not bound to this digest, or that digest was already signed.
     DigestNotBound,
+    /// Extended as far as a SAD may live from its issue.
+    NoLongerExtendable,
 }
 
 /// A SAD to record.
@@ -407,6 +409,81 @@ impl Store {
             }
         });
         Ok(Err(refusal))
+    }
+}
+
+impl Store {
+    /// Extends a SAD's life (CSC `credentials/extendTransaction`) to
+    /// `new_expiry`, unless that passes `latest_expiry_from_issue` after it was
+    /// issued. Only a SAD of this principal and credential that is still alive
+    /// and has signatures left is extended; the new expiry when it was.
+    pub async fn extend_sad(
+        &self,
+        sad_sha256: &str,
+        credential_id: Uuid,
+        principal_id: &str,
+        now: OffsetDateTime,
+        new_expiry: OffsetDateTime,
+        latest_expiry_from_issue: std::time::Duration,
+    ) -> Result<Result<OffsetDateTime, SadRefusal>, StoreError> {
+        let read = "SELECT credential_id, principal_id, expires_at, remaining, created_at \
+                    FROM sads WHERE sad_sha256 = $1";
+        let now_us = to_micros(now);
+        let row: Option<(String, String, i64, i64, i64)> = on_pool!(self, |pool| {
+            match sqlx::query(read)
+                .bind(sad_sha256)
+                .fetch_optional(pool)
+                .await?
+            {
+                None => None,
+                Some(row) => Some((
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                    row.try_get(4)?,
+                )),
+            }
+        });
+        let Some((credential, principal, expires_at, remaining, created_at)) = row else {
+            return Ok(Err(SadRefusal::Unknown));
+        };
+        if credential != credential_id.to_string() {
+            return Ok(Err(SadRefusal::OtherCredential));
+        }
+        if principal != principal_id {
+            return Ok(Err(SadRefusal::OtherPrincipal));
+        }
+        if expires_at <= now_us {
+            return Ok(Err(SadRefusal::Expired));
+        }
+        if remaining <= 0 {
+            return Ok(Err(SadRefusal::Spent));
+        }
+        let cap_us = i64::try_from(latest_expiry_from_issue.as_micros()).unwrap_or(i64::MAX);
+        let latest_us = created_at.saturating_add(cap_us);
+        if expires_at >= latest_us {
+            return Ok(Err(SadRefusal::NoLongerExtendable));
+        }
+        // Never shortened: an early call leaves the expiry where it is.
+        let expiry_us = to_micros(new_expiry).min(latest_us).max(expires_at);
+        // Guarded again: a SAD spent or expired since the read stays as it is.
+        let update = "UPDATE sads SET expires_at = $1 WHERE sad_sha256 = $2 \
+                      AND expires_at > $3 AND remaining > 0";
+        let updated = on_pool!(self, |pool| {
+            sqlx::query(update)
+                .bind(expiry_us)
+                .bind(sad_sha256)
+                .bind(now_us)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if updated == 1 {
+            Ok(Ok(from_micros(expiry_us)?))
+        } else {
+            Ok(Err(SadRefusal::Expired))
+        }
     }
 }
 
