@@ -469,6 +469,17 @@ impl Tsa {
     /// seal's signature-time-stamp or document time-stamp uses. Carries the
     /// TSU certificate.
     pub async fn stamp(&self, digest: DigestAlgorithm, hashed: &[u8]) -> Result<Stamp, Refusal> {
+        self.stamp_with_nonce(digest, hashed, None).await
+    }
+
+    /// As [`Tsa::stamp`], echoing the client's nonce when it gives one (CSC
+    /// `signatures/timestamp`).
+    pub async fn stamp_with_nonce(
+        &self,
+        digest: DigestAlgorithm,
+        hashed: &[u8],
+        nonce: Option<Int>,
+    ) -> Result<Stamp, Refusal> {
         let imprint = MessageImprint {
             hash_algorithm: spki::AlgorithmIdentifier {
                 oid: digest.oid(),
@@ -477,7 +488,7 @@ impl Tsa {
             hashed_message: OctetString::new(hashed.to_vec())
                 .map_err(|e| Refusal::new(Failure::BadDataFormat, e.to_string()))?,
         };
-        self.stamp_imprint(imprint, None, true).await
+        self.stamp_imprint(imprint, nonce, true).await
     }
 
     async fn stamp_imprint(
@@ -615,13 +626,27 @@ impl TsaClient {
 
     /// A token over `hashed` from the external TSA.
     pub async fn stamp(&self, digest: DigestAlgorithm, hashed: &[u8]) -> Result<Stamp, Refusal> {
+        self.stamp_with_nonce(digest, hashed, None).await
+    }
+
+    /// As [`TsaClient::stamp`], with the client's nonce instead of our own
+    /// when it gives one.
+    pub async fn stamp_with_nonce(
+        &self,
+        digest: DigestAlgorithm,
+        hashed: &[u8],
+        nonce: Option<Int>,
+    ) -> Result<Stamp, Refusal> {
         let failed = |why: String| {
             Refusal::new(
                 Failure::SystemFailure,
                 format!("the external TSA {}: {why}", self.url),
             )
         };
-        let nonce = random_serial().map_err(|e| failed(e.to_string()))?;
+        let nonce = match nonce {
+            Some(nonce) => nonce,
+            None => random_serial().map_err(|e| failed(e.to_string()))?,
+        };
         let imprint = MessageImprint {
             hash_algorithm: spki::AlgorithmIdentifier {
                 oid: digest.oid(),
