@@ -19,7 +19,7 @@ HSM_DIR := var/softhsm
 APT_PACKAGES := softhsm2 opensc openssl curl pkg-config libssl-dev python3 python3-venv qpdf poppler-utils ghostscript chromium
 # Python test tools, pinned; tests find them on PATH through .venv/bin.
 VENV := .venv
-PY_TOOLS := pkilint==0.13.3 aiosmtpd==1.4.6 pyHanko==0.38.0 reportlab==5.1.0
+PY_TOOLS := pkilint==0.13.3 aiosmtpd==1.4.6 pyHanko==0.38.0 reportlab==5.1.0 aiohttp==3.14.5 schemathesis==4.32.5
 # The test OpenID provider (node oidc-provider, versions locked in its package-lock.json).
 TEST_IDP := tests/oidc-provider
 # playwright-core driving the system Chromium for the /docs test (no browser download).

@@ -7,6 +7,7 @@ pub mod authn;
 pub mod ca;
 pub mod credentials;
 pub mod crl;
+pub mod csc;
 pub mod docs;
 pub mod identity_providers;
 pub mod ocsp;
@@ -49,6 +50,7 @@ fn routes() -> RouteTable<AppState> {
         .nest("", ca::routes())
         .nest("", tsa::routes())
         .nest("", seal::routes())
+        .nest("", csc::routes())
         .nest("", docs::routes())
 }
 

@@ -5,6 +5,7 @@
 //! CAdES (EN 319 122-1) lives in `cades`.
 
 pub mod cades;
+pub mod digests;
 pub mod pades;
 mod pdf_syntax;
 
@@ -177,6 +178,20 @@ impl TimeStamper {
             Self::External(client) => client.stamp(digest, hashed).await,
         }
     }
+
+    /// A time-stamp for a client (CSC `signatures/timestamp`), echoing its
+    /// nonce when it gives one.
+    pub async fn stamp_with_nonce(
+        &self,
+        digest: DigestAlgorithm,
+        hashed: &[u8],
+        nonce: Option<der::asn1::Int>,
+    ) -> Result<Stamp, Refusal> {
+        match self {
+            Self::Local(tsa) => tsa.stamp_with_nonce(digest, hashed, nonce).await,
+            Self::External(client) => client.stamp_with_nonce(digest, hashed, nonce).await,
+        }
+    }
 }
 
 /// A seal's place in the journal, for the RCCS to check on their own.
@@ -235,6 +250,18 @@ fn subject_name(certificate: &Certificate) -> Option<String> {
             })
     };
     value_of(const_oid::db::rfc4519::O).or_else(|| value_of(const_oid::db::rfc4519::CN))
+}
+
+/// The certificate of a credential that can seal (one is always issued
+/// before the credential becomes usable).
+pub(crate) fn certificate_of(
+    credential: &crate::store::entities::SealCredential,
+) -> Result<Certificate, SealError> {
+    let der = credential
+        .certificate
+        .as_ref()
+        .ok_or_else(|| SealError::Internal("the credential has no certificate".into()))?;
+    Certificate::from_der(der).map_err(|e| SealError::Internal(format!("stored certificate: {e}")))
 }
 
 pub(crate) fn encode(value: &impl der::Encode) -> Result<Vec<u8>, SealError> {
@@ -355,7 +382,7 @@ impl<K: SealKeys> Sealer<K> {
         &self.inner.clock
     }
 
-    pub(crate) fn time_stamper(&self) -> &TimeStamper {
+    pub fn time_stamper(&self) -> &TimeStamper {
         &self.inner.time_stamper
     }
 
@@ -386,12 +413,7 @@ impl<K: SealKeys> Sealer<K> {
             None if scal >= 2 => return Err(SealError::SadRequired),
             None => {}
         }
-        let der = credential
-            .certificate
-            .as_ref()
-            .ok_or_else(|| SealError::Internal("the credential has no certificate".into()))?;
-        let certificate = Certificate::from_der(der)
-            .map_err(|e| SealError::Internal(format!("stored certificate: {e}")))?;
+        let certificate = certificate_of(&credential)?;
         let signer = self.inner.keys.signer(&credential.key).await?;
         Ok(SealingKey {
             credential_id,
@@ -414,12 +436,7 @@ impl<K: SealKeys> Sealer<K> {
             .activation
             .sealing_credential(principal, credential_id)
             .await?;
-        let der = credential
-            .certificate
-            .as_ref()
-            .ok_or_else(|| SealError::Internal("the credential has no certificate".into()))?;
-        let certificate = Certificate::from_der(der)
-            .map_err(|e| SealError::Internal(format!("stored certificate: {e}")))?;
+        let certificate = certificate_of(&credential)?;
         Ok(subject_name(&certificate).unwrap_or_else(|| "sceau".to_owned()))
     }
 

@@ -143,7 +143,7 @@ impl Problem {
 
 /// Marks a response whose error body is already in its final form, so the
 /// safety net leaves it alone. Problem responses carry it; so will the CSC API's
-/// own `{error, error_description}` responses (a later issue).
+/// own `{error, error_description}` responses.
 #[derive(Clone, Copy, Debug)]
 pub struct FinalErrorBody;
 
@@ -226,6 +226,11 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         self.problem_type.status()
+    }
+
+    /// What the caller may read (the CSC API re-renders it in its own form).
+    pub fn detail(&self) -> &str {
+        &self.detail
     }
 
     fn log(&self) {

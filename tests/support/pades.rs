@@ -73,6 +73,9 @@ pub struct Sealing {
     pub pki: MtlsPki,
     pub client: reqwest::Client,
     pub credential: Uuid,
+    /// The organisation, and the client identity registered for its credential.
+    pub entity: Uuid,
+    pub alice: Issued,
     pub work: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -113,6 +116,8 @@ impl Sealing {
             pki,
             client,
             credential,
+            entity,
+            alice,
             work,
             _dir: dir,
         }
