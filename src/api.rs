@@ -1,7 +1,7 @@
-//! axum: the only module that knows HTTP. The routers (one per audience; only
-//! the public one exists so far), the middleware stack, and the server loop with
-//! graceful shutdown. Every error leaves through `problem.rs` as
-//! `application/problem+json`.
+//! axum: the only module that knows HTTP. The routers (one per audience), the
+//! middleware stack, and the server loop with graceful shutdown. Every error
+//! leaves through `problem.rs` as `application/problem+json`, except the CSC
+//! API's, which keep CSC's own form (`csc.rs`).
 
 pub mod authn;
 pub mod ca;
@@ -39,7 +39,6 @@ use request_id::RequestId;
 pub use route_table::RouteTable;
 
 /// Every route the application serves, with the state it needs still open.
-/// Later audiences (seal, ra, admin, csc) are added here.
 fn routes() -> RouteTable<AppState> {
     public::routes()
         .nest("", credentials::routes())
