@@ -66,6 +66,13 @@ pub enum DigestAlgorithm {
 }
 
 impl DigestAlgorithm {
+    pub const ALL: [Self; 3] = [Self::Sha256, Self::Sha384, Self::Sha512];
+
+    /// The algorithm an OID names, if it is one of ours.
+    pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.oid() == *oid)
+    }
+
     pub fn digest(self, data: &[u8]) -> Vec<u8> {
         match self {
             Self::Sha256 => Sha256::digest(data).to_vec(),

@@ -148,24 +148,15 @@ fn error_kind_of(error: &impl HasErrorKind) -> ErrorKind {
 
 /// A digest algorithm named by its OID (`hashAlgorithmOID`, v1 `hashAlgo`).
 pub fn digest_algorithm(oid: &str) -> Option<DigestAlgorithm> {
-    [
-        DigestAlgorithm::Sha256,
-        DigestAlgorithm::Sha384,
-        DigestAlgorithm::Sha512,
-    ]
-    .into_iter()
-    .find(|a| a.oid().to_string() == oid)
+    DigestAlgorithm::from_oid(&ObjectIdentifier::new(oid).ok()?)
 }
 
 /// The digest algorithm whose digests are `len` bytes long (v1 `authorize`
 /// sends hashes without naming their algorithm).
 pub fn digest_algorithm_of_length(len: usize) -> Option<DigestAlgorithm> {
-    match len {
-        32 => Some(DigestAlgorithm::Sha256),
-        48 => Some(DigestAlgorithm::Sha384),
-        64 => Some(DigestAlgorithm::Sha512),
-        _ => None,
-    }
+    DigestAlgorithm::ALL
+        .into_iter()
+        .find(|d| d.digest(b"").len() == len)
 }
 
 /// How `signAlgo` (and `signAlgoParams` for RSA-PSS) says to sign a digest

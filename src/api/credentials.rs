@@ -117,19 +117,16 @@ async fn authorize(
 }
 
 fn digest_algorithm(oid: &str) -> Result<DigestAlgorithm, ApiError> {
-    [
-        DigestAlgorithm::Sha256,
-        DigestAlgorithm::Sha384,
-        DigestAlgorithm::Sha512,
-    ]
-    .into_iter()
-    .find(|a| a.oid().to_string() == oid)
-    .ok_or_else(|| {
-        ApiError::from_kind(
-            ErrorKind::Unprocessable,
-            format!("hash algorithm {oid:?} is not SHA-256, SHA-384 or SHA-512"),
-        )
-    })
+    let named = const_oid::ObjectIdentifier::new(oid).ok();
+    named
+        .as_ref()
+        .and_then(DigestAlgorithm::from_oid)
+        .ok_or_else(|| {
+            ApiError::from_kind(
+                ErrorKind::Unprocessable,
+                format!("hash algorithm {oid:?} is not SHA-256, SHA-384 or SHA-512"),
+            )
+        })
 }
 
 /// Unlocks a credential locked after failed activations: the organisation's RCCS

@@ -80,16 +80,6 @@ fn digest_by_name(name: &str) -> Option<DigestAlgorithm> {
     }
 }
 
-fn digest_by_oid(oid: ObjectIdentifier) -> Option<DigestAlgorithm> {
-    [
-        DigestAlgorithm::Sha256,
-        DigestAlgorithm::Sha384,
-        DigestAlgorithm::Sha512,
-    ]
-    .into_iter()
-    .find(|d| d.oid() == oid)
-}
-
 impl TsaPolicy {
     pub fn load(path: &Path) -> Result<Self, TsaError> {
         let error = |reason: String| TsaError::Policy {
@@ -498,7 +488,7 @@ impl Tsa {
         include_certificate: bool,
     ) -> Result<Stamp, Refusal> {
         let inner = &self.inner;
-        let digest = digest_by_oid(imprint.hash_algorithm.oid)
+        let digest = DigestAlgorithm::from_oid(&imprint.hash_algorithm.oid)
             .filter(|d| inner.policy.digests.contains(d))
             .ok_or_else(|| {
                 Refusal::new(
