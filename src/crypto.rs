@@ -248,17 +248,13 @@ pub fn verify(
                 .verify(message, signature)
                 .map_err(|_| CryptoError::BadSignature)
         }
-        (PublicKeyKind::Rsa { .. }, alg) if alg.is_rsa() => {
-            let key = rsa_key(spki)?;
-            let digest = alg.digest().digest(message);
-            let scheme = match alg.digest() {
-                DigestAlgorithm::Sha256 => rsa::Pkcs1v15Sign::new::<Sha256>(),
-                DigestAlgorithm::Sha384 => rsa::Pkcs1v15Sign::new::<Sha384>(),
-                DigestAlgorithm::Sha512 => rsa::Pkcs1v15Sign::new::<Sha512>(),
-            };
-            key.verify(scheme, &digest, signature)
-                .map_err(|_| CryptoError::BadSignature)
-        }
+        (PublicKeyKind::Rsa { .. }, alg) if alg.is_rsa() => verify_digest(
+            spki,
+            DigestSignatureScheme::RsaPkcs1v15,
+            alg.digest(),
+            &alg.digest().digest(message),
+            signature,
+        ),
         // ECDSA over either curve with any of our hashes (CSRs from OpenSSL sign
         // P-384 keys with SHA-256 by default). ring's assembly verifies several
         // times faster than RustCrypto's field arithmetic (every seal and fresh
@@ -275,24 +271,13 @@ pub fn verify(
                 .verify(message, signature)
                 .map_err(|_| CryptoError::BadSignature)
         }
-        (PublicKeyKind::EcP256, alg) if !alg.is_rsa() => {
-            use signature::hazmat::PrehashVerifier;
-            let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
-                .map_err(|e| CryptoError::MalformedKey(e.to_string()))?;
-            let sig = p256::ecdsa::Signature::from_der(signature)
-                .map_err(|_| CryptoError::MalformedSignature)?;
-            key.verify_prehash(&alg.digest().digest(message), &sig)
-                .map_err(|_| CryptoError::BadSignature)
-        }
-        (PublicKeyKind::EcP384, alg) if !alg.is_rsa() => {
-            use signature::hazmat::PrehashVerifier;
-            let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
-                .map_err(|e| CryptoError::MalformedKey(e.to_string()))?;
-            let sig = p384::ecdsa::Signature::from_der(signature)
-                .map_err(|_| CryptoError::MalformedSignature)?;
-            key.verify_prehash(&alg.digest().digest(message), &sig)
-                .map_err(|_| CryptoError::BadSignature)
-        }
+        (PublicKeyKind::EcP256 | PublicKeyKind::EcP384, alg) if !alg.is_rsa() => verify_digest(
+            spki,
+            DigestSignatureScheme::Ecdsa,
+            alg.digest(),
+            &alg.digest().digest(message),
+            signature,
+        ),
         _ => Err(CryptoError::UnsupportedKey),
     }
 }

@@ -333,15 +333,12 @@ pub(super) fn sign_digest(
             digest.len()
         ))));
     }
-    if algorithm.is_rsa() {
-        let mut digest_info = algorithm.digest().pkcs1_digest_info_prefix().to_vec();
-        digest_info.extend_from_slice(digest);
-        Ok(session.sign(&Mechanism::RsaPkcs, handle, &digest_info)?)
+    let scheme = if algorithm.is_rsa() {
+        DigestSignatureScheme::RsaPkcs1v15
     } else {
-        let raw = session.sign(&Mechanism::Ecdsa, handle, digest)?;
-        crypto::ecdsa_raw_to_der(&raw)
-            .map_err(|_| AttemptError::Fatal(HsmError::SignatureCheckFailed))
-    }
+        DigestSignatureScheme::Ecdsa
+    };
+    sign_prehashed(session, handle, scheme, algorithm.digest(), digest)
 }
 
 /// Signs a digest the client made (CSC `signHash`) with the scheme it asked
