@@ -473,11 +473,7 @@ impl Activation {
         principal: &Principal,
         credential_id: Uuid,
     ) -> Result<SealCredential, ActivationError> {
-        let credential = self.credential(credential_id).await?;
-        if !self.is_entitled(principal, &credential).await? {
-            self.refuse_stranger(principal, credential_id).await?;
-            return Err(ActivationError::NotEntitled);
-        }
+        let credential = self.visible_credential(principal, credential_id).await?;
         match credential.status {
             CredentialStatus::Active => Ok(credential),
             CredentialStatus::Locked => {
