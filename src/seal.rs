@@ -173,10 +173,7 @@ pub enum TimeStamper {
 
 impl TimeStamper {
     pub async fn stamp(&self, digest: DigestAlgorithm, hashed: &[u8]) -> Result<Stamp, Refusal> {
-        match self {
-            Self::Local(tsa) => tsa.stamp(digest, hashed).await,
-            Self::External(client) => client.stamp(digest, hashed).await,
-        }
+        self.stamp_with_nonce(digest, hashed, None).await
     }
 
     /// A time-stamp for a client (CSC `signatures/timestamp`), echoing its
