@@ -71,10 +71,10 @@ impl CscError {
     pub fn of_kind(kind: ErrorKind, description: impl Into<String>) -> Self {
         let description = description.into();
         match kind {
-            ErrorKind::BadRequest | ErrorKind::Unprocessable | ErrorKind::Conflict => {
-                Self::invalid_request(description)
-            }
-            ErrorKind::NotFound => Self::invalid_request(description),
+            ErrorKind::BadRequest
+            | ErrorKind::Unprocessable
+            | ErrorKind::Conflict
+            | ErrorKind::NotFound => Self::invalid_request(description),
             ErrorKind::Unauthenticated => Self::new(401, "invalid_token", description),
             ErrorKind::Forbidden | ErrorKind::Locked => {
                 Self::new(403, "access_denied", description)
@@ -124,7 +124,7 @@ impl From<SealError> for CscError {
                 "SAD",
                 "this credential is activated at SCAL2: authorize the hashes first",
             ),
-            SealError::TimeStamp(refusal) if error_kind_of(&refusal) == ErrorKind::Unavailable => {
+            SealError::TimeStamp(refusal) if refusal.kind() == ErrorKind::Unavailable => {
                 tracing::warn!(reason = %refusal, "a CSC time-stamp could not be obtained");
                 Self::new(
                     503,
@@ -140,10 +140,6 @@ impl From<SealError> for CscError {
             }
         }
     }
-}
-
-fn error_kind_of(error: &impl HasErrorKind) -> ErrorKind {
-    error.kind()
 }
 
 /// A digest algorithm named by its OID (`hashAlgorithmOID`, v1 `hashAlgo`).
@@ -284,6 +280,45 @@ fn pss_digest(params: &str) -> Result<DigestAlgorithm, CscError> {
     Ok(digest)
 }
 
+/// A document seal's `signAlgo`: the algorithm the credential's key signs
+/// documents with, or the bare key type; no parameters.
+pub fn check_document_sign_algo(
+    kind: PublicKeyKind,
+    sign_algo: Option<&str>,
+    params: Option<&str>,
+) -> Result<(), CscError> {
+    let sign_algo = sign_algo.ok_or_else(|| CscError::missing("signAlgo"))?;
+    if params.is_some() {
+        return Err(CscError::invalid_parameter(
+            "signAlgoParams",
+            "document seals are made with the key's own algorithm, which takes none",
+        ));
+    }
+    let default = kind.default_signature_algorithm().oid();
+    let key_type = match kind {
+        PublicKeyKind::Rsa { .. } => rfc5912::RSA_ENCRYPTION,
+        PublicKeyKind::EcP256 | PublicKeyKind::EcP384 => rfc5912::ID_EC_PUBLIC_KEY,
+    };
+    match ObjectIdentifier::new(sign_algo) {
+        Ok(named) if named == default || named == key_type => Ok(()),
+        _ => Err(CscError::invalid_parameter(
+            "signAlgo",
+            format!("this credential seals documents with {default}"),
+        )),
+    }
+}
+
+/// Only synchronous operation (`operationMode` absent or `S`) is offered.
+pub fn check_synchronous(operation_mode: Option<&str>) -> Result<(), CscError> {
+    match operation_mode {
+        None | Some("S") => Ok(()),
+        Some(_) => Err(CscError::invalid_parameter(
+            "operationMode",
+            "only synchronous (S) is offered",
+        )),
+    }
+}
+
 /// A conformance level as CSC v2 names it (any case).
 pub fn conformance_level(text: Option<&str>) -> Result<Level, CscError> {
     let text = text.unwrap_or("Ades-B-B");
@@ -408,12 +443,8 @@ pub fn describe(
         .ok_or_else(|| internal("no certificate".to_owned()))?;
     let certificate = Certificate::from_der(der).map_err(|e| internal(e.to_string()))?;
     let tbs = &certificate.tbs_certificate;
-    let spki_der = tbs
-        .subject_public_key_info
-        .to_der()
-        .map_err(|e| internal(e.to_string()))?;
-    let spki = crate::crypto::spki_from_der(&spki_der).map_err(|e| internal(e.to_string()))?;
-    let kind = PublicKeyKind::of(&spki).map_err(|e| internal(e.to_string()))?;
+    let kind =
+        PublicKeyKind::of(&tbs.subject_public_key_info).map_err(|e| internal(e.to_string()))?;
     let (len, curve) = match kind {
         PublicKeyKind::Rsa { bits } => (u32::try_from(bits).unwrap_or(u32::MAX), None),
         PublicKeyKind::EcP256 => (256, Some(rfc5912::SECP_256_R_1.to_string())),

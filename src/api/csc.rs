@@ -655,15 +655,7 @@ async fn sign_hash_v2(
 ) -> CscResult {
     let request: SignHashV2 = body(&raw)?;
     let credential = credential_id(request.credential_id.as_deref())?;
-    if let Some(mode) = request.operation_mode.as_deref()
-        && mode != "S"
-    {
-        return Err(CscError::invalid_parameter(
-            "operationMode",
-            "only synchronous (S) is offered",
-        )
-        .into());
-    }
+    csc::check_synchronous(request.operation_mode.as_deref())?;
     let hashes = request.hashes.ok_or_else(|| CscError::missing("hashes"))?;
     sign_hash(
         &state,
@@ -792,35 +784,6 @@ enum DocSeal {
     },
 }
 
-/// The seal's signAlgo must be the one the credential's key signs documents
-/// with (or the bare key type).
-fn check_document_sign_algo(
-    kind: PublicKeyKind,
-    sign_algo: Option<&str>,
-    params: Option<&str>,
-) -> Result<(), CscError> {
-    let sign_algo = sign_algo.ok_or_else(|| CscError::missing("signAlgo"))?;
-    if params.is_some() {
-        return Err(CscError::invalid_parameter(
-            "signAlgoParams",
-            "document seals are made with the key's own algorithm, which takes none",
-        ));
-    }
-    let default = kind.default_signature_algorithm().oid().to_string();
-    let key_type = match kind {
-        PublicKeyKind::Rsa { .. } => "1.2.840.113549.1.1.1",
-        PublicKeyKind::EcP256 | PublicKeyKind::EcP384 => "1.2.840.10045.2.1",
-    };
-    if sign_algo == default || sign_algo == key_type {
-        Ok(())
-    } else {
-        Err(CscError::invalid_parameter(
-            "signAlgo",
-            format!("this credential seals documents with {default}"),
-        ))
-    }
-}
-
 fn pades_options(props: &[SignedProperty]) -> Result<PadesOptions, CscError> {
     let mut options = PadesOptions::default();
     for prop in props {
@@ -874,7 +837,7 @@ fn read_document(kind: PublicKeyKind, doc: &DocumentToSign) -> Result<DocSeal, C
             .ok_or_else(|| CscError::missing("document"))?,
     )?;
     let level = csc::conformance_level(doc.conformance_level.as_deref())?;
-    check_document_sign_algo(
+    csc::check_document_sign_algo(
         kind,
         doc.sign_algo.as_deref(),
         doc.sign_algo_params.as_deref(),
@@ -949,7 +912,7 @@ fn read_digests(kind: PublicKeyKind, entry: &DigestsToSign) -> Result<DocSeal, C
         ));
     }
     no_signed_props(entry.signed_props.as_ref())?;
-    check_document_sign_algo(
+    csc::check_document_sign_algo(
         kind,
         entry.sign_algo.as_deref(),
         entry.sign_algo_params.as_deref(),
@@ -970,15 +933,7 @@ async fn sign_doc(
 ) -> CscResult {
     let request: SignDocRequest = body(&raw)?;
     let credential = credential_id(request.credential_id.as_deref())?;
-    if let Some(mode) = request.operation_mode.as_deref()
-        && mode != "S"
-    {
-        return Err(CscError::invalid_parameter(
-            "operationMode",
-            "only synchronous (S) is offered",
-        )
-        .into());
-    }
+    csc::check_synchronous(request.operation_mode.as_deref())?;
     let sad = request.sad.ok_or_else(|| CscError::missing("SAD"))?;
     let documents = request.documents.unwrap_or_default();
     let digests = request.document_digests.unwrap_or_default();

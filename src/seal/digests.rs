@@ -35,11 +35,8 @@ impl<K: SealKeys> Sealer<K> {
             .sealing_credential(principal, credential_id)
             .await?;
         let certificate = super::certificate_of(&credential)?;
-        let spki = crate::crypto::spki_from_der(&super::encode(
-            &certificate.tbs_certificate.subject_public_key_info,
-        )?)
-        .map_err(|e| SealError::Internal(e.to_string()))?;
-        PublicKeyKind::of(&spki).map_err(|e| SealError::Internal(e.to_string()))
+        PublicKeyKind::of(&certificate.tbs_certificate.subject_public_key_info)
+            .map_err(|e| SealError::Internal(e.to_string()))
     }
 
     /// Signs each digest with the credential's key under `scheme`, after
