@@ -128,13 +128,9 @@ impl<K: SealKeys> Sealer<K> {
             });
         }
         let key = self.key_for(principal, credential_id, sad, digests).await?;
-        let mut signatures = Vec::with_capacity(digests.len());
-        for digest in digests {
-            signatures.push(
-                self.signed_data(principal, &key, level, digest, None, true)
-                    .await?,
-            );
-        }
+        let signatures = self
+            .signed_data_many(principal, &key, level, digests, None, true)
+            .await?;
         // Journaled together: one group commit for the batch, not one each.
         let records = digests
             .iter()
@@ -192,6 +188,33 @@ impl<K: SealKeys> Sealer<K> {
         content: Option<&[u8]>,
         signing_time: bool,
     ) -> Result<Vec<u8>, SealError> {
+        let mut one = self
+            .signed_data_many(
+                principal,
+                key,
+                level,
+                &[digest.to_vec()],
+                content,
+                signing_time,
+            )
+            .await?;
+        one.pop()
+            .ok_or_else(|| SealError::Internal("no signature made".into()))
+    }
+
+    /// As `signed_data`, one seal per digest, in order. The attributes, chain
+    /// and revocation data are made once for all, and the signatures in one
+    /// blocking task: a batch of hash seals is one hand-off to the HSM's
+    /// thread, not one per digest.
+    pub(crate) async fn signed_data_many(
+        &self,
+        principal: &Principal,
+        key: &SealingKey,
+        level: Level,
+        digests: &[Vec<u8>],
+        content: Option<&[u8]>,
+        signing_time: bool,
+    ) -> Result<Vec<Vec<u8>>, SealError> {
         let now = self.clock().now();
         let (chain, crls) = if level >= Level::BLt {
             self.validation_data().await?
@@ -206,26 +229,31 @@ impl<K: SealKeys> Sealer<K> {
         }
         let signer: Arc<dyn MessageSigner + Send + Sync> = key.signer.clone();
         let certificate = key.certificate.clone();
-        let digest_owned = digest.to_vec();
+        let digests_owned = digests.to_vec();
         let content_owned = content.map(<[u8]>::to_vec);
         let signed = tokio::task::spawn_blocking(move || {
-            cms::sign(
-                ToSign {
-                    content_type: cms::ID_DATA,
-                    content: content_owned.as_deref(),
-                    content_digest: &digest_owned,
-                    digest: DigestAlgorithm::Sha256,
-                    attributes,
-                    signer_certificate: &certificate,
-                    certificates,
-                    revocation: crls.into_iter().map(RevocationData::Crl).collect(),
-                },
-                signer.as_ref(),
-            )
+            digests_owned
+                .iter()
+                .map(|digest| {
+                    cms::sign(
+                        ToSign {
+                            content_type: cms::ID_DATA,
+                            content: content_owned.as_deref(),
+                            content_digest: digest,
+                            digest: DigestAlgorithm::Sha256,
+                            attributes: attributes.clone(),
+                            signer_certificate: &certificate,
+                            certificates: certificates.clone(),
+                            revocation: crls.iter().cloned().map(RevocationData::Crl).collect(),
+                        },
+                        signer.as_ref(),
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
         })
         .await
         .map_err(|e| SealError::Internal(e.to_string()))?;
-        let mut signed = match signed {
+        let signed = match signed {
             Ok(signed) => signed,
             Err(error) => {
                 let error = SealError::from(error);
@@ -234,6 +262,20 @@ impl<K: SealKeys> Sealer<K> {
                 return Err(error);
             }
         };
+        let mut sealed = Vec::with_capacity(signed.len());
+        for signed in signed {
+            sealed.push(self.extended(level, signed).await?);
+        }
+        Ok(sealed)
+    }
+
+    /// The signature extended to `level` (a signature time-stamp from B-T),
+    /// as a ContentInfo DER.
+    async fn extended(
+        &self,
+        level: Level,
+        mut signed: ::cms::signed_data::SignedData,
+    ) -> Result<Vec<u8>, SealError> {
         if level >= Level::BT {
             let mut infos: Vec<_> = signed.signer_infos.0.into_vec();
             for info in &mut infos {
