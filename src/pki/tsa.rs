@@ -2,7 +2,7 @@
 //! TimeStampReq, checks the digest, policy and clock, makes a TSTInfo with a
 //! unique serial (recorded in the database), signs it with the time-stamping
 //! unit's key in the HSM within its private-key usage period, and answers a
-//! TimeStampResp. Seals at B-T and above call [`Tsa::stamp`] directly.
+//! TimeStampResp. Seals at B-T and above call [`Tsa::stamp_with_nonce`] directly.
 //!
 //! Choices where RFC 3161 leaves room:
 //! - every refusal is a TimeStampResp with status `rejection`, a failInfo bit
@@ -457,12 +457,7 @@ impl Tsa {
 
     /// A time-stamp token over `hashed` (a digest made with `digest`): what a
     /// seal's signature-time-stamp or document time-stamp uses. Carries the
-    /// TSU certificate.
-    pub async fn stamp(&self, digest: DigestAlgorithm, hashed: &[u8]) -> Result<Stamp, Refusal> {
-        self.stamp_with_nonce(digest, hashed, None).await
-    }
-
-    /// As [`Tsa::stamp`], echoing the client's nonce when it gives one (CSC
+    /// TSU certificate, and echoes the client's nonce when it gives one (CSC
     /// `signatures/timestamp`).
     pub async fn stamp_with_nonce(
         &self,
@@ -470,14 +465,8 @@ impl Tsa {
         hashed: &[u8],
         nonce: Option<Int>,
     ) -> Result<Stamp, Refusal> {
-        let imprint = MessageImprint {
-            hash_algorithm: spki::AlgorithmIdentifier {
-                oid: digest.oid(),
-                parameters: None,
-            },
-            hashed_message: OctetString::new(hashed.to_vec())
-                .map_err(|e| Refusal::new(Failure::BadDataFormat, e.to_string()))?,
-        };
+        let imprint = message_imprint(digest, hashed)
+            .map_err(|e| Refusal::new(Failure::BadDataFormat, e.to_string()))?;
         self.stamp_imprint(imprint, nonce, true).await
     }
 
@@ -602,6 +591,17 @@ pub struct TsaClient {
     http: reqwest::Client,
 }
 
+/// The imprint of `hashed`, a digest made with `digest`.
+fn message_imprint(digest: DigestAlgorithm, hashed: &[u8]) -> der::Result<MessageImprint> {
+    Ok(MessageImprint {
+        hash_algorithm: spki::AlgorithmIdentifier {
+            oid: digest.oid(),
+            parameters: None,
+        },
+        hashed_message: OctetString::new(hashed.to_vec())?,
+    })
+}
+
 impl TsaClient {
     pub fn new(url: &str, timeout: Duration) -> Result<Self, TsaError> {
         let http = reqwest::Client::builder()
@@ -614,13 +614,8 @@ impl TsaClient {
         })
     }
 
-    /// A token over `hashed` from the external TSA.
-    pub async fn stamp(&self, digest: DigestAlgorithm, hashed: &[u8]) -> Result<Stamp, Refusal> {
-        self.stamp_with_nonce(digest, hashed, None).await
-    }
-
-    /// As [`TsaClient::stamp`], with the client's nonce instead of our own
-    /// when it gives one.
+    /// A token over `hashed` from the external TSA, with the client's nonce
+    /// instead of our own when it gives one.
     pub async fn stamp_with_nonce(
         &self,
         digest: DigestAlgorithm,
@@ -637,13 +632,7 @@ impl TsaClient {
             Some(nonce) => nonce,
             None => random_serial().map_err(|e| failed(e.to_string()))?,
         };
-        let imprint = MessageImprint {
-            hash_algorithm: spki::AlgorithmIdentifier {
-                oid: digest.oid(),
-                parameters: None,
-            },
-            hashed_message: OctetString::new(hashed.to_vec()).map_err(|e| failed(e.to_string()))?,
-        };
+        let imprint = message_imprint(digest, hashed).map_err(|e| failed(e.to_string()))?;
         let request = TimeStampReq {
             version: TspVersion::V1,
             message_imprint: imprint.clone(),
