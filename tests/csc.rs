@@ -94,6 +94,16 @@ fn openssl_verifies(
     ok && out.contains("Signature Verified Successfully")
 }
 
+/// A SCAL2 credential of the organisation, which alice may activate.
+async fn scal2_credential(sealing: &Sealing) -> uuid::Uuid {
+    let scal2 = sealing
+        .service
+        .active_credential(sealing.entity, "seal-remote-qscd")
+        .await;
+    register(&sealing.service, scal2, sealing.entity, &sealing.alice).await;
+    scal2
+}
+
 #[test]
 fn csc_v2_round_trip_at_scal2_and_its_refusals() {
     let Some(softhsm) = support::hsm::isolated("csc_v2_round_trip_at_scal2_and_its_refusals")
@@ -104,10 +114,7 @@ fn csc_v2_round_trip_at_scal2_and_its_refusals() {
         let db = support::db::sqlite();
         let sealing = Sealing::start(&softhsm, &db).await;
         let service = &sealing.service;
-        let scal2 = service
-            .active_credential(sealing.entity, "seal-remote-qscd")
-            .await;
-        register(service, scal2, sealing.entity, &sealing.alice).await;
+        let scal2 = scal2_credential(&sealing).await;
         // Another organisation's credential, which alice must never see.
         let other = service.entity("Beta SAS", "NTRFR-987654324").await;
         let foreign = service.active_credential(other, "seal-ca-managed").await;
@@ -495,10 +502,7 @@ fn pyhanko_csc_signer_signs_through_csc_v1_over_mutual_tls() {
         let sealing = Sealing::start(&softhsm, &db).await;
         let service = &sealing.service;
         // SCAL2: pyHanko must bind each SAD to the hash it signs.
-        let scal2 = service
-            .active_credential(sealing.entity, "seal-remote-qscd")
-            .await;
-        register(service, scal2, sealing.entity, &sealing.alice).await;
+        let scal2 = scal2_credential(&sealing).await;
         let invoice =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/demo/invoice.pdf");
         let out = sealing.work.join("csc-signed.pdf");

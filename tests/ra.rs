@@ -13,277 +13,11 @@ use std::time::{Duration, SystemTime};
 
 use sceau::auth::Role;
 use sceau::clock::Clock;
-use sceau::config::{Callers, IdentityProviderSettings};
 use sceau::ra::request::{Lifecycle, Move, RequestState};
 use serde_json::{Value, json};
-use support::idp::{AUDIENCE, Client, TestIdp};
-use support::service::{self, Service};
+use support::back_office::{self, *};
 use support::smtp::{self, SmtpSink};
 use support::tools;
-
-const SIREN_A: &str = "732829320";
-const SIRET_A: &str = "73282932000009";
-const SIREN_B: &str = "123456782";
-/// A valid SIRET of organisation B: not an establishment of A.
-const SIRET_B: &str = "12345678200002";
-const EID_ACR: &str = "https://eidas.test/loa/substantial";
-
-fn otp(roles: &[&str]) -> Value {
-    json!({ "amr": ["pwd", "otp"], "sceau_roles": roles })
-}
-
-/// Claims each test person's tokens carry.
-fn people() -> Vec<(&'static str, Value)> {
-    let mut eid = otp(&[]);
-    eid["acr"] = json!(EID_ACR);
-    vec![
-        ("rccs-a", eid.clone()),
-        ("rccs-b", eid),
-        ("legal-a", otp(&[])),
-        ("agent-a", otp(&[])),
-        ("op-1", otp(&["ra_operator"])),
-        ("op-2", otp(&["ra_operator"])),
-        ("ca-admin", otp(&["ca_admin"])),
-        ("auditor", otp(&["auditor"])),
-        ("stranger", otp(&[])),
-        ("rccs-low", {
-            let mut low = otp(&[]);
-            low["acr"] = json!("https://eidas.test/loa/low");
-            low
-        }),
-    ]
-}
-
-struct World {
-    service: Service,
-    idp: TestIdp,
-    http: reqwest::Client,
-    dir: tempfile::TempDir,
-}
-
-async fn world(
-    softhsm: &support::hsm::SoftHsm,
-    db: &support::db::TestDb,
-    adjust: impl FnOnce(&mut sceau::config::Settings),
-) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let clients: Vec<Client> = people()
-        .into_iter()
-        .map(|(id, claims)| Client {
-            id,
-            certificate_bound: false,
-            claims,
-        })
-        .collect();
-    let idp = TestIdp::start(&clients, None, "ra-provider-key");
-    let mut settings = service::settings(softhsm, db, dir.path(), None);
-    settings.auth.identity_providers = vec![IdentityProviderSettings {
-        issuer: idp.issuer.clone(),
-        audience: AUDIENCE.to_owned(),
-        callers: Callers::People,
-        roles_claim: Some("sceau_roles".to_owned()),
-        acr_values: vec![EID_ACR.to_owned()],
-        allowed: people().iter().map(|(id, _)| (*id).to_owned()).collect(),
-        require_typ: true,
-    }];
-    // No background sweeps: the tests run them when they move the clock.
-    settings.ra.sweep_interval_secs = 24 * 3600;
-    adjust(&mut settings);
-    let service = Service::start(settings, service::clock_now()).await;
-    World {
-        service,
-        idp,
-        http: reqwest::Client::new(),
-        dir,
-    }
-}
-
-impl World {
-    /// A token for `who`: from the provider while sceau's clock is the real
-    /// time, signed with the provider's key and dated by sceau's clock once the
-    /// test has moved it (the provider cannot issue tokens in the future).
-    async fn token(&self, who: &str) -> String {
-        let now = self.service.clock.now();
-        let drift = now
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO);
-        if drift < Duration::from_secs(60) {
-            self.idp.token(who, AUDIENCE, None).await
-        } else {
-            let claims = people()
-                .into_iter()
-                .find(|(id, _)| *id == who)
-                .map(|(_, c)| c)
-                .unwrap();
-            self.idp.token_dated(who, &claims, now)
-        }
-    }
-
-    async fn call(&self, method: &str, path: &str, who: &str, body: Option<Value>) -> (u16, Value) {
-        let token = self.token(who).await;
-        let mut request = self
-            .http
-            .request(method.parse().unwrap(), self.service.url(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn upload(
-        &self,
-        request: &str,
-        kind: &str,
-        who: &str,
-        content: Vec<u8>,
-        name: &str,
-    ) -> (u16, Value) {
-        let token = self.token(who).await;
-        let response = self
-            .http
-            .post(
-                self.service
-                    .url(&format!("/ra/v1/requests/{request}/documents?kind={kind}")),
-            )
-            .bearer_auth(token)
-            // What a browser sends for a file named *.pdf: the server must not trust it.
-            .header("content-type", "application/pdf")
-            .header(
-                "content-disposition",
-                format!("attachment; filename=\"{name}\""),
-            )
-            .body(content)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn apply(&self, who: &str, siren: &str, siret: Option<&str>) -> (u16, Value) {
-        self.call(
-            "POST",
-            "/ra/v1/requests",
-            who,
-            Some(application(siren, siret)),
-        )
-        .await
-    }
-
-    /// An application ready for review: applied, documents, terms, submitted.
-    async fn submitted(&self, who: &str, siren: &str) -> String {
-        let (status, view) = self.apply(who, siren, None).await;
-        assert_eq!(status, 201, "{view}");
-        let id = view["id"].as_str().unwrap().to_owned();
-        self.complete(&id, who).await;
-        let (status, view) = self.do_move(&id, who, "submit").await;
-        assert_eq!(status, 200, "{view}");
-        id
-    }
-
-    async fn complete(&self, id: &str, who: &str) {
-        for (kind, content) in [
-            ("identity_document", jpeg()),
-            ("registry_extract", pdf()),
-            ("mandate", png()),
-        ] {
-            let (status, doc) = self.upload(id, kind, who, content, "scan.pdf").await;
-            assert_eq!(status, 201, "{kind}: {doc}");
-        }
-        let (status, view) = self
-            .call(
-                "POST",
-                &format!("/ra/v1/requests/{id}/terms"),
-                who,
-                Some(json!({ "version": "1.0" })),
-            )
-            .await;
-        assert_eq!(status, 200, "{view}");
-    }
-
-    async fn do_move(&self, id: &str, who: &str, name: &str) -> (u16, Value) {
-        let message = matches!(name, "request_information" | "reject").then_some("see the file");
-        self.call(
-            "POST",
-            &format!("/ra/v1/requests/{id}/moves"),
-            who,
-            Some(json!({ "move": name, "message": message })),
-        )
-        .await
-    }
-
-    async fn issued(&self, who: &str, siren: &str) -> (String, Value) {
-        let id = self.submitted(who, siren).await;
-        assert_eq!(self.do_move(&id, "op-1", "start_review").await.0, 200);
-        assert_eq!(self.do_move(&id, "op-1", "approve").await.0, 200);
-        let (status, view) = self.do_move(&id, "op-2", "approve").await;
-        assert_eq!(status, 200, "{view}");
-        assert_eq!(view["state"], "issued", "{view}");
-        (id, view)
-    }
-
-    fn set_clock(&self, to: SystemTime) {
-        self.service.clock.set(to);
-    }
-}
-
-fn application(siren: &str, siret: Option<&str>) -> Value {
-    json!({
-        "policy": "seal-ca-managed",
-        "organisation": {
-            "siren": siren,
-            "siret": siret,
-            "legal_name": "Alpha Factures SA",
-            "legal_form": "SA à conseil d'administration",
-            "street": "1 rue de la Paix",
-            "postal_code": "75002",
-            "city": "Paris",
-        },
-        "rccs": { "given_name": "Camille", "family_name": "Rccs", "email": "rccs@alpha.example", "language": "fr" },
-        "legal_representative": { "given_name": "Louise", "family_name": "Legal", "email": "legal@alpha.example", "language": "en" },
-        "agent": { "given_name": "Alex", "family_name": "Agent", "email": "agent@alpha.example" },
-        "seal_name": "Alpha Factures seal",
-        "validity_days": 365,
-        "identity_verification": { "method": "eid_substantial" },
-    })
-}
-
-fn pdf() -> Vec<u8> {
-    b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n".to_vec()
-}
-
-fn jpeg() -> Vec<u8> {
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10];
-    bytes.extend_from_slice(b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
-    bytes.extend_from_slice(&[0xFF, 0xD9]);
-    bytes
-}
-
-fn png() -> Vec<u8> {
-    let mut bytes = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
-    bytes.extend_from_slice(&[0, 0, 0, 13]);
-    bytes.extend_from_slice(b"IHDR");
-    bytes.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0]);
-    bytes.extend_from_slice(&[0x90, 0x77, 0x53, 0xDE]);
-    bytes.extend_from_slice(&[0, 0, 0, 0]);
-    bytes.extend_from_slice(b"IEND");
-    bytes.extend_from_slice(&[0xAE, 0x42, 0x60, 0x82]);
-    bytes
-}
-
-/// An ELF executable's first bytes, as a file renamed `.pdf` would carry.
-fn executable() -> Vec<u8> {
-    let mut bytes = b"\x7fELF\x02\x01\x01\0".to_vec();
-    bytes.resize(4096, 0x90);
-    bytes
-}
 
 fn rfc3339(text: &Value) -> SystemTime {
     let parsed = time::OffsetDateTime::parse(
@@ -307,7 +41,7 @@ fn the_whole_registration_path_end_to_end() {
         let maildir: PathBuf = mail_root.path().join("maildir");
         let sink = SmtpSink::start(smtp::free_port(), &maildir);
         let smtp_port = sink.port;
-        let w = world(&softhsm, &db, |s| {
+        let w = back_office::start(&softhsm, &db, |s| {
             s.notify.enabled = true;
             s.notify.smtp_port = smtp_port;
             s.notify.security = sceau::config::SmtpSecurity::None;
@@ -331,21 +65,7 @@ fn the_whole_registration_path_end_to_end() {
         smtp::wait_until("the enrolment e-mails", || {
             smtp::messages(&maildir).len() >= 2
         });
-        let links_to_legal = || -> Vec<String> {
-            smtp::messages(&maildir)
-                .into_iter()
-                .filter(|m| {
-                    smtp::header(m, "to").is_some_and(|to| to.contains("legal@alpha.example"))
-                })
-                .filter_map(|m| {
-                    smtp::body(&m)
-                        .split("/enrol#")
-                        .nth(1)
-                        .and_then(|rest| rest.split_whitespace().next())
-                        .map(str::to_owned)
-                })
-                .collect()
-        };
+        let links_to_legal = || smtp::enrolment_links(&maildir, "legal@alpha.example");
         let first_link = links_to_legal()
             .pop()
             .expect("an enrolment link for the legal representative");
@@ -749,7 +469,7 @@ fn a_credential_seals_only_once_accepted_and_never_once_expired_or_revoked() {
         let db = support::db::sqlite();
         let tls_dir = tempfile::tempdir().unwrap();
         let pki = support::test_ca::MtlsPki::new(tls_dir.path(), 60);
-        let w = world(&softhsm, &db, |s| s.server.tls = Some(pki.tls.clone())).await;
+        let w = back_office::start(&softhsm, &db, |s| s.server.tls = Some(pki.tls.clone())).await;
         let (id, view) = w.issued("rccs-a", SIREN_A).await;
         assert_eq!(view["certificate"]["credential_status"], "pending");
         let credential = view["certificate"]["credential_id"]
@@ -875,7 +595,7 @@ fn role_and_transition_matrix() {
     };
     support::ca::runtime().block_on(async {
         let db = support::db::sqlite();
-        let w = world(&softhsm, &db, |_| {}).await;
+        let w = back_office::start(&softhsm, &db, |_| {}).await;
         // Organisation B exists with its own RCCS.
         assert_eq!(w.apply("rccs-b", SIREN_B, None).await.0, 201);
         let (_, issued) = w.issued("rccs-a", SIREN_A).await;
@@ -931,7 +651,7 @@ fn role_and_transition_matrix() {
         );
 
         // Requests of A in each state a caller can act on.
-        async fn in_state(w: &World, state: RequestState) -> String {
+        async fn in_state(w: &BackOffice, state: RequestState) -> String {
             match state {
                 RequestState::Draft => {
                     let (status, view) = w.apply("rccs-a", SIREN_A, None).await;
@@ -1088,7 +808,7 @@ fn bad_input_is_refused_and_nothing_is_stored_on_postgres() {
 
 async fn bad_input(softhsm: support::hsm::SoftHsm, db: support::db::TestDb) {
     {
-        let w = world(&softhsm, &db, |s| s.ra.max_document_bytes = 64 * 1024).await;
+        let w = back_office::start(&softhsm, &db, |s| s.ra.max_document_bytes = 64 * 1024).await;
         let journal = &w.service.state.journal;
 
         // Wrong SIREN and SIRET check digits.
@@ -1368,7 +1088,7 @@ fn evidence_is_purged_at_the_end_of_its_retention() {
     };
     support::ca::runtime().block_on(async {
         let db = support::db::sqlite();
-        let w = world(&softhsm, &db, |_| {}).await;
+        let w = back_office::start(&softhsm, &db, |_| {}).await;
         let (status, view) = w.apply("rccs-a", SIREN_A, None).await;
         assert_eq!(status, 201, "{view}");
         let id = view["id"].as_str().unwrap().to_owned();
@@ -1439,7 +1159,7 @@ fn seal_keys_are_destroyed_on_revocation_and_expiry() {
     };
     support::ca::runtime().block_on(async {
         let db = support::db::sqlite();
-        let w = world(&softhsm, &db, |_| {}).await;
+        let w = back_office::start(&softhsm, &db, |_| {}).await;
         let state = &w.service.state;
         let seal = state
             .hsm

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
+pub mod back_office;
 pub mod ca;
 pub mod db;
 pub mod hsm;

@@ -155,3 +155,18 @@ pub fn body(message: &str) -> String {
         _ => raw.to_owned(),
     }
 }
+
+/// The enrolment links (the part after `/enrol#`) mailed to `address`, oldest first.
+pub fn enrolment_links(maildir: &Path, address: &str) -> Vec<String> {
+    messages(maildir)
+        .into_iter()
+        .filter(|m| header(m, "to").is_some_and(|to| to.contains(address)))
+        .filter_map(|m| {
+            body(&m)
+                .split("/enrol#")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_owned)
+        })
+        .collect()
+}
