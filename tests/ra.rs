@@ -649,6 +649,60 @@ fn role_and_transition_matrix() {
                 .all(|r| r["entity"]["siren"] == SIREN_B),
             "B lists only its own: {list}"
         );
+        // Paging: one at a time, the pages make up the whole listing, in order.
+        let (status, all) = w
+            .call("GET", "/ra/v1/requests?limit=200", "op-1", None)
+            .await;
+        assert_eq!(status, 200, "{all}");
+        assert_eq!(all["next_before"], Value::Null, "{all}");
+        let ids = |page: &Value| -> Vec<String> {
+            page["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let everything = ids(&all);
+        assert!(everything.len() >= 2, "{all}");
+        let mut paged = Vec::new();
+        let mut path = "/ra/v1/requests?limit=1".to_owned();
+        for _ in 0..everything.len() {
+            let (status, page) = w.call("GET", &path, "op-1", None).await;
+            assert_eq!(status, 200, "{page}");
+            assert_eq!(ids(&page).len(), 1, "{page}");
+            paged.extend(ids(&page));
+            match page["next_before"].as_str() {
+                Some(next) => path = format!("/ra/v1/requests?limit=1&before={next}"),
+                None => break,
+            }
+        }
+        assert_eq!(paged, everything, "the pages, one after the other");
+        let a_request = everything
+            .iter()
+            .find(|id| !ids(&list).contains(id))
+            .unwrap();
+        for (query, who, why) in [
+            ("limit=0", "op-1", "limit"),
+            ("limit=201", "op-1", "limit"),
+            (
+                &format!("before={}", uuid::Uuid::new_v4()) as &str,
+                "op-1",
+                "before",
+            ),
+            // B may not page from a request of A: it would learn it exists.
+            (&format!("before={a_request}"), "rccs-b", "before"),
+        ] {
+            let (status, problem) = w
+                .call("GET", &format!("/ra/v1/requests?{query}"), who, None)
+                .await;
+            assert_eq!(status, 422, "{query} as {who}: {problem}");
+            assert_eq!(problem["field"], why, "{query}: {problem}");
+        }
+        let (status, problem) = w
+            .call("GET", "/ra/v1/requests?before=yesterday", "op-1", None)
+            .await;
+        assert_eq!(status, 400, "{problem}");
 
         // Requests of A in each state a caller can act on.
         async fn in_state(w: &BackOffice, state: RequestState) -> String {

@@ -127,19 +127,29 @@ async fn apply(
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     state: Option<String>,
+    before: Option<Uuid>,
+    limit: Option<u32>,
 }
+
+/// Requests per page when the caller does not say.
+const DEFAULT_PAGE: u32 = 50;
 
 async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let requests = state
+    let page = state
         .ra
-        .list(&principal, query.state.as_deref())
+        .list(
+            &principal,
+            query.state.as_deref(),
+            query.before,
+            query.limit.unwrap_or(DEFAULT_PAGE),
+        )
         .await
         .map_err(problem)?;
-    Ok(Json(json!({ "requests": requests })))
+    Ok(Json(page))
 }
 
 async fn show(

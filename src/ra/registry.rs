@@ -7,7 +7,8 @@
 //! Every action is journaled first, then written with its notices in one
 //! transaction, then answered.
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -51,6 +52,23 @@ use crate::store::{Store, StoreError};
 
 /// Days before expiry on which the holder is reminded to renew (seed 002).
 pub const REMINDER_DAYS: [u32; 4] = [90, 45, 30, 15];
+
+/// The most requests one page of a listing holds.
+pub const MAX_PAGE: u32 = 200;
+
+/// A page of the requests listing; `next_before` names the request to page
+/// on from, while there are more.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RequestPage {
+    pub requests: Vec<RequestView>,
+    pub next_before: Option<Uuid>,
+}
+
+/// An organisation and its people, as a request's view shows them.
+struct Organisation {
+    entity: RegisteredEntity,
+    persons: Vec<Person>,
+}
 
 /// How long a client certificate for activation is valid (one year: short,
 /// as it authenticates a person).
@@ -595,7 +613,8 @@ impl Registry {
         // The applicant becomes the RCCS with this commit: his principal was
         // made before, so the request is shown without the organisation check.
         let row = self.inner.store.registration_request(request_id).await?;
-        self.render(principal, row, dossier).await
+        let organisation = self.organisation(row.entity_id).await?;
+        self.render(principal, row, dossier, &organisation).await
     }
 
     fn person_input(&self, field: &str, input: &PersonInput) -> Result<PersonDraft, RaError> {
@@ -864,7 +883,16 @@ impl Registry {
     /// The request as `principal` may see it.
     pub async fn view(&self, principal: &Principal, id: Uuid) -> Result<RequestView, RaError> {
         let (row, dossier) = self.load(principal, id).await?;
-        self.render(principal, row, dossier).await
+        let organisation = self.organisation(row.entity_id).await?;
+        self.render(principal, row, dossier, &organisation).await
+    }
+
+    async fn organisation(&self, entity_id: Uuid) -> Result<Organisation, RaError> {
+        let store = &self.inner.store;
+        Ok(Organisation {
+            entity: store.registered_entity(entity_id).await?,
+            persons: store.persons_of(entity_id).await?,
+        })
     }
 
     async fn render(
@@ -872,16 +900,17 @@ impl Registry {
         principal: &Principal,
         row: RequestRow,
         dossier: Dossier,
+        organisation: &Organisation,
     ) -> Result<RequestView, RaError> {
         let store = &self.inner.store;
         let policy = self.policy(&row.policy_id)?;
         let lifecycle = Self::lifecycle(&row, &dossier, &policy)?;
         let roles: BTreeSet<Role> = principal.roles.clone();
         let allowed_moves = lifecycle.allowed_moves(&roles);
-        let entity = store.registered_entity(row.entity_id).await?;
-        let persons = store.persons_of(row.entity_id).await?;
+        let entity = organisation.entity.clone();
         let find = |id: Uuid| {
-            persons
+            organisation
+                .persons
                 .iter()
                 .find(|p| p.id == id)
                 .cloned()
@@ -956,17 +985,26 @@ impl Registry {
         })
     }
 
-    /// Requests the caller may see: an organisation's own, or all for staff
-    /// (optionally in one state).
+    /// Up to `limit` requests the caller may see, newest first: an
+    /// organisation's own, or all for staff (optionally in one state); after
+    /// `before`, a request of the previous page, when paging on.
     pub async fn list(
         &self,
         principal: &Principal,
         state: Option<&str>,
-    ) -> Result<Vec<RequestView>, RaError> {
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<RequestPage, RaError> {
         if let Some(state) = state
             && RequestState::parse(state).is_none()
         {
             return Err(invalid("state", format!("no state {state:?}")));
+        }
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(invalid(
+                "limit",
+                format!("{limit} is not between 1 and {MAX_PAGE}"),
+            ));
         }
         let entity = if is_staff(principal) {
             None
@@ -977,17 +1015,47 @@ impl Registry {
                     .ok_or_else(|| RaError::NotFound("no requests".to_owned()))?,
             )
         };
-        let rows = self
-            .inner
-            .store
-            .registration_requests(entity, state)
+        let store = &self.inner.store;
+        if let Some(before) = before {
+            // Paging from a request the caller cannot see would tell him it exists.
+            let visible = match store.registration_request(before).await {
+                Ok(row) => check_entity(principal, row.entity_id, "").is_ok(),
+                Err(StoreError::NotFound { .. }) => false,
+                Err(e) => return Err(e.into()),
+            };
+            if !visible {
+                return Err(invalid(
+                    "before",
+                    format!("no request {before} to page from"),
+                ));
+            }
+        }
+        // One more than asked: whether there is a next page.
+        let mut rows = store
+            .registration_requests(entity, state, before, limit + 1)
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        // The requests of a page mostly share their organisation: read it once.
+        let mut organisations: HashMap<Uuid, Organisation> = HashMap::new();
+        let mut requests = Vec::with_capacity(rows.len());
         for row in rows {
             let dossier = dossier_of(&row)?;
-            out.push(self.render(principal, row, dossier).await?);
+            let organisation = match organisations.entry(row.entity_id) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(new) => new.insert(self.organisation(row.entity_id).await?),
+            };
+            requests.push(self.render(principal, row, dossier, organisation).await?);
         }
-        Ok(out)
+        let next_before = if more {
+            requests.last().map(|view| view.id)
+        } else {
+            None
+        };
+        Ok(RequestPage {
+            requests,
+            next_before,
+        })
     }
 
     // ---- completing a request ------------------------------------------------
@@ -2056,16 +2124,27 @@ impl Registry {
         self.remind(&mut report).await?;
         self.purge(&mut report).await?;
         report.destroyed_keys = self.destroy_keys().await?;
-        for row in self
-            .inner
-            .store
-            .registration_requests(None, Some(RequestState::Validated.name()))
-            .await?
-        {
-            match self.issue(row.id).await {
-                Ok(()) => report.issued_requests.push(row.id),
-                Err(error) => tracing::warn!(request = %row.id, %error, "issuance retry failed"),
+        // Page by page: those whose issuance fails again stay validated, and
+        // the next page starts after them.
+        let mut before = None;
+        loop {
+            let rows = self
+                .inner
+                .store
+                .registration_requests(None, Some(RequestState::Validated.name()), before, MAX_PAGE)
+                .await?;
+            for row in &rows {
+                match self.issue(row.id).await {
+                    Ok(()) => report.issued_requests.push(row.id),
+                    Err(error) => {
+                        tracing::warn!(request = %row.id, %error, "issuance retry failed");
+                    }
+                }
             }
+            if rows.len() < MAX_PAGE as usize {
+                break;
+            }
+            before = rows.last().map(|row| row.id);
         }
         Ok(report)
     }

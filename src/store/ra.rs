@@ -773,20 +773,30 @@ impl Store {
     }
 
     /// Requests, newest first: of one organisation, or in one state, or all.
+    /// Up to `limit` requests (of `entity_id`, in `state`, when given), newest
+    /// first; after `before` (a request's id) when paging on.
     pub async fn registration_requests(
         &self,
         entity_id: Option<Uuid>,
         state: Option<&str>,
+        before: Option<Uuid>,
+        limit: u32,
     ) -> Result<Vec<RequestRow>, StoreError> {
+        // Keyset paging on (created_at, id), both descending, so a page
+        // does not shift when requests are added meanwhile.
         let sql = format!(
             "SELECT {REQUEST_COLUMNS} FROM registration_requests \
              WHERE ($1 = '' OR entity_id = $1) AND ($2 = '' OR state = $2) \
-             ORDER BY created_at DESC, id"
+             AND ($3 = '' OR (created_at, id) < \
+                  (SELECT created_at, id FROM registration_requests WHERE id = $3)) \
+             ORDER BY created_at DESC, id DESC LIMIT $4"
         );
         on_pool!(self, |pool| {
             let rows = sqlx::query(&sql)
                 .bind(entity_id.map(|e| e.to_string()).unwrap_or_default())
                 .bind(state.unwrap_or_default())
+                .bind(before.map(|b| b.to_string()).unwrap_or_default())
+                .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await?;
             let mut out = Vec::with_capacity(rows.len());
