@@ -1,12 +1,18 @@
-"""schemathesis hooks for sceau's contract run (tests/contract.rs).
+"""schemathesis hooks for sceau's contract runs (tests/contract.rs).
 
-Generated requests mostly name credentials and SADs that do not exist, so
-they only ever meet the 4xx paths. Half of the requests to operations that
-take a seal credential are therefore given the run's real credential, a SAD
-freshly authorised for exactly what the request signs, and (for PAdES) a
-real PDF, so every operation is also exercised where it succeeds. Every
-call's operation and status is appended to the calls file, from which the
-Rust test checks that each operation got a 2xx and enough cases.
+Generated requests mostly name credentials, SADs, requests and serials that
+do not exist, so they only ever meet the 4xx paths. Half of the requests are
+therefore made realistic: the run's real credential, a SAD freshly
+authorised for exactly what the request signs, a real PDF, and in the bearer
+run a request in the state the move needs, a certificate not yet revoked, a
+fresh enrolment link from the mail sink. So every operation is also
+exercised where it succeeds. Every call's operation and status is appended
+to the calls file, from which the Rust test checks that each operation got a
+2xx and enough cases.
+
+Two modes (`mode` in the context file): `mtls`, where the TLS client
+certificate alone authenticates, and `bearer`, where each operation gets the
+access token of the person or server it is meant for.
 """
 
 import base64
@@ -27,9 +33,16 @@ SESSION.verify = CONTEXT["server_ca"]
 PDF = open(CONTEXT["sample_pdf"], "rb").read()
 PICK = random.Random(CONTEXT["seed"])
 SHA256 = "2.16.840.1.101.3.4.2.1"
+MODE = CONTEXT.get("mode", "mtls")
 
 # The binary bodies of seals, time-stamp and OCSP requests go out as they are.
-for media_type in ("application/pdf", "application/timestamp-query", "application/ocsp-request"):
+for media_type in (
+    "application/pdf",
+    "application/timestamp-query",
+    "application/ocsp-request",
+    "image/jpeg",
+    "image/png",
+):
     schemathesis.serializer.alias(media_type, "application/octet-stream")
 
 
@@ -47,10 +60,18 @@ def key_algorithm():
 SIGN_ALGO = key_algorithm()
 
 
+def seal_client_headers():
+    """What authenticates the seal client besides its TLS certificate (the
+    bearer run replaces this with its access token: a SAD is bound to the
+    principal that asked for it)."""
+    return {}
+
+
 def fresh_sad(count):
     response = SESSION.post(
         CONTEXT["url"] + "/csc/v2/credentials/authorize",
         json={"credentialID": CONTEXT["credential"], "numSignatures": max(1, count)},
+        headers=seal_client_headers(),
         timeout=30,
     )
     response.raise_for_status()
@@ -101,22 +122,32 @@ def realistic_csc(path, body):
         body["SAD"] = fresh_sad(1)
 
 
-@schemathesis.hook
-def before_call(context, case, kwargs):
-    # The client is authenticated by its TLS certificate; a generated bearer
-    # token would take precedence and turn every request into a 401.
-    if CONTEXT.get("strip_authorization"):
-        for headers in (case.headers, kwargs.get("headers")):
-            if headers is not None and hasattr(headers, "keys"):
-                for name in [n for n in headers if n.lower() == "authorization"]:
-                    del headers[name]
-    if PICK.random() >= 0.5:
-        return
+def set_authorization(case, kwargs, value):
+    """Replaces whatever Authorization header schemathesis generated."""
+    for headers in (case.headers, kwargs.get("headers")):
+        if headers is not None and hasattr(headers, "keys"):
+            for name in [n for n in headers if n.lower() == "authorization"]:
+                del headers[name]
+    if value is not None:
+        if case.headers is None:
+            case.headers = {}
+        case.headers["Authorization"] = value
+        if kwargs.get("headers") is not None:
+            kwargs["headers"]["Authorization"] = value
+
+
+def realistic_seal_client(case):
+    """The seal client's operations with the real credential (both modes)."""
     path = case.operation.path
-    if path.startswith("/csc/") and not path.endswith("/info"):
+    if path.endswith("/credentials/info"):
+        if isinstance(case.body, dict):
+            case.body["credentialID"] = CONTEXT["credential"]
+            case.media_type = "application/json"
+    elif path.startswith("/csc/") and not path.endswith("/info"):
         if isinstance(case.body, dict):
             try:
                 realistic_csc(path, case.body)
+                case.media_type = "application/json"
             except requests.RequestException:
                 pass
     elif path == "/api/v1/seal/hashes":
@@ -131,7 +162,25 @@ def before_call(context, case, kwargs):
 
 
 @schemathesis.hook
+def before_call(context, case, kwargs):
+    if MODE == "bearer":
+        import back_office
+
+        back_office.before_call(case, kwargs)
+        return
+    # The client is authenticated by its TLS certificate; a generated bearer
+    # token would take precedence and turn every request into a 401.
+    set_authorization(case, kwargs, None)
+    if PICK.random() < 0.5:
+        realistic_seal_client(case)
+
+
+@schemathesis.hook
 def after_call(context, case, response):
+    if MODE == "bearer":
+        import back_office
+
+        back_office.after_call(case, response)
     with open(CONTEXT["calls"], "a") as calls:
         calls.write(
             json.dumps(
@@ -139,6 +188,8 @@ def after_call(context, case, response):
                     "method": case.operation.method.upper(),
                     "path": case.operation.path,
                     "status": response.status_code,
+                    # What the refusals said, for whoever reads a failed run.
+                    "said": response.text[:300] if response.status_code >= 400 else "",
                 }
             )
             + "\n"

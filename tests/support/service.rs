@@ -49,6 +49,7 @@ pub fn settings(softhsm: &SoftHsm, db: &TestDb, dir: &Path, tls: Option<TlsSetti
 impl Service {
     /// Builds (running the ceremony on first use of the database) and serves.
     pub async fn start(settings: Settings, clock: Arc<ManualClock>) -> Self {
+        log_to_file_when_asked();
         let dir = tempfile::tempdir().unwrap();
         let shared: SharedClock = clock.clone();
         let app = Application::build(settings, shared).await.unwrap();
@@ -153,6 +154,40 @@ impl Service {
             .unwrap();
         credential
     }
+}
+
+/// `SCEAU_TEST_LOG=file`: the services' logs (filtered by `RUST_LOG`, else
+/// `info`) are appended to `file`, for whoever debugs a run; the tests keep
+/// them quiet otherwise.
+fn log_to_file_when_asked() {
+    let Ok(path) = std::env::var("SCEAU_TEST_LOG") else {
+        return;
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Several services in one process: the first one's subscriber stays.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+}
+
+/// The service's clock kept on the real time (every 100 ms) until the
+/// returned task is aborted: for runs that take minutes and present tokens
+/// the provider dates by the real time.
+pub fn follow_real_time(clock: Arc<ManualClock>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            clock.set(std::time::SystemTime::now());
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
 }
 
 /// A manual clock at the current time.
