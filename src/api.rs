@@ -81,8 +81,8 @@ fn with_fallbacks<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router
         .method_not_allowed_fallback(problem::method_not_allowed)
 }
 
-/// The middleware stack, outermost first: request id, trace span, `Connection:
-/// close` after an unread body, error bodies as problems, panics as 500 problems, request body limit.
+/// The middleware stack, outermost first: request id, trace span, the rest of an
+/// unread body, error bodies as problems, panics as 500 problems, request body limit.
 fn with_middleware(router: Router, body_limit: usize) -> Router {
     // `.layer` wraps what is already there: the last layer added is the outermost.
     router
@@ -93,7 +93,7 @@ fn with_middleware(router: Router, body_limit: usize) -> Router {
             body_limit,
             problem::errors_as_problems,
         ))
-        .layer(axum::middleware::from_fn(unread_body::close_when_unread))
+        .layer(axum::middleware::from_fn(unread_body::finish_reading))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
