@@ -460,6 +460,50 @@ async fn freshness_across_instances(softhsm: &SoftHsm, db: &TestDb) {
         attempts, 1,
         "B served a stale good after the revocation returned"
     );
+
+    // Concurrent requests have their status reads made together: each still
+    // gets its own certificate's status.
+    let entity = f.service.entity("Autre SA", "NTRFR-123456782").await;
+    let credential = f.service.active_credential(entity, "seal-ca-managed").await;
+    let good = f
+        .service
+        .state
+        .store
+        .certificate_of_credential(credential)
+        .await
+        .unwrap()
+        .unwrap()
+        .serial;
+    let asked: Vec<(&str, bool)> = (0..60)
+        .map(|i| {
+            if i % 2 == 0 {
+                (f.serial.as_str(), true)
+            } else {
+                (good.as_str(), false)
+            }
+        })
+        .collect();
+    let answers = futures_util::future::join_all(
+        asked
+            .iter()
+            .map(|(serial, _)| post(&client, &b, request(&f.issuing, serial, None))),
+    )
+    .await;
+    for ((serial, revoked), (status, answer)) in asked.iter().zip(answers) {
+        assert_eq!(status, 200);
+        let said = decode(&answer).1.map(|(status, _)| status);
+        if *revoked {
+            assert!(
+                matches!(said, Some(CertStatus::Revoked(_))),
+                "{serial}: {said:?}"
+            );
+        } else {
+            assert!(
+                matches!(said, Some(CertStatus::Good(_))),
+                "{serial}: {said:?}"
+            );
+        }
+    }
     b.stop().await;
     f.service.stop().await;
 }

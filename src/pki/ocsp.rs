@@ -1,6 +1,6 @@
 //! The OCSP responder (RFC 6960, RFC 5019 profile) for the issuing CA: parses
-//! requests, reads each certificate's status from the database on every request,
-//! answers from a cache of signed responses when the status has not changed, and
+//! requests, reads each certificate's status from the database on every request
+//! (the reads of concurrent requests in one query), answers from a cache of signed responses when the status has not changed, and
 //! signs with the delegated responder key (id-pkix-ocsp-nocheck) in the HSM,
 //! within a bound for requests that need a fresh signature.
 //!
@@ -41,7 +41,7 @@ use crate::clock::SharedClock;
 use crate::config::{OcspOverLimit, OcspSettings};
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{HsmSignature, HsmSigner};
-use crate::store::status::SerialStatus;
+use crate::store::status::{CertificateStatus, SerialStatus};
 use crate::store::{Store, StoreError};
 
 /// Most certificates one request may ask about.
@@ -280,6 +280,78 @@ struct Cached {
     answer: OcspAnswer,
 }
 
+/// The most serials one coalesced status read asks for.
+const MAX_STATUS_BATCH: usize = 256;
+
+/// A status read waiting for its query, and where its answer goes.
+type PendingRead = (
+    String,
+    tokio::sync::oneshot::Sender<Result<CertificateStatus, String>>,
+);
+
+/// Coalesces the status reads of concurrent requests into one query. A read
+/// is answered by a query that started after it was asked, so a revocation
+/// committed before a request arrived is always seen: each request waits for
+/// the reader, and whoever gets it reads all the serials asked so far.
+#[derive(Debug, Default)]
+struct StatusReads {
+    pending: Mutex<Vec<PendingRead>>,
+    reader: tokio::sync::Mutex<()>,
+}
+
+impl StatusReads {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<PendingRead>> {
+        match self.pending.lock() {
+            Ok(pending) => pending,
+            // The list stays consistent whatever panicked: take it as it is.
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    async fn read(&self, store: &Store, serial: String) -> Result<CertificateStatus, String> {
+        let (sender, mut answer) = tokio::sync::oneshot::channel();
+        self.pending().push((serial.clone(), sender));
+        loop {
+            tokio::select! {
+                biased;
+                answered = &mut answer => {
+                    return match answered {
+                        Ok(result) => result,
+                        // The request that read for this one was dropped
+                        // mid-query (its client went away): read alone.
+                        Err(_) => store.certificate_status(&serial).await.map_err(|e| e.to_string()),
+                    };
+                }
+                _reading = self.reader.lock() => {
+                    let batch: Vec<PendingRead> = {
+                        let mut pending = self.pending();
+                        let take = pending.len().min(MAX_STATUS_BATCH);
+                        pending.drain(..take).collect()
+                    };
+                    if batch.is_empty() {
+                        // An earlier reader took this one; its answer is sent.
+                        continue;
+                    }
+                    let serials: Vec<String> = batch.iter().map(|(s, _)| s.clone()).collect();
+                    match store.certificate_statuses(&serials).await {
+                        Ok(statuses) => {
+                            for ((_, to), status) in batch.into_iter().zip(statuses) {
+                                let _ = to.send(Ok(status));
+                            }
+                        }
+                        Err(error) => {
+                            let error = error.to_string();
+                            for (_, to) in batch {
+                                let _ = to.send(Err(error.clone()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A token bucket in real time (load is real, whatever the clock says).
 #[derive(Debug)]
 struct Bucket {
@@ -312,6 +384,7 @@ struct Inner {
     cas: Vec<ServedCa>,
     key: RwLock<Arc<ResponderKey>>,
     cache: Mutex<HashMap<Vec<u8>, Arc<Cached>>>,
+    status_reads: StatusReads,
     permits: tokio::sync::Semaphore,
     bucket: Mutex<Bucket>,
 }
@@ -348,6 +421,7 @@ impl OcspResponder {
                 cas,
                 key: RwLock::new(Arc::new(key)),
                 cache: Mutex::new(HashMap::new()),
+                status_reads: StatusReads::default(),
                 permits: tokio::sync::Semaphore::new(settings.signing_concurrency.max(1)),
                 bucket: Mutex::new(Bucket {
                     tokens: size,
@@ -429,7 +503,11 @@ impl OcspResponder {
                 return OcspAnswer::unauthorized();
             };
             let serial = hex::encode(id.serial_number.as_bytes());
-            let (status, final_response) = match self.inner.store.certificate_status(&serial).await
+            let (status, final_response) = match self
+                .inner
+                .status_reads
+                .read(&self.inner.store, serial)
+                .await
             {
                 Ok(found) if self.inner.cas[ca].issued(&found.issued_under) => {
                     (found.status, found.final_response)

@@ -1,7 +1,10 @@
-//! The revocation status of one certificate, read on every OCSP request: one
+//! The revocation status of certificates, read on every OCSP request: a
 //! primary-key lookup on `certificates` joined to `revocations` and
-//! `final_ocsp_responses` (also keyed by serial), so a revocation written by
-//! any instance is seen at once.
+//! `final_ocsp_responses` (also keyed by serial), for one serial or the
+//! serials of concurrent requests together, so a revocation written by any
+//! instance is seen at once.
+
+use std::collections::HashMap;
 
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -44,23 +47,42 @@ fn reason(code: Option<i64>) -> Result<Option<u8>, StoreError> {
 impl Store {
     /// The status of `serial` (hex of the serial number's content octets).
     pub async fn certificate_status(&self, serial: &str) -> Result<CertificateStatus, StoreError> {
-        let sql = "SELECT c.state, c.policy_id, r.reason_code, r.revoked_at, f.serial \
-                   FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial \
-                   LEFT JOIN final_ocsp_responses f \
-                   ON f.serial = c.serial AND f.hash_algorithm = 'sha1' \
-                   WHERE c.serial = $1";
-        let service = "SELECT a.purpose, v.reason_code, v.revoked_at, f.serial \
-                       FROM ca_certificates a LEFT JOIN ca_revocations v ON v.serial = a.serial \
-                       LEFT JOIN final_ocsp_responses f \
-                       ON f.serial = a.serial AND f.hash_algorithm = 'sha1' \
-                       WHERE a.serial = $1";
+        let mut found = self.certificate_statuses(&[serial.to_owned()]).await?;
+        found
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt(format!("no status read for {serial}")))
+    }
+
+    /// The status of each of `serials`, in their order: one query for all
+    /// (the OCSP responder reads the serials of concurrent requests together).
+    pub async fn certificate_statuses(
+        &self,
+        serials: &[String],
+    ) -> Result<Vec<CertificateStatus>, StoreError> {
+        let mut found: HashMap<&str, CertificateStatus> = HashMap::with_capacity(serials.len());
+        if serials.is_empty() {
+            return Ok(Vec::new());
+        }
+        let issued = format!(
+            "SELECT c.serial, c.state, c.policy_id, r.reason_code, r.revoked_at, f.serial \
+             FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial \
+             LEFT JOIN final_ocsp_responses f \
+             ON f.serial = c.serial AND f.hash_algorithm = 'sha1' \
+             WHERE c.serial IN ({})",
+            placeholders(serials.len())
+        );
         on_pool!(self, |pool| {
-            if let Some(row) = sqlx::query(sql).bind(serial).fetch_optional(pool).await? {
-                let state: String = row.try_get(0)?;
-                let policy: String = row.try_get(1)?;
-                let code: Option<i64> = row.try_get(2)?;
-                let revoked_at: Option<i64> = row.try_get(3)?;
-                let final_response: Option<String> = row.try_get(4)?;
+            let mut query = sqlx::query(&issued);
+            for serial in serials {
+                query = query.bind(serial);
+            }
+            for row in query.fetch_all(pool).await? {
+                let serial: String = row.try_get(0)?;
+                let state: String = row.try_get(1)?;
+                let policy: String = row.try_get(2)?;
+                let code: Option<i64> = row.try_get(3)?;
+                let revoked_at: Option<i64> = row.try_get(4)?;
+                let final_response: Option<String> = row.try_get(5)?;
                 let status = match (state.as_str(), revoked_at) {
                     ("issued", None) => SerialStatus::Good,
                     ("issued", Some(at)) => SerialStatus::Revoked {
@@ -69,23 +91,41 @@ impl Store {
                     },
                     _ => SerialStatus::Unknown,
                 };
-                return Ok(CertificateStatus {
-                    issued_under: policy,
-                    status,
-                    final_response: final_response.is_some(),
-                });
+                if let Some(asked) = serials.iter().find(|s| **s == serial) {
+                    found.insert(
+                        asked,
+                        CertificateStatus {
+                            issued_under: policy,
+                            status,
+                            final_response: final_response.is_some(),
+                        },
+                    );
+                }
             }
             // Only misses pay for the second lookup (also by primary key).
-            match sqlx::query(service)
-                .bind(serial)
-                .fetch_optional(pool)
-                .await?
-            {
-                Some(row) => {
-                    let purpose: String = row.try_get(0)?;
-                    let code: Option<i64> = row.try_get(1)?;
-                    let revoked_at: Option<i64> = row.try_get(2)?;
-                    let final_response: Option<String> = row.try_get(3)?;
+            let missed: Vec<&String> = serials
+                .iter()
+                .filter(|s| !found.contains_key(s.as_str()))
+                .collect();
+            if !missed.is_empty() {
+                let service = format!(
+                    "SELECT a.serial, a.purpose, v.reason_code, v.revoked_at, f.serial \
+                     FROM ca_certificates a LEFT JOIN ca_revocations v ON v.serial = a.serial \
+                     LEFT JOIN final_ocsp_responses f \
+                     ON f.serial = a.serial AND f.hash_algorithm = 'sha1' \
+                     WHERE a.serial IN ({})",
+                    placeholders(missed.len())
+                );
+                let mut query = sqlx::query(&service);
+                for serial in &missed {
+                    query = query.bind(serial.as_str());
+                }
+                for row in query.fetch_all(pool).await? {
+                    let serial: String = row.try_get(0)?;
+                    let purpose: String = row.try_get(1)?;
+                    let code: Option<i64> = row.try_get(2)?;
+                    let revoked_at: Option<i64> = row.try_get(3)?;
+                    let final_response: Option<String> = row.try_get(4)?;
                     let status = match (purpose.as_str(), revoked_at) {
                         ("ocsp" | "tsa", None) => SerialStatus::Good,
                         ("ocsp" | "tsa", Some(at)) => SerialStatus::Revoked {
@@ -94,18 +134,39 @@ impl Store {
                         },
                         _ => SerialStatus::Unknown,
                     };
-                    Ok(CertificateStatus {
-                        issued_under: format!("service:{purpose}"),
-                        status,
-                        final_response: final_response.is_some(),
-                    })
+                    if let Some(asked) = serials.iter().find(|s| **s == serial) {
+                        found.insert(
+                            asked,
+                            CertificateStatus {
+                                issued_under: format!("service:{purpose}"),
+                                status,
+                                final_response: final_response.is_some(),
+                            },
+                        );
+                    }
                 }
-                None => Ok(CertificateStatus {
-                    issued_under: String::new(),
-                    status: SerialStatus::Unknown,
-                    final_response: false,
-                }),
             }
+            Ok(serials
+                .iter()
+                .map(|serial| {
+                    found
+                        .get(serial.as_str())
+                        .cloned()
+                        .unwrap_or(CertificateStatus {
+                            issued_under: String::new(),
+                            status: SerialStatus::Unknown,
+                            final_response: false,
+                        })
+                })
+                .collect())
         })
     }
+}
+
+/// `$1, $2, …, $n`: the placeholders of an `IN` list of `n` values.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
