@@ -1,7 +1,7 @@
 //! The OCSP responder (RFC 6960, RFC 5019 profile) for the issuing CA: parses
 //! requests, reads each certificate's status from the database on every request
-//! (the reads of concurrent requests in one query), answers from a cache of signed responses when the status has not changed, and
-//! signs with the delegated responder key (id-pkix-ocsp-nocheck) in the HSM,
+//! (the reads of concurrent requests in one query), answers from a cache of
+//! signed responses when the status has not changed, and signs with the delegated responder key (id-pkix-ocsp-nocheck) in the HSM,
 //! within a bound for requests that need a fresh signature.
 //!
 //! Choices where RFC 6960 leaves room:

@@ -4,7 +4,7 @@
 //! serials of concurrent requests together, so a revocation written by any
 //! instance is seen at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -59,22 +59,29 @@ impl Store {
         &self,
         serials: &[String],
     ) -> Result<Vec<CertificateStatus>, StoreError> {
-        let mut found: HashMap<&str, CertificateStatus> = HashMap::with_capacity(serials.len());
-        if serials.is_empty() {
+        // Concurrent requests mostly ask for the same few certificates.
+        let unique: Vec<&str> = serials
+            .iter()
+            .map(String::as_str)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if unique.is_empty() {
             return Ok(Vec::new());
         }
+        let mut found: HashMap<String, CertificateStatus> = HashMap::with_capacity(unique.len());
         let issued = format!(
             "SELECT c.serial, c.state, c.policy_id, r.reason_code, r.revoked_at, f.serial \
              FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial \
              LEFT JOIN final_ocsp_responses f \
              ON f.serial = c.serial AND f.hash_algorithm = 'sha1' \
              WHERE c.serial IN ({})",
-            placeholders(serials.len())
+            placeholders(unique.len())
         );
         on_pool!(self, |pool| {
             let mut query = sqlx::query(&issued);
-            for serial in serials {
-                query = query.bind(serial);
+            for serial in &unique {
+                query = query.bind(*serial);
             }
             for row in query.fetch_all(pool).await? {
                 let serial: String = row.try_get(0)?;
@@ -91,21 +98,20 @@ impl Store {
                     },
                     _ => SerialStatus::Unknown,
                 };
-                if let Some(asked) = serials.iter().find(|s| **s == serial) {
-                    found.insert(
-                        asked,
-                        CertificateStatus {
-                            issued_under: policy,
-                            status,
-                            final_response: final_response.is_some(),
-                        },
-                    );
-                }
+                found.insert(
+                    serial,
+                    CertificateStatus {
+                        issued_under: policy,
+                        status,
+                        final_response: final_response.is_some(),
+                    },
+                );
             }
             // Only misses pay for the second lookup (also by primary key).
-            let missed: Vec<&String> = serials
+            let missed: Vec<&str> = unique
                 .iter()
-                .filter(|s| !found.contains_key(s.as_str()))
+                .copied()
+                .filter(|s| !found.contains_key(*s))
                 .collect();
             if !missed.is_empty() {
                 let service = format!(
@@ -118,7 +124,7 @@ impl Store {
                 );
                 let mut query = sqlx::query(&service);
                 for serial in &missed {
-                    query = query.bind(serial.as_str());
+                    query = query.bind(*serial);
                 }
                 for row in query.fetch_all(pool).await? {
                     let serial: String = row.try_get(0)?;
@@ -134,16 +140,14 @@ impl Store {
                         },
                         _ => SerialStatus::Unknown,
                     };
-                    if let Some(asked) = serials.iter().find(|s| **s == serial) {
-                        found.insert(
-                            asked,
-                            CertificateStatus {
-                                issued_under: format!("service:{purpose}"),
-                                status,
-                                final_response: final_response.is_some(),
-                            },
-                        );
-                    }
+                    found.insert(
+                        serial,
+                        CertificateStatus {
+                            issued_under: format!("service:{purpose}"),
+                            status,
+                            final_response: final_response.is_some(),
+                        },
+                    );
                 }
             }
             Ok(serials
