@@ -1017,17 +1017,16 @@ impl Registry {
         };
         let store = &self.inner.store;
         if let Some(before) = before {
-            // Paging from a request the caller cannot see would tell him it exists.
-            let visible = match store.registration_request(before).await {
-                Ok(row) => check_entity(principal, row.entity_id, "").is_ok(),
-                Err(StoreError::NotFound { .. }) => false,
-                Err(e) => return Err(e.into()),
-            };
-            if !visible {
-                return Err(invalid(
-                    "before",
-                    format!("no request {before} to page from"),
-                ));
+            // A request the caller cannot see is refused like an unknown one.
+            match self.load(principal, before).await {
+                Ok(_) => {}
+                Err(RaError::NotFound(_)) => {
+                    return Err(invalid(
+                        "before",
+                        format!("no request {before} to page from"),
+                    ));
+                }
+                Err(e) => return Err(e),
             }
         }
         // One more than asked: whether there is a next page.

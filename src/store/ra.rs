@@ -772,7 +772,6 @@ impl Store {
         })
     }
 
-    /// Requests, newest first: of one organisation, or in one state, or all.
     /// Up to `limit` requests (of `entity_id`, in `state`, when given), newest
     /// first; after `before` (a request's id) when paging on.
     pub async fn registration_requests(
