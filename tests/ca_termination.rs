@@ -46,19 +46,14 @@ async fn call(
     body: Option<Value>,
 ) -> (u16, Value) {
     let token = idp.token(who, AUDIENCE, None).await;
-    let mut request = reqwest::Client::new()
-        .request(method.parse().unwrap(), service.url(path))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    support::back_office::bearer_call(
+        &reqwest::Client::new(),
+        method,
+        &service.url(path),
+        &token,
+        body,
     )
+    .await
 }
 
 async fn get_bytes(service: &Service, path: &str) -> Vec<u8> {

@@ -45,6 +45,30 @@ pub fn people() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// `method url` with `token` and a JSON `body`: the status and the answer
+/// (JSON, else its text as a JSON string).
+pub async fn bearer_call(
+    http: &reqwest::Client,
+    method: &str,
+    url: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http
+        .request(method.parse().unwrap(), url)
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
 /// sceau on its plain listener with the test people's provider for the back
 /// office (people, a second factor or the eID `acr` counts as strong).
 pub struct BackOffice {
@@ -131,20 +155,7 @@ impl BackOffice {
         body: Option<Value>,
     ) -> (u16, Value) {
         let token = self.token(who).await;
-        let mut request = self
-            .http
-            .request(method.parse().unwrap(), self.service.url(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        bearer_call(&self.http, method, &self.service.url(path), &token, body).await
     }
 
     pub async fn upload(
