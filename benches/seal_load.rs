@@ -480,7 +480,7 @@ async fn pades_once(tokens: &Path, root: &Path, job: &str) {
         .await
         .unwrap();
     let credential = Uuid::parse_str(job["credential"].as_str().unwrap()).unwrap();
-    let pdf = std::fs::read(job["file"].as_str().unwrap()).unwrap();
+    let pdf = bytes::Bytes::from(std::fs::read(job["file"].as_str().unwrap()).unwrap());
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
     let before = status_kib("VmRSS");
     let started = Instant::now();
@@ -492,7 +492,7 @@ async fn pades_once(tokens: &Path, root: &Path, job: &str) {
             None,
             Level::BB,
             &PadesOptions::default(),
-            &pdf,
+            pdf.clone(),
         )
         .await
         .unwrap();

@@ -294,9 +294,9 @@ pub struct SealSettings {
     /// it bounds the memory documents take.
     pub max_concurrent_documents: usize,
     /// The memory the documents being sealed may take together, in MiB, each
-    /// reckoned at `seal::PDF_MEMORY_FACTOR` times its size (the parsed
-    /// objects and copies of a PDF; measured up to 19 times the file on a
-    /// 100,000-object file). Past it, 503 with Retry-After; a document that
+    /// reckoned at `seal::PDF_MEMORY_FACTOR` times its size (a PDF's body,
+    /// its sealed copy and its index; measured at most 2.2 times the file).
+    /// Past it, 503 with Retry-After; a document that
     /// would need more than all of it alone, 413.
     pub max_document_memory_mib: u64,
     /// The Retry-After of that 503, in seconds.

@@ -965,7 +965,7 @@ async fn sign_doc(
                         Some(&sad),
                         level,
                         &options,
-                        &document,
+                        document.into(),
                     )
                     .await?;
                 with_signature.push(b64(&sealed.der));

@@ -354,7 +354,7 @@ async fn pades(
                     sad.as_deref(),
                     level,
                     &options,
-                    &body,
+                    body.clone(),
                 )
                 .await
                 .map_err(problem)?;

@@ -8,11 +8,13 @@
 
 use std::time::SystemTime;
 
-use lopdf::{Dictionary, IncrementalDocument, Object, ObjectId, StringFormat};
+use bytes::Bytes;
+use lopdf::{Dictionary, Object, ObjectId, StringFormat};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::pdf_file::{PdfFile, Revision};
 use super::{Level, SealError, SealKeys, Sealed, Sealer, TimeStamper};
 use crate::auth::Principal;
 
@@ -202,12 +204,11 @@ fn appearance(width: f64, height: f64, text: &AppearanceText) -> lopdf::Stream {
 }
 
 /// A rectangle's four numbers, if `object` is one (following a reference).
-fn rectangle(document: &lopdf::Document, object: &Object) -> Option<[f64; 4]> {
-    let array = match object {
-        Object::Reference(id) => document.get_object(*id).ok()?.as_array().ok()?,
-        other => other.as_array().ok()?,
-    };
+fn rectangle(file: &PdfFile, object: &Object) -> Option<[f64; 4]> {
+    let array = file.resolve(object).ok()?;
     let numbers: Vec<f64> = array
+        .as_array()
+        .ok()?
         .iter()
         .map(|n| n.as_float().ok().map(f64::from))
         .collect::<Option<_>>()?;
@@ -224,68 +225,37 @@ fn refused(reason: impl Into<String>) -> SealError {
     }
 }
 
-/// Refuses an encrypted document. A file lopdf opened with the empty user
-/// password was encrypted all the same: its readers would decrypt the
-/// appended revision, written in clear.
-fn refuse_encrypted(document: &lopdf::Document) -> Result<(), SealError> {
-    if document.is_encrypted() || document.was_encrypted() || document.trailer.has(b"Encrypt") {
+/// The document, read strictly: a seal is appended only to a file every
+/// reader reads the same way. Its cross-reference sections and every object
+/// they place must follow the syntax exactly (`PdfFile::check`); a seal
+/// chained to a file that lenient readers rebuild by guessing would fail in
+/// the stricter ones. An encrypted file is refused even when it opens
+/// without a password: its readers would decrypt the appended revision,
+/// written in clear.
+fn read_strictly(pdf: &[u8]) -> Result<PdfFile<'_>, SealError> {
+    if !pdf
+        .get(..1024)
+        .unwrap_or(pdf)
+        .windows(5)
+        .any(|w| w == b"%PDF-")
+    {
+        return Err(refused("this is not a PDF (no %PDF- header)"));
+    }
+    let damaged = |reason: String| {
+        refused(format!(
+            "the PDF cannot be read as written ({reason}): the file was damaged, \
+             truncated or edited by hand; repair it and send it again"
+        ))
+    };
+    let file = PdfFile::read(pdf).map_err(damaged)?;
+    if file.trailer().has(b"Encrypt") {
         return Err(refused("the PDF is encrypted: it cannot be sealed"));
     }
-    Ok(())
+    file.check().map_err(damaged)?;
+    Ok(file)
 }
 
-/// The document, read strictly: a seal is appended only to a file every
-/// reader reads the same way. lopdf's lenient reading skips objects that do
-/// not parse and rebuilds broken cross-reference tables by guessing; a seal
-/// over a guess chains to a file other readers see differently (or not at
-/// all), so such files are refused, and a lenient second reading only serves
-/// to say why.
-fn read_strictly(pdf: &[u8]) -> Result<IncrementalDocument, SealError> {
-    let strict = lopdf::LoadOptions {
-        strict: true,
-        ..lopdf::LoadOptions::default()
-    };
-    let strict_error = match lopdf::Document::load_mem_with_options(pdf, strict) {
-        Ok(document) => {
-            refuse_encrypted(&document)?;
-            super::pdf_syntax::check(pdf, &document).map_err(|reason| {
-                refused(format!(
-                    "the PDF cannot be read as written ({reason}): the file was damaged; \
-                     repair it and send it again"
-                ))
-            })?;
-            return Ok(IncrementalDocument::create_from(pdf.to_vec(), document));
-        }
-        Err(e) => e,
-    };
-    let lenient = match lopdf::Document::load_mem(pdf) {
-        Ok(document) => document,
-        Err(e) => {
-            return Err(refused(format!(
-                "the PDF cannot be read (broken cross-reference table or truncated file): {e}"
-            )));
-        }
-    };
-    refuse_encrypted(&lenient)?;
-    Err(refused(match lenient.xref_recovery {
-        Some(lopdf::xref::XrefRecovery::OffsetCorrected) => {
-            "the PDF cannot be read as written: a cross-reference offset is wrong \
-             (the file was damaged or edited); repair it and send it again"
-                .to_owned()
-        }
-        // Reconstructed, and any repair a later lopdf adds.
-        Some(_) => "the PDF cannot be read as written: its cross-reference table is broken \
-                    or the file is truncated; repair it and send it again"
-            .to_owned(),
-        None => format!(
-            "the PDF cannot be read as written, it does not follow the PDF syntax \
-             ({strict_error}); repair it and send it again"
-        ),
-    }))
-}
-
-/// lopdf numbers new objects after the highest in the file; a file that
-/// claims the last one leaves none for the seal.
+/// No object number is left under the PDF's limit for the seal.
 fn no_object_number() -> SealError {
     refused("the PDF's object numbers reach the limit: no number is left for the seal")
 }
@@ -317,38 +287,22 @@ fn pdf_date(at: SystemTime) -> String {
     )
 }
 
-/// The dictionary behind `object`, following one reference.
-fn dictionary<'a>(document: &'a lopdf::Document, object: &'a Object) -> Option<&'a Dictionary> {
-    match object {
-        Object::Dictionary(dictionary) => Some(dictionary),
-        Object::Reference(id) => document.get_dictionary(*id).ok(),
-        _ => None,
-    }
-}
-
 /// Refuses a certified document whose DocMDP permissions forbid any change.
-fn check_doc_mdp(document: &lopdf::Document, catalog: &Dictionary) -> Result<(), SealError> {
-    let Some(perms) = catalog
-        .get(b"Perms")
-        .ok()
-        .and_then(|p| dictionary(document, p))
-    else {
+fn check_doc_mdp(file: &PdfFile, catalog: &Dictionary) -> Result<(), SealError> {
+    let Some(perms) = catalog.get(b"Perms").ok().and_then(|p| file.dictionary(p)) else {
         return Ok(());
     };
-    let Some(signature) = perms
-        .get(b"DocMDP")
-        .ok()
-        .and_then(|s| dictionary(document, s))
-    else {
+    let Some(signature) = perms.get(b"DocMDP").ok().and_then(|s| file.dictionary(s)) else {
         return Ok(());
     };
     let references = signature
         .get(b"Reference")
-        .and_then(Object::as_array)
-        .map(|a| a.as_slice())
+        .ok()
+        .and_then(|r| file.resolve(r).ok())
+        .and_then(|r| r.as_array().ok().cloned())
         .unwrap_or_default();
-    for reference in references {
-        let Some(reference) = dictionary(document, reference) else {
+    for reference in &references {
+        let Some(reference) = file.dictionary(reference) else {
             continue;
         };
         let is_doc_mdp = reference
@@ -359,7 +313,7 @@ fn check_doc_mdp(document: &lopdf::Document, catalog: &Dictionary) -> Result<(),
         let permission = reference
             .get(b"TransformParams")
             .ok()
-            .and_then(|p| dictionary(document, p))
+            .and_then(|p| file.dictionary(p))
             .and_then(|p| p.get(b"P").and_then(Object::as_i64).ok())
             .unwrap_or(2);
         if is_doc_mdp && permission == 1 {
@@ -371,12 +325,96 @@ fn check_doc_mdp(document: &lopdf::Document, catalog: &Dictionary) -> Result<(),
     Ok(())
 }
 
-/// The incremental update, ready to sign: the bytes with a zero-filled
-/// /Contents, and where that /Contents lies.
+/// A page-tree node's /Count.
+fn page_count(node: &Dictionary) -> Option<u32> {
+    node.get(b"Count")
+        .and_then(Object::as_i64)
+        .ok()
+        .and_then(|c| u32::try_from(c).ok())
+}
+
+/// Page `wanted` (1-based) of the document: its id and dictionary. The tree
+/// is descended by each node's /Count, so only the nodes on the way are read;
+/// a tree whose counts lie or whose kids loop is refused.
+fn page(
+    file: &PdfFile,
+    catalog: &Dictionary,
+    wanted: u32,
+) -> Result<(ObjectId, Dictionary), SealError> {
+    let no_page = || refused("the PDF has no page");
+    let unreadable = || refused("the PDF's page tree cannot be read (a loop or a wrong /Count)");
+    let root_id = catalog
+        .get(b"Pages")
+        .and_then(Object::as_reference)
+        .map_err(|_| no_page())?;
+    let root = file
+        .get(root_id)
+        .ok()
+        .and_then(|r| r.as_dict().ok().cloned())
+        .ok_or_else(no_page)?;
+    let total = page_count(&root).ok_or_else(unreadable)?;
+    if total == 0 {
+        return Err(no_page());
+    }
+    if wanted > total {
+        return Err(SealError::Invalid {
+            field: "page",
+            reason: format!("the document has {total} page(s); page {wanted} does not exist"),
+        });
+    }
+    let mut visited = std::collections::HashSet::from([root_id]);
+    let mut node = root;
+    // The page's place among the pages under `node`.
+    let mut remaining = wanted;
+    loop {
+        let kids = node
+            .get(b"Kids")
+            .ok()
+            .and_then(|k| file.resolve(k).ok())
+            .and_then(|k| k.as_array().ok().cloned())
+            .ok_or_else(unreadable)?;
+        let mut next = None;
+        for kid in &kids {
+            let id = kid.as_reference().map_err(|_| unreadable())?;
+            let dictionary = file
+                .get(id)
+                .ok()
+                .and_then(|d| d.as_dict().ok().cloned())
+                .ok_or_else(|| refused(format!("page {wanted} of the PDF cannot be read")))?;
+            if dictionary.has(b"Kids") {
+                let count = page_count(&dictionary).ok_or_else(unreadable)?;
+                if remaining <= count {
+                    if !visited.insert(id) {
+                        return Err(unreadable());
+                    }
+                    next = Some(dictionary);
+                    break;
+                }
+                remaining -= count;
+            } else if remaining == 1 {
+                if !visited.insert(id) {
+                    return Err(unreadable());
+                }
+                return Ok((id, dictionary));
+            } else {
+                remaining -= 1;
+            }
+        }
+        node = next.ok_or_else(unreadable)?;
+    }
+}
+
+/// The incremental update, ready to sign: the whole file with a zero-filled
+/// /Contents, where that /Contents lies, and the SHA-256 state after the
+/// original bytes (every digest of the seal starts with them).
 struct Prepared {
     bytes: Vec<u8>,
     /// The offset of `<` and the offset just past `>` of /Contents.
     contents: (usize, usize),
+    /// The length of the input, where the update starts.
+    revision_start: usize,
+    /// SHA-256 over `bytes[..revision_start]`.
+    input_digest: Sha256,
 }
 
 impl Prepared {
@@ -396,6 +434,10 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
+/// Room kept after the first revision for the ones a level adds (the DSS,
+/// a document time-stamp), so they append without moving the file.
+const LATER_REVISIONS_BYTES: usize = 4 * CONTENTS_BYTES + 64 * 1024;
+
 /// Builds the new revision: the signature dictionary, the field and widget,
 /// the page's annotations and the catalog's AcroForm.
 fn prepare(
@@ -405,7 +447,32 @@ fn prepare(
     sealed_by: String,
 ) -> Result<Prepared, SealError> {
     let text = AppearanceText { sealed_by, at };
-    prepare_revision(pdf, options, at, Kind::Seal, Some(&text))
+    let file = read_strictly(pdf)?;
+    let input_digest = Sha256::new().chain_update(pdf);
+    let update = prepare_revision(&file, options, at, Kind::Seal, Some(&text))?;
+    drop(file);
+    let mut bytes = Vec::with_capacity(pdf.len() + update.len() + LATER_REVISIONS_BYTES);
+    bytes.extend_from_slice(pdf);
+    bytes.extend_from_slice(&update);
+    placed(bytes, pdf.len(), input_digest)
+}
+
+/// `bytes` with the update after `revision_start`: where its /Contents is.
+fn placed(
+    bytes: Vec<u8>,
+    revision_start: usize,
+    input_digest: Sha256,
+) -> Result<Prepared, SealError> {
+    let zeros = format!("<{}>", "0".repeat(2 * CONTENTS_BYTES));
+    let start = find(&bytes, zeros.as_bytes(), revision_start)
+        .ok_or_else(|| SealError::Internal("the /Contents placeholder is missing".into()))?;
+    let end = start + zeros.len();
+    Ok(Prepared {
+        bytes,
+        contents: (start, end),
+        revision_start,
+        input_digest,
+    })
 }
 
 /// What the new revision's signature dictionary is.
@@ -417,96 +484,74 @@ enum Kind {
     DocumentTimeStamp,
 }
 
+/// The update's bytes, to be written after `pdf`.
 fn prepare_revision(
-    pdf: &[u8],
+    file: &PdfFile,
     options: &PadesOptions,
     at: SystemTime,
     kind: Kind,
     shown: Option<&AppearanceText>,
-) -> Result<Prepared, SealError> {
-    if !pdf
-        .get(..1024)
-        .unwrap_or(pdf)
-        .windows(5)
-        .any(|w| w == b"%PDF-")
-    {
-        return Err(refused("this is not a PDF (no %PDF- header)"));
-    }
-    let mut document = read_strictly(pdf)?;
-    let previous = document.get_prev_documents();
-    let catalog_id = previous
-        .trailer
+) -> Result<Vec<u8>, SealError> {
+    let mut revision = Revision::new(file).map_err(|e| {
+        refused(format!(
+            "the PDF cannot be read as written ({e}): repair it and send it again"
+        ))
+    })?;
+    let catalog_id = file
+        .trailer()
         .get(b"Root")
         .and_then(Object::as_reference)
         .map_err(|_| refused("the PDF has no catalog"))?;
-    let catalog = previous
-        .get_dictionary(catalog_id)
-        .map_err(|_| refused("the PDF's catalog cannot be read"))?
-        .clone();
-    check_doc_mdp(previous, &catalog)?;
-    let pages = previous.get_pages();
-    if pages.is_empty() {
-        return Err(refused("the PDF has no page"));
-    }
-    // The widget's page: the visible seal's, else the first.
+    let catalog = file
+        .get(catalog_id)
+        .ok()
+        .and_then(|c| c.as_dict().ok().cloned())
+        .ok_or_else(|| refused("the PDF's catalog cannot be read"))?;
+    check_doc_mdp(file, &catalog)?;
+    // The widget's page: the visible seal's, else the first. Read now, so a
+    // page that does not parse is the document's fault (422), found before
+    // anything is added.
     let wanted_page = options.visible.map_or(1, |v| v.page);
-    let widget_page = *pages.get(&wanted_page).ok_or_else(|| SealError::Invalid {
-        field: "page",
-        reason: format!(
-            "the document has {} page(s); page {wanted_page} does not exist",
-            pages.len()
-        ),
-    })?;
-    // Read now, so a page that does not parse is the document's fault (422),
-    // found before anything is added.
-    let page_dictionary = previous
-        .get_dictionary(widget_page)
-        .map_err(|_| refused(format!("page {wanted_page} of the PDF cannot be read")))?
-        .clone();
+    let (widget_page, page_dictionary) = page(file, &catalog, wanted_page)?;
 
     // The existing AcroForm, its fields, and an empty signature field of the
     // requested name, if any.
     let acro_form = catalog
         .get(b"AcroForm")
         .ok()
-        .and_then(|a| dictionary(previous, a))
-        .cloned();
+        .and_then(|a| file.dictionary(a));
     let fields: Vec<Object> = acro_form
         .as_ref()
         .and_then(|a| a.get(b"Fields").ok())
-        .and_then(|f| match f {
-            Object::Array(items) => Some(items.clone()),
-            Object::Reference(id) => previous
-                .get_object(*id)
-                .ok()
-                .and_then(|o| o.as_array().ok().cloned()),
-            _ => None,
-        })
+        .and_then(|f| file.resolve(f).ok())
+        .and_then(|f| f.as_array().ok().cloned())
         .unwrap_or_default();
-    let field_name_of = |id: ObjectId| -> Option<Vec<u8>> {
-        previous
-            .get_dictionary(id)
+    let field_dictionary = |id: ObjectId| -> Option<Dictionary> {
+        file.get(id).ok().and_then(|d| d.as_dict().ok().cloned())
+    };
+    let field_name_of = |field: &Dictionary| -> Option<Vec<u8>> {
+        field
+            .get(b"T")
             .ok()
-            .and_then(|d| d.get(b"T").ok())
             .and_then(|t| t.as_str().ok())
             .map(<[u8]>::to_vec)
     };
-    let existing_names: Vec<Vec<u8>> = fields
+    let known_fields: Vec<(ObjectId, Dictionary)> = fields
         .iter()
         .filter_map(|f| f.as_reference().ok())
-        .filter_map(field_name_of)
+        .filter_map(|id| field_dictionary(id).map(|d| (id, d)))
+        .collect();
+    let existing_names: Vec<Vec<u8>> = known_fields
+        .iter()
+        .filter_map(|(_, d)| field_name_of(d))
         .collect();
     let wanted = options.field_name.clone();
     let reusable = wanted.as_ref().and_then(|name| {
-        fields
-            .iter()
-            .filter_map(|f| f.as_reference().ok())
-            .find(|id| {
-                field_name_of(*id).as_deref() == Some(name.as_bytes())
-                    && previous.get_dictionary(*id).is_ok_and(|d| {
-                        d.get(b"FT").and_then(Object::as_name).ok() == Some(b"Sig") && !d.has(b"V")
-                    })
-            })
+        known_fields.iter().find(|(_, d)| {
+            field_name_of(d).as_deref() == Some(name.as_bytes())
+                && d.get(b"FT").and_then(Object::as_name).ok() == Some(b"Sig")
+                && !d.has(b"V")
+        })
     });
     if let (Some(name), None) = (&wanted, reusable)
         && existing_names.iter().any(|n| n == name.as_bytes())
@@ -528,7 +573,6 @@ fn prepare_revision(
             .unwrap_or_else(|| "Seal".to_owned()),
     };
 
-    let new = &mut document.new_document;
     let mut signature = Dictionary::new();
     let (type_name, sub_filter): (&[u8], &[u8]) = match kind {
         Kind::Seal => (b"Sig", b"ETSI.CAdES.detached"),
@@ -563,23 +607,19 @@ fn prepare_revision(
     if let Some(contact) = &options.contact {
         signature.set("ContactInfo", text(contact));
     }
-    let signature_id = new
-        .try_add_object(Object::Dictionary(signature))
+    let signature_id = revision
+        .add(Object::Dictionary(signature))
         .map_err(|_| no_object_number())?;
 
     let widget_id = match reusable {
-        Some(id) => {
-            let mut field = document
-                .get_prev_documents()
-                .get_dictionary(id)
-                .map_err(|e| SealError::Internal(e.to_string()))?
-                .clone();
+        Some((id, field)) => {
+            let mut field = field.clone();
             field.set("V", Object::Reference(signature_id));
             // A field the author placed on a page shows the seal in its box.
             let placed = field
                 .get(b"Rect")
                 .ok()
-                .and_then(|r| rectangle(document.get_prev_documents(), r))
+                .and_then(|r| rectangle(file, r))
                 .filter(|[x1, y1, x2, y2]| x2 - x1 >= 1.0 && y2 - y1 >= 1.0);
             if let (Some([x1, y1, x2, y2]), Some(text), true) = (
                 placed,
@@ -587,18 +627,15 @@ fn prepare_revision(
                 field.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Widget"),
             ) {
                 let stream = appearance(x2 - x1, y2 - y1, text);
-                let stream_id = document
-                    .new_document
-                    .try_add_object(Object::Stream(stream))
+                let stream_id = revision
+                    .add(Object::Stream(stream))
                     .map_err(|_| no_object_number())?;
                 let mut ap = Dictionary::new();
                 ap.set("N", Object::Reference(stream_id));
                 field.set("AP", Object::Dictionary(ap));
             }
-            document
-                .new_document
-                .set_object(id, Object::Dictionary(field));
-            id
+            revision.set(*id, Object::Dictionary(field));
+            *id
         }
         None => {
             let mut widget = Dictionary::new();
@@ -617,9 +654,8 @@ fn prepare_revision(
                         Object::Array(rect.iter().map(|n| Object::Real(*n as f32)).collect()),
                     );
                     let stream = appearance(x2 - x1, y2 - y1, text);
-                    let stream_id = document
-                        .new_document
-                        .try_add_object(Object::Stream(stream))
+                    let stream_id = revision
+                        .add(Object::Stream(stream))
                         .map_err(|_| no_object_number())?;
                     let mut ap = Dictionary::new();
                     ap.set("N", Object::Reference(stream_id));
@@ -631,24 +667,20 @@ fn prepare_revision(
                 ),
             }
             widget.set("P", Object::Reference(widget_page));
-            let widget_id = document
-                .new_document
-                .try_add_object(Object::Dictionary(widget))
+            let widget_id = revision
+                .add(Object::Dictionary(widget))
                 .map_err(|_| no_object_number())?;
             // The page lists the widget among its annotations.
             let mut page = page_dictionary;
             match page.get(b"Annots").cloned() {
                 Ok(Object::Reference(annots_id)) => {
-                    let mut annots = document
-                        .get_prev_documents()
-                        .get_object(annots_id)
+                    let mut annots = file
+                        .get(annots_id)
                         .ok()
                         .and_then(|o| o.as_array().ok().cloned())
                         .unwrap_or_default();
                     annots.push(Object::Reference(widget_id));
-                    document
-                        .new_document
-                        .set_object(annots_id, Object::Array(annots));
+                    revision.set(annots_id, Object::Array(annots));
                 }
                 Ok(Object::Array(mut annots)) => {
                     annots.push(Object::Reference(widget_id));
@@ -656,9 +688,7 @@ fn prepare_revision(
                 }
                 _ => page.set("Annots", Object::Array(vec![Object::Reference(widget_id)])),
             }
-            document
-                .new_document
-                .set_object(widget_page, Object::Dictionary(page));
+            revision.set(widget_page, Object::Dictionary(page));
             widget_id
         }
     };
@@ -677,41 +707,20 @@ fn prepare_revision(
     form.set("SigFlags", Object::Integer(3));
     let mut catalog = catalog;
     match catalog.get(b"AcroForm").cloned() {
-        Ok(Object::Reference(form_id)) => {
-            document
-                .new_document
-                .set_object(form_id, Object::Dictionary(form));
-        }
+        Ok(Object::Reference(form_id)) => revision.set(form_id, Object::Dictionary(form)),
         _ => catalog.set("AcroForm", Object::Dictionary(form)),
     }
-    document
-        .new_document
-        .set_object(catalog_id, Object::Dictionary(catalog));
-
-    let mut bytes = Vec::with_capacity(pdf.len() + 2 * CONTENTS_BYTES + 4096);
-    document
-        .save_to(&mut bytes)
-        .map_err(|e| refused(format!("the PDF cannot be updated: {e}")))?;
-    // Find our /Contents and /ByteRange in the appended revision.
-    let zeros = format!("<{}>", "0".repeat(2 * CONTENTS_BYTES));
-    let start = find(&bytes, zeros.as_bytes(), pdf.len())
-        .ok_or_else(|| SealError::Internal("the /Contents placeholder is missing".into()))?;
-    let end = start + zeros.len();
-    let prepared = Prepared {
-        bytes,
-        contents: (start, end),
-    };
-    Ok(prepared)
+    revision.set(catalog_id, Object::Dictionary(catalog));
+    revision
+        .write()
+        .map_err(|e| refused(format!("the PDF cannot be updated: {e}")))
 }
 
 /// Writes the real /ByteRange over the placeholder, padded to the same width.
-fn patch_byte_range(
-    prepared: &mut Prepared,
-    revision_start: usize,
-) -> Result<[usize; 4], SealError> {
+fn patch_byte_range(prepared: &mut Prepared) -> Result<[usize; 4], SealError> {
     let range = prepared.byte_range();
     let placeholder = BYTE_RANGE_PLACEHOLDER.as_bytes();
-    let at = find(&prepared.bytes, placeholder, revision_start)
+    let at = find(&prepared.bytes, placeholder, prepared.revision_start)
         .ok_or_else(|| SealError::Internal("the /ByteRange placeholder is missing".into()))?;
     let mut value = format!("[{} {} {} {}]", range[0], range[1], range[2], range[3]);
     if value.len() > placeholder.len() {
@@ -726,51 +735,50 @@ fn patch_byte_range(
     Ok(range)
 }
 
-/// Appends a revision whose catalog carries a DSS (EN 319 142-1 §5.4.2) with
+/// The revision that gives the catalog a DSS (EN 319 142-1 §5.4.2) with
 /// `certificates` and `crls` (DER each, as streams), merged with any DSS the
-/// document had.
-fn add_dss(pdf: &[u8], certificates: &[Vec<u8>], crls: &[Vec<u8>]) -> Result<Vec<u8>, SealError> {
-    let mut document: IncrementalDocument = pdf.try_into().map_err(|e: lopdf::Error| {
-        SealError::Internal(format!("re-reading the sealed PDF: {e}"))
-    })?;
-    let previous = document.get_prev_documents();
-    let catalog_id = previous
-        .trailer
+/// document had; its bytes, to be written after `pdf`.
+fn dss_revision(
+    pdf: &[u8],
+    certificates: &[Vec<u8>],
+    crls: &[Vec<u8>],
+) -> Result<Vec<u8>, SealError> {
+    let internal =
+        |e: String| SealError::Internal(format!("adding the DSS to the sealed PDF: {e}"));
+    let file = PdfFile::read(pdf).map_err(internal)?;
+    let mut revision = Revision::new(&file).map_err(internal)?;
+    let catalog_id = file
+        .trailer()
         .get(b"Root")
         .and_then(Object::as_reference)
-        .map_err(|_| SealError::Internal("the sealed PDF has no catalog".into()))?;
-    let mut catalog = previous
-        .get_dictionary(catalog_id)
-        .map_err(|e| SealError::Internal(e.to_string()))?
-        .clone();
+        .map_err(|_| internal("the sealed PDF has no catalog".into()))?;
+    let mut catalog = file
+        .get(catalog_id)
+        .ok()
+        .and_then(|c| c.as_dict().ok().cloned())
+        .ok_or_else(|| internal("the sealed PDF's catalog cannot be read".into()))?;
     let mut dss = catalog
         .get(b"DSS")
         .ok()
-        .and_then(|d| dictionary(previous, d))
-        .cloned()
+        .and_then(|d| file.dictionary(d))
         .unwrap_or_default();
     let existing = |dss: &Dictionary, key: &[u8]| -> Vec<Object> {
-        match dss.get(key) {
-            Ok(Object::Array(items)) => items.clone(),
-            Ok(Object::Reference(id)) => previous
-                .get_object(*id)
-                .ok()
-                .and_then(|o| o.as_array().ok().cloned())
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        }
+        dss.get(key)
+            .ok()
+            .and_then(|items| file.resolve(items).ok())
+            .and_then(|items| items.as_array().ok().cloned())
+            .unwrap_or_default()
     };
     let mut certs = existing(&dss, b"Certs");
     let mut revocation = existing(&dss, b"CRLs");
-    let new = &mut document.new_document;
     let mut stream = |bytes: &[u8]| -> Result<Object, SealError> {
-        let id = new
-            .try_add_object(Object::Stream(lopdf::Stream::new(
+        revision
+            .add(Object::Stream(lopdf::Stream::new(
                 Dictionary::new(),
                 bytes.to_vec(),
             )))
-            .map_err(|e| SealError::Internal(e.to_string()))?;
-        Ok(Object::Reference(id))
+            .map(Object::Reference)
+            .map_err(|_| no_object_number())
     };
     for certificate in certificates {
         certs.push(stream(certificate)?);
@@ -782,20 +790,14 @@ fn add_dss(pdf: &[u8], certificates: &[Vec<u8>], crls: &[Vec<u8>]) -> Result<Vec
     dss.set("Certs", Object::Array(certs));
     dss.set("CRLs", Object::Array(revocation));
     catalog.set("DSS", Object::Dictionary(dss));
-    document
-        .new_document
-        .set_object(catalog_id, Object::Dictionary(catalog));
-    let mut bytes = Vec::with_capacity(pdf.len() + 16 * 1024);
-    document
-        .save_to(&mut bytes)
-        .map_err(|e| SealError::Internal(format!("writing the DSS: {e}")))?;
-    Ok(bytes)
+    revision.set(catalog_id, Object::Dictionary(catalog));
+    revision.write().map_err(internal)
 }
 
 /// The SHA-256 of the bytes a prepared revision's /ByteRange covers.
 fn covered_digest(prepared: &Prepared, range: [usize; 4]) -> Vec<u8> {
-    let mut hasher = Sha256::new();
-    hasher.update(&prepared.bytes[range[0]..range[0] + range[1]]);
+    let mut hasher = prepared.input_digest.clone();
+    hasher.update(&prepared.bytes[prepared.revision_start..range[0] + range[1]]);
     hasher.update(&prepared.bytes[range[2]..range[2] + range[3]]);
     hasher.finalize().to_vec()
 }
@@ -816,7 +818,9 @@ fn fill_contents(prepared: &mut Prepared, der: &[u8]) -> Result<(), SealError> {
 
 impl<K: SealKeys> Sealer<K> {
     /// Seals a PDF at `level`: B-B, B-T (a signature time-stamp), B-LT (then a
-    /// revision with the DSS), B-LTA (then a document time-stamp).
+    /// revision with the DSS), B-LTA (then a document time-stamp). The input
+    /// is shared with the blocking task, not copied; the output is the one
+    /// copy, with room for the later revisions.
     pub async fn pades(
         &self,
         principal: &Principal,
@@ -824,22 +828,21 @@ impl<K: SealKeys> Sealer<K> {
         sad: Option<&str>,
         level: Level,
         options: &PadesOptions,
-        pdf: &[u8],
+        pdf: Bytes,
     ) -> Result<Sealed, SealError> {
         let _slot = self.document_slot(pdf.len(), super::PDF_MEMORY_FACTOR)?;
-        let document_sha256 = Sha256::digest(pdf).to_vec();
         let now = self.clock().now();
         // The right to the credential is checked before the document is read;
         // the SAD is spent only once the document proved sealable.
         let sealed_by = self.sealed_by(principal, credential_id).await?;
         let mut prepared = {
-            let pdf = pdf.to_vec();
             let options = options.clone();
             tokio::task::spawn_blocking(move || prepare(&pdf, &options, now, sealed_by))
                 .await
                 .map_err(|e| SealError::Internal(e.to_string()))??
         };
-        let range = patch_byte_range(&mut prepared, pdf.len())?;
+        let document_sha256 = prepared.input_digest.clone().finalize().to_vec();
+        let range = patch_byte_range(&mut prepared)?;
         let digest = covered_digest(&prepared, range);
         // The SAD binds the document as received: what the caller hashed.
         // The credential is checked again here, not reused from `sealed_by`:
@@ -859,18 +862,30 @@ impl<K: SealKeys> Sealer<K> {
             .signed_data(principal, &key, level.min(Level::BT), &digest, None, false)
             .await?;
         fill_contents(&mut prepared, &signed)?;
-        let mut bytes = prepared.bytes;
+        // Each revision is hashed once, as it is final: the file's digest
+        // and the document time-stamp's both extend this state.
+        let Prepared {
+            mut bytes,
+            revision_start,
+            input_digest: mut hashed,
+            ..
+        } = prepared;
+        hashed.update(&bytes[revision_start..]);
         if level >= Level::BLt {
+            let before = bytes.len();
             bytes = self.with_validation_data(&key, bytes).await?;
+            hashed.update(&bytes[before..]);
         }
         if level >= Level::BLta {
-            bytes = self.with_document_time_stamp(bytes).await?;
+            let before = bytes.len();
+            bytes = self.with_document_time_stamp(bytes, hashed.clone()).await?;
+            hashed.update(&bytes[before..]);
         }
         let details = json!({
             "format": "pades",
             "level": level.name(),
             "document_sha256": hex::encode(&document_sha256),
-            "sealed_sha256": hex::encode(Sha256::digest(&bytes)),
+            "seal_sha256": hex::encode(hashed.finalize()),
         });
         let journal_index = self.record(principal, &key, details, &bytes).await?;
         Ok(Sealed {
@@ -885,7 +900,7 @@ impl<K: SealKeys> Sealer<K> {
     async fn with_validation_data(
         &self,
         key: &super::SealingKey,
-        bytes: Vec<u8>,
+        mut bytes: Vec<u8>,
     ) -> Result<Vec<u8>, SealError> {
         let (chain, crls) = self.validation_data().await?;
         let mut certificates = vec![super::encode(&key.certificate)?];
@@ -902,28 +917,43 @@ impl<K: SealKeys> Sealer<K> {
         if let Some(arl) = self.latest_crl_der(crate::pki::crl::ROOT).await? {
             revocation.push(arl);
         }
-        tokio::task::spawn_blocking(move || add_dss(&bytes, &certificates, &revocation))
-            .await
-            .map_err(|e| SealError::Internal(e.to_string()))?
+        tokio::task::spawn_blocking(move || {
+            let update = dss_revision(&bytes, &certificates, &revocation)?;
+            bytes.extend_from_slice(&update);
+            Ok(bytes)
+        })
+        .await
+        .map_err(|e| SealError::Internal(e.to_string()))?
     }
 
     /// B-LTA: a revision with a document time-stamp (ETSI.RFC3161) over
-    /// everything before it, the DSS included.
-    async fn with_document_time_stamp(&self, bytes: Vec<u8>) -> Result<Vec<u8>, SealError> {
+    /// everything before it, the DSS included. `hashed` is the SHA-256
+    /// state over all of `bytes`.
+    async fn with_document_time_stamp(
+        &self,
+        mut bytes: Vec<u8>,
+        hashed: Sha256,
+    ) -> Result<Vec<u8>, SealError> {
         let now = self.clock().now();
-        let revision_start = bytes.len();
         let mut prepared = tokio::task::spawn_blocking(move || {
-            prepare_revision(
-                &bytes,
+            let revision_start = bytes.len();
+            // Our own output: read, but not checked object by object again.
+            let file = PdfFile::read(&bytes)
+                .map_err(|e| SealError::Internal(format!("re-reading the sealed PDF: {e}")))?;
+            let update = prepare_revision(
+                &file,
                 &PadesOptions::default(),
                 now,
                 Kind::DocumentTimeStamp,
                 None,
-            )
+            )?;
+            drop(file);
+            bytes.extend_from_slice(&update);
+            placed(bytes, revision_start, hashed)
         })
         .await
         .map_err(|e| SealError::Internal(e.to_string()))??;
-        let range = patch_byte_range(&mut prepared, revision_start)?;
+        let range = patch_byte_range(&mut prepared)?;
         let digest = covered_digest(&prepared, range);
         let stamp = self
             .time_stamper()

@@ -1,0 +1,884 @@
+//! A PDF read lazily for sealing, and the incremental update written onto
+//! it. Opening reads only the cross-reference sections of every revision
+//! (classic tables, cross-reference streams, hybrids) and the newest
+//! trailer; an object is parsed, strictly, when the seal first asks for it.
+//! A seal touches a handful of objects (catalog, page path, form, DocMDP),
+//! so a file of 100,000 objects costs its index, not 100,000 parsed trees.
+//! `check` validates every object the tables place without building them,
+//! so a damaged file is still refused as a whole.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
+
+use lopdf::{Dictionary, Object, ObjectId};
+
+use super::pdf_syntax::{Body, Reader, inflates, is_flate};
+
+/// The highest object number a seal's revision may use: PDF 1.7's documented
+/// limit (ISO 32000-1 Annex C). Real files stay far below it.
+pub const MAX_OBJECT_NUMBER: u32 = 8_388_607;
+/// Sections followed before giving up (a `/Prev` loop is caught before).
+const MAX_SECTIONS: usize = 10_000;
+/// The least a cross-reference or object stream may always inflate to…
+const MIN_DECODED_LIMIT: usize = 4 << 20;
+/// …and the most, whatever the file's size.
+const MAX_DECODED_LIMIT: usize = lopdf::DEFAULT_MAX_DECOMPRESSED_SIZE;
+/// References followed in a row before a chain is called a loop.
+const MAX_HOPS: usize = 32;
+
+/// Where the newest revision that names an object puts it.
+#[derive(Debug, Clone, Copy)]
+enum Entry {
+    Free,
+    InUse { offset: usize, generation: u16 },
+    Compressed { container: u32 },
+}
+
+/// The kind of cross-reference section the newest revision has; an update
+/// uses the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XrefKind {
+    Table,
+    Stream,
+}
+
+/// The file's bytes, its index, and the object streams decoded so far.
+pub struct PdfFile<'a> {
+    bytes: &'a [u8],
+    trailer: Dictionary,
+    entries: HashMap<u32, Entry>,
+    /// Every in-use object any section places (older revisions too), for `check`.
+    placed: Vec<(u32, u16, usize)>,
+    /// The offset of the newest section: the update's /Prev.
+    last_section: usize,
+    kind: XrefKind,
+    object_streams: RefCell<HashMap<u32, Rc<lopdf::ObjectStream>>>,
+}
+
+fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
+}
+
+/// An offset written as a direct non-negative integer.
+fn offset_value(object: &Object, what: &str) -> Result<usize, String> {
+    match object {
+        Object::Integer(n) => usize::try_from(*n).map_err(|_| format!("a bad {what}")),
+        _ => Err(format!("a bad {what}")),
+    }
+}
+
+impl<'a> PdfFile<'a> {
+    /// Reads the cross-reference chain from `startxref` down every `/Prev`.
+    pub fn read(bytes: &'a [u8]) -> Result<Self, String> {
+        let tail_start = bytes.len().saturating_sub(2048);
+        let keyword = rfind(&bytes[tail_start..], b"startxref")
+            .map(|p| tail_start + p)
+            .ok_or("no startxref near the end of the file")?;
+        let last_section = Reader::new(bytes, keyword + b"startxref".len(), false)
+            .unsigned()
+            .ok_or("startxref is not followed by an offset")?;
+        let mut file = PdfFile {
+            bytes,
+            trailer: Dictionary::new(),
+            entries: HashMap::new(),
+            placed: Vec::new(),
+            last_section,
+            kind: XrefKind::Table,
+            object_streams: RefCell::new(HashMap::new()),
+        };
+        let mut seen = HashSet::new();
+        let mut next = Some(last_section);
+        let mut newest = true;
+        for _ in 0..MAX_SECTIONS {
+            let Some(offset) = next else {
+                return Ok(file);
+            };
+            if !seen.insert(offset) {
+                return Err(format!("the cross-reference chain loops back to {offset}"));
+            }
+            let mut section = Reader::new(bytes, offset, true);
+            let (trailer, kind) = if section.keyword(b"xref") {
+                let table = section.xref_entries()?;
+                section.skip_white();
+                if !section.keyword(b"trailer") {
+                    return Err(format!(
+                        "the cross-reference section at {offset} is not followed by its trailer"
+                    ));
+                }
+                section.skip_white();
+                let trailer = section.dictionary(0)?;
+                // A hybrid file (§7.5.8.4): the table first, then its
+                // cross-reference stream, whose entries the table may
+                // leave free.
+                for entry in &table {
+                    if let Some(at) = entry.offset {
+                        file.place(entry.number, entry.generation, at);
+                    }
+                }
+                if let Ok(stream_at) = trailer.get(b"XRefStm") {
+                    let stream_at = offset_value(stream_at, "/XRefStm")?;
+                    if seen.insert(stream_at) {
+                        file.xref_stream(stream_at)?;
+                    }
+                }
+                for entry in &table {
+                    if entry.offset.is_none() {
+                        file.entries.entry(entry.number).or_insert(Entry::Free);
+                    }
+                }
+                (trailer, XrefKind::Table)
+            } else {
+                (file.xref_stream(offset)?, XrefKind::Stream)
+            };
+            next = match trailer.get(b"Prev") {
+                Ok(previous) => Some(offset_value(previous, "/Prev")?),
+                Err(_) => None,
+            };
+            if newest {
+                file.trailer = trailer;
+                file.kind = kind;
+                newest = false;
+            }
+        }
+        Err("too many cross-reference sections".to_owned())
+    }
+
+    fn place(&mut self, number: u32, generation: u16, offset: usize) {
+        self.placed.push((number, generation, offset));
+        self.entries
+            .entry(number)
+            .or_insert(Entry::InUse { offset, generation });
+    }
+
+    /// The cross-reference stream at `offset`: its entries join the index;
+    /// its dictionary (the section's trailer) is returned.
+    fn xref_stream(&mut self, offset: usize) -> Result<Dictionary, String> {
+        let not_here = || format!("no cross-reference stream at {offset}");
+        let number = Reader::new(self.bytes, offset, false)
+            .object_header()
+            .and_then(|(n, _)| u32::try_from(n).ok())
+            .ok_or_else(not_here)?;
+        let Body::Stream { dict, data_at } =
+            Reader::new(self.bytes, offset, true).indirect_object(number, None)?
+        else {
+            return Err(not_here());
+        };
+        if dict.get(b"Type").and_then(Object::as_name).ok() != Some(b"XRef") {
+            return Err(not_here());
+        }
+        let length = dict
+            .get(b"Length")
+            .map_err(|_| ())
+            .and_then(|l| offset_value(l, "").map_err(|_| ()))
+            .map_err(|()| {
+                format!("the cross-reference stream at {offset} has no direct /Length")
+            })?;
+        let data = Reader::stream_data(self.bytes, number, data_at, length)?;
+        if is_flate(&dict) {
+            inflates(data)
+                .map_err(|e| format!("the cross-reference stream at {offset} is damaged: {e}"))?;
+        }
+        let stream = lopdf::Stream {
+            dict,
+            content: data.to_vec(),
+            allows_compression: false,
+            start_position: Some(data_at),
+        };
+        let rows = stream
+            .get_plain_content_with_limit(self.decoded_limit())
+            .map_err(|e| {
+                format!("the cross-reference stream at {offset} cannot be decoded: {e}")
+            })?;
+        let bad = |what: &str| format!("the cross-reference stream at {offset} has a bad {what}");
+        let widths: Vec<usize> = stream
+            .dict
+            .get(b"W")
+            .and_then(Object::as_array)
+            .map_err(|_| bad("/W"))?
+            .iter()
+            .map(|w| {
+                w.as_i64()
+                    .ok()
+                    .and_then(|w| usize::try_from(w).ok())
+                    .filter(|w| *w <= 8)
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad("/W"))?;
+        let [kind_width, second_width, third_width] = widths[..] else {
+            return Err(bad("/W"));
+        };
+        let size = stream
+            .dict
+            .get(b"Size")
+            .and_then(Object::as_i64)
+            .ok()
+            .and_then(|s| u32::try_from(s).ok())
+            .ok_or_else(|| bad("/Size"))?;
+        let index: Vec<u32> = match stream.dict.get(b"Index") {
+            Err(_) => vec![0, size],
+            Ok(Object::Array(items)) => items
+                .iter()
+                .map(|i| i.as_i64().ok().and_then(|i| u32::try_from(i).ok()))
+                .collect::<Option<_>>()
+                .filter(|v: &Vec<u32>| v.len() % 2 == 0)
+                .ok_or_else(|| bad("/Index"))?,
+            Ok(_) => return Err(bad("/Index")),
+        };
+        let row_width = kind_width + second_width + third_width;
+        let field = |row: &[u8], from: usize, width: usize| {
+            row[from..from + width]
+                .iter()
+                .fold(0u64, |value, byte| (value << 8) | u64::from(*byte))
+        };
+        let mut rows = rows.chunks_exact(row_width.max(1));
+        for pair in index.chunks(2) {
+            let (first, count) = (pair[0], pair[1]);
+            for i in 0..count {
+                let row = rows
+                    .next()
+                    .filter(|_| row_width > 0)
+                    .ok_or_else(|| format!("the cross-reference stream at {offset} is cut"))?;
+                let number = first.checked_add(i).ok_or_else(|| bad("/Index"))?;
+                let kind = if kind_width == 0 {
+                    1
+                } else {
+                    field(row, 0, kind_width)
+                };
+                let second = field(row, kind_width, second_width);
+                let third = field(row, kind_width + second_width, third_width);
+                match kind {
+                    0 => {
+                        self.entries.entry(number).or_insert(Entry::Free);
+                    }
+                    1 => {
+                        let offset = usize::try_from(second).map_err(|_| bad("offset"))?;
+                        let generation = u16::try_from(third).map_err(|_| bad("generation"))?;
+                        self.place(number, generation, offset);
+                    }
+                    2 => {
+                        let container = u32::try_from(second).map_err(|_| bad("entry"))?;
+                        self.entries
+                            .entry(number)
+                            .or_insert(Entry::Compressed { container });
+                    }
+                    // §7.5.8.3: other types read as the null object.
+                    _ => {}
+                }
+            }
+        }
+        Ok(stream.dict)
+    }
+
+    /// What one stream may inflate to: proportional to the file, so a small
+    /// file cannot make a large allocation (the seal's memory budget counts
+    /// in file sizes).
+    fn decoded_limit(&self) -> usize {
+        self.bytes
+            .len()
+            .saturating_mul(4)
+            .clamp(MIN_DECODED_LIMIT, MAX_DECODED_LIMIT)
+    }
+
+    /// The newest trailer (a cross-reference stream's dictionary, for such files).
+    pub fn trailer(&self) -> &Dictionary {
+        &self.trailer
+    }
+
+    /// The object `id`, parsed strictly.
+    pub fn get(&self, id: ObjectId) -> Result<Object, String> {
+        self.object(id, true)
+    }
+
+    /// The object behind `object`, following references.
+    pub fn resolve(&self, object: &Object) -> Result<Object, String> {
+        let mut current = object.clone();
+        for _ in 0..MAX_HOPS {
+            match current {
+                Object::Reference(id) => current = self.get(id)?,
+                other => return Ok(other),
+            }
+        }
+        Err("a chain of references loops".to_owned())
+    }
+
+    /// The dictionary behind `object`, if it is one.
+    pub fn dictionary(&self, object: &Object) -> Option<Dictionary> {
+        match self.resolve(object).ok()? {
+            Object::Dictionary(dictionary) => Some(dictionary),
+            _ => None,
+        }
+    }
+
+    fn object(&self, id: ObjectId, allow_stream: bool) -> Result<Object, String> {
+        let missing = || format!("object {} {} is not in the file", id.0, id.1);
+        match self.entries.get(&id.0) {
+            Some(Entry::InUse { offset, generation }) if *generation == id.1 => {
+                match self.body(id.0, *generation, *offset)? {
+                    Body::Value(value) => Ok(value),
+                    Body::Stream { .. } if !allow_stream => Err(format!(
+                        "object {}: a stream where a number was expected",
+                        id.0
+                    )),
+                    Body::Stream { dict, data_at } => {
+                        let data = self.stream_data(id.0, &dict, data_at)?;
+                        Ok(Object::Stream(lopdf::Stream {
+                            dict,
+                            content: data.to_vec(),
+                            allows_compression: false,
+                            start_position: Some(data_at),
+                        }))
+                    }
+                }
+            }
+            Some(Entry::Compressed { container }) if id.1 == 0 => {
+                let objects = self.object_stream(*container)?;
+                objects
+                    .objects
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| format!("object {} is not in its object stream", id.0))
+            }
+            _ => Err(missing()),
+        }
+    }
+
+    fn body(&self, number: u32, generation: u16, offset: usize) -> Result<Body, String> {
+        Reader::new(self.bytes, offset, true).indirect_object(number, Some(generation))
+    }
+
+    /// A stream's data, by its /Length (direct, or an indirect number).
+    fn stream_data(
+        &self,
+        number: u32,
+        dict: &Dictionary,
+        data_at: usize,
+    ) -> Result<&'a [u8], String> {
+        let length = match dict.get(b"Length") {
+            Ok(Object::Reference(id)) => self.object(*id, false)?,
+            Ok(other) => other.clone(),
+            Err(_) => return Err(format!("object {number}: a stream without /Length")),
+        };
+        let length =
+            offset_value(&length, "/Length").map_err(|e| format!("object {number}: {e}"))?;
+        Reader::stream_data(self.bytes, number, data_at, length)
+    }
+
+    /// The object stream `container`, decoded once.
+    fn object_stream(&self, container: u32) -> Result<Rc<lopdf::ObjectStream>, String> {
+        if let Some(decoded) = self.object_streams.borrow().get(&container) {
+            return Ok(Rc::clone(decoded));
+        }
+        // An object stream is itself never in an object stream (§7.5.7).
+        let Some(Entry::InUse { .. }) = self.entries.get(&container) else {
+            return Err(format!("object stream {container} is not in the file"));
+        };
+        let Object::Stream(stream) = self.get((container, 0))? else {
+            return Err(format!("object {container} is not an object stream"));
+        };
+        if is_flate(&stream.dict) {
+            inflates(&stream.content)
+                .map_err(|e| format!("the compressed object stream {container} is damaged: {e}"))?;
+        }
+        let decoded = lopdf::ObjectStream::new_with_limit(&stream, Some(self.decoded_limit()))
+            .map(Rc::new)
+            .map_err(|e| format!("the object stream {container} cannot be read: {e}"))?;
+        self.object_streams
+            .borrow_mut()
+            .insert(container, Rc::clone(&decoded));
+        Ok(decoded)
+    }
+
+    /// Validates every object the sections place, in every revision, without
+    /// building it: its header where the table says, a sound value, `endobj`
+    /// or a stream whose /Length leads to `endstream`; and every object
+    /// stream in use inflates with a sound checksum.
+    pub fn check(&self) -> Result<(), String> {
+        for &(number, generation, offset) in &self.placed {
+            let body =
+                Reader::new(self.bytes, offset, false).indirect_object(number, Some(generation))?;
+            if let Body::Stream { .. } = body
+                && let Body::Stream { dict, data_at } = self.body(number, generation, offset)?
+            {
+                self.stream_data(number, &dict, data_at)?;
+            }
+        }
+        let containers: HashSet<u32> = self
+            .entries
+            .values()
+            .filter_map(|entry| match entry {
+                Entry::Compressed { container } => Some(*container),
+                _ => None,
+            })
+            .collect();
+        for container in containers {
+            let Some(Entry::InUse { offset, generation }) = self.entries.get(&container) else {
+                return Err(format!("object stream {container} is not in the file"));
+            };
+            if let Body::Stream { dict, data_at } = self.body(container, *generation, *offset)?
+                && is_flate(&dict)
+            {
+                let data = self.stream_data(container, &dict, data_at)?;
+                inflates(data).map_err(|e| {
+                    format!("the compressed object stream {container} is damaged: {e}")
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The first object number after every number the file uses.
+    fn next_number(&self) -> Result<u32, String> {
+        let highest = self.entries.keys().copied().max().unwrap_or(0);
+        let size = match self.trailer.get(b"Size") {
+            Ok(Object::Integer(size)) => u32::try_from(*size).map_err(|_| "a bad trailer /Size")?,
+            _ => return Err("the trailer has no /Size".to_owned()),
+        };
+        Ok(size.max(highest.saturating_add(1)))
+    }
+}
+
+/// No object number is left under `MAX_OBJECT_NUMBER` for the update.
+#[derive(Debug)]
+pub struct NoObjectNumber;
+
+/// An incremental update: objects added or replaced, written after the
+/// file's bytes with a cross-reference section of the file's own kind.
+pub struct Revision<'f, 'a> {
+    file: &'f PdfFile<'a>,
+    objects: BTreeMap<u32, (u16, Object)>,
+    next: u32,
+}
+
+impl<'f, 'a> Revision<'f, 'a> {
+    pub fn new(file: &'f PdfFile<'a>) -> Result<Self, String> {
+        Ok(Self {
+            file,
+            objects: BTreeMap::new(),
+            next: file.next_number()?,
+        })
+    }
+
+    /// A new object; its id.
+    pub fn add(&mut self, object: Object) -> Result<ObjectId, NoObjectNumber> {
+        // One number stays free for a cross-reference stream.
+        if self.next >= MAX_OBJECT_NUMBER {
+            return Err(NoObjectNumber);
+        }
+        let id = (self.next, 0);
+        self.next += 1;
+        self.objects.insert(id.0, (0, object));
+        Ok(id)
+    }
+
+    /// A new version of the file's object `id`.
+    pub fn set(&mut self, id: ObjectId, object: Object) {
+        self.objects.insert(id.0, (id.1, object));
+    }
+
+    /// The update's bytes, to be written right after the file's.
+    pub fn write(self) -> Result<Vec<u8>, String> {
+        let write_error = |e: std::io::Error| format!("writing the update: {e}");
+        let base = self.file.bytes.len();
+        let mut out = Vec::new();
+        if !self.file.bytes.ends_with(b"\n") && !self.file.bytes.ends_with(b"\r") {
+            out.push(b'\n');
+        }
+        let mut placed: Vec<(u32, u16, usize)> = Vec::with_capacity(self.objects.len() + 1);
+        for (number, (generation, object)) in &self.objects {
+            placed.push((*number, *generation, base + out.len()));
+            out.extend_from_slice(format!("{number} {generation} obj\n").as_bytes());
+            lopdf::Writer::write_object(&mut out, object).map_err(write_error)?;
+            out.extend_from_slice(b"\nendobj\n");
+        }
+        let mut trailer = self.file.trailer.clone();
+        for key in [
+            &b"Prev"[..],
+            b"XRefStm",
+            b"Type",
+            b"W",
+            b"Index",
+            b"Length",
+            b"Filter",
+            b"DecodeParms",
+        ] {
+            trailer.remove(key);
+        }
+        trailer.set("Prev", Object::Integer(self.file.last_section as i64));
+        let section_at = base + out.len();
+        match self.file.kind {
+            XrefKind::Table => {
+                trailer.set("Size", Object::Integer(i64::from(self.next)));
+                out.extend_from_slice(b"xref\n");
+                for run in runs(&placed) {
+                    out.extend_from_slice(format!("{} {}\n", run[0].0, run.len()).as_bytes());
+                    for (_, generation, offset) in run {
+                        out.extend_from_slice(
+                            format!("{offset:010} {generation:05} n\r\n").as_bytes(),
+                        );
+                    }
+                }
+                out.extend_from_slice(b"trailer\n");
+                lopdf::Writer::write_object(&mut out, &Object::Dictionary(trailer))
+                    .map_err(write_error)?;
+                out.push(b'\n');
+            }
+            XrefKind::Stream => {
+                // The stream lists itself.
+                let number = self.next;
+                placed.push((number, 0, section_at));
+                let offset_width = (usize::BITS - section_at.leading_zeros())
+                    .div_ceil(8)
+                    .max(1);
+                let mut rows = Vec::with_capacity(placed.len() * (offset_width as usize + 3));
+                let mut index = Vec::new();
+                for run in runs(&placed) {
+                    index.push(Object::Integer(i64::from(run[0].0)));
+                    index.push(Object::Integer(run.len() as i64));
+                    for (_, generation, offset) in run {
+                        rows.push(1);
+                        rows.extend_from_slice(
+                            &offset.to_be_bytes()[(usize::BITS / 8 - offset_width) as usize..],
+                        );
+                        rows.extend_from_slice(&generation.to_be_bytes());
+                    }
+                }
+                trailer.set("Type", Object::Name(b"XRef".to_vec()));
+                trailer.set("Size", Object::Integer(i64::from(number) + 1));
+                trailer.set(
+                    "W",
+                    Object::Array(vec![
+                        Object::Integer(1),
+                        Object::Integer(i64::from(offset_width)),
+                        Object::Integer(2),
+                    ]),
+                );
+                trailer.set("Index", Object::Array(index));
+                out.extend_from_slice(format!("{number} 0 obj\n").as_bytes());
+                lopdf::Writer::write_object(
+                    &mut out,
+                    &Object::Stream(lopdf::Stream::new(trailer, rows)),
+                )
+                .map_err(write_error)?;
+                out.extend_from_slice(b"\nendobj\n");
+            }
+        }
+        out.extend_from_slice(format!("startxref\n{section_at}\n%%EOF\n").as_bytes());
+        Ok(out)
+    }
+}
+
+/// `placed` (sorted by number) cut into runs of consecutive numbers: the
+/// cross-reference subsections.
+fn runs(placed: &[(u32, u16, usize)]) -> Vec<&[(u32, u16, usize)]> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for i in 1..=placed.len() {
+        if i == placed.len() || placed[i].0 != placed[i - 1].0 + 1 {
+            if i > start {
+                runs.push(&placed[start..i]);
+            }
+            start = i;
+        }
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file and every object validated: what sealing asks first.
+    fn read_and_check(pdf: &[u8]) -> Result<(), String> {
+        PdfFile::read(pdf)?.check()
+    }
+
+    fn pdf(table: &str, trailer: &str) -> Vec<u8> {
+        let body = "%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n";
+        format!(
+            "{body}xref\n{table}trailer\n{trailer}\nstartxref\n{}\n%%EOF\n",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    const TABLE: &str = "0 2\n0000000000 65535 f \n0000000009 00000 n \n";
+
+    #[test]
+    fn a_sound_table_and_trailer_pass() {
+        let trailer =
+            "<< /Size 2 /Root 1 0 R /ID [<00AB> <cd 12>] /Info << /T (a\\) (b)) /N#e9 /x >> >>";
+        let file = pdf(TABLE, trailer);
+        assert_eq!(read_and_check(&file), Ok(()));
+        let read = PdfFile::read(&file).unwrap();
+        assert_eq!(
+            read.trailer().get(b"ID").unwrap(),
+            &Object::Array(vec![
+                Object::String(vec![0x00, 0xAB], StringFormat::Hexadecimal),
+                Object::String(vec![0xCD, 0x12], StringFormat::Hexadecimal),
+            ])
+        );
+        let info = read.trailer().get(b"Info").unwrap().as_dict().unwrap();
+        assert_eq!(info.get(b"T").unwrap().as_str().unwrap(), b"a) (b)");
+        assert_eq!(info.get(b"N\xe9").unwrap().as_name().unwrap(), b"x");
+        let crlf = "0 2\r\n0000000000 65535 f\r\n0000000009 00000 n\r\n";
+        assert_eq!(
+            read_and_check(&pdf(crlf, "<< /Size 2 /Root 1 0 R >>")),
+            Ok(())
+        );
+    }
+
+    use lopdf::StringFormat;
+
+    #[test]
+    fn damaged_tables_and_trailers_are_named() {
+        for (table, trailer, words) in [
+            (
+                "0 2\n0000000000 65535 f \n000000009 00000 n \n",
+                "<< /Size 2 >>",
+                "malformed",
+            ),
+            (
+                "0 2\n0000000000 65535 f \n0000000009 00000 n\n",
+                "<< /Size 2 >>",
+                "malformed",
+            ),
+            (
+                "0 3\n0000000000 65535 f \n0000000009 00000 n \n",
+                "<< /Size 2 >>",
+                "malformed",
+            ),
+            ("0 2 x\n", "<< /Size 2 >>", "header"),
+            (TABLE, "<< /Size 2 /Size 3 >>", "twice"),
+            (TABLE, "<< /R\u{e7}oot 1 0 R >>", "escaped"),
+            (TABLE, "<< /Size 2 /ID [<0g>] >>", "hex"),
+            (TABLE, "<< /Size 2 /Prev (x) >>", "bad /Prev"),
+            (TABLE, "<< /Size 2 /Prev x >>", "unexpected"),
+            (TABLE, "<< 2 /Size >>", "not a name"),
+            (TABLE, "<< /Size 2 /ID [1 2 >>", "unexpected"),
+            (TABLE, "<< /Size 1e9 >>", "unexpected"),
+            (TABLE, "<< /Size 99999999999999999999999 >>", "out of range"),
+            (TABLE, "<< /Size 2 /N#4 >>", "# escape"),
+        ] {
+            let error = read_and_check(&pdf(table, trailer)).unwrap_err();
+            assert!(error.contains(words), "{table:?} {trailer:?}: {error}");
+        }
+    }
+
+    /// A one-object file whose object 1 is `object`.
+    fn one_object(object: &str) -> Vec<u8> {
+        let body = format!("%PDF-1.4\n{object}");
+        format!(
+            "{body}xref\n0 2\n0000000000 65535 f \n0000000009 00000 n \ntrailer\n<< /Size 2 /Root 1 0 R >>\nstartxref\n{}\n%%EOF\n",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn damaged_objects_are_named() {
+        for (object, words) in [
+            ("1 0 obj\n<< /T\u{3}ype /Catalog >>\nendobj\n", "escaped"),
+            ("1 0 obj\n<< /Type /Catalog /Type /X >>\nendobj\n", "twice"),
+            ("1 0 obj\n<< /Type /Catalog >>\nen\u{97}obj\n", "endobj"),
+            ("2 0 obj\n<< /Type /Catalog >>\nendobj\n", "not where"),
+            ("1 3 obj\n<< /Type /Catalog >>\nendobj\n", "not where"),
+            ("1 0 obj\n<< /Type /Catalog\nendobj\n", "not a name"),
+            (
+                "1 0 obj\n<< /Length 2 >>\nstream\nabc\nendstream\nendobj\n",
+                "/Length",
+            ),
+            (
+                "1 0 obj\n<< /Length 999 >>\nstream\nabc\nendstream\nendobj\n",
+                "past the file",
+            ),
+            (
+                "1 0 obj\n<< /Length 3 >>\nstream abc\nendstream\nendobj\n",
+                "end of line",
+            ),
+            (
+                "1 0 obj\n<< /Length 2 0 R >>\nstream\nabc\nendstream\nendobj\n",
+                "not in the file",
+            ),
+            (
+                &format!(
+                    "1 0 obj\n{}1{}\nendobj\n",
+                    "[".repeat(10_001),
+                    "]".repeat(10_001)
+                ),
+                "too deep",
+            ),
+        ] {
+            let error = read_and_check(&one_object(object)).expect_err(object);
+            assert!(error.contains(words), "{object:?}: {error}");
+        }
+        let stream = "1 0 obj\n<< /Length 6 >>\nstream\n\u{ff}\u{fe}\u{fd}\nendstream\nendobj\n";
+        assert_eq!(read_and_check(&one_object(stream)), Ok(()));
+    }
+
+    #[test]
+    fn values_read_as_written() {
+        let object = "1 0 obj\n<< /Type /Catalog /A [1 -2 +3 4.5 -.5 true false null 12 0 R (x\\(\\)\\101\\n(y)) <41 42 4> /A#20B] >>\nendobj\n";
+        let file = one_object(object);
+        let read = PdfFile::read(&file).unwrap();
+        let catalog = read.get((1, 0)).unwrap();
+        let items = catalog
+            .as_dict()
+            .unwrap()
+            .get(b"A")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            items,
+            vec![
+                Object::Integer(1),
+                Object::Integer(-2),
+                Object::Integer(3),
+                Object::Real(4.5),
+                Object::Real(-0.5),
+                Object::Boolean(true),
+                Object::Boolean(false),
+                Object::Null,
+                Object::Reference((12, 0)),
+                Object::String(b"x()A\n(y)".to_vec(), StringFormat::Literal),
+                Object::String(b"AB@".to_vec(), StringFormat::Hexadecimal),
+                Object::Name(b"A B".to_vec()),
+            ]
+        );
+        assert!(read.get((2, 0)).is_err());
+        assert!(read.get((1, 1)).is_err());
+    }
+
+    #[test]
+    fn a_cross_reference_stream_must_inflate_with_its_checksum() {
+        use std::io::Write as _;
+        // Object 1 (a catalog) at 9, and the stream itself, object 2.
+        let body = "%PDF-1.5\n1 0 obj\n<< /Type /Catalog >>\nendobj\n";
+        let stream_at = body.len();
+        let rows = [[0u8, 0, 0, 0xFF], [1, 0, 9, 0], [1, 0, stream_at as u8, 0]].concat();
+        let mut deflater =
+            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        deflater.write_all(&rows).unwrap();
+        let mut data = deflater.finish().unwrap();
+        let stream = |data: &[u8]| {
+            let mut pdf = body.as_bytes().to_vec();
+            pdf.extend_from_slice(
+                format!(
+                    "2 0 obj\n<< /Type /XRef /Size 3 /W [1 2 1] /Root 1 0 R /Length {} /Filter /FlateDecode >>\nstream\n",
+                    data.len()
+                )
+                .as_bytes(),
+            );
+            pdf.extend_from_slice(data);
+            pdf.extend_from_slice(
+                format!("\nendstream\nendobj\nstartxref\n{stream_at}\n%%EOF\n").as_bytes(),
+            );
+            pdf
+        };
+        let sound = stream(&data);
+        assert_eq!(read_and_check(&sound), Ok(()));
+        let read = PdfFile::read(&sound).unwrap();
+        assert_eq!(read.kind, XrefKind::Stream);
+        assert!(
+            read.get((1, 0))
+                .unwrap()
+                .as_dict()
+                .unwrap()
+                .has_type(b"Catalog")
+        );
+        let last = data.len() - 1;
+        data[last] ^= 0xFF;
+        let damaged = stream(&data);
+        assert!(read_and_check(&damaged).unwrap_err().contains("damaged"));
+    }
+
+    #[test]
+    fn a_prev_loop_and_a_missing_startxref_are_refused() {
+        let body = "%PDF-1.4\n";
+        let xref_at = body.len();
+        let looped = format!(
+            "{body}xref\n0 1\n0000000000 65535 f \ntrailer\n<< /Size 1 /Prev {xref_at} >>\nstartxref\n{xref_at}\n%%EOF\n"
+        );
+        assert!(
+            read_and_check(looped.as_bytes())
+                .unwrap_err()
+                .contains("loops")
+        );
+        assert!(
+            read_and_check(b"%PDF-1.4\n")
+                .unwrap_err()
+                .contains("startxref")
+        );
+    }
+
+    /// An update written on `file` reads back: the new object, the replaced
+    /// one, and the untouched ones, in a section of the file's own kind.
+    fn update_reads_back(file: &[u8], kind: XrefKind) {
+        let read = PdfFile::read(file).unwrap();
+        assert_eq!(read.kind, kind);
+        let mut revision = Revision::new(&read).unwrap();
+        let added = revision
+            .add(Object::Stream(lopdf::Stream::new(
+                Dictionary::new(),
+                b"data".to_vec(),
+            )))
+            .unwrap();
+        let mut catalog = read.get((1, 0)).unwrap().as_dict().unwrap().clone();
+        catalog.set("Added", Object::Reference(added));
+        revision.set((1, 0), Object::Dictionary(catalog));
+        let update = revision.write().unwrap();
+        let mut whole = file.to_vec();
+        whole.extend_from_slice(&update);
+        let again = PdfFile::read(&whole).unwrap();
+        assert_eq!(again.check(), Ok(()));
+        assert_eq!(again.kind, kind);
+        assert_eq!(
+            again.trailer().get(b"Root").unwrap(),
+            &Object::Reference((1, 0))
+        );
+        let catalog = again.get((1, 0)).unwrap();
+        let reference = catalog.as_dict().unwrap().get(b"Added").unwrap().clone();
+        let Object::Stream(stream) = again.resolve(&reference).unwrap() else {
+            panic!("not a stream");
+        };
+        assert_eq!(stream.content, b"data");
+        assert_eq!(
+            again.trailer().get(b"Prev").unwrap(),
+            &Object::Integer(read.last_section as i64)
+        );
+    }
+
+    #[test]
+    fn updates_read_back_on_tables_and_streams() {
+        update_reads_back(&pdf(TABLE, "<< /Size 2 /Root 1 0 R >>"), XrefKind::Table);
+        let body = "%PDF-1.5\n1 0 obj\n<< /Type /Catalog >>\nendobj\n";
+        let stream_at = body.len();
+        let rows = [[0u8, 0, 0, 0xFF], [1, 0, 9, 0], [1, 0, stream_at as u8, 0]].concat();
+        let mut file = body.as_bytes().to_vec();
+        file.extend_from_slice(
+            format!(
+                "2 0 obj\n<< /Type /XRef /Size 3 /W [1 2 1] /Root 1 0 R /Length {} >>\nstream\n",
+                rows.len()
+            )
+            .as_bytes(),
+        );
+        file.extend_from_slice(&rows);
+        file.extend_from_slice(
+            format!("\nendstream\nendobj\nstartxref\n{stream_at}\n%%EOF").as_bytes(),
+        );
+        update_reads_back(&file, XrefKind::Stream);
+    }
+
+    #[test]
+    fn object_numbers_stop_at_the_limit() {
+        let file = pdf(
+            TABLE,
+            &format!("<< /Size {MAX_OBJECT_NUMBER} /Root 1 0 R >>"),
+        );
+        let read = PdfFile::read(&file).unwrap();
+        let mut revision = Revision::new(&read).unwrap();
+        assert!(revision.add(Object::Null).is_err());
+    }
+}
