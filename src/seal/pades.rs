@@ -447,14 +447,24 @@ fn prepare(
     sealed_by: String,
 ) -> Result<Prepared, SealError> {
     let text = AppearanceText { sealed_by, at };
-    let file = read_strictly(pdf)?;
-    let input_digest = Sha256::new().chain_update(pdf);
-    let update = prepare_revision(&file, options, at, Kind::Seal, Some(&text))?;
-    drop(file);
-    let mut bytes = Vec::with_capacity(pdf.len() + update.len() + LATER_REVISIONS_BYTES);
-    bytes.extend_from_slice(pdf);
-    bytes.extend_from_slice(&update);
-    placed(bytes, pdf.len(), input_digest)
+    // The input's SHA-256 is the longest single step on a large file, and
+    // one stream cannot be split: it runs on the other core while the file
+    // is read, checked and copied.
+    std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| Sha256::new().chain_update(pdf));
+        let update = read_strictly(pdf)
+            .and_then(|file| prepare_revision(&file, options, at, Kind::Seal, Some(&text)));
+        let bytes = update.map(|update| {
+            let mut bytes = Vec::with_capacity(pdf.len() + update.len() + LATER_REVISIONS_BYTES);
+            bytes.extend_from_slice(pdf);
+            bytes.extend_from_slice(&update);
+            bytes
+        });
+        let input_digest = hashing
+            .join()
+            .map_err(|_| SealError::Internal("hashing the document failed".into()))?;
+        placed(bytes?, pdf.len(), input_digest)
+    })
 }
 
 /// `bytes` with the update after `revision_start`: where its /Contents is.

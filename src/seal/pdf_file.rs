@@ -159,7 +159,7 @@ impl<'a> PdfFile<'a> {
             .object_header()
             .and_then(|(n, _)| u32::try_from(n).ok())
             .ok_or_else(not_here)?;
-        let Body::Stream { dict, data_at } =
+        let Body::Stream { dict, data_at, .. } =
             Reader::new(self.bytes, offset, true).indirect_object(number, None)?
         else {
             return Err(not_here());
@@ -320,8 +320,12 @@ impl<'a> PdfFile<'a> {
                         "object {}: a stream where a number was expected",
                         id.0
                     )),
-                    Body::Stream { dict, data_at } => {
-                        let data = self.stream_data(id.0, &dict, data_at)?;
+                    Body::Stream {
+                        dict,
+                        length,
+                        data_at,
+                    } => {
+                        let data = self.stream_data(id.0, length.as_ref(), data_at)?;
                         Ok(Object::Stream(lopdf::Stream {
                             dict,
                             content: data.to_vec(),
@@ -351,13 +355,13 @@ impl<'a> PdfFile<'a> {
     fn stream_data(
         &self,
         number: u32,
-        dict: &Dictionary,
+        length: Option<&Object>,
         data_at: usize,
     ) -> Result<&'a [u8], String> {
-        let length = match dict.get(b"Length") {
-            Ok(Object::Reference(id)) => self.object(*id, false)?,
-            Ok(other) => other.clone(),
-            Err(_) => return Err(format!("object {number}: a stream without /Length")),
+        let length = match length {
+            Some(Object::Reference(id)) => self.object(*id, false)?,
+            Some(other) => other.clone(),
+            None => return Err(format!("object {number}: a stream without /Length")),
         };
         let length =
             offset_value(&length, "/Length").map_err(|e| format!("object {number}: {e}"))?;
@@ -397,10 +401,11 @@ impl<'a> PdfFile<'a> {
         for &(number, generation, offset) in &self.placed {
             let body =
                 Reader::new(self.bytes, offset, false).indirect_object(number, Some(generation))?;
-            if let Body::Stream { .. } = body
-                && let Body::Stream { dict, data_at } = self.body(number, generation, offset)?
+            if let Body::Stream {
+                length, data_at, ..
+            } = body
             {
-                self.stream_data(number, &dict, data_at)?;
+                self.stream_data(number, length.as_ref(), data_at)?;
             }
         }
         let containers: HashSet<u32> = self
@@ -415,10 +420,14 @@ impl<'a> PdfFile<'a> {
             let Some(Entry::InUse { offset, generation }) = self.entries.get(&container) else {
                 return Err(format!("object stream {container} is not in the file"));
             };
-            if let Body::Stream { dict, data_at } = self.body(container, *generation, *offset)?
+            if let Body::Stream {
+                dict,
+                length,
+                data_at,
+            } = self.body(container, *generation, *offset)?
                 && is_flate(&dict)
             {
-                let data = self.stream_data(container, &dict, data_at)?;
+                let data = self.stream_data(container, length.as_ref(), data_at)?;
                 inflates(data).map_err(|e| {
                     format!("the compressed object stream {container} is damaged: {e}")
                 })?;

@@ -11,12 +11,45 @@ use lopdf::{Dictionary, Object, StringFormat};
 /// Dictionary and array nesting in one object.
 pub const MAX_DEPTH: usize = 32;
 
+/// Character classes (§7.2.2), looked up rather than compared: the whole
+/// file goes through these when it is checked.
+const WHITE: u8 = 1;
+const DELIMITER: u8 = 2;
+/// Regular characters that may stand unescaped in a name (§7.3.5).
+const NAME: u8 = 4;
+static CLASSES: [u8; 256] = {
+    let mut classes = [0u8; 256];
+    let mut byte = 0x21;
+    while byte <= 0x7E {
+        classes[byte] = NAME;
+        byte += 1;
+    }
+    let white = b" \t\r\n\x0C\0";
+    let mut i = 0;
+    while i < white.len() {
+        classes[white[i] as usize] = WHITE;
+        i += 1;
+    }
+    let delimiters = b"()<>[]{}/%";
+    let mut i = 0;
+    while i < delimiters.len() {
+        classes[delimiters[i] as usize] = DELIMITER;
+        i += 1;
+    }
+    classes
+};
+
 fn is_white(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'\r' | b'\n' | b'\x0C' | b'\0')
+    CLASSES[usize::from(byte)] & WHITE != 0
 }
 
 fn is_delimiter(byte: u8) -> bool {
-    b"()<>[]{}/%".contains(&byte)
+    CLASSES[usize::from(byte)] & DELIMITER != 0
+}
+
+/// Part of a token: neither white space nor a delimiter.
+fn is_regular(byte: u8) -> bool {
+    CLASSES[usize::from(byte)] & (WHITE | DELIMITER) == 0
 }
 
 /// One entry of a classic cross-reference subsection.
@@ -33,9 +66,14 @@ pub struct TableEntry {
 pub enum Body {
     /// `endobj` after the value.
     Value(Object),
-    /// A stream: its dictionary, and where its data starts (just past the
-    /// end of line after `stream`).
-    Stream { dict: Dictionary, data_at: usize },
+    /// A stream: its dictionary (empty when not building), its /Length as
+    /// written (a number or a reference), and where its data starts (just
+    /// past the end of line after `stream`).
+    Stream {
+        dict: Dictionary,
+        length: Option<Object>,
+        data_at: usize,
+    },
 }
 
 /// A cursor over the file. With `build` false it only validates, and the
@@ -44,6 +82,12 @@ pub struct Reader<'a> {
     pub pdf: &'a [u8],
     pub at: usize,
     pub build: bool,
+    /// The keys of the dictionaries being read, innermost last, for the
+    /// uniqueness check when not building (one buffer for the whole read).
+    keys: Vec<&'a [u8]>,
+    /// The /Length of the object's own dictionary, read even when not
+    /// building (a stream's data is found by it).
+    length: Option<Object>,
 }
 
 impl<'a> Reader<'a> {
@@ -54,6 +98,8 @@ impl<'a> Reader<'a> {
             pdf,
             at: at.min(pdf.len()),
             build,
+            keys: Vec::new(),
+            length: None,
         }
     }
 
@@ -106,7 +152,7 @@ impl<'a> Reader<'a> {
         while self.peek().is_some_and(|b| b.is_ascii_digit()) {
             self.at += 1;
         }
-        std::str::from_utf8(self.since(start)).ok()?.parse().ok()
+        decimal(self.since(start))
     }
 
     /// `N G obj`: the object number and generation.
@@ -158,6 +204,7 @@ impl<'a> Reader<'a> {
         }
         Ok(Body::Stream {
             dict,
+            length: self.length.take(),
             data_at: self.at,
         })
     }
@@ -252,12 +299,12 @@ impl<'a> Reader<'a> {
         }
         self.at += 2;
         let mut dictionary = Dictionary::new();
-        // Raw keys, for the uniqueness check when not building.
-        let mut keys: Vec<&'a [u8]> = Vec::new();
+        let first_key = self.keys.len();
         loop {
             self.skip_white();
             if self.rest().starts_with(b">>") {
                 self.at += 2;
+                self.keys.truncate(first_key);
                 return Ok(dictionary);
             }
             if self.peek() != Some(b'/') {
@@ -277,13 +324,24 @@ impl<'a> Reader<'a> {
                     return Err(twice());
                 }
                 let value = self.value(depth + 1)?;
+                if depth == 0 && key == b"Length" {
+                    self.length = Some(value.clone());
+                }
                 dictionary.set(key, value);
             } else {
-                if keys.contains(&raw) {
+                if self.keys[first_key..].contains(&raw) {
                     return Err(twice());
                 }
-                keys.push(raw);
-                self.value(depth + 1)?;
+                self.keys.push(raw);
+                if depth == 0 && raw == b"Length" {
+                    // Built: a number or a reference, nothing to allocate.
+                    self.build = true;
+                    let value = self.value(depth + 1);
+                    self.build = false;
+                    self.length = Some(value?);
+                } else {
+                    self.value(depth + 1)?;
+                }
             }
         }
     }
@@ -293,31 +351,35 @@ impl<'a> Reader<'a> {
     fn raw_name(&mut self) -> Result<&'a [u8], String> {
         self.at += 1;
         let start = self.at;
-        while let Some(byte) = self.peek() {
-            if is_white(byte) || is_delimiter(byte) {
-                break;
-            }
-            if !(0x21..=0x7E).contains(&byte) {
-                return Err(format!(
-                    "the name at {start} holds byte {byte:#04x}, which must be #-escaped"
-                ));
-            }
+        while self
+            .peek()
+            .is_some_and(|b| CLASSES[usize::from(b)] & NAME != 0 && !is_delimiter(b))
+        {
             self.at += 1;
+        }
+        if let Some(byte) = self.peek()
+            && is_regular(byte)
+        {
+            return Err(format!(
+                "the name at {start} holds byte {byte:#04x}, which must be #-escaped"
+            ));
         }
         let raw = self.since(start);
         // `#` must introduce two hex digits.
-        let mut i = 0;
-        while i < raw.len() {
-            if raw[i] == b'#' {
-                if !raw
-                    .get(i + 1..i + 3)
-                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
-                {
-                    return Err(format!("the name at {start} has a bad # escape"));
+        if raw.contains(&b'#') {
+            let mut i = 0;
+            while i < raw.len() {
+                if raw[i] == b'#' {
+                    if !raw
+                        .get(i + 1..i + 3)
+                        .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+                    {
+                        return Err(format!("the name at {start} has a bad # escape"));
+                    }
+                    i += 3;
+                } else {
+                    i += 1;
                 }
-                i += 3;
-            } else {
-                i += 1;
             }
         }
         Ok(raw)
@@ -490,10 +552,7 @@ impl<'a> Reader<'a> {
 
     fn token(&mut self) -> &'a [u8] {
         let start = self.at;
-        while self
-            .peek()
-            .is_some_and(|b| !is_white(b) && !is_delimiter(b))
-        {
+        while self.peek().is_some_and(is_regular) {
             self.at += 1;
         }
         self.since(start)
@@ -539,11 +598,15 @@ impl<'a> Reader<'a> {
                 }
                 self.at = after_number;
             }
-            let text = std::str::from_utf8(token).map_err(|_| bad())?;
-            let value: i64 = text
-                .parse()
-                .map_err(|_| format!("an integer out of range at {start}"))?;
-            return Ok(Object::Integer(value));
+            let (negative, digits) = match token[0] {
+                b'-' => (true, &token[1..]),
+                b'+' => (false, &token[1..]),
+                _ => (false, token),
+            };
+            let value = decimal(digits)
+                .and_then(|v| i64::try_from(v).ok())
+                .ok_or_else(|| format!("an integer out of range at {start}"))?;
+            return Ok(Object::Integer(if negative { -value } else { value }));
         }
         // A real: sign, digits, one point, digits; no exponent (§7.3.3).
         let unsigned = token
@@ -566,12 +629,19 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// An unsigned decimal number of ASCII digits.
+/// An unsigned decimal number of ASCII digits, if it fits.
 pub fn decimal(digits: &[u8]) -> Option<usize> {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() {
         return None;
     }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    digits.iter().try_fold(0usize, |value, digit| {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        value
+            .checked_mul(10)?
+            .checked_add(usize::from(digit - b'0'))
+    })
 }
 
 fn hex_value(digit: u8) -> u8 {
