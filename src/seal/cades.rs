@@ -228,40 +228,50 @@ impl<K: SealKeys> Sealer<K> {
             attributes.push(cms::signing_time(now)?);
         }
         let signer: Arc<dyn MessageSigner + Send + Sync> = key.signer.clone();
-        let certificate = key.certificate.clone();
-        let digests_owned = digests.to_vec();
-        let content_owned = content.map(<[u8]>::to_vec);
-        let signed = tokio::task::spawn_blocking(move || {
-            digests_owned
-                .iter()
-                .map(|digest| {
-                    cms::sign(
-                        ToSign {
-                            content_type: cms::ID_DATA,
-                            content: content_owned.as_deref(),
-                            content_digest: digest,
-                            digest: DigestAlgorithm::Sha256,
-                            attributes: attributes.clone(),
-                            signer_certificate: &certificate,
-                            certificates: certificates.clone(),
-                            revocation: crls.iter().cloned().map(RevocationData::Crl).collect(),
-                        },
-                        signer.as_ref(),
-                    )
+        let batch = Arc::new(Batch {
+            attributes,
+            certificate: key.certificate.clone(),
+            certificates,
+            revocation: crls.into_iter().map(RevocationData::Crl).collect(),
+            content: content.map(<[u8]>::to_vec),
+        });
+        // A batch is cut into one run per core, each signed on its own
+        // blocking thread (and its own HSM session): one request's seals then
+        // keep every core busy while other requests wait on their commits.
+        let per_lane = digests
+            .len()
+            .div_ceil(signing_lanes().min(digests.len()).max(1));
+        let lanes: Vec<_> = digests
+            .chunks(per_lane.max(1))
+            .map(|run| {
+                let run = run.to_vec();
+                let batch = Arc::clone(&batch);
+                let signer = Arc::clone(&signer);
+                tokio::task::spawn_blocking(move || {
+                    run.iter()
+                        .map(|digest| batch.sign(digest, signer.as_ref()))
+                        .collect::<Result<Vec<_>, _>>()
                 })
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .map_err(|e| SealError::Internal(e.to_string()))?;
-        let signed = match signed {
-            Ok(signed) => signed,
-            Err(error) => {
-                let error = SealError::from(error);
-                self.record_failure(principal, key.credential_id, &error)
-                    .await?;
-                return Err(error);
+            })
+            .collect();
+        // Spawned, they already run together; awaited in order. Every lane
+        // is awaited, so none is left signing after a failure is answered.
+        let mut signed = Vec::with_capacity(digests.len());
+        let mut failure = None;
+        for lane in lanes {
+            match lane.await.map_err(|e| SealError::Internal(e.to_string()))? {
+                Ok(values) => signed.extend(values),
+                Err(error) => {
+                    failure.get_or_insert(error);
+                }
             }
-        };
+        }
+        if let Some(error) = failure {
+            let error = SealError::from(error);
+            self.record_failure(principal, key.credential_id, &error)
+                .await?;
+            return Err(error);
+        }
         let mut sealed = Vec::with_capacity(signed.len());
         for signed in signed {
             sealed.push(self.extended(level, signed).await?);
@@ -306,6 +316,47 @@ impl<K: SealKeys> Sealer<K> {
         }
         Ok(cms::content_info_der(&signed)?)
     }
+}
+
+/// What every seal of a batch shares: its signed attributes besides the
+/// digest, the signer's certificate, the certificates and revocation data to
+/// carry, and the content when it is enveloped.
+struct Batch {
+    attributes: Vec<x509_cert::attr::Attribute>,
+    certificate: x509_cert::Certificate,
+    certificates: Vec<x509_cert::Certificate>,
+    revocation: Vec<RevocationData>,
+    content: Option<Vec<u8>>,
+}
+
+impl Batch {
+    /// One SignedData over `digest`, checked against the certificate.
+    fn sign(
+        &self,
+        digest: &[u8],
+        signer: &(dyn MessageSigner + Send + Sync),
+    ) -> Result<::cms::signed_data::SignedData, crate::pki::cms::CmsError> {
+        cms::sign(
+            ToSign {
+                content_type: cms::ID_DATA,
+                content: self.content.as_deref(),
+                content_digest: digest,
+                digest: DigestAlgorithm::Sha256,
+                attributes: self.attributes.clone(),
+                signer_certificate: &self.certificate,
+                certificates: self.certificates.clone(),
+                revocation: self.revocation.clone(),
+            },
+            signer,
+        )
+    }
+}
+
+/// How many blocking threads one batch is signed on: the cores this
+/// process may use, read once.
+fn signing_lanes() -> usize {
+    static LANES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LANES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 #[cfg(test)]
