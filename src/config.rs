@@ -295,7 +295,7 @@ pub struct SealSettings {
     pub max_concurrent_documents: usize,
     /// The memory the documents being sealed may take together, in MiB, each
     /// reckoned at `seal::PDF_MEMORY_FACTOR` times its size (a PDF's body,
-    /// its sealed copy and its index; measured at most 2.2 times the file).
+    /// its index and, at B-LT and above, its sealed copy).
     /// Past it, 503 with Retry-After; a document that
     /// would need more than all of it alone, 413.
     pub max_document_memory_mib: u64,

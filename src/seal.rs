@@ -308,9 +308,10 @@ pub struct DocumentSlot {
 }
 
 /// How many times its size a PDF may take in memory while it is sealed: the
-/// request body, the output (one copy, with room for the later revisions),
-/// the cross-reference index and the few objects read (measured 1.1 to 1.2
-/// times the file beyond the body, benches/seal_load.rs), with room to spare.
+/// request body (shared with the answer up to B-T), the cross-reference
+/// index and the few objects read (measured 0.1 to 0.6 times the file beyond
+/// the body, benches/seal_load.rs), and at B-LT and B-LTA one copy of the
+/// whole file; with room to spare.
 pub const PDF_MEMORY_FACTOR: usize = 4;
 /// The same for CAdES: the content, its copy for the signing task, and an
 /// enveloping CMS that holds it once more.

@@ -968,7 +968,7 @@ async fn sign_doc(
                         document.into(),
                     )
                     .await?;
-                with_signature.push(b64(&sealed.der));
+                with_signature.push(b64(&sealed.into_vec()));
             }
             DocSeal::Cades {
                 document,

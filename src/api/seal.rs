@@ -8,7 +8,7 @@
 //! each one's inclusion proof in the journal (seal transparency).
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
@@ -58,14 +58,24 @@ pub fn routes() -> RouteTable<AppState> {
 /// What a seal call answers, kept for replay under its Idempotency-Key.
 struct Answer {
     media_type: &'static str,
-    body: Vec<u8>,
+    /// The body in the pieces it was made of (a sealed PDF: the document as
+    /// received, then the seal's revision), sent without joining them.
+    body: Vec<Bytes>,
     journal_index: u64,
 }
 
-fn respond(media_type: &str, body: Vec<u8>, index: u64, replayed: bool) -> Response {
+fn respond(media_type: &str, body: Vec<Bytes>, index: u64, replayed: bool) -> Response {
+    let length: usize = body.iter().map(Bytes::len).sum();
+    let body = match <[Bytes; 1]>::try_from(body) {
+        Ok([one]) => Body::from(one),
+        Err(pieces) => Body::from_stream(futures_util::stream::iter(
+            pieces.into_iter().map(Ok::<_, std::convert::Infallible>),
+        )),
+    };
     let mut response = (
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
         [journal_index(index)],
+        [(header::CONTENT_LENGTH, HeaderValue::from(length))],
         body,
     )
         .into_response();
@@ -131,7 +141,12 @@ where
             response,
             journal_index,
         } if request_sha256 == fingerprint => {
-            return Ok(respond(&media_type, response, journal_index, true));
+            return Ok(respond(
+                &media_type,
+                vec![Bytes::from(response)],
+                journal_index,
+                true,
+            ));
         }
         IdempotencyClaim::Pending { request_sha256 } if request_sha256 == fingerprint => {
             return Err(conflict(
@@ -151,7 +166,7 @@ where
                     &principal.id,
                     &key,
                     answer.media_type,
-                    &answer.body,
+                    &answer.body.concat(),
                     answer.journal_index,
                 )
                 .await
@@ -285,7 +300,7 @@ async fn cades(
                 .map_err(problem)?;
             Ok(Answer {
                 media_type: MEDIA_TYPE,
-                body: sealed.der,
+                body: vec![Bytes::from(sealed.der)],
                 journal_index: sealed.journal_index,
             })
         },
@@ -360,7 +375,7 @@ async fn pades(
                 .map_err(problem)?;
             Ok(Answer {
                 media_type: crate::seal::pades::MEDIA_TYPE,
-                body: sealed.der,
+                body: vec![sealed.head, Bytes::from(sealed.tail)],
                 journal_index: sealed.journal_index,
             })
         },
@@ -450,7 +465,7 @@ async fn hashes(
                 .map_err(|e| ApiError::from_kind(ErrorKind::Internal, e.to_string()))?;
             Ok(Answer {
                 media_type: "application/json",
-                body,
+                body: vec![Bytes::from(body)],
                 journal_index: first,
             })
         },

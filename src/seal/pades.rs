@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::pdf_file::{PdfFile, Revision};
-use super::{Level, SealError, SealKeys, Sealed, Sealer, TimeStamper};
+use super::{Level, SealError, SealKeys, Sealer, TimeStamper};
 use crate::auth::Principal;
 
 /// `application/pdf`.
@@ -404,24 +404,52 @@ fn page(
     }
 }
 
-/// The incremental update, ready to sign: the whole file with a zero-filled
-/// /Contents, where that /Contents lies, and the SHA-256 state after the
-/// original bytes (every digest of the seal starts with them).
+/// A sealed PDF: `head`, then `tail`. Up to B-T the head is the document as
+/// it came (shared, never copied) and the tail the seal's revision; B-LT and
+/// B-LTA, whose later revisions read the whole file again, hold it all in
+/// the tail.
+#[derive(Debug)]
+pub struct SealedPdf {
+    pub head: Bytes,
+    pub tail: Vec<u8>,
+    pub journal_index: u64,
+}
+
+impl SealedPdf {
+    /// The whole file in one buffer (a copy, for callers that need one).
+    pub fn into_vec(self) -> Vec<u8> {
+        let mut whole = Vec::with_capacity(self.head.len() + self.tail.len());
+        whole.extend_from_slice(&self.head);
+        whole.extend_from_slice(&self.tail);
+        whole
+    }
+}
+
+/// An incremental update, ready to sign: its bytes with a zero-filled
+/// /Contents, written after `base` bytes of file, where that /Contents lies
+/// in them, and the SHA-256 state after the file's bytes (every digest of
+/// the seal starts with them).
 struct Prepared {
-    bytes: Vec<u8>,
-    /// The offset of `<` and the offset just past `>` of /Contents.
+    update: Vec<u8>,
+    /// The length of the file the update follows.
+    base: usize,
+    /// The offset of `<` and the offset just past `>` of /Contents, in `update`.
     contents: (usize, usize),
-    /// The length of the input, where the update starts.
-    revision_start: usize,
-    /// SHA-256 over `bytes[..revision_start]`.
+    /// SHA-256 over the `base` bytes before the update.
     input_digest: Sha256,
 }
 
 impl Prepared {
-    /// The two ranges outside /Contents, as /ByteRange lists them.
+    /// The two ranges outside /Contents, in the whole file, as /ByteRange
+    /// lists them.
     fn byte_range(&self) -> [usize; 4] {
         let (start, end) = self.contents;
-        [0, start, end, self.bytes.len() - end]
+        [
+            0,
+            self.base + start,
+            self.base + end,
+            self.update.len() - end,
+        ]
     }
 }
 
@@ -449,38 +477,28 @@ fn prepare(
     let text = AppearanceText { sealed_by, at };
     // The input's SHA-256 is the longest single step on a large file, and
     // one stream cannot be split: it runs on the other core while the file
-    // is read, checked and copied.
+    // is read and checked.
     std::thread::scope(|scope| {
         let hashing = scope.spawn(|| Sha256::new().chain_update(pdf));
         let update = read_strictly(pdf)
             .and_then(|file| prepare_revision(&file, options, at, Kind::Seal, Some(&text)));
-        let bytes = update.map(|update| {
-            let mut bytes = Vec::with_capacity(pdf.len() + update.len() + LATER_REVISIONS_BYTES);
-            bytes.extend_from_slice(pdf);
-            bytes.extend_from_slice(&update);
-            bytes
-        });
         let input_digest = hashing
             .join()
             .map_err(|_| SealError::Internal("hashing the document failed".into()))?;
-        placed(bytes?, pdf.len(), input_digest)
+        placed(update?, pdf.len(), input_digest)
     })
 }
 
-/// `bytes` with the update after `revision_start`: where its /Contents is.
-fn placed(
-    bytes: Vec<u8>,
-    revision_start: usize,
-    input_digest: Sha256,
-) -> Result<Prepared, SealError> {
+/// `update`, written after `base` bytes: where its /Contents is.
+fn placed(update: Vec<u8>, base: usize, input_digest: Sha256) -> Result<Prepared, SealError> {
     let zeros = format!("<{}>", "0".repeat(2 * CONTENTS_BYTES));
-    let start = find(&bytes, zeros.as_bytes(), revision_start)
+    let start = find(&update, zeros.as_bytes(), 0)
         .ok_or_else(|| SealError::Internal("the /Contents placeholder is missing".into()))?;
     let end = start + zeros.len();
     Ok(Prepared {
-        bytes,
+        update,
+        base,
         contents: (start, end),
-        revision_start,
         input_digest,
     })
 }
@@ -727,10 +745,10 @@ fn prepare_revision(
 }
 
 /// Writes the real /ByteRange over the placeholder, padded to the same width.
-fn patch_byte_range(prepared: &mut Prepared) -> Result<[usize; 4], SealError> {
+fn patch_byte_range(prepared: &mut Prepared) -> Result<(), SealError> {
     let range = prepared.byte_range();
     let placeholder = BYTE_RANGE_PLACEHOLDER.as_bytes();
-    let at = find(&prepared.bytes, placeholder, prepared.revision_start)
+    let at = find(&prepared.update, placeholder, 0)
         .ok_or_else(|| SealError::Internal("the /ByteRange placeholder is missing".into()))?;
     let mut value = format!("[{} {} {} {}]", range[0], range[1], range[2], range[3]);
     if value.len() > placeholder.len() {
@@ -741,8 +759,8 @@ fn patch_byte_range(prepared: &mut Prepared) -> Result<[usize; 4], SealError> {
     while value.len() < placeholder.len() {
         value.insert(value.len() - 1, ' ');
     }
-    prepared.bytes[at..at + placeholder.len()].copy_from_slice(value.as_bytes());
-    Ok(range)
+    prepared.update[at..at + placeholder.len()].copy_from_slice(value.as_bytes());
+    Ok(())
 }
 
 /// The revision that gives the catalog a DSS (EN 319 142-1 §5.4.2) with
@@ -804,11 +822,13 @@ fn dss_revision(
     revision.write().map_err(internal)
 }
 
-/// The SHA-256 of the bytes a prepared revision's /ByteRange covers.
-fn covered_digest(prepared: &Prepared, range: [usize; 4]) -> Vec<u8> {
+/// The SHA-256 of the bytes a prepared revision's /ByteRange covers: the
+/// file before the update, then the update outside /Contents.
+fn covered_digest(prepared: &Prepared) -> Vec<u8> {
+    let (start, end) = prepared.contents;
     let mut hasher = prepared.input_digest.clone();
-    hasher.update(&prepared.bytes[prepared.revision_start..range[0] + range[1]]);
-    hasher.update(&prepared.bytes[range[2]..range[2] + range[3]]);
+    hasher.update(&prepared.update[..start]);
+    hasher.update(&prepared.update[end..]);
     hasher.finalize().to_vec()
 }
 
@@ -822,7 +842,7 @@ fn fill_contents(prepared: &mut Prepared, der: &[u8]) -> Result<(), SealError> {
     }
     let hex = hex::encode_upper(der);
     let (start, _) = prepared.contents;
-    prepared.bytes[start + 1..start + 1 + hex.len()].copy_from_slice(hex.as_bytes());
+    prepared.update[start + 1..start + 1 + hex.len()].copy_from_slice(hex.as_bytes());
     Ok(())
 }
 
@@ -839,7 +859,7 @@ impl<K: SealKeys> Sealer<K> {
         level: Level,
         options: &PadesOptions,
         pdf: Bytes,
-    ) -> Result<Sealed, SealError> {
+    ) -> Result<SealedPdf, SealError> {
         let _slot = self.document_slot(pdf.len(), super::PDF_MEMORY_FACTOR)?;
         let now = self.clock().now();
         // The right to the credential is checked before the document is read;
@@ -847,13 +867,14 @@ impl<K: SealKeys> Sealer<K> {
         let sealed_by = self.sealed_by(principal, credential_id).await?;
         let mut prepared = {
             let options = options.clone();
+            let pdf = pdf.clone();
             tokio::task::spawn_blocking(move || prepare(&pdf, &options, now, sealed_by))
                 .await
                 .map_err(|e| SealError::Internal(e.to_string()))??
         };
         let document_sha256 = prepared.input_digest.clone().finalize().to_vec();
-        let range = patch_byte_range(&mut prepared)?;
-        let digest = covered_digest(&prepared, range);
+        patch_byte_range(&mut prepared)?;
+        let digest = covered_digest(&prepared);
         // The SAD binds the document as received: what the caller hashed.
         // The credential is checked again here, not reused from `sealed_by`:
         // reading a large document takes time, and a revocation meanwhile
@@ -875,31 +896,41 @@ impl<K: SealKeys> Sealer<K> {
         // Each revision is hashed once, as it is final: the file's digest
         // and the document time-stamp's both extend this state.
         let Prepared {
-            mut bytes,
-            revision_start,
+            update,
             input_digest: mut hashed,
             ..
         } = prepared;
-        hashed.update(&bytes[revision_start..]);
-        if level >= Level::BLt {
+        hashed.update(&update);
+        let (head, tail) = if level >= Level::BLt {
+            // The later revisions read the whole file: one buffer, with room
+            // for them.
+            let mut bytes = Vec::with_capacity(pdf.len() + update.len() + LATER_REVISIONS_BYTES);
+            bytes.extend_from_slice(&pdf);
+            bytes.extend_from_slice(&update);
+            drop(update);
             let before = bytes.len();
             bytes = self.with_validation_data(&key, bytes).await?;
             hashed.update(&bytes[before..]);
-        }
-        if level >= Level::BLta {
-            let before = bytes.len();
-            bytes = self.with_document_time_stamp(bytes, hashed.clone()).await?;
-            hashed.update(&bytes[before..]);
-        }
+            if level >= Level::BLta {
+                let before = bytes.len();
+                bytes = self.with_document_time_stamp(bytes, hashed.clone()).await?;
+                hashed.update(&bytes[before..]);
+            }
+            (Bytes::new(), bytes)
+        } else {
+            (pdf, update)
+        };
         let details = json!({
             "format": "pades",
             "level": level.name(),
             "document_sha256": hex::encode(&document_sha256),
+            // Given, so the journal does not hash the file again.
             "seal_sha256": hex::encode(hashed.finalize()),
         });
-        let journal_index = self.record(principal, &key, details, &bytes).await?;
-        Ok(Sealed {
-            der: bytes,
+        let journal_index = self.record(principal, &key, details, &tail).await?;
+        Ok(SealedPdf {
+            head,
+            tail,
             journal_index,
         })
     }
@@ -941,12 +972,11 @@ impl<K: SealKeys> Sealer<K> {
     /// state over all of `bytes`.
     async fn with_document_time_stamp(
         &self,
-        mut bytes: Vec<u8>,
+        bytes: Vec<u8>,
         hashed: Sha256,
     ) -> Result<Vec<u8>, SealError> {
         let now = self.clock().now();
-        let mut prepared = tokio::task::spawn_blocking(move || {
-            let revision_start = bytes.len();
+        let (mut bytes, mut prepared) = tokio::task::spawn_blocking(move || {
             // Our own output: read, but not checked object by object again.
             let file = PdfFile::read(&bytes)
                 .map_err(|e| SealError::Internal(format!("re-reading the sealed PDF: {e}")))?;
@@ -958,20 +988,21 @@ impl<K: SealKeys> Sealer<K> {
                 None,
             )?;
             drop(file);
-            bytes.extend_from_slice(&update);
-            placed(bytes, revision_start, hashed)
+            let prepared = placed(update, bytes.len(), hashed)?;
+            Ok::<_, SealError>((bytes, prepared))
         })
         .await
         .map_err(|e| SealError::Internal(e.to_string()))??;
-        let range = patch_byte_range(&mut prepared)?;
-        let digest = covered_digest(&prepared, range);
+        patch_byte_range(&mut prepared)?;
+        let digest = covered_digest(&prepared);
         let stamp = self
             .time_stamper()
             .stamp(crate::crypto::DigestAlgorithm::Sha256, &digest)
             .await
             .map_err(SealError::TimeStamp)?;
         fill_contents(&mut prepared, &stamp.token)?;
-        Ok(prepared.bytes)
+        bytes.extend_from_slice(&prepared.update);
+        Ok(bytes)
     }
 }
 

@@ -137,11 +137,20 @@ impl Sealing {
             .await
             .unwrap();
         let status = response.status().as_u16();
+        let length = response.headers().get("content-length").cloned();
         if status == 200 {
             assert_eq!(response.headers()["content-type"], "application/pdf");
             assert!(response.headers().contains_key("sceau-journal-index"));
+            // The document and the seal's revision go out as two pieces; the
+            // length is still declared, not left to chunked encoding.
+            assert!(!response.headers().contains_key("transfer-encoding"));
         }
-        (status, response.bytes().await.unwrap().to_vec())
+        let body = response.bytes().await.unwrap().to_vec();
+        if status == 200 {
+            let length = length.expect("a sealed PDF declares its Content-Length");
+            assert_eq!(length.to_str().unwrap(), body.len().to_string());
+        }
+        (status, body)
     }
 
     /// pyHanko's verdict on each signature of `pdf`.
