@@ -62,44 +62,24 @@ fn render(answer: OcspAnswer, http_cacheable: bool, now: SystemTime) -> Response
                 .duration_since(now)
                 .unwrap_or(Duration::ZERO)
                 .as_secs();
+            let cache_control = format!("max-age={max_age}, public, no-transform, must-revalidate");
             let values = [
-                (
-                    header::CACHE_CONTROL,
-                    format!("max-age={max_age}, public, no-transform, must-revalidate"),
-                ),
-                (header::LAST_MODIFIED, http_date(cache.produced_at)),
-                (header::EXPIRES, http_date(cache.next_update)),
-                (header::ETAG, format!("\"{}\"", cache.etag)),
+                (header::CACHE_CONTROL, cache_control.as_str()),
+                (header::LAST_MODIFIED, cache.produced_at_http.as_str()),
+                (header::EXPIRES, cache.next_update_http.as_str()),
             ];
             for (name, value) in values {
-                if let Ok(value) = HeaderValue::from_str(&value) {
+                if let Ok(value) = HeaderValue::from_str(value) {
                     headers.insert(name, value);
                 }
+            }
+            if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", cache.etag)) {
+                headers.insert(header::ETAG, etag);
             }
         }
         _ => {
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
     }
-    (headers, answer.der.as_ref().clone()).into_response()
-}
-
-/// An IMF-fixdate (RFC 9110 §5.6.7).
-fn http_date(at: SystemTime) -> String {
-    let at = time::OffsetDateTime::from(at);
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    at.format(&format).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_dates_are_imf_fixdates() {
-        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
-        assert_eq!(http_date(at), "Sun, 06 Nov 1994 08:49:37 GMT");
-    }
+    (headers, answer.der).into_response()
 }

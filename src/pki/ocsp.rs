@@ -19,6 +19,8 @@
 //!   certificates, gets `unauthorized`: no key may sign for that CA any more.
 
 use std::collections::HashMap;
+
+use bytes::Bytes;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -232,22 +234,49 @@ impl ResponderKey {
 /// HTTP caches need (RFC 5019 §6).
 #[derive(Debug, Clone)]
 pub struct OcspAnswer {
-    pub der: Arc<Vec<u8>>,
-    pub cacheable: Option<Cacheable>,
+    /// Shared: a cached answer goes out without a copy.
+    pub der: Bytes,
+    pub cacheable: Option<Arc<Cacheable>>,
 }
 
-#[derive(Debug, Clone)]
+/// What HTTP caches are told about a response without nonce, made once when
+/// the response is signed: a cached answer is served many times a second.
+#[derive(Debug)]
 pub struct Cacheable {
     pub produced_at: SystemTime,
     pub next_update: SystemTime,
     /// Hex SHA-256 of the DER, quoted for the ETag header by the caller.
     pub etag: String,
+    /// `produced_at` and `next_update` as IMF-fixdates (Last-Modified, Expires).
+    pub produced_at_http: String,
+    pub next_update_http: String,
+}
+
+impl Cacheable {
+    fn new(produced_at: SystemTime, next_update: SystemTime, der: &[u8]) -> Arc<Self> {
+        Arc::new(Self {
+            produced_at,
+            next_update,
+            etag: hex::encode(&Sha256::digest(der)[..16]),
+            produced_at_http: http_date(produced_at),
+            next_update_http: http_date(next_update),
+        })
+    }
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7).
+pub fn http_date(at: SystemTime) -> String {
+    let at = time::OffsetDateTime::from(at);
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    at.format(&format).unwrap_or_default()
 }
 
 impl OcspAnswer {
     fn status(response: OcspResponse) -> Self {
         Self {
-            der: Arc::new(response.to_der().unwrap_or_else(|_| {
+            der: Bytes::from(response.to_der().unwrap_or_else(|_| {
                 // An unsigned status-only response is 5 fixed octets; kept as a fallback.
                 vec![0x30, 0x03, 0x0a, 0x01, 0x02]
             })),
@@ -632,12 +661,12 @@ impl OcspResponder {
             .await
         {
             Ok(Some((der, produced_at))) => OcspAnswer {
-                cacheable: Some(Cacheable {
-                    produced_at: produced_at.into(),
-                    next_update: super::crl::forever(),
-                    etag: hex::encode(&Sha256::digest(&der)[..16]),
-                }),
-                der: Arc::new(der),
+                cacheable: Some(Cacheable::new(
+                    produced_at.into(),
+                    super::crl::forever(),
+                    &der,
+                )),
+                der: Bytes::from(der),
             },
             Ok(None) => OcspAnswer::unauthorized(),
             Err(error) => {
@@ -683,12 +712,8 @@ impl OcspResponder {
             .await
             .map_err(|e| OcspError::Internal(e.to_string()))??;
         Ok(OcspAnswer {
-            cacheable: cacheable.then(|| Cacheable {
-                produced_at: now,
-                next_update: next,
-                etag: hex::encode(&Sha256::digest(&der)[..16]),
-            }),
-            der: Arc::new(der),
+            cacheable: cacheable.then(|| Cacheable::new(now, next, &der)),
+            der: Bytes::from(der),
         })
     }
 }
@@ -804,6 +829,12 @@ fn generalized(at: SystemTime) -> Result<OcspGeneralizedTime, OcspError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates_are_imf_fixdates() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(http_date(at), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
 
     #[test]
     fn the_bucket_allows_its_size_then_its_rate() {
