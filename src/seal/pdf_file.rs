@@ -881,6 +881,44 @@ mod tests {
     }
 
     #[test]
+    fn a_hybrid_file_finds_objects_through_its_cross_reference_stream() {
+        // Object 1 (the catalog) in the table; object 2 left free there and
+        // placed by the /XRefStm stream (object 3), as hybrid writers do.
+        let mut file = b"%PDF-1.5\n".to_vec();
+        let catalog_at = file.len();
+        file.extend_from_slice(b"1 0 obj\n<< /Type /Catalog /Extra 2 0 R >>\nendobj\n");
+        let hidden_at = file.len();
+        file.extend_from_slice(b"2 0 obj\n(hidden)\nendobj\n");
+        let stream_at = file.len();
+        let rows = [[1u8, 0, hidden_at as u8, 0], [1, 0, stream_at as u8, 0]].concat();
+        file.extend_from_slice(
+            format!(
+                "3 0 obj\n<< /Type /XRef /Size 4 /W [1 2 1] /Index [2 2] /Length {} >>\nstream\n",
+                rows.len()
+            )
+            .as_bytes(),
+        );
+        file.extend_from_slice(&rows);
+        file.extend_from_slice(b"\nendstream\nendobj\n");
+        let table_at = file.len();
+        file.extend_from_slice(
+            format!(
+                "xref\n0 3\n0000000000 65535 f \n{catalog_at:010} 00000 n \n0000000000 00000 f \n\
+                 trailer\n<< /Size 4 /Root 1 0 R /XRefStm {stream_at} >>\nstartxref\n{table_at}\n%%EOF\n"
+            )
+            .as_bytes(),
+        );
+        let read = PdfFile::read(&file).unwrap();
+        assert_eq!(read.check(), Ok(()));
+        assert_eq!(read.kind, XrefKind::Table);
+        assert_eq!(
+            read.get((2, 0)).unwrap(),
+            Object::String(b"hidden".to_vec(), StringFormat::Literal)
+        );
+        update_reads_back(&file, XrefKind::Table);
+    }
+
+    #[test]
     fn object_numbers_stop_at_the_limit() {
         let file = pdf(
             TABLE,
