@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use der::Decode;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
@@ -475,16 +474,18 @@ impl<K: SealKeys> Sealer<K> {
     }
 
     /// Journals a seal (`seal.created`) and indexes it by credential; its
-    /// journal index, once durable.
+    /// journal index, once durable. `seal_sha256` is the SHA-256 of what the
+    /// caller returns, which the caller computes as it sees fit (PAdES
+    /// extends the document's hash state instead of hashing the file again).
     pub(crate) async fn record(
         &self,
         principal: &Principal,
         key: &SealingKey,
         details: serde_json::Value,
-        der: &[u8],
+        seal_sha256: [u8; 32],
     ) -> Result<u64, SealError> {
         let indexes = self
-            .record_all(principal, key, vec![(details, der)])
+            .record_all(principal, key, vec![(details, seal_sha256)])
             .await?;
         indexes
             .first()
@@ -499,18 +500,15 @@ impl<K: SealKeys> Sealer<K> {
         &self,
         principal: &Principal,
         key: &SealingKey,
-        seals: Vec<(serde_json::Value, &[u8])>,
+        seals: Vec<(serde_json::Value, [u8; 32])>,
     ) -> Result<Vec<u64>, SealError> {
         let now = self.inner.clock.now();
         let mut events = Vec::with_capacity(seals.len());
         let mut records = Vec::with_capacity(seals.len());
-        for (mut details, der) in seals {
+        for (mut details, seal_sha256) in seals {
             details["credential_id"] = json!(key.credential_id);
             details["scal"] = json!(key.scal);
-            // A caller that hashed the seal as it was built says so.
-            if details.get("seal_sha256").is_none() {
-                details["seal_sha256"] = json!(hex::encode(Sha256::digest(der)));
-            }
+            details["seal_sha256"] = json!(hex::encode(seal_sha256));
             details["certificate_serial"] = json!(hex::encode(
                 key.certificate.tbs_certificate.serial_number.as_bytes()
             ));

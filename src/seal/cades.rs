@@ -144,7 +144,7 @@ impl<K: SealKeys> Sealer<K> {
                         "document_sha256": hex::encode(digest),
                         "hash_only": true,
                     }),
-                    der.as_slice(),
+                    Sha256::digest(der).into(),
                 )
             })
             .collect();
@@ -170,7 +170,9 @@ impl<K: SealKeys> Sealer<K> {
             .signed_data(principal, key, level, digest, content, true)
             .await?;
         details["level"] = json!(level.name());
-        let journal_index = self.record(principal, key, details, &der).await?;
+        let journal_index = self
+            .record(principal, key, details, Sha256::digest(&der).into())
+            .await?;
         Ok(Sealed { der, journal_index })
     }
 
@@ -238,11 +240,9 @@ impl<K: SealKeys> Sealer<K> {
         // A batch is cut into one run per core, each signed on its own
         // blocking thread (and its own HSM session): one request's seals then
         // keep every core busy while other requests wait on their commits.
-        let per_lane = digests
-            .len()
-            .div_ceil(signing_lanes().min(digests.len()).max(1));
+        let per_lane = digests.len().div_ceil(signing_lanes()).max(1);
         let lanes: Vec<_> = digests
-            .chunks(per_lane.max(1))
+            .chunks(per_lane)
             .map(|run| {
                 let run = run.to_vec();
                 let batch = Arc::clone(&batch);

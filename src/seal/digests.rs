@@ -4,6 +4,7 @@
 //! client puts into its own CMS or PDF.
 
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{SealError, SealKeys, Sealer};
@@ -109,7 +110,7 @@ impl<K: SealKeys> Sealer<K> {
                             .then(|| hex::encode(digest)),
                         "hash_only": true,
                     }),
-                    value.as_slice(),
+                    Sha256::digest(value).into(),
                 )
             })
             .collect();

@@ -347,11 +347,7 @@ fn page(
         .get(b"Pages")
         .and_then(Object::as_reference)
         .map_err(|_| no_page())?;
-    let root = file
-        .get(root_id)
-        .ok()
-        .and_then(|r| r.as_dict().ok().cloned())
-        .ok_or_else(no_page)?;
+    let root = file.dictionary_at(root_id).ok_or_else(no_page)?;
     let total = page_count(&root).ok_or_else(unreadable)?;
     if total == 0 {
         return Err(no_page());
@@ -377,9 +373,7 @@ fn page(
         for kid in &kids {
             let id = kid.as_reference().map_err(|_| unreadable())?;
             let dictionary = file
-                .get(id)
-                .ok()
-                .and_then(|d| d.as_dict().ok().cloned())
+                .dictionary_at(id)
                 .ok_or_else(|| refused(format!("page {wanted} of the PDF cannot be read")))?;
             if dictionary.has(b"Kids") {
                 let count = page_count(&dictionary).ok_or_else(unreadable)?;
@@ -453,13 +447,9 @@ impl Prepared {
     }
 }
 
-/// Finds `needle` in `haystack` from `from`.
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    haystack
-        .get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+/// Where `needle` first is in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Room kept after the first revision for the ones a level adds (the DSS,
@@ -492,7 +482,7 @@ fn prepare(
 /// `update`, written after `base` bytes: where its /Contents is.
 fn placed(update: Vec<u8>, base: usize, input_digest: Sha256) -> Result<Prepared, SealError> {
     let zeros = format!("<{}>", "0".repeat(2 * CONTENTS_BYTES));
-    let start = find(&update, zeros.as_bytes(), 0)
+    let start = find(&update, zeros.as_bytes())
         .ok_or_else(|| SealError::Internal("the /Contents placeholder is missing".into()))?;
     let end = start + zeros.len();
     Ok(Prepared {
@@ -525,16 +515,7 @@ fn prepare_revision(
             "the PDF cannot be read as written ({e}): repair it and send it again"
         ))
     })?;
-    let catalog_id = file
-        .trailer()
-        .get(b"Root")
-        .and_then(Object::as_reference)
-        .map_err(|_| refused("the PDF has no catalog"))?;
-    let catalog = file
-        .get(catalog_id)
-        .ok()
-        .and_then(|c| c.as_dict().ok().cloned())
-        .ok_or_else(|| refused("the PDF's catalog cannot be read"))?;
+    let (catalog_id, catalog) = file.catalog().map_err(refused)?;
     check_doc_mdp(file, &catalog)?;
     // The widget's page: the visible seal's, else the first. Read now, so a
     // page that does not parse is the document's fault (422), found before
@@ -554,9 +535,6 @@ fn prepare_revision(
         .and_then(|f| file.resolve(f).ok())
         .and_then(|f| f.as_array().ok().cloned())
         .unwrap_or_default();
-    let field_dictionary = |id: ObjectId| -> Option<Dictionary> {
-        file.get(id).ok().and_then(|d| d.as_dict().ok().cloned())
-    };
     let field_name_of = |field: &Dictionary| -> Option<Vec<u8>> {
         field
             .get(b"T")
@@ -567,7 +545,7 @@ fn prepare_revision(
     let known_fields: Vec<(ObjectId, Dictionary)> = fields
         .iter()
         .filter_map(|f| f.as_reference().ok())
-        .filter_map(|id| field_dictionary(id).map(|d| (id, d)))
+        .filter_map(|id| file.dictionary_at(id).map(|d| (id, d)))
         .collect();
     let existing_names: Vec<Vec<u8>> = known_fields
         .iter()
@@ -748,7 +726,7 @@ fn prepare_revision(
 fn patch_byte_range(prepared: &mut Prepared) -> Result<(), SealError> {
     let range = prepared.byte_range();
     let placeholder = BYTE_RANGE_PLACEHOLDER.as_bytes();
-    let at = find(&prepared.update, placeholder, 0)
+    let at = find(&prepared.update, placeholder)
         .ok_or_else(|| SealError::Internal("the /ByteRange placeholder is missing".into()))?;
     let mut value = format!("[{} {} {} {}]", range[0], range[1], range[2], range[3]);
     if value.len() > placeholder.len() {
@@ -775,16 +753,7 @@ fn dss_revision(
         |e: String| SealError::Internal(format!("adding the DSS to the sealed PDF: {e}"));
     let file = PdfFile::read(pdf).map_err(internal)?;
     let mut revision = Revision::new(&file).map_err(internal)?;
-    let catalog_id = file
-        .trailer()
-        .get(b"Root")
-        .and_then(Object::as_reference)
-        .map_err(|_| internal("the sealed PDF has no catalog".into()))?;
-    let mut catalog = file
-        .get(catalog_id)
-        .ok()
-        .and_then(|c| c.as_dict().ok().cloned())
-        .ok_or_else(|| internal("the sealed PDF's catalog cannot be read".into()))?;
+    let (catalog_id, mut catalog) = file.catalog().map_err(internal)?;
     let mut dss = catalog
         .get(b"DSS")
         .ok()
@@ -849,8 +818,8 @@ fn fill_contents(prepared: &mut Prepared, der: &[u8]) -> Result<(), SealError> {
 impl<K: SealKeys> Sealer<K> {
     /// Seals a PDF at `level`: B-B, B-T (a signature time-stamp), B-LT (then a
     /// revision with the DSS), B-LTA (then a document time-stamp). The input
-    /// is shared with the blocking task, not copied; the output is the one
-    /// copy, with room for the later revisions.
+    /// is shared with the blocking task and, up to B-T, with the answer: it
+    /// is never copied there.
     pub async fn pades(
         &self,
         principal: &Principal,
@@ -924,10 +893,11 @@ impl<K: SealKeys> Sealer<K> {
             "format": "pades",
             "level": level.name(),
             "document_sha256": hex::encode(&document_sha256),
-            // Given, so the journal does not hash the file again.
-            "seal_sha256": hex::encode(hashed.finalize()),
         });
-        let journal_index = self.record(principal, &key, details, &tail).await?;
+        // The state already covers the whole file: no second pass over it.
+        let journal_index = self
+            .record(principal, &key, details, hashed.finalize().into())
+            .await?;
         Ok(SealedPdf {
             head,
             tail,

@@ -310,6 +310,27 @@ impl<'a> PdfFile<'a> {
         }
     }
 
+    /// The object `id`, if it is a dictionary.
+    pub fn dictionary_at(&self, id: ObjectId) -> Option<Dictionary> {
+        match self.get(id).ok()? {
+            Object::Dictionary(dictionary) => Some(dictionary),
+            _ => None,
+        }
+    }
+
+    /// The trailer's /Root: the catalog's id and dictionary.
+    pub fn catalog(&self) -> Result<(ObjectId, Dictionary), String> {
+        let id = self
+            .trailer
+            .get(b"Root")
+            .and_then(Object::as_reference)
+            .map_err(|_| "the PDF has no catalog".to_owned())?;
+        let catalog = self
+            .dictionary_at(id)
+            .ok_or_else(|| "the PDF's catalog cannot be read".to_owned())?;
+        Ok((id, catalog))
+    }
+
     fn object(&self, id: ObjectId, allow_stream: bool) -> Result<Object, String> {
         let missing = || format!("object {} {} is not in the file", id.0, id.1);
         match self.entries.get(&id.0) {
