@@ -75,6 +75,7 @@ async fn run(tokens: &Path, root: &Path) {
                 work.path().join("bench.db").display()
             )),
             max_connections: 8,
+            ..DatabaseSettings::default()
         },
         hsm: HsmSettings {
             tokens: support::token_roles(tokens),

@@ -129,6 +129,7 @@ async fn appends_per_second(
     let store = Store::connect(&DatabaseSettings {
         url: SecretString::from(url.to_owned()),
         max_connections: 4,
+        ..DatabaseSettings::default()
     })
     .await
     .unwrap();

@@ -461,6 +461,13 @@ pub struct DatabaseSettings {
     /// Wrapped because a PostgreSQL URL may carry a password.
     pub url: SecretString,
     pub max_connections: u32,
+    /// How long, in milliseconds, an instance may go on answering OCSP from
+    /// the certificate statuses it has read, without reading them again, once
+    /// it last saw that none had changed (`store::status`). A call that changes
+    /// a status (a revocation) returns only this long after its commit, so no
+    /// instance answers from what it read before. It must be the same on every
+    /// instance of one database. 0 reads the statuses on every request.
+    pub status_lease_ms: u64,
 }
 
 impl Default for DatabaseSettings {
@@ -468,6 +475,7 @@ impl Default for DatabaseSettings {
         Self {
             url: SecretString::from("sqlite://var/sceau.db"),
             max_connections: 8,
+            status_lease_ms: 100,
         }
     }
 }

@@ -119,6 +119,8 @@ pub(crate) use on_pool;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Pool,
+    /// `database.status_lease_ms`: see [`Store::status_lease`].
+    status_lease: Duration,
 }
 
 impl Store {
@@ -183,7 +185,10 @@ impl Store {
                 Pool::Postgres(pool)
             }
         };
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            status_lease: Duration::from_millis(settings.status_lease_ms),
+        })
     }
 
     pub(crate) fn pool(&self) -> &Pool {

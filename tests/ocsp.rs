@@ -8,6 +8,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -459,6 +460,80 @@ async fn freshness_across_instances(softhsm: &SoftHsm, db: &TestDb) {
     assert_eq!(
         attempts, 1,
         "B served a stale good after the revocation returned"
+    );
+
+    // Now with B busy: its requests keep its view of the status generation
+    // renewed, so it answers from its cache, without reading, right up to the
+    // revocation. The first answer after the revocation returns must say
+    // revoked, and once B has said revoked it never says good again.
+    let busy_entity = f.service.entity("Occupée SA", "NTRFR-732829304").await;
+    let busy_credential = f
+        .service
+        .active_credential(busy_entity, "seal-ca-managed")
+        .await;
+    let busy = f
+        .service
+        .state
+        .store
+        .certificate_of_credential(busy_credential)
+        .await
+        .unwrap()
+        .unwrap()
+        .serial;
+    let busy_ask = request(&f.issuing, &busy, None);
+    let stop = Arc::new(AtomicBool::new(false));
+    let hammer = {
+        let (client, b_ocsp, ask, stop) = (
+            client.clone(),
+            b.url("/ocsp"),
+            busy_ask.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            let mut said = Vec::new();
+            // Bounded: stopped by the flag, or after 20,000 requests.
+            for _ in 0..20_000 {
+                if stop.load(Ordering::Acquire) {
+                    break;
+                }
+                let answer = client
+                    .post(&b_ocsp)
+                    .header("content-type", "application/ocsp-request")
+                    .body(ask.clone())
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                said.push(match decode(&answer).1 {
+                    Some((CertStatus::Good(_), _)) => 'g',
+                    Some((CertStatus::Revoked(_), _)) => 'r',
+                    other => panic!("B answered {other:?}"),
+                });
+            }
+            said
+        })
+    };
+    // Several status leases of busy answers before the revocation.
+    let busy_until = Instant::now() + Duration::from_millis(600);
+    while Instant::now() < busy_until {
+        let (_, answer) = post(&client, &b, busy_ask.clone()).await;
+        assert!(matches!(decode(&answer).1, Some((CertStatus::Good(_), _))));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    revoke(&f.service, &busy, Some(4)).await;
+    let (_, answer) = post(&client, &b, busy_ask.clone()).await;
+    stop.store(true, Ordering::Release);
+    assert!(
+        matches!(decode(&answer).1, Some((CertStatus::Revoked(_), _))),
+        "busy B served a stale good after the revocation returned"
+    );
+    let said: String = hammer.await.unwrap().into_iter().collect();
+    assert!(said.starts_with('g'), "{said}");
+    assert!(
+        !said.trim_start_matches('g').contains('g'),
+        "B said good again after saying revoked: {said}"
     );
 
     // Concurrent requests have their status reads made together: each still

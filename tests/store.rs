@@ -188,3 +188,108 @@ on_both_backends!(
     the_outbox_keeps_every_notice_until_sent_on_postgres,
     the_outbox_keeps_every_notice_until_sent
 );
+
+/// The status generation moves, in the same commit, with every change to what
+/// OCSP says of a certificate, and with nothing else; a revocation returns only
+/// after the status lease.
+async fn the_status_generation_moves_with_every_status_change(db: TestDb) {
+    use sceau::store::certificates::CertificateReservation;
+    use sceau::store::ra::{Effect, RaChange, Revocation};
+    use sceau::store::status::SerialStatus;
+
+    let store = db.store().await;
+    let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    let entity = store.insert_entity(&acme(), now).await.unwrap();
+    let start = store.status_generation().await.unwrap();
+
+    let serial = "7a3f0c11".to_owned();
+    let reservation = CertificateReservation {
+        serial: serial.clone(),
+        policy_id: "seal-ca-managed".to_owned(),
+        request_id: uuid::Uuid::new_v4(),
+        entity_id: entity.id,
+        credential_id: None,
+        subject: "CN=ACME".to_owned(),
+        spki_sha256: "00".repeat(32),
+        not_before: now,
+        not_after: now + time::Duration::days(365),
+    };
+    store.reserve_certificate(&reservation, now).await.unwrap();
+    assert_eq!(
+        store.status_generation().await.unwrap(),
+        start,
+        "a reserved serial is still unknown: nothing changed"
+    );
+
+    store
+        .complete_certificate(&serial, b"\x30\x00", &"11".repeat(32), 1, None, now)
+        .await
+        .unwrap();
+    let issued = store.status_generation().await.unwrap();
+    assert!(issued > start, "issuance makes a serial good");
+    let read = store
+        .certificate_statuses(std::slice::from_ref(&serial))
+        .await
+        .unwrap();
+    assert_eq!(read.generation, issued);
+    assert_eq!(read.statuses[0].status, SerialStatus::Good);
+
+    let unrelated = RaChange::new().with(Effect::CertificateAccepted(serial.clone()));
+    store
+        .apply_ra_change(&unrelated, "sceau.invalid", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.status_generation().await.unwrap(),
+        issued,
+        "an acceptance does not change a status"
+    );
+
+    let revocation = RaChange::new().with(Effect::Revoke(Revocation {
+        serial: serial.clone(),
+        reason: "keyCompromise".to_owned(),
+        reason_code: Some(1),
+        revoked_at: now,
+        requested_by: "test".to_owned(),
+        requester_role: "ca_admin".to_owned(),
+        comment: None,
+        journal_index: 2,
+        invalidity_date: None,
+    }));
+    let asked = std::time::Instant::now();
+    store
+        .apply_ra_change(&revocation, "sceau.invalid", now)
+        .await
+        .unwrap();
+    assert!(
+        asked.elapsed() >= store.status_lease(),
+        "a revocation returned before the status lease ran out"
+    );
+    let read = store
+        .certificate_statuses(&[serial.clone(), "00ff".to_owned()])
+        .await
+        .unwrap();
+    assert!(
+        read.generation > issued,
+        "a revocation moves the generation"
+    );
+    assert!(matches!(
+        read.statuses[0].status,
+        SerialStatus::Revoked {
+            reason_code: Some(1),
+            ..
+        }
+    ));
+    assert_eq!(read.statuses[1].status, SerialStatus::Unknown);
+    // With no serial known, the generation still comes back.
+    let none = store
+        .certificate_statuses(&["00ff".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(none.generation, read.generation);
+}
+on_both_backends!(
+    the_status_generation_moves_with_every_status_change_on_sqlite,
+    the_status_generation_moves_with_every_status_change_on_postgres,
+    the_status_generation_moves_with_every_status_change
+);

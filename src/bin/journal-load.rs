@@ -57,6 +57,7 @@ async fn run(args: Args) -> Result<(), String> {
     let store = Store::connect(&DatabaseSettings {
         url: SecretString::from(args.database_url.clone()),
         max_connections: 4,
+        ..DatabaseSettings::default()
     })
     .await
     .map_err(|e| sceau::error::chain(&e))?;

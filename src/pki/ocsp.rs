@@ -1,8 +1,16 @@
 //! The OCSP responder (RFC 6960, RFC 5019 profile) for the issuing CA: parses
-//! requests, reads each certificate's status from the database on every request
-//! (the reads of concurrent requests in one query), answers from a cache of
-//! signed responses when the status has not changed, and signs with the delegated responder key (id-pkix-ocsp-nocheck) in the HSM,
+//! requests, answers from a cache of signed responses while the status
+//! generation it was made at is current (`store::status`), else reads the
+//! certificate's status (the reads of concurrent requests in one query), and
+//! signs with the delegated responder key (id-pkix-ocsp-nocheck) in the HSM,
 //! within a bound for requests that need a fresh signature.
+//!
+//! A cached response is served without reading the database only while this
+//! instance's view of the status generation is within its lease: the view is
+//! renewed by every status read, and ahead of its end by one background read
+//! of the generation while requests keep coming. A revocation returns only
+//! once the lease has run out since its commit, so it is never answered
+//! "good" by any instance after that.
 //!
 //! Choices where RFC 6960 leaves room:
 //! - a CertID whose issuer hashes match no CA we run gets `unauthorized` (RFC 5019
@@ -21,6 +29,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -303,6 +312,8 @@ impl OcspAnswer {
 
 #[derive(Debug)]
 struct Cached {
+    /// The status generation `status` was read at (or found unchanged at).
+    generation: i64,
     status: SerialStatus,
     responder_serial: String,
     produced_at: SystemTime,
@@ -312,10 +323,14 @@ struct Cached {
 /// The most serials one coalesced status read asks for.
 const MAX_STATUS_BATCH: usize = 256;
 
+/// A certificate's status, the status generation it is at least as new as,
+/// and when the query that read it started.
+type ReadStatus = (CertificateStatus, i64, Instant);
+
 /// A status read waiting for its query, and where its answer goes.
 type PendingRead = (
     String,
-    tokio::sync::oneshot::Sender<Result<CertificateStatus, String>>,
+    tokio::sync::oneshot::Sender<Result<ReadStatus, String>>,
 );
 
 /// Coalesces the status reads of concurrent requests into one query. A read
@@ -337,7 +352,7 @@ impl StatusReads {
         }
     }
 
-    async fn read(&self, store: &Store, serial: String) -> Result<CertificateStatus, String> {
+    async fn read(&self, store: &Store, serial: String) -> Result<ReadStatus, String> {
         let (sender, mut answer) = tokio::sync::oneshot::channel();
         self.pending().push((serial.clone(), sender));
         loop {
@@ -348,7 +363,16 @@ impl StatusReads {
                         Ok(result) => result,
                         // The request that read for this one was dropped
                         // mid-query (its client went away): read alone.
-                        Err(_) => store.certificate_status(&serial).await.map_err(|e| e.to_string()),
+                        Err(_) => {
+                            let started = Instant::now();
+                            match store.certificate_statuses(std::slice::from_ref(&serial)).await {
+                                Ok(mut read) => match read.statuses.pop() {
+                                    Some(status) => Ok((status, read.generation, started)),
+                                    None => Err(format!("no status read for {serial}")),
+                                },
+                                Err(error) => Err(error.to_string()),
+                            }
+                        }
                     };
                 }
                 _reading = self.reader.lock() => {
@@ -362,10 +386,11 @@ impl StatusReads {
                         continue;
                     }
                     let serials: Vec<String> = batch.iter().map(|(s, _)| s.clone()).collect();
+                    let started = Instant::now();
                     match store.certificate_statuses(&serials).await {
-                        Ok(statuses) => {
-                            for ((_, to), status) in batch.into_iter().zip(statuses) {
-                                let _ = to.send(Ok(status));
+                        Ok(read) => {
+                            for ((_, to), status) in batch.into_iter().zip(read.statuses) {
+                                let _ = to.send(Ok((status, read.generation, started)));
                             }
                         }
                         Err(error) => {
@@ -378,6 +403,29 @@ impl StatusReads {
                 }
             }
         }
+    }
+}
+
+/// This instance's view of the status generation: every change committed
+/// before `seen_at` is at most `generation` (both only grow, so that stays true).
+#[derive(Debug, Default)]
+struct GenerationView {
+    generation: i64,
+    seen_at: Option<Instant>,
+}
+
+impl GenerationView {
+    /// A read that started at `at` found `generation`.
+    fn saw(&mut self, generation: i64, at: Instant) {
+        self.generation = self.generation.max(generation);
+        self.seen_at = Some(self.seen_at.map_or(at, |seen| seen.max(at)));
+    }
+
+    /// The generation, while it may be relied on at `now`; and whether it is
+    /// time to read it again ahead of the lease's end.
+    fn current(&self, now: Instant, lease: Duration) -> Option<(i64, bool)> {
+        let age = now.saturating_duration_since(self.seen_at?);
+        (age < lease).then_some((self.generation, age >= lease / 2))
     }
 }
 
@@ -414,6 +462,11 @@ struct Inner {
     key: RwLock<Arc<ResponderKey>>,
     cache: Mutex<HashMap<Vec<u8>, Arc<Cached>>>,
     status_reads: StatusReads,
+    /// The store's status lease (zero: every request reads its status).
+    lease: Duration,
+    generation: Mutex<GenerationView>,
+    /// A background read of the generation is under way.
+    renewing: AtomicBool,
     permits: tokio::sync::Semaphore,
     bucket: Mutex<Bucket>,
 }
@@ -429,6 +482,8 @@ struct Asked {
     id: CertId,
     ca: usize,
     status: SerialStatus,
+    /// The status generation `status` is at least as new as.
+    generation: i64,
     /// The CA signed a final response for it before its termination.
     final_response: bool,
 }
@@ -445,6 +500,9 @@ impl OcspResponder {
         let size = f64::from(settings.nonce_burst.max(1));
         Self {
             inner: Arc::new(Inner {
+                lease: store.status_lease(),
+                generation: Mutex::new(GenerationView::default()),
+                renewing: AtomicBool::new(false),
                 store,
                 clock,
                 cas,
@@ -498,6 +556,52 @@ impl OcspResponder {
         }
     }
 
+    fn generation(&self) -> std::sync::MutexGuard<'_, GenerationView> {
+        match self.inner.generation.lock() {
+            Ok(view) => view,
+            // Two numbers that only grow: consistent whatever panicked.
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The cached answer for `id`, when it was made for the status at the
+    /// current generation and that generation is within its lease: no
+    /// database read. Renews the view in the background past half the lease.
+    fn answer_from_cache(&self, id: &CertId) -> Option<OcspAnswer> {
+        if self.inner.lease.is_zero() {
+            return None;
+        }
+        let (generation, renew) = self
+            .generation()
+            .current(Instant::now(), self.inner.lease)?;
+        if renew && !self.inner.renewing.swap(true, Ordering::AcqRel) {
+            let responder = self.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                match responder.inner.store.status_generation().await {
+                    Ok(generation) => responder.generation().saw(generation, started),
+                    // Requests read their statuses until a read succeeds.
+                    Err(error) => {
+                        tracing::warn!(%error, "OCSP: reading the status generation failed")
+                    }
+                }
+                responder.inner.renewing.store(false, Ordering::Release);
+            });
+        }
+        let key = id.to_der().ok()?;
+        let hit = self.cache().get(&key).cloned()?;
+        (hit.generation == generation && self.still_servable(&hit)).then(|| hit.answer.clone())
+    }
+
+    /// Signed by the current key, and more than half its validity left.
+    fn still_servable(&self, cached: &Cached) -> bool {
+        let now = self.inner.clock.now();
+        let half = Duration::from_secs(self.inner.settings.validity_secs / 2);
+        cached.responder_serial == self.key().serial
+            && cached.produced_at <= now
+            && now < cached.produced_at + half
+    }
+
     /// Answers one DER OCSPRequest. Never fails: problems become OCSP error statuses.
     pub async fn respond(&self, body: &[u8]) -> OcspAnswer {
         if body.len() > self.inner.settings.max_request_bytes {
@@ -522,6 +626,12 @@ impl OcspResponder {
             None if !nonce_asked => {}
             _ => return OcspAnswer::malformed(),
         }
+        if nonce.is_none()
+            && let [single] = list.as_slice()
+            && let Some(answer) = self.answer_from_cache(&single.req_cert)
+        {
+            return answer;
+        }
         let mut asked = Vec::with_capacity(list.len());
         for single in list {
             let id = &single.req_cert;
@@ -532,16 +642,20 @@ impl OcspResponder {
                 return OcspAnswer::unauthorized();
             };
             let serial = hex::encode(id.serial_number.as_bytes());
-            let (status, final_response) = match self
+            let (status, generation, final_response) = match self
                 .inner
                 .status_reads
                 .read(&self.inner.store, serial)
                 .await
             {
-                Ok(found) if self.inner.cas[ca].issued(&found.issued_under) => {
-                    (found.status, found.final_response)
+                Ok((found, generation, started)) => {
+                    self.generation().saw(generation, started);
+                    if self.inner.cas[ca].issued(&found.issued_under) {
+                        (found.status, generation, found.final_response)
+                    } else {
+                        (SerialStatus::Unknown, generation, false)
+                    }
                 }
-                Ok(_) => (SerialStatus::Unknown, false),
                 Err(error) => {
                     tracing::error!(%error, "OCSP: reading the certificate status failed");
                     return OcspAnswer::internal();
@@ -568,6 +682,7 @@ impl OcspResponder {
                 id: id.clone(),
                 ca,
                 status,
+                generation,
                 final_response,
             });
         }
@@ -595,8 +710,9 @@ impl OcspResponder {
         }
     }
 
-    /// The cached response for one CertID if it was made for the current status
-    /// by the current key and half its validity remains; else a new one.
+    /// The cached response for one CertID if it was made for the status just
+    /// read, by the current key, and half its validity remains (kept under the
+    /// generation read); else a new one.
     /// `may_take_token`: an unknown serial (chosen by the caller, so unbounded in
     /// number) is signed only within the bucket.
     async fn cached(&self, asked: Asked, may_take_token: bool) -> OcspAnswer {
@@ -607,18 +723,31 @@ impl OcspResponder {
         let now = self.inner.clock.now();
         let half = Duration::from_secs(self.inner.settings.validity_secs / 2);
         let responder = self.key();
-        if let Some(hit) = self.cache().get(&key).cloned()
+        let hit = self.cache().get(&key).cloned();
+        if let Some(hit) = hit
             && hit.status == asked.status
-            && hit.responder_serial == responder.serial
-            && hit.produced_at <= now
-            && now < hit.produced_at + half
+            && self.still_servable(&hit)
         {
+            if hit.generation < asked.generation {
+                // The status is unchanged at a newer generation: say so.
+                let mut cache = self.cache();
+                cache.insert(
+                    key,
+                    Arc::new(Cached {
+                        generation: asked.generation,
+                        status: hit.status,
+                        responder_serial: hit.responder_serial.clone(),
+                        produced_at: hit.produced_at,
+                        answer: hit.answer.clone(),
+                    }),
+                );
+            }
             return hit.answer.clone();
         }
         if asked.status == SerialStatus::Unknown && !(may_take_token && self.take_token()) {
             return OcspAnswer::try_later();
         }
-        let status = asked.status;
+        let (status, generation) = (asked.status, asked.generation);
         let answer = match self.sign(std::slice::from_ref(&asked), None).await {
             Ok(answer) => answer,
             Err(error) => {
@@ -641,6 +770,7 @@ impl OcspResponder {
         cache.insert(
             key,
             Arc::new(Cached {
+                generation,
                 status,
                 responder_serial: responder.serial.clone(),
                 produced_at,
@@ -846,6 +976,34 @@ mod tests {
         };
         assert!(bucket.take() && bucket.take() && bucket.take());
         assert!(!bucket.take());
+    }
+
+    #[test]
+    fn the_generation_view_is_relied_on_within_its_lease_only() {
+        let lease = Duration::from_millis(100);
+        let start = Instant::now();
+        let mut view = GenerationView::default();
+        assert_eq!(
+            view.current(start, lease),
+            None,
+            "never read: not relied on"
+        );
+        view.saw(3, start);
+        assert_eq!(view.current(start, lease), Some((3, false)));
+        assert_eq!(
+            view.current(start + Duration::from_millis(60), lease),
+            Some((3, true)),
+            "past half the lease: read it again ahead"
+        );
+        assert_eq!(view.current(start + lease, lease), None, "lease over");
+        // A read that started earlier but answers later moves neither back.
+        view.saw(2, start - Duration::from_millis(50));
+        assert_eq!(view.current(start, lease), Some((3, false)));
+        view.saw(5, start + Duration::from_millis(80));
+        assert_eq!(
+            view.current(start + Duration::from_millis(110), lease),
+            Some((5, false))
+        );
     }
 
     #[test]

@@ -670,6 +670,14 @@ impl Store {
             }
             tx.commit().await?;
         });
+        // A revocation is done only once no instance can answer OCSP "good" for it.
+        if change
+            .effects
+            .iter()
+            .any(|effect| matches!(effect, Effect::Revoke(_)))
+        {
+            self.settle_status_change().await;
+        }
         Ok(())
     }
 

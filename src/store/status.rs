@@ -1,10 +1,21 @@
-//! The revocation status of certificates, read on every OCSP request: a
-//! primary-key lookup on `certificates` joined to `revocations` and
-//! `final_ocsp_responses` (also keyed by serial), for one serial or the
-//! serials of concurrent requests together, so a revocation written by any
-//! instance is seen at once.
+//! The revocation status of certificates as OCSP reads it: a primary-key
+//! lookup on `certificates` joined to `revocations` and `final_ocsp_responses`
+//! (also keyed by serial), for one serial or the serials of concurrent
+//! requests together; and the status generation and lease that let an
+//! instance answer again from what it read, with no instance left behind by a
+//! revocation that has returned.
+//!
+//! The status generation is one counter that triggers move in the same
+//! transaction as any change to a status (migration 0016). Each read says which
+//! generation its statuses are at least as new as. An instance that saw, at
+//! instant `s`, that the generation was still `G` knows that statuses read at
+//! `G` reflect every change committed before `s`. It may rely on that until
+//! `s + lease`; a change that must not be missed (a revocation) returns to its
+//! caller only `lease` after its commit, by which time every instance either
+//! has seen the new generation or has stopped relying on the old one.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -44,21 +55,53 @@ fn reason(code: Option<i64>) -> Result<Option<u8>, StoreError> {
         .transpose()
 }
 
+/// Statuses read together, and the status generation they are at least as new as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRead {
+    pub generation: i64,
+    pub statuses: Vec<CertificateStatus>,
+}
+
+const GENERATION: &str = "SELECT value FROM status_generation WHERE id = 1";
+
 impl Store {
+    /// How long an instance may rely on having seen the status generation
+    /// unchanged (`database.status_lease_ms`); zero: never.
+    pub fn status_lease(&self) -> Duration {
+        self.status_lease
+    }
+
+    /// Waits out the status lease. Called after committing a revocation and
+    /// before saying it is done: by then no instance still relies on a
+    /// generation read before the commit.
+    pub async fn settle_status_change(&self) {
+        if !self.status_lease.is_zero() {
+            tokio::time::sleep(self.status_lease).await;
+        }
+    }
+
+    /// The status generation now.
+    pub async fn status_generation(&self) -> Result<i64, StoreError> {
+        on_pool!(self, |pool| {
+            let row = sqlx::query(GENERATION).fetch_one(pool).await?;
+            Ok(row.try_get(0)?)
+        })
+    }
+
     /// The status of `serial` (hex of the serial number's content octets).
     pub async fn certificate_status(&self, serial: &str) -> Result<CertificateStatus, StoreError> {
         let mut found = self.certificate_statuses(&[serial.to_owned()]).await?;
         found
+            .statuses
             .pop()
             .ok_or_else(|| StoreError::Corrupt(format!("no status read for {serial}")))
     }
 
     /// The status of each of `serials`, in their order: one query for all
-    /// (the OCSP responder reads the serials of concurrent requests together).
-    pub async fn certificate_statuses(
-        &self,
-        serials: &[String],
-    ) -> Result<Vec<CertificateStatus>, StoreError> {
+    /// (the OCSP responder reads the serials of concurrent requests together),
+    /// with the status generation read in the same statement (one snapshot),
+    /// so the statuses are at least as new as it.
+    pub async fn certificate_statuses(&self, serials: &[String]) -> Result<StatusRead, StoreError> {
         // Concurrent requests mostly ask for the same few certificates.
         let unique: Vec<&str> = serials
             .iter()
@@ -67,15 +110,21 @@ impl Store {
             .into_iter()
             .collect();
         if unique.is_empty() {
-            return Ok(Vec::new());
+            return Ok(StatusRead {
+                generation: self.status_generation().await?,
+                statuses: Vec::new(),
+            });
         }
         let mut found: HashMap<String, CertificateStatus> = HashMap::with_capacity(unique.len());
+        // Driven by the generation's one row, so it comes back even when no
+        // serial matches.
         let issued = format!(
-            "SELECT c.serial, c.state, c.policy_id, r.reason_code, r.revoked_at, f.serial \
-             FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial \
+            "SELECT g.value, c.serial, c.state, c.policy_id, r.reason_code, r.revoked_at, f.serial \
+             FROM status_generation g LEFT JOIN certificates c ON c.serial IN ({}) \
+             LEFT JOIN revocations r ON r.serial = c.serial \
              LEFT JOIN final_ocsp_responses f \
              ON f.serial = c.serial AND f.hash_algorithm = 'sha1' \
-             WHERE c.serial IN ({})",
+             WHERE g.id = 1",
             placeholders(unique.len())
         );
         on_pool!(self, |pool| {
@@ -83,13 +132,17 @@ impl Store {
             for serial in &unique {
                 query = query.bind(*serial);
             }
+            let mut generation = None;
             for row in query.fetch_all(pool).await? {
-                let serial: String = row.try_get(0)?;
-                let state: String = row.try_get(1)?;
-                let policy: String = row.try_get(2)?;
-                let code: Option<i64> = row.try_get(3)?;
-                let revoked_at: Option<i64> = row.try_get(4)?;
-                let final_response: Option<String> = row.try_get(5)?;
+                generation = Some(row.try_get::<i64, _>(0)?);
+                let Some(serial) = row.try_get::<Option<String>, _>(1)? else {
+                    continue;
+                };
+                let state: String = row.try_get(2)?;
+                let policy: String = row.try_get(3)?;
+                let code: Option<i64> = row.try_get(4)?;
+                let revoked_at: Option<i64> = row.try_get(5)?;
+                let final_response: Option<String> = row.try_get(6)?;
                 let status = match (state.as_str(), revoked_at) {
                     ("issued", None) => SerialStatus::Good,
                     ("issued", Some(at)) => SerialStatus::Revoked {
@@ -150,7 +203,9 @@ impl Store {
                     );
                 }
             }
-            Ok(serials
+            let generation =
+                generation.ok_or_else(|| StoreError::Corrupt("no status generation".to_owned()))?;
+            let statuses = serials
                 .iter()
                 .map(|serial| {
                     found
@@ -162,7 +217,11 @@ impl Store {
                             final_response: false,
                         })
                 })
-                .collect())
+                .collect();
+            Ok(StatusRead {
+                generation,
+                statuses,
+            })
         })
     }
 }

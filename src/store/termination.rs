@@ -307,6 +307,8 @@ impl Store {
             }
             tx.commit().await?;
         });
+        // Done only once no instance can answer OCSP "good" for them.
+        self.settle_status_change().await;
         Ok(())
     }
 
@@ -363,6 +365,8 @@ impl Store {
             }
             tx.commit().await?;
         });
+        // Done only once every instance answers with them.
+        self.settle_status_change().await;
         Ok(())
     }
 

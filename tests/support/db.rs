@@ -115,6 +115,7 @@ impl TestDb {
         DatabaseSettings {
             url: SecretString::from(self.url.clone()),
             max_connections: 4,
+            ..DatabaseSettings::default()
         }
     }
 
