@@ -178,8 +178,12 @@ fn request(issuing: &Certificate, serial: &str, nonce: Option<&[u8]>) -> Vec<u8>
 }
 
 async fn post(client: &reqwest::Client, service: &Service, body: Vec<u8>) -> (u16, Vec<u8>) {
+    post_to(client, &service.url("/ocsp"), body).await
+}
+
+async fn post_to(client: &reqwest::Client, url: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
     let response = client
-        .post(service.url("/ocsp"))
+        .post(url)
         .header("content-type", "application/ocsp-request")
         .body(body)
         .send()
@@ -496,16 +500,7 @@ async fn freshness_across_instances(softhsm: &SoftHsm, db: &TestDb) {
                 if stop.load(Ordering::Acquire) {
                     break;
                 }
-                let answer = client
-                    .post(&b_ocsp)
-                    .header("content-type", "application/ocsp-request")
-                    .body(ask.clone())
-                    .send()
-                    .await
-                    .unwrap()
-                    .bytes()
-                    .await
-                    .unwrap();
+                let (_, answer) = post_to(&client, &b_ocsp, ask.clone()).await;
                 said.push(match decode(&answer).1 {
                     Some((CertStatus::Good(_), _)) => 'g',
                     Some((CertStatus::Revoked(_), _)) => 'r',
