@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -341,6 +341,8 @@ type PendingRead = (
 struct StatusReads {
     pending: Mutex<Vec<PendingRead>>,
     reader: tokio::sync::Mutex<()>,
+    /// Status queries made (a coalesced read is one), for the bench and tests.
+    queries: AtomicU64,
 }
 
 impl StatusReads {
@@ -365,6 +367,7 @@ impl StatusReads {
                         // mid-query (its client went away): read alone.
                         Err(_) => {
                             let started = Instant::now();
+                            self.queries.fetch_add(1, Ordering::Relaxed);
                             match store.certificate_statuses(std::slice::from_ref(&serial)).await {
                                 Ok(mut read) => match read.statuses.pop() {
                                     Some(status) => Ok((status, read.generation, started)),
@@ -387,6 +390,7 @@ impl StatusReads {
                     }
                     let serials: Vec<String> = batch.iter().map(|(s, _)| s.clone()).collect();
                     let started = Instant::now();
+                    self.queries.fetch_add(1, Ordering::Relaxed);
                     match store.certificate_statuses(&serials).await {
                         Ok(read) => {
                             for ((_, to), status) in batch.into_iter().zip(read.statuses) {
@@ -461,12 +465,17 @@ struct Inner {
     cas: Vec<ServedCa>,
     key: RwLock<Arc<ResponderKey>>,
     cache: Mutex<HashMap<Vec<u8>, Arc<Cached>>>,
+    /// The same entries by the exact DER of a request they answered (one
+    /// CertID, no nonce): a repeated request is answered without decoding it.
+    by_request: Mutex<HashMap<Vec<u8>, Arc<Cached>>>,
     status_reads: StatusReads,
     /// The store's status lease (zero: every request reads its status).
     lease: Duration,
     generation: Mutex<GenerationView>,
     /// A background read of the generation is under way.
     renewing: AtomicBool,
+    /// Background reads of the generation made.
+    renewals: AtomicU64,
     permits: tokio::sync::Semaphore,
     bucket: Mutex<Bucket>,
 }
@@ -503,11 +512,13 @@ impl OcspResponder {
                 lease: store.status_lease(),
                 generation: Mutex::new(GenerationView::default()),
                 renewing: AtomicBool::new(false),
+                renewals: AtomicU64::new(0),
                 store,
                 clock,
                 cas,
                 key: RwLock::new(Arc::new(key)),
                 cache: Mutex::new(HashMap::new()),
+                by_request: Mutex::new(HashMap::new()),
                 status_reads: StatusReads::default(),
                 permits: tokio::sync::Semaphore::new(settings.signing_concurrency.max(1)),
                 bucket: Mutex::new(Bucket {
@@ -523,6 +534,15 @@ impl OcspResponder {
 
     pub fn settings(&self) -> &OcspSettings {
         &self.inner.settings
+    }
+
+    /// Database reads made so far: status queries (concurrent requests' reads
+    /// made together count once) and background reads of the status generation.
+    pub fn database_reads(&self) -> (u64, u64) {
+        (
+            self.inner.status_reads.queries.load(Ordering::Relaxed),
+            self.inner.renewals.load(Ordering::Relaxed),
+        )
     }
 
     /// The responder key in use.
@@ -556,6 +576,22 @@ impl OcspResponder {
         }
     }
 
+    fn by_request(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Arc<Cached>>> {
+        match self.inner.by_request.lock() {
+            Ok(cache) => cache,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The cached answer to exactly this request (its DER) when one was made
+    /// at the current generation, within its lease: no decoding, no database
+    /// read. `None` when the request must go through [`Self::respond`].
+    pub fn cached_answer(&self, request: &[u8]) -> Option<OcspAnswer> {
+        let generation = self.current_generation()?;
+        let hit = self.by_request().get(request).cloned()?;
+        (hit.generation == generation && self.still_servable(&hit)).then(|| hit.answer.clone())
+    }
+
     fn generation(&self) -> std::sync::MutexGuard<'_, GenerationView> {
         match self.inner.generation.lock() {
             Ok(view) => view,
@@ -568,6 +604,15 @@ impl OcspResponder {
     /// current generation and that generation is within its lease: no
     /// database read. Renews the view in the background past half the lease.
     fn answer_from_cache(&self, id: &CertId) -> Option<OcspAnswer> {
+        let generation = self.current_generation()?;
+        let key = id.to_der().ok()?;
+        let hit = self.cache().get(&key).cloned()?;
+        (hit.generation == generation && self.still_servable(&hit)).then(|| hit.answer.clone())
+    }
+
+    /// The status generation while this instance may rely on it; starts its
+    /// background renewal past half the lease.
+    fn current_generation(&self) -> Option<i64> {
         if self.inner.lease.is_zero() {
             return None;
         }
@@ -578,6 +623,7 @@ impl OcspResponder {
             let responder = self.clone();
             tokio::spawn(async move {
                 let started = Instant::now();
+                responder.inner.renewals.fetch_add(1, Ordering::Relaxed);
                 match responder.inner.store.status_generation().await {
                     Ok(generation) => responder.generation().saw(generation, started),
                     // Requests read their statuses until a read succeeds.
@@ -588,9 +634,7 @@ impl OcspResponder {
                 responder.inner.renewing.store(false, Ordering::Release);
             });
         }
-        let key = id.to_der().ok()?;
-        let hit = self.cache().get(&key).cloned()?;
-        (hit.generation == generation && self.still_servable(&hit)).then(|| hit.answer.clone())
+        Some(generation)
     }
 
     /// Signed by the current key, and more than half its validity left.
@@ -604,6 +648,9 @@ impl OcspResponder {
 
     /// Answers one DER OCSPRequest. Never fails: problems become OCSP error statuses.
     pub async fn respond(&self, body: &[u8]) -> OcspAnswer {
+        if let Some(answer) = self.cached_answer(body) {
+            return answer;
+        }
         if body.len() > self.inner.settings.max_request_bytes {
             return OcspAnswer::malformed();
         }
@@ -693,7 +740,7 @@ impl OcspResponder {
             };
         }
         if nonce.is_none() && asked.len() == 1 {
-            return self.cached(asked.remove(0), true).await;
+            return self.cached(asked.remove(0), Some(body)).await;
         }
         if self.take_token() {
             return match self.sign(&asked, nonce).await {
@@ -705,7 +752,7 @@ impl OcspResponder {
             };
         }
         match self.inner.settings.over_limit {
-            OcspOverLimit::Cached if asked.len() == 1 => self.cached(asked.remove(0), false).await,
+            OcspOverLimit::Cached if asked.len() == 1 => self.cached(asked.remove(0), None).await,
             _ => OcspAnswer::try_later(),
         }
     }
@@ -713,9 +760,12 @@ impl OcspResponder {
     /// The cached response for one CertID if it was made for the status just
     /// read, by the current key, and half its validity remains (kept under the
     /// generation read); else a new one.
-    /// `may_take_token`: an unknown serial (chosen by the caller, so unbounded in
-    /// number) is signed only within the bucket.
-    async fn cached(&self, asked: Asked, may_take_token: bool) -> OcspAnswer {
+    /// `request`: the DER of a request with this one CertID and no nonce, which
+    /// the entry is also kept under; `None` for a request past the bound that
+    /// has a nonce, which also may not take a token: an unknown serial (chosen
+    /// by the caller, so unbounded in number) is signed only within the bucket.
+    async fn cached(&self, asked: Asked, request: Option<&[u8]>) -> OcspAnswer {
+        let may_take_token = request.is_some();
         let key = match asked.id.to_der() {
             Ok(key) => key,
             Err(_) => return OcspAnswer::malformed(),
@@ -728,21 +778,22 @@ impl OcspResponder {
             && hit.status == asked.status
             && self.still_servable(&hit)
         {
-            if hit.generation < asked.generation {
+            let entry = if hit.generation < asked.generation {
                 // The status is unchanged at a newer generation: say so.
-                let mut cache = self.cache();
-                cache.insert(
-                    key,
-                    Arc::new(Cached {
-                        generation: asked.generation,
-                        status: hit.status,
-                        responder_serial: hit.responder_serial.clone(),
-                        produced_at: hit.produced_at,
-                        answer: hit.answer.clone(),
-                    }),
-                );
-            }
-            return hit.answer.clone();
+                let entry = Arc::new(Cached {
+                    generation: asked.generation,
+                    status: hit.status,
+                    responder_serial: hit.responder_serial.clone(),
+                    produced_at: hit.produced_at,
+                    answer: hit.answer.clone(),
+                });
+                self.cache().insert(key, entry.clone());
+                entry
+            } else {
+                hit
+            };
+            self.keep_by_request(request, &entry, now, half);
+            return entry.answer.clone();
         }
         if asked.status == SerialStatus::Unknown && !(may_take_token && self.take_token()) {
             return OcspAnswer::try_later();
@@ -767,17 +818,39 @@ impl OcspResponder {
                 cache.clear();
             }
         }
-        cache.insert(
-            key,
-            Arc::new(Cached {
-                generation,
-                status,
-                responder_serial: responder.serial.clone(),
-                produced_at,
-                answer: answer.clone(),
-            }),
-        );
+        let entry = Arc::new(Cached {
+            generation,
+            status,
+            responder_serial: responder.serial.clone(),
+            produced_at,
+            answer: answer.clone(),
+        });
+        cache.insert(key, entry.clone());
+        drop(cache);
+        self.keep_by_request(request, &entry, now, half);
         answer
+    }
+
+    /// Indexes `entry` by the request that asked for it, within the same bound
+    /// as the cache (the encodings of one CertID are the caller's to vary).
+    fn keep_by_request(
+        &self,
+        request: Option<&[u8]>,
+        entry: &Arc<Cached>,
+        now: SystemTime,
+        half: Duration,
+    ) {
+        let Some(request) = request else {
+            return;
+        };
+        let mut by_request = self.by_request();
+        if by_request.len() >= MAX_CACHED_RESPONSES {
+            by_request.retain(|_, c| now < c.produced_at + half);
+            if by_request.len() >= MAX_CACHED_RESPONSES {
+                by_request.clear();
+            }
+        }
+        by_request.insert(request.to_vec(), entry.clone());
     }
 
     /// The final response stored for `asked` when its CA was terminated.
