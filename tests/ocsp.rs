@@ -431,7 +431,8 @@ fn bad_requests_get_malformed_request_or_4xx_never_5xx() {
     });
 }
 
-/// Two instances on one database: B caches "good", A revokes, B says revoked at once.
+/// Two instances on one database: B caches "good", A revokes, B says revoked at once,
+/// idle or busy; cached answers read nothing while the status lease holds.
 async fn freshness_across_instances(softhsm: &SoftHsm, db: &TestDb) {
     let f = fixture(start(softhsm, db, |_| {}).await).await;
     let b = start(softhsm, db, |_| {}).await;
@@ -574,6 +575,40 @@ async fn freshness_across_instances(softhsm: &SoftHsm, db: &TestDb) {
             );
         }
     }
+
+    // Cached answers are served without reading the database while the
+    // status lease holds; with a lease of 0, every request reads.
+    let again = request(&f.issuing, &good, None);
+    post(&client, &b, again.clone()).await;
+    let (queries_before, _) = b.state.ocsp.database_reads();
+    for _ in 0..30 {
+        let (_, answer) = post(&client, &b, again.clone()).await;
+        assert!(matches!(decode(&answer).1, Some((CertStatus::Good(_), _))));
+    }
+    let (queries, _) = b.state.ocsp.database_reads();
+    assert!(
+        queries - queries_before < 10,
+        "{} status queries for 30 cached answers",
+        queries - queries_before
+    );
+    let c = start(softhsm, db, |settings| {
+        settings.database.status_lease_ms = 0
+    })
+    .await;
+    post(&client, &c, again.clone()).await;
+    let (queries_before, _) = c.state.ocsp.database_reads();
+    for _ in 0..30 {
+        let (_, answer) = post(&client, &c, again.clone()).await;
+        assert!(matches!(decode(&answer).1, Some((CertStatus::Good(_), _))));
+    }
+    let (queries, renewals) = c.state.ocsp.database_reads();
+    assert_eq!(
+        queries - queries_before,
+        30,
+        "no lease: one read per request"
+    );
+    assert_eq!(renewals, 0, "no lease: nothing to renew");
+    c.stop().await;
     b.stop().await;
     f.service.stop().await;
 }

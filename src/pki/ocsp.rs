@@ -619,9 +619,14 @@ impl OcspResponder {
         let (generation, renew) = self
             .generation()
             .current(Instant::now(), self.inner.lease)?;
-        if renew && !self.inner.renewing.swap(true, Ordering::AcqRel) {
+        // Outside a runtime there is nothing to renew on: requests then read
+        // their statuses once the lease is over.
+        if renew
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && !self.inner.renewing.swap(true, Ordering::AcqRel)
+        {
             let responder = self.clone();
-            tokio::spawn(async move {
+            runtime.spawn(async move {
                 let started = Instant::now();
                 responder.inner.renewals.fetch_add(1, Ordering::Relaxed);
                 match responder.inner.store.status_generation().await {
