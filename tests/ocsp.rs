@@ -579,38 +579,38 @@ async fn freshness_across_instances(softhsm: &SoftHsm, db: &TestDb) {
     // Cached answers are served without reading the database while the
     // status lease holds; with a lease of 0, every request reads.
     let again = request(&f.issuing, &good, None);
-    post(&client, &b, again.clone()).await;
-    let (queries_before, _) = b.state.ocsp.database_reads();
-    for _ in 0..30 {
-        let (_, answer) = post(&client, &b, again.clone()).await;
-        assert!(matches!(decode(&answer).1, Some((CertStatus::Good(_), _))));
-    }
-    let (queries, _) = b.state.ocsp.database_reads();
+    let queries = status_queries_for_30_good_answers(&client, &b, &again).await;
     assert!(
-        queries - queries_before < 10,
-        "{} status queries for 30 cached answers",
-        queries - queries_before
+        queries < 10,
+        "{queries} status queries for 30 cached answers"
     );
     let c = start(softhsm, db, |settings| {
         settings.database.status_lease_ms = 0
     })
     .await;
-    post(&client, &c, again.clone()).await;
-    let (queries_before, _) = c.state.ocsp.database_reads();
-    for _ in 0..30 {
-        let (_, answer) = post(&client, &c, again.clone()).await;
-        assert!(matches!(decode(&answer).1, Some((CertStatus::Good(_), _))));
-    }
-    let (queries, renewals) = c.state.ocsp.database_reads();
-    assert_eq!(
-        queries - queries_before,
-        30,
-        "no lease: one read per request"
-    );
+    let queries = status_queries_for_30_good_answers(&client, &c, &again).await;
+    assert_eq!(queries, 30, "no lease: one read per request");
+    let (_, renewals) = c.state.ocsp.database_reads();
     assert_eq!(renewals, 0, "no lease: nothing to renew");
     c.stop().await;
     b.stop().await;
     f.service.stop().await;
+}
+
+/// The status queries `service` makes for 30 requests `ask` answered "good",
+/// after one request that fills its cache.
+async fn status_queries_for_30_good_answers(
+    client: &reqwest::Client,
+    service: &Service,
+    ask: &[u8],
+) -> u64 {
+    post(client, service, ask.to_vec()).await;
+    let (before, _) = service.state.ocsp.database_reads();
+    for _ in 0..30 {
+        let (_, answer) = post(client, service, ask.to_vec()).await;
+        assert!(matches!(decode(&answer).1, Some((CertStatus::Good(_), _))));
+    }
+    service.state.ocsp.database_reads().0 - before
 }
 
 #[test]

@@ -26,10 +26,7 @@ pub fn routes() -> RouteTable<AppState> {
 
 /// `POST /ocsp`: the body is the DER OCSPRequest.
 async fn post_request(State(state): State<AppState>, body: Bytes) -> Response {
-    let answer = match state.ocsp.cached_answer(&body) {
-        Some(answer) => answer,
-        None => respond(&state, &body).await,
-    };
+    let answer = state.ocsp.respond(&body).await;
     render(answer, false, state.clock.now())
 }
 
@@ -48,17 +45,8 @@ async fn get_request(State(state): State<AppState>, Path(encoded): Path<String>)
     let Some(der) = engines.iter().find_map(|e| e.decode(encoded.trim()).ok()) else {
         return render(OcspAnswer::malformed(), false, now);
     };
-    let answer = match state.ocsp.cached_answer(&der) {
-        Some(answer) => answer,
-        None => respond(&state, &der).await,
-    };
+    let answer = state.ocsp.respond(&der).await;
     render(answer, true, now)
-}
-
-/// The responder's whole path, boxed: its future is large, and a cached
-/// answer (most requests) should not carry it.
-async fn respond(state: &AppState, request: &[u8]) -> OcspAnswer {
-    Box::pin(state.ocsp.respond(request)).await
 }
 
 fn render(answer: OcspAnswer, http_cacheable: bool, now: SystemTime) -> Response {

@@ -585,11 +585,11 @@ impl OcspResponder {
 
     /// The cached answer to exactly this request (its DER) when one was made
     /// at the current generation, within its lease: no decoding, no database
-    /// read. `None` when the request must go through [`Self::respond`].
-    pub fn cached_answer(&self, request: &[u8]) -> Option<OcspAnswer> {
+    /// read.
+    fn cached_answer(&self, request: &[u8]) -> Option<OcspAnswer> {
         let generation = self.current_generation()?;
         let hit = self.by_request().get(request).cloned()?;
-        (hit.generation == generation && self.still_servable(&hit)).then(|| hit.answer.clone())
+        self.servable_at(&hit, generation)
     }
 
     fn generation(&self) -> std::sync::MutexGuard<'_, GenerationView> {
@@ -607,7 +607,14 @@ impl OcspResponder {
         let generation = self.current_generation()?;
         let key = id.to_der().ok()?;
         let hit = self.cache().get(&key).cloned()?;
-        (hit.generation == generation && self.still_servable(&hit)).then(|| hit.answer.clone())
+        self.servable_at(&hit, generation)
+    }
+
+    /// `cached`'s answer if its status was read at `generation` (the current
+    /// one) and it may still be served.
+    fn servable_at(&self, cached: &Cached, generation: i64) -> Option<OcspAnswer> {
+        (cached.generation == generation && self.still_servable(cached))
+            .then(|| cached.answer.clone())
     }
 
     /// The status generation while this instance may rely on it; starts its
@@ -653,9 +660,16 @@ impl OcspResponder {
 
     /// Answers one DER OCSPRequest. Never fails: problems become OCSP error statuses.
     pub async fn respond(&self, body: &[u8]) -> OcspAnswer {
-        if let Some(answer) = self.cached_answer(body) {
-            return answer;
+        match self.cached_answer(body) {
+            Some(answer) => answer,
+            // Boxed: that path's future is large, and a cached answer (most
+            // requests) should not carry it.
+            None => Box::pin(self.respond_afresh(body)).await,
         }
+    }
+
+    /// [`Self::respond`] for a request not answered by its exact bytes.
+    async fn respond_afresh(&self, body: &[u8]) -> OcspAnswer {
         if body.len() > self.inner.settings.max_request_bytes {
             return OcspAnswer::malformed();
         }
