@@ -15,11 +15,19 @@ SCEAU := $(TARGET_DIR)/debug/sceau
 DEV_CONFIG := deploy/sceau.dev.toml
 HSM_DIR := var/softhsm
 
-# System packages the build, the embedded HSM and the external checks need.
-APT_PACKAGES := softhsm2 opensc openssl curl pkg-config libssl-dev python3 python3-venv qpdf poppler-utils ghostscript chromium
-# Python test tools, pinned; tests find them on PATH through .venv/bin.
+# Debian packages, by name. What running needs: the embedded HSM (SoftHSMv2),
+# and curl and openssl for the commands `make run` prints.
+RUN_PACKAGES := softhsm2 openssl curl
+# What the test suite adds: Python for its tools, the PDF checkers (qpdf,
+# poppler's pdfsig and pdfinfo, Ghostscript as a corpus producer) and the browser.
+TEST_PACKAGES := python3 python3-venv qpdf poppler-utils ghostscript chromium
+# Python test tools: the top-level pins are tests/python/requirements.in, the
+# whole tree with hashes is the lock (`make python-lock` regenerates it). Tests
+# find them on PATH through .venv/bin.
 VENV := .venv
-PY_TOOLS := pkilint==0.13.3 aiosmtpd==1.4.6 pyHanko==0.38.0 reportlab==5.1.0 aiohttp==3.14.5 schemathesis==4.32.5
+PY_LOCK := tests/python/requirements.lock
+# pip-compile, for `make python-lock` only.
+PIP_TOOLS := pip-tools==7.5.2
 # The test OpenID provider (node oidc-provider, versions locked in its package-lock.json).
 TEST_IDP := tests/oidc-provider
 # playwright-core driving the system Chromium for the /docs test (no browser download).
@@ -33,19 +41,19 @@ TEST_LOG := var/test.log
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help run test smoke build lint bench bench-ocsp bench-seal deps apt-deps venv idp postgres clean reset
+.PHONY: help run test smoke build lint bench bench-ocsp bench-seal deps deps-check run-deps test-deps apt-install venv idp python-lock postgres clean reset
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-run: apt-deps build ## build and serve the development instance (tokens and CA made on first start)
+run: run-deps build ## build and serve the development instance (tokens and CA made on first start)
 	@if [ ! -f $(HSM_DIR)/softhsm2.conf ]; then \
 	  echo "first start: creating SoftHSM tokens in $(HSM_DIR)"; \
 	  hsm-sim/create-tokens.sh $(HSM_DIR) >/dev/null; \
 	fi
 	SOFTHSM2_CONF=$(CURDIR)/$(HSM_DIR)/softhsm2.conf $(SCEAU) serve --config $(DEV_CONFIG)
 
-test: deps postgres ## fmt, clippy, unit and integration tests (SQLite and PostgreSQL)
+test: deps deps-check postgres ## fmt, clippy, unit and integration tests (SQLite and PostgreSQL)
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	@mkdir -p $(dir $(TEST_LOG))
@@ -83,7 +91,7 @@ bench-seal: deps ## hash seals/s against raw C_Sign; PAdES time and memory again
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo bench --bench seal_load
 
 # The load tool is wrk (Debian package), installed here only: `make test` does not need it.
-bench-ocsp: apt-deps ## OCSP responses/s under wrk: cached vs static and openssl ocsp, nonce vs raw C_Sign
+bench-ocsp: run-deps ## OCSP responses/s under wrk: cached vs static and openssl ocsp, nonce vs raw C_Sign
 	@command -v wrk >/dev/null || { \
 	  echo "installing wrk"; \
 	  $(SUDO) apt-get update -qq; \
@@ -91,12 +99,19 @@ bench-ocsp: apt-deps ## OCSP responses/s under wrk: cached vs static and openssl
 	}
 	cargo bench --bench ocsp_load
 
-deps: apt-deps venv idp ## install what is missing (quiet when everything is there)
+deps: run-deps test-deps venv idp ## install what is missing (quiet when everything is there)
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust 1.94 or later from https://rustup.rs" >&2; exit 1; }
 
-apt-deps:
+# Each installs the Debian packages of its list that are missing.
+run-deps:
+	@$(MAKE) apt-install PACKAGES="$(RUN_PACKAGES)"
+
+test-deps:
+	@$(MAKE) apt-install PACKAGES="$(TEST_PACKAGES)"
+
+apt-install:
 	@missing=""; \
-	for p in $(APT_PACKAGES); do \
+	for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -105,14 +120,40 @@ apt-deps:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# The stamp records the pinned tool list, so changing a pin reinstalls.
+# The Python tools exactly as locked: every package with its hash, nothing
+# resolved at install time (--no-deps; `pip check` then proves the tree is
+# whole). The stamp is the lock's digest, so a new lock rebuilds .venv from
+# empty (--clear) and nothing of the old one lingers.
 venv:
-	@if [ "$$(cat $(VENV)/.sceau-tools 2>/dev/null)" != "$(PY_TOOLS)" ]; then \
-	  echo "installing Python test tools in $(VENV): $(PY_TOOLS)"; \
-	  python3 -m venv $(VENV); \
-	  $(VENV)/bin/pip install -q --disable-pip-version-check $(PY_TOOLS); \
-	  echo "$(PY_TOOLS)" > $(VENV)/.sceau-tools; \
+	@if [ "$$(cat $(VENV)/.sceau-lock 2>/dev/null)" != "$$(sha256sum < $(PY_LOCK))" ]; then \
+	  echo "installing the Python test tools in $(VENV) from $(PY_LOCK)"; \
+	  python3 -m venv --clear $(VENV); \
+	  $(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes --no-deps -r $(PY_LOCK); \
+	  $(VENV)/bin/pip check --disable-pip-version-check >/dev/null; \
+	  sha256sum < $(PY_LOCK) > $(VENV)/.sceau-lock; \
 	fi
+
+# What is installed is what the locks name: in .venv, every distribution at
+# its locked version and nothing unlocked; in each node tree, `npm ls` finds
+# nothing missing, extraneous or of another version than package-lock.json.
+deps-check: ## the installed test tools are exactly the locked ones
+	@$(VENV)/bin/python tests/python/check_lock.py $(PY_LOCK)
+	@for dir in $(TEST_IDP) $(DOCS_PAGE); do \
+	  npm ls --prefix $$dir --all >/dev/null || { echo "$$dir/node_modules differs from its package-lock.json" >&2; exit 1; }; \
+	done
+	@echo "deps-check: .venv and the node tools match their locks"
+
+# Regenerates the Python lock from tests/python/requirements.in: the whole
+# dependency tree, each package with the hashes of every file the index has
+# for it. Run after changing requirements.in, and commit both files.
+python-lock: ## regenerate tests/python/requirements.lock from requirements.in
+	rm -rf var/pip-tools
+	python3 -m venv var/pip-tools
+	var/pip-tools/bin/pip install -q --disable-pip-version-check $(PIP_TOOLS)
+	cd tests/python && env -u PIP_FIND_LINKS ../../var/pip-tools/bin/pip-compile --quiet \
+	  --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+	  --output-file requirements.lock requirements.in
+	rm -rf var/pip-tools
 
 # npm ci from the lock file, again whenever the lock file changes.
 idp:

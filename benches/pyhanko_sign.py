@@ -1,9 +1,10 @@
 """pyHanko's side of benches/seal_load.rs: signs a PDF in-process with a local
 P-256 key (PAdES B-B, ETSI.CAdES.detached, an incremental update), the same
-job sceau does with its HSM key, and prints one JSON line: the seconds the
-signing took, and the resident memory before it and at its peak.
+job sceau does with its HSM key, and writes one JSON object to RESULT: the
+seconds the signing took, and the resident memory before it and at its peak.
+Nothing printed (a dependency's warning, say) can change the figures.
 
-    python pyhanko_sign.py IN.pdf OUT.pdf"""
+    python pyhanko_sign.py --result RESULT IN.pdf OUT.pdf"""
 
 import json
 import sys
@@ -60,7 +61,9 @@ def local_signer():
 
 
 def main():
-    source, target = sys.argv[1:3]
+    if len(sys.argv) != 5 or sys.argv[1] != "--result":
+        sys.exit(__doc__)
+    result, source, target = sys.argv[2:5]
     signer = local_signer()
     with open(source, "rb") as handle:
         data = handle.read()
@@ -84,7 +87,8 @@ def main():
     peak = status_kib("VmHWM")
     with open(target, "wb") as handle:
         handle.write(out.getvalue())
-    print(json.dumps({"seconds": seconds, "rss_before_kib": before, "peak_kib": peak}))
+    with open(result, "w") as out:
+        json.dump({"seconds": seconds, "rss_before_kib": before, "peak_kib": peak}, out)
 
 
 if __name__ == "__main__":

@@ -438,8 +438,8 @@ impl Figures {
     }
 
     fn parse(line: &str) -> Self {
-        let value: Value = serde_json::from_str(line.trim())
-            .unwrap_or_else(|_| panic!("not a figures line: {line:?}"));
+        let value: Value =
+            serde_json::from_str(line.trim()).unwrap_or_else(|_| panic!("not figures: {line:?}"));
         Self {
             seconds: value["seconds"].as_f64().unwrap(),
             rss_before_kib: value["rss_before_kib"].as_f64().unwrap(),
@@ -529,8 +529,13 @@ async fn pades_once(tokens: &Path, root: &Path, job: &str) {
 
 fn pyhanko(root: &Path, file: &Path, out: &Path) -> Figures {
     let python = root.join(".venv/bin/python");
+    // The figures come back in a file of their own: what pyHanko's
+    // dependencies print cannot be taken for them.
+    let result = out.with_extension("json");
     let output = Command::new(&python)
         .arg(root.join("benches/pyhanko_sign.py"))
+        .arg("--result")
+        .arg(&result)
         .arg(file)
         .arg(out)
         .output()
@@ -540,6 +545,5 @@ fn pyhanko(root: &Path, file: &Path, out: &Path) -> Figures {
         "pyhanko_sign.py: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    Figures::parse(stdout.lines().last().unwrap_or_default())
+    Figures::parse(&std::fs::read_to_string(&result).unwrap())
 }

@@ -107,6 +107,7 @@ fn schemathesis_run(
     }
     std::fs::write(&context_file, serde_json::to_vec(&context).unwrap()).unwrap();
     let spec = manifest.join("openapi/openapi.yaml");
+    let junit = work.join("schemathesis.xml");
     let output = std::process::Command::new(schemathesis())
         .args([
             "--config-file",
@@ -136,6 +137,10 @@ fn schemathesis_run(
             "--seed",
             &SEED.to_string(),
             "--no-color",
+            "--report",
+            "junit",
+            "--report-junit-path",
+            junit.to_str().unwrap(),
         ])
         .env("SCHEMATHESIS_HOOKS", "hooks")
         .env("PYTHONPATH", manifest.join("tests/contract"))
@@ -155,8 +160,34 @@ fn schemathesis_run(
         output.status.success(),
         "schemathesis found failures:\n{said}"
     );
-    assert!(said.contains("passed"), "{said}");
+    // The verdict is read from the JUnit report, not from what was printed.
+    let report = std::fs::read_to_string(&junit)
+        .unwrap_or_else(|e| panic!("schemathesis wrote no report ({e}):\n{said}"));
+    let counts = |name: &str| junit_count(&report, name);
+    assert!(counts("tests") > 0, "no operation tested:\n{report}");
+    assert_eq!(
+        (counts("failures"), counts("errors")),
+        (0, 0),
+        "schemathesis' report:\n{report}"
+    );
     calls
+}
+
+/// An attribute of the report's `<testsuites>` element, as a number.
+fn junit_count(report: &str, attribute: &str) -> u64 {
+    let start = report
+        .find("<testsuites")
+        .unwrap_or_else(|| panic!("no <testsuites> in {report}"));
+    let tag = &report[start..start + report[start..].find('>').unwrap()];
+    let key = format!(" {attribute}=\"");
+    let at = tag
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {attribute} in {tag}"))
+        + key.len();
+    let value = &tag[at..at + tag[at..].find('"').unwrap()];
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("{attribute}={value:?}"))
 }
 
 /// The client certificate every request of a run presents, and the server's CA.

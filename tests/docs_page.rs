@@ -59,12 +59,15 @@ fn the_docs_page_renders_every_operation_offline() {
         assert_eq!(served.text().await.unwrap(), spec_file);
 
         let screenshot = dir.path().join("docs.png");
+        let report_file = dir.path().join("report.json");
         let url = service.url("/docs");
+        let report_path = report_file.clone();
         let output = tokio::task::spawn_blocking(move || {
             Command::new("node")
                 .arg(script)
                 .arg(url)
                 .arg(&screenshot)
+                .arg(&report_path)
                 .output()
                 .unwrap()
         })
@@ -76,8 +79,7 @@ fn the_docs_page_renders_every_operation_offline() {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        let report: Value = serde_json::from_slice(&std::fs::read(&report_file).unwrap()).unwrap();
 
         let rendered: BTreeSet<String> = report["operations"]
             .as_array()

@@ -1,12 +1,12 @@
 """Signs a PDF through sceau's CSC API with pyHanko's own CSC client.
 
-usage: pyhanko_csc_sign.py BASE_URL API_VERSION CREDENTIAL_ID CLIENT_CERT CLIENT_KEY
-                           SERVER_CA IN_PDF OUT_PDF
+usage: pyhanko_csc_sign.py --result OUT BASE_URL API_VERSION CREDENTIAL_ID
+                           CLIENT_CERT CLIENT_KEY SERVER_CA IN_PDF OUT_PDF
 
 The client authenticates with its TLS client certificate (authType TLS); each
 signature is authorised just in time, with the SAD bound to the hashes about
-to be signed (SCAL2), through credentials/authorize. Prints one JSON line
-with what the service said about the credential.
+to be signed (SCAL2), through credentials/authorize. Writes what the service
+said about the credential, as JSON, to OUT: nothing printed can change it.
 """
 
 import asyncio
@@ -37,7 +37,7 @@ class JustInTimeAuthorization(csc_signer.CSCAuthorizationManager):
         return self.parse_csc_auth_response(body)
 
 
-async def main(url, version, credential, cert, key, server_ca, pdf_in, pdf_out):
+async def main(result, url, version, credential, cert, key, server_ca, pdf_in, pdf_out):
     tls = ssl.create_default_context(cafile=server_ca)
     tls.load_cert_chain(cert, key)
     connector = aiohttp.TCPConnector(ssl=tls)
@@ -65,17 +65,19 @@ async def main(url, version, credential, cert, key, server_ca, pdf_in, pdf_out):
                 await signers.async_sign_pdf(
                     writer, meta, signer=signer, output=target
                 )
-        print(
-            json.dumps(
+        with open(result, "w") as out:
+            json.dump(
                 {
                     "scal2": credential_info.hash_pinning_required,
                     "chain": len(credential_info.chain),
                     "mechanisms": sorted(credential_info.supported_mechanisms),
                     "max_batch_size": credential_info.max_batch_size,
-                }
+                },
+                out,
             )
-        )
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:9]))
+    if len(sys.argv) != 11 or sys.argv[1] != "--result":
+        sys.exit(__doc__)
+    asyncio.run(main(sys.argv[2], *sys.argv[3:11]))

@@ -1,11 +1,15 @@
 // Loads sceau's /docs in the system Chromium with every request outside
 // 127.0.0.1 blocked and recorded, waits for Redoc to render the operations,
-// takes a screenshot, and prints one JSON line: the operations in Redoc's
-// menu, every URL the page asked for, those outside 127.0.0.1, and the
-// page's console errors. Used by tests/docs_page.rs.
+// takes a screenshot, and writes one JSON object to REPORT: the operations in
+// Redoc's menu, every URL the page asked for, those outside 127.0.0.1, and the
+// page's console errors. What node or the browser prints is never the report.
+// Used by tests/docs_page.rs.
+//
+//     node check.mjs URL SCREENSHOT REPORT
+import { writeFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 
-const [url, screenshot] = process.argv.slice(2);
+const [url, screenshot, report] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: [
@@ -47,7 +51,7 @@ try {
   ]);
   const title = await page.title();
   await page.screenshot({ path: screenshot });
-  console.log(JSON.stringify({ title, operations, requested, outside, errors }));
+  writeFileSync(report, JSON.stringify({ title, operations, requested, outside, errors }));
 } finally {
   await browser.close();
 }

@@ -2,13 +2,17 @@
 (intermediates given beside it), with fetching disabled. Used by
 tests/seal_pades.rs.
 
-    python validate_pades.py PDF ROOT_PEM [--lt|--lta] [INTERMEDIATE_PEM...]
-        prints one JSON list: an object per signature.
-    python validate_pades.py --batch LIST_FILE ROOT_PEM ISSUING_PEM
+    python validate_pades.py --result OUT PDF ROOT_PEM [--lt|--lta] [INTERMEDIATE_PEM...]
+        writes one JSON list to OUT: an object per signature.
+    python validate_pades.py --result OUT --batch LIST_FILE ROOT_PEM ISSUING_PEM
         validates each PDF named in LIST_FILE (one path a line, optionally
-        followed by a tab and --lt or --lta) and prints one
-        JSON line per PDF: {"file", "signatures": [...], "error": null or why
-        the file could not be validated}."""
+        followed by a tab and --lt or --lta) and writes one JSON line per PDF
+        to OUT: {"file", "signatures": [...], "error": null or why the file
+        could not be validated}.
+
+The verdicts go to OUT and nowhere else: whatever pyHanko or its dependencies
+print (deprecation warnings, say) goes to stdout or stderr and cannot change
+them."""
 
 import json
 import sys
@@ -154,7 +158,7 @@ def validation_context(root, others):
     )
 
 
-def batch(list_file, root, issuing):
+def batch(out, list_file, root, issuing):
     """One JSON line per PDF of `list_file`, each validated in a fresh context;
     a file pyHanko cannot handle gets its error instead of stopping the run."""
     root_cert = load_cert_from_pemder(root)
@@ -177,14 +181,19 @@ def batch(list_file, root, issuing):
                     "signatures": [],
                     "error": f"{type(error).__name__}: {error}",
                 }
-            print(json.dumps(result), flush=True)
+            out.write(json.dumps(result) + "\n")
+            out.flush()
 
 
 def main() -> None:
-    if sys.argv[1] == "--batch":
-        batch(*sys.argv[2:])
+    if sys.argv[1] != "--result":
+        sys.exit("usage: validate_pades.py --result OUT [--batch LIST] PDF ROOT ...")
+    result, args = sys.argv[2], sys.argv[3:]
+    if args[0] == "--batch":
+        with open(result, "w") as out:
+            batch(out, *args[1:])
         return
-    pdf, root, *others = sys.argv[1:]
+    pdf, root, *others = args
     mode = None
     if others and others[0] in ("--lt", "--lta"):
         mode = others[0]
@@ -192,7 +201,9 @@ def main() -> None:
     validation = validation_context(
         load_cert_from_pemder(root), [load_cert_from_pemder(o) for o in others]
     )
-    print(json.dumps(verdicts(pdf, root, validation, mode)))
+    found = verdicts(pdf, root, validation, mode)
+    with open(result, "w") as out:
+        json.dump(found, out)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,36 @@ pub fn run(program: &str, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// Runs the Python helper `script` (under tests/) with `--result FILE` before
+/// `args`, and returns what it wrote to FILE. That file is the helper's only
+/// answer: what it prints, a dependency's warnings included, is shown when it
+/// fails and never read as a verdict.
+pub fn python_result(script: &str, args: &[&str]) -> String {
+    python_result_with(script, args, &[])
+}
+
+/// [`python_result`] with `env` added to the helper's environment.
+pub fn python_result_with(script: &str, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let result = dir.path().join("result");
+    let output = std::process::Command::new(python())
+        .arg(script)
+        .arg("--result")
+        .arg(&result)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{script}: {e}"));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{script} failed: {said}");
+    std::fs::read_to_string(&result)
+        .unwrap_or_else(|e| panic!("{script} wrote no result ({e}); it said: {said}"))
+}
+
 /// `qpdf --check`'s exit code: 0 sound, 3 warnings, 2 errors.
 pub fn qpdf_check(file: &Path) -> (i32, String) {
     let output = std::process::Command::new("qpdf")
@@ -166,7 +196,6 @@ impl Sealing {
         let root = self.work.join("root.pem");
         let issuing = self.work.join("issuing.pem");
         let mut args = vec![
-            script("validate_pades.py"),
             file.to_str().unwrap().to_owned(),
             root.to_str().unwrap().to_owned(),
         ];
@@ -175,10 +204,10 @@ impl Sealing {
         }
         args.push(issuing.to_str().unwrap().to_owned());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (ok, out) = run(&python(), &args);
-        assert!(ok, "pyHanko: {out}");
-        let last = out.lines().last().unwrap_or_default();
-        serde_json::from_str::<Vec<Value>>(last).unwrap_or_else(|_| panic!("pyHanko said: {out}"))
+        let script = script("validate_pades.py");
+        let found = python_result(&script, &args);
+        serde_json::from_str::<Vec<Value>>(&found)
+            .unwrap_or_else(|_| panic!("pyHanko's verdicts: {found}"))
     }
 
     /// pyHanko's verdicts on many files in one process: `(path, mode)` in,
@@ -193,21 +222,18 @@ impl Sealing {
             })
             .collect();
         std::fs::write(&list, lines).unwrap();
-        let (ok, out) = run(
-            &python(),
+        let out = python_result(
+            &script("validate_pades.py"),
             &[
-                &script("validate_pades.py"),
                 "--batch",
                 list.to_str().unwrap(),
                 self.work.join("root.pem").to_str().unwrap(),
                 self.work.join("issuing.pem").to_str().unwrap(),
             ],
         );
-        assert!(ok, "pyHanko batch: {out}");
         let verdicts: Vec<Value> = out
             .lines()
-            .filter(|l| l.starts_with('{'))
-            .map(|l| serde_json::from_str(l).unwrap())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("pyHanko batch: {l}")))
             .collect();
         assert_eq!(verdicts.len(), files.len(), "pyHanko batch: {out}");
         verdicts
