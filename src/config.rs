@@ -31,6 +31,14 @@ pub enum ConfigError {
         path: PathBuf,
         reason: String,
     },
+    #[error(
+        "PIN for token role '{role}': {path} is open to group or others (mode {mode:o}); make it 0600"
+    )]
+    PinFileTooOpen {
+        role: String,
+        path: PathBuf,
+        mode: u32,
+    },
 }
 
 impl HasErrorKind for ConfigError {
@@ -628,16 +636,36 @@ impl PinSource {
                         var: var.clone(),
                     })
             }
-            Self::File(path) => std::fs::read_to_string(path)
-                .map(|text| SecretString::from(text.lines().next().unwrap_or("").to_owned()))
-                .map_err(|e| ConfigError::PinFileUnreadable {
-                    role: role.to_string(),
-                    path: path.clone(),
-                    reason: e.kind().to_string(),
-                }),
+            Self::File(path) => read_pin_file(path, role),
             Self::Value(pin) => Ok(pin.clone()),
         }
     }
+}
+
+/// The first line of a PIN file that only its owner can read or write. The
+/// mode is read from the opened file, so the file checked is the file read.
+fn read_pin_file(path: &std::path::Path, role: TokenRole) -> Result<SecretString, ConfigError> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let unreadable = |e: std::io::Error| ConfigError::PinFileUnreadable {
+        role: role.to_string(),
+        path: path.to_owned(),
+        reason: e.kind().to_string(),
+    };
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let mode = file.metadata().map_err(unreadable)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ConfigError::PinFileTooOpen {
+            role: role.to_string(),
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(unreadable)?;
+    let pin = SecretString::from(text.lines().next().unwrap_or("").to_owned());
+    zeroize::Zeroize::zeroize(&mut text);
+    Ok(pin)
 }
 
 #[derive(Debug, Clone, Deserialize)]

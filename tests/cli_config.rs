@@ -111,6 +111,41 @@ fn a_wrong_pin_is_named_and_not_printed() {
 }
 
 #[test]
+fn a_pin_file_that_group_or_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    for mode in [0o640, 0o604, 0o660] {
+        let instance = instance_with("");
+        let pin = instance.dir.path().join("softhsm/pins/sceau-services.pin");
+        std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(mode)).unwrap();
+        with_token(
+            &instance,
+            "services",
+            &format!(
+                "token_label = \"sceau-services\"\npin = {{ file = \"{}\" }}",
+                pin.display()
+            ),
+        );
+        let expected = format!(
+            "PIN for token role 'services': {} is open to group or others (mode {mode:o}); make it 0600",
+            pin.display()
+        );
+        for args in [&["config", "check"][..], &["serve"][..]] {
+            assert_fails_naming(&instance, args, &expected);
+        }
+        // 0600 and 0400 are accepted.
+        for mode in [0o600, 0o400] {
+            std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(mode)).unwrap();
+            let output = instance.run(&["config", "check"]);
+            assert!(
+                output.status.success(),
+                "mode {mode:o}: {}",
+                stderr(&output)
+            );
+        }
+    }
+}
+
+#[test]
 fn an_unknown_token_is_named() {
     let instance = instance_with("");
     let pin = instance.dir.path().join("softhsm/pins/sceau-services.pin");
