@@ -177,6 +177,13 @@ fn the_whole_registration_path_end_to_end() {
             .unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "application/pdf");
+        // Evidence is downloaded, never rendered or sniffed by a browser.
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(
+            response.headers()["content-disposition"],
+            format!("attachment; filename=\"{}.pdf\"", registry_extract.id)
+        );
+        assert_eq!(response.headers()["cache-control"], "no-store");
         assert_eq!(response.bytes().await.unwrap().to_vec(), pdf());
         let (status, view) = w.do_move(&id, "rccs-a", "submit").await;
         assert_eq!(status, 200, "{view}");

@@ -7,7 +7,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION, X_CONTENT_TYPE_OPTIONS,
+};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -212,8 +214,21 @@ async fn download_document(
     if let Ok(value) = HeaderValue::from_str(&media_type) {
         headers.insert(CONTENT_TYPE, value);
     }
-    // Identity documents: never kept by a cache.
+    // Identity documents: never kept by a cache, never rendered or sniffed
+    // by a browser (a PDF or an image from an applicant is saved, not shown).
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let extension = match media_type.as_str() {
+        "application/pdf" => "pdf",
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        _ => "bin",
+    };
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{document_id}.{extension}\""
+    )) {
+        headers.insert(CONTENT_DISPOSITION, value);
+    }
     Ok(response)
 }
 
