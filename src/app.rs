@@ -205,6 +205,7 @@ impl Application {
                 let config = crate::api::tls::ReloadableConfig::load(
                     tls_settings,
                     client_auth_ca.map(|c| c.der),
+                    Some(store.clone()),
                 )?;
                 let tls_listener =
                     TcpListener::bind(tls_settings.listen)

@@ -275,7 +275,7 @@ async fn config_check(settings: Settings) -> Result<ExitCode, AppError> {
     if let Some(tls) = &settings.server.tls {
         // Reads the certificate, key, client CAs and CRLs as serving would.
         crate::api::tls::install_crypto_provider();
-        crate::api::tls::ReloadableConfig::load(tls, client_auth_ca.map(|c| c.der))?;
+        crate::api::tls::ReloadableConfig::load(tls, client_auth_ca.map(|c| c.der), None)?;
     }
     let hsm = Hsm::connect(&settings.hsm, &TokenRole::ALL).await?;
     hsm.ping().await?;

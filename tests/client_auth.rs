@@ -9,6 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use der::{Decode, EncodePem};
+use rustls::HandshakeKind;
 use sceau::error::{ErrorKind, HasErrorKind};
 use sceau::pki::client_auth::{
     ClientCertificateError, ClientCertificateRequest, IssuedClientCertificate,
@@ -17,6 +18,7 @@ use sceau::pki::csr::CsrError;
 use support::ca;
 use support::service::{self, Service};
 use support::test_ca::{Issued, MtlsPki, TestCa};
+use support::tls_session::{Answer, TlsClient, alert_of};
 use support::tools;
 use uuid::Uuid;
 use x509_cert::Certificate;
@@ -347,9 +349,192 @@ fn client_certificates_complete_the_mutual_tls_handshake() {
         // Without configured client CAs, the client-auth CA alone is enough.
         let mut own_only = pki.tls.clone();
         own_only.client_ca_files.clear();
-        sceau::api::tls::server_config(&own_only, Some(&ca_der)).unwrap();
-        let error = sceau::api::tls::server_config(&own_only, None).unwrap_err();
+        sceau::api::tls::server_config(&own_only, Some(&ca_der), None).unwrap();
+        let error = sceau::api::tls::server_config(&own_only, None, None).unwrap_err();
         assert!(error.to_string().contains("client_ca_files"), "{error}");
+        service.stop().await;
+    });
+}
+
+/// Revoking a client certificate through the RA ends it everywhere at once:
+/// the next request on a connection opened before (keep-alive) and on a
+/// session resumed after are refused, its activation credential is revoked
+/// in the same change with the journal entry naming it, and once the
+/// listener has read the CRL sceau published, a full handshake with it is
+/// refused as revoked.
+#[test]
+fn a_revoked_client_certificate_authenticates_nowhere() {
+    let Some(softhsm) =
+        support::hsm::isolated("a_revoked_client_certificate_authenticates_nowhere")
+    else {
+        return;
+    };
+    ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let dir = tempfile::tempdir().unwrap();
+        // The listener reads its CRLs again every second.
+        let pki = MtlsPki::new(dir.path(), 1);
+        let settings = service::settings(&softhsm, &db, dir.path(), Some(pki.tls.clone()));
+        let (ceremony_file, _) =
+            sceau::pki::ceremony::CeremonyFile::load(&settings.ca.ceremony_file).unwrap();
+        let service = Service::start(settings, service::clock_now()).await;
+        let entity = service.entity("Alpha SA", "NTRFR-123456782").await;
+        let state = &service.state;
+        let issuer = sceau::app::client_certificate_issuer(
+            &state.store,
+            &state.hsm,
+            &state.journal,
+            &state.clock,
+            &ceremony_file,
+        )
+        .await
+        .unwrap();
+        let key = ca::openssl_p256_key(dir.path(), "rccs");
+        let csr = ca::openssl_csr_for_key(dir.path(), "rccs", &key);
+        let mut asked = request(entity, csr);
+        asked.organization = "Alpha SA".to_owned();
+        let issued = issuer.issue(asked).await.unwrap();
+        let certificate = dir.path().join("rccs.pem");
+        std::fs::write(
+            &certificate,
+            Certificate::from_der(&issued.der)
+                .unwrap()
+                .to_pem(der::pem::LineEnding::LF)
+                .unwrap(),
+        )
+        .unwrap();
+        let rccs = Issued { certificate, key };
+        let credential = service.active_credential(entity, "seal-ca-managed").await;
+        let activation = state
+            .store
+            .insert_activation_credential(
+                credential,
+                entity,
+                &sceau::store::auth::ActivationBinding::ClientCertificate {
+                    sha256: issued.sha256.clone(),
+                },
+                "test:rccs",
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
+            .unwrap();
+
+        let path = format!("/api/v1/credentials/{credential}/authorize");
+        let body = serde_json::json!({ "num_signatures": 1 });
+        let client = TlsClient::new(&pki.server_ca, &rccs, service.tls_port.unwrap());
+        let (mut kept, kind) = client.connect().await.unwrap();
+        assert_eq!(kind, HandshakeKind::Full);
+        let answer = kept.post_json(&path, &body).await.unwrap();
+        assert_eq!(answer.status, 200, "{:?}", answer.json());
+        // A second connection resumes the first one's session.
+        let (mut resumed_before, kind) = client.connect().await.unwrap();
+        assert_eq!(kind, HandshakeKind::Resumed);
+        assert_eq!(
+            resumed_before.post_json(&path, &body).await.unwrap().status,
+            200
+        );
+
+        let operator = sceau::auth::Principal {
+            id: "oidc:https://idp.test#operator-1".to_owned(),
+            entity: None,
+            method: sceau::auth::AuthMethod::Oidc {
+                issuer: "https://idp.test".to_owned(),
+                subject: "operator-1".to_owned(),
+                client_id: None,
+                binding: "bearer",
+                acr: None,
+            },
+            roles: [sceau::auth::Role::RaOperator].into(),
+            strength: sceau::auth::Strength::Strong,
+        };
+        let revoked = state
+            .ra
+            .revoke(
+                &operator,
+                &issued.serial,
+                "key_compromise",
+                None,
+                None,
+                false,
+            )
+            .await
+            .unwrap();
+
+        // The change: the activation credential is revoked with the certificate,
+        // and the revocation's journal entry names it.
+        let stored = state
+            .store
+            .activation_credential(activation.id)
+            .await
+            .unwrap();
+        assert!(!stored.active, "{stored:?}");
+        let micros = |t: time::OffsetDateTime| t.unix_timestamp_nanos() / 1000;
+        assert_eq!(
+            stored.revoked_at.map(micros),
+            Some(micros(revoked.revoked_at))
+        );
+        let entry = state.journal.entry(revoked.journal_index).await.unwrap();
+        assert_eq!(entry.kind, "certificate.revoked");
+        let event = entry.event().unwrap().unwrap();
+        assert_eq!(event.details["serial"], issued.serial.as_str());
+        assert_eq!(
+            event.details["activation_credentials"],
+            serde_json::json!([activation.id.to_string()])
+        );
+
+        // Requests on connections that were open, and on a session resumed
+        // after the revocation, are refused: the handshake is not repeated.
+        let refused = |answer: Answer| {
+            assert_eq!(answer.status, 401, "{:?}", answer.json());
+            let problem = answer.json();
+            assert_eq!(problem["type"], "urn:sceau:problem:unauthenticated");
+            assert_eq!(
+                problem["detail"],
+                "authentication required: this client certificate is not registered as an \
+                 activation credential"
+            );
+        };
+        refused(kept.post_json(&path, &body).await.unwrap());
+        refused(resumed_before.post_json(&path, &body).await.unwrap());
+        let (mut resumed_after, kind) = client.connect().await.unwrap();
+        assert_eq!(kind, HandshakeKind::Resumed);
+        refused(resumed_after.post_json(&path, &body).await.unwrap());
+
+        // Registering it again is refused: a revoked certificate stays out.
+        let again = state
+            .store
+            .insert_activation_credential(
+                credential,
+                entity,
+                &sceau::store::auth::ActivationBinding::ClientCertificate {
+                    sha256: issued.sha256.clone(),
+                },
+                "test:rccs",
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(again, sceau::store::StoreError::Conflict(ref why) if why.contains("revoked")),
+            "{again}"
+        );
+
+        // The listener applies the CRL sceau published: a full handshake (a
+        // fresh client, no session to resume) is refused as revoked.
+        let mut alert = None;
+        for _ in 0..50 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let fresh = TlsClient::new(&pki.server_ca, &rccs, service.tls_port.unwrap());
+            let outcome = match fresh.connect().await {
+                Ok((mut connection, _)) => connection.post_json(&path, &body).await.map(|_| ()),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = outcome {
+                alert = Some(alert_of(&error).unwrap_or_else(|| panic!("{error}")));
+                break;
+            }
+        }
+        assert_eq!(alert, Some(rustls::AlertDescription::CertificateRevoked));
         service.stop().await;
     });
 }

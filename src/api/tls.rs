@@ -1,9 +1,12 @@
 //! The mutual-TLS listener (rustls, TLS 1.2 and 1.3, the ring provider installed
 //! explicitly): client certificates are checked at the handshake against the
-//! configured client CAs and their CRLs (expired, revoked, unknown: refused) and
-//! against sceau's own client-authentication CA from the store, the
-//! CRLs are re-read periodically, and the peer chain reaches handlers as a
-//! request extension. A client may also connect without a certificate (to present
+//! configured client CAs and their CRLs (expired, revoked, unknown, or a CRL
+//! past its nextUpdate: refused) and against sceau's own client-authentication
+//! CA from the store with the CRL sceau last published for it; the CRLs are
+//! re-read periodically, and the peer chain reaches handlers as a request
+//! extension. The handshake's check is the first one only: kept-alive and
+//! resumed connections never repeat it, so each request checks the
+//! certificate's standing in the database again (`auth::mtls`). A client may also connect without a certificate (to present
 //! an access token instead); routes that need one say so.
 
 use std::future::Future;
@@ -32,6 +35,10 @@ use x509_cert::name::Name;
 
 use crate::auth::mtls::PeerCertificates;
 use crate::config::TlsSettings;
+use crate::store::Store;
+
+/// The purpose under which the client-authentication CA's CRLs are stored.
+const CLIENT_AUTH_CRL: &str = "client-auth";
 
 /// Marks requests that came in over the mutual-TLS listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,10 +78,12 @@ pub fn install_crypto_provider() {
 
 /// Builds the server configuration from the files named in `settings` and, when
 /// the CA hierarchy has one, the client-authentication CA's certificate (DER,
-/// from the store): certificates it issued are accepted too.
+/// from the store) with the latest CRL sceau published for it: certificates it
+/// issued are accepted too, unless that CRL lists them.
 pub fn server_config(
     settings: &TlsSettings,
     client_auth_ca: Option<&[u8]>,
+    client_auth_crl: Option<&[u8]>,
 ) -> Result<ServerConfig, TlsError> {
     let file_error = |what, path: &std::path::Path, reason: String| TlsError::File {
         what,
@@ -139,7 +148,8 @@ pub fn server_config(
     }
     let provider = provider();
     // The configured CAs: their CRLs come from the CAs themselves, and a
-    // certificate whose status no CRL gives is refused (the builder's default).
+    // certificate whose status no CRL gives is refused (the builder's default),
+    // as is one whose CRL is past its nextUpdate: a stale CRL is no CRL.
     let configured = if roots.is_empty() {
         None
     } else {
@@ -147,6 +157,7 @@ pub fn server_config(
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .with_crls(crls.clone())
                 .only_check_end_entity_revocation()
+                .enforce_revocation_expiration()
                 .allow_unauthenticated()
                 .build()
                 .map_err(|e| TlsError::Config(e.to_string()))?,
@@ -154,7 +165,17 @@ pub fn server_config(
     };
     let own = match client_auth_ca {
         None => None,
-        Some(der) => Some(own_client_ca_verifier(der, crls, provider.clone())?),
+        Some(der) => {
+            if let Some(crl) = client_auth_crl {
+                crls.push(CertificateRevocationListDer::from(crl.to_vec()));
+            }
+            Some(own_client_ca_verifier(
+                der,
+                crls,
+                client_auth_crl.is_some(),
+                provider.clone(),
+            )?)
+        }
     };
     let verifier: Arc<dyn ClientCertVerifier> = match (configured, own) {
         (Some(configured), None) => configured,
@@ -178,13 +199,15 @@ pub fn server_config(
 
 /// The verifier for sceau's own client-authentication CA, the trust anchor
 /// itself (not the root: seal certificates under the issuing CA must not
-/// authenticate), with its subject. sceau does not publish that CA's CRL yet:
-/// a CRL for it among `client_crl_files` is applied, and without one the
-/// status is not checked here (an activation credential still has to be
-/// registered, and removing the registration removes the access).
+/// authenticate), with its subject. With the CRL sceau published for it
+/// (`has_own_crl`), a certificate it lists is refused as revoked. Before the
+/// first one is published the status is not checked here; each request's
+/// database check still refuses a revoked certificate. Its nextUpdate is not
+/// enforced: the publisher renews it, and the database is the authority.
 fn own_client_ca_verifier(
     der: &[u8],
     crls: Vec<CertificateRevocationListDer<'static>>,
+    has_own_crl: bool,
     provider: Arc<CryptoProvider>,
 ) -> Result<(Arc<dyn ClientCertVerifier>, Name), TlsError> {
     let subject = x509_cert::Certificate::from_der(der)
@@ -195,11 +218,14 @@ fn own_client_ca_verifier(
     roots
         .add(CertificateDer::from(der.to_vec()))
         .map_err(|e| TlsError::Config(format!("the client-authentication CA certificate: {e}")))?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+    let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
         .with_crls(crls)
         .only_check_end_entity_revocation()
-        .allow_unknown_revocation_status()
-        .allow_unauthenticated()
+        .allow_unauthenticated();
+    if !has_own_crl {
+        builder = builder.allow_unknown_revocation_status();
+    }
+    let verifier = builder
         .build()
         .map_err(|e| TlsError::Config(e.to_string()))?;
     Ok((verifier, subject))
@@ -294,18 +320,38 @@ pub struct ReloadableConfig {
     settings: TlsSettings,
     /// The client-authentication CA's certificate (DER), fixed for the process.
     client_auth_ca: Option<Vec<u8>>,
+    /// Where the client-authentication CA's published CRLs are read.
+    store: Option<Store>,
 }
 
 impl ReloadableConfig {
-    pub fn load(settings: &TlsSettings, client_auth_ca: Option<Vec<u8>>) -> Result<Self, TlsError> {
+    pub fn load(
+        settings: &TlsSettings,
+        client_auth_ca: Option<Vec<u8>>,
+        store: Option<Store>,
+    ) -> Result<Self, TlsError> {
         Ok(Self {
             current: Arc::new(RwLock::new(Arc::new(server_config(
                 settings,
                 client_auth_ca.as_deref(),
+                None,
             )?))),
             settings: settings.clone(),
             client_auth_ca,
+            store,
         })
+    }
+
+    /// The latest CRL sceau published for its client-authentication CA.
+    async fn published_client_auth_crl(&self) -> Result<Option<Vec<u8>>, TlsError> {
+        let (Some(store), Some(_)) = (&self.store, &self.client_auth_ca) else {
+            return Ok(None);
+        };
+        store
+            .latest_crl(CLIENT_AUTH_CRL)
+            .await
+            .map(|crl| crl.map(|crl| crl.der))
+            .map_err(|e| TlsError::Config(format!("reading the client-auth CRL: {e}")))
     }
 
     fn current(&self) -> Arc<ServerConfig> {
@@ -315,11 +361,14 @@ impl ReloadableConfig {
             .clone()
     }
 
-    /// Reads the files again; on failure the previous configuration stays.
-    pub fn reload(&self) -> Result<(), TlsError> {
+    /// Reads the files and the published CRL again; on failure the previous
+    /// configuration stays.
+    pub async fn reload(&self) -> Result<(), TlsError> {
+        let own_crl = self.published_client_auth_crl().await?;
         let fresh = Arc::new(server_config(
             &self.settings,
             self.client_auth_ca.as_deref(),
+            own_crl.as_deref(),
         )?);
         *self
             .current
@@ -343,13 +392,13 @@ pub async fn serve(
         let config = config.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(refresh).await;
-                match config.reload() {
+                match config.reload().await {
                     Ok(()) => tracing::debug!("client CRLs re-read"),
                     Err(error) => {
                         tracing::error!(%error, "re-reading the client CRLs failed; keeping the previous ones")
                     }
                 }
+                tokio::time::sleep(refresh).await;
             }
         })
     };

@@ -443,6 +443,18 @@ impl OidcVerifier {
                         "the token is bound to another client certificate than this connection's",
                     ));
                 }
+                // Checked on every request: a kept-alive or resumed connection
+                // never repeats the handshake's checks.
+                if self
+                    .inner
+                    .store
+                    .client_certificate_revoked(&hex::encode(Sha256::digest(presented)))
+                    .await?
+                {
+                    return Err(refused(
+                        "the client certificate this token is bound to is revoked",
+                    ));
+                }
                 "certificate"
             }
             (None, Some(jkt)) => {

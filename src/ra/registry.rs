@@ -1927,6 +1927,18 @@ impl Registry {
                 done.reason
             )));
         }
+        // A client certificate's registrations as an activation credential
+        // are revoked with it (store::ra, `Effect::Revoke`): the entry names them.
+        let certificate = self.inner.store.issued_certificate(serial).await?;
+        let activation_credentials: Vec<String> = self
+            .inner
+            .store
+            .registrations_of_certificate(&certificate.sha256)
+            .await?
+            .into_iter()
+            .filter(|registration| registration.active)
+            .map(|registration| registration.id.to_string())
+            .collect();
         let now = self.now();
         let index = self
             .journal(
@@ -1934,6 +1946,8 @@ impl Registry {
                 &principal.id,
                 json!({
                     "serial": serial,
+                    "certificate_sha256": certificate.sha256,
+                    "activation_credentials": activation_credentials,
                     "entity": entity.id,
                     "reason": reason.name(),
                     "reason_code": reason.crl_reason_code(),

@@ -102,6 +102,11 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<ActivationCredential, StoreError> {
         if let ActivationBinding::ClientCertificate { sha256 } = binding {
+            if self.client_certificate_revoked(sha256).await? {
+                return Err(StoreError::Conflict(
+                    "this client certificate is revoked".to_owned(),
+                ));
+            }
             let elsewhere = self
                 .activation_credentials_for_certificate(sha256)
                 .await?
@@ -201,13 +206,44 @@ impl Store {
         })
     }
 
-    /// Active registrations of a client certificate.
+    /// Active registrations of a client certificate that sceau has not
+    /// revoked: read on every request, so a revocation ends a connection that
+    /// is kept alive or resumed as well as new ones.
     pub async fn activation_credentials_for_certificate(
         &self,
         sha256: &str,
     ) -> Result<Vec<ActivationCredential>, StoreError> {
-        self.activation_credentials_where("certificate_sha256 = $1 AND status = 'active'", sha256)
+        self.activation_credentials_where(
+            "certificate_sha256 = $1 AND status = 'active' AND NOT EXISTS \
+             (SELECT 1 FROM certificates c JOIN revocations r ON r.serial = c.serial \
+             WHERE c.sha256 = $1)",
+            sha256,
+        )
+        .await
+    }
+
+    /// Every registration of a client certificate, active or not.
+    pub async fn registrations_of_certificate(
+        &self,
+        sha256: &str,
+    ) -> Result<Vec<ActivationCredential>, StoreError> {
+        self.activation_credentials_where("certificate_sha256 = $1", sha256)
             .await
+    }
+
+    /// Whether a certificate sceau issued, named by the SHA-256 of its DER, is
+    /// revoked. A certificate from another CA is not known here (its CRL is).
+    pub async fn client_certificate_revoked(&self, sha256: &str) -> Result<bool, StoreError> {
+        let sql = "SELECT 1 FROM certificates c JOIN revocations r ON r.serial = c.serial \
+                   WHERE c.sha256 = $1";
+        let found = on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(sha256)
+                .fetch_optional(pool)
+                .await?
+                .is_some()
+        });
+        Ok(found)
     }
 
     /// Revokes an activation credential; `false` when it was not active.

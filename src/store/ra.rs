@@ -602,6 +602,17 @@ macro_rules! write_effect {
                 .bind(&revocation.serial)
                 .execute(&mut *$tx)
                 .await?;
+                // A client certificate activates through its registrations:
+                // they end with it.
+                sqlx::query(
+                    "UPDATE activation_credentials SET status = 'revoked', revoked_at = $1 \
+                     WHERE status = 'active' AND kind = 'client_certificate' \
+                     AND certificate_sha256 = (SELECT sha256 FROM certificates WHERE serial = $2)",
+                )
+                .bind(to_micros(revocation.revoked_at))
+                .bind(&revocation.serial)
+                .execute(&mut *$tx)
+                .await?;
             }
             Effect::Reminded {
                 serial,

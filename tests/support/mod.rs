@@ -16,4 +16,5 @@ pub mod pades;
 pub mod service;
 pub mod smtp;
 pub mod test_ca;
+pub mod tls_session;
 pub mod tools;
