@@ -17,6 +17,7 @@ use sceau::clock::Clock;
 use sceau::config::{Callers, IdentityProviderSettings};
 use sceau::store::auth::ActivationBinding;
 use serde_json::{Value, json};
+use support::db::Arg;
 use support::idp::{AUDIENCE, Client, OTHER_AUDIENCE, TestIdp};
 use support::service::{self, Service};
 use support::test_ca::{Issued, MtlsPki};
@@ -692,15 +693,84 @@ fn the_rccs_manages_activation_credentials() {
             .map(String::as_str)
             .filter(|k| k.starts_with("activation_credential."))
             .collect();
+        // Each write between its intent and its outcome; refusals decided
+        // before any write (409, 422) leave nothing.
         assert_eq!(
             managed,
             [
+                "activation_credential.registering",
                 "activation_credential.registered",
+                "activation_credential.registering",
                 "activation_credential.registered",
+                "activation_credential.revoking",
                 "activation_credential.revoked",
+                "activation_credential.revoking",
                 "activation_credential.revoked",
             ]
         );
+
+        // A database failure is that failure (500), never a 404.
+        let (status, fresh) = w
+            .call(
+                "POST",
+                &w.list_path(),
+                None,
+                Some(&rccs),
+                Some(json!({ "type": "oidc", "issuer": w.idp.issuer, "subject": "seal-server-3" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{fresh}");
+        let fresh_id = fresh["id"].as_str().unwrap().to_owned();
+        let fresh_path = format!("{}/{fresh_id}", w.list_path());
+        db.execute(
+            "UPDATE activation_credentials SET created_at = 'not a time' WHERE id = $1",
+            vec![Arg::Text(fresh_id.clone())],
+        )
+        .await;
+        let mark = journal.size().await.unwrap();
+        let (status, problem) = w.call("DELETE", &fresh_path, None, Some(&rccs), None).await;
+        assert_eq!(status, 500, "{problem}");
+        assert_eq!(problem["type"], "urn:sceau:problem:internal");
+        assert_eq!(journal.size().await.unwrap(), mark, "nothing was attempted");
+        db.execute(
+            "UPDATE activation_credentials SET created_at = 1 WHERE id = $1",
+            vec![Arg::Text(fresh_id.clone())],
+        )
+        .await;
+        // A write that fails leaves its intent and an outcome that says so,
+        // never "revoked", and the record as it was.
+        db.execute(
+            "CREATE TRIGGER refuse_revocation BEFORE UPDATE ON activation_credentials \
+             BEGIN SELECT RAISE(ABORT, 'the disk is full'); END",
+            vec![],
+        )
+        .await;
+        let (status, problem) = w.call("DELETE", &fresh_path, None, Some(&rccs), None).await;
+        assert_eq!(status, 500, "{problem}");
+        assert_eq!(problem["type"], "urn:sceau:problem:internal");
+        let intent = journal.entry(mark).await.unwrap();
+        assert_eq!(intent.kind, "activation_credential.revoking");
+        let outcome = journal.entry(mark + 1).await.unwrap();
+        assert_eq!(outcome.kind, "activation_credential.not_revoked");
+        let details = outcome.event().unwrap().unwrap().details;
+        assert_eq!(details["intent"], mark);
+        assert!(
+            details["reason"]
+                .as_str()
+                .unwrap()
+                .contains("the disk is full"),
+            "{details}"
+        );
+        assert_eq!(journal.size().await.unwrap(), mark + 2);
+        let (_, list) = w.call("GET", &w.list_path(), None, Some(&rccs), None).await;
+        let entry = list["activation_credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == fresh_id.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(entry["status"], "active", "{entry}");
         w.service.stop().await;
     });
 }

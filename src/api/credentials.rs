@@ -20,7 +20,6 @@ use crate::auth::activation::AuthorizeRequest;
 use crate::auth::principal::{self, Permission};
 use crate::crypto::DigestAlgorithm;
 use crate::error::ErrorKind;
-use crate::journal::JournalEvent;
 use crate::store::StoreError;
 use crate::store::auth::{ActivationBinding, ActivationCredential};
 use crate::store::entities::SealCredential;
@@ -358,37 +357,9 @@ async fn revoke(
     activation_id: &str,
 ) -> Result<(), ApiError> {
     let activation_id = parse_id(activation_id, "activation credential")?;
-    let activation = state
-        .store
-        .activation_credential(activation_id)
-        .await
-        .ok()
-        .filter(|a| a.seal_credential_id == credential.id)
-        .ok_or_else(|| {
-            ApiError::from_kind(
-                ErrorKind::NotFound,
-                format!("no activation credential {activation_id} on this seal credential"),
-            )
-        })?;
-    let now = time::OffsetDateTime::from(state.clock.now());
-    if !state
-        .store
-        .revoke_activation_credential(activation.id, now)
-        .await
-        .map_err(|e| ApiError::public(&e))?
-    {
-        return Err(ApiError::from_kind(
-            ErrorKind::Conflict,
-            "the activation credential is already revoked",
-        ));
-    }
     state
-        .journal
-        .append(JournalEvent::new(
-            "activation_credential.revoked",
-            &principal.id,
-            json!({ "id": activation.id, "credential_id": credential.id }),
-        ))
+        .activation
+        .revoke_registration(principal, credential, activation_id)
         .await
         .map_err(|e| ApiError::public(&e))?;
     Ok(())
