@@ -538,3 +538,81 @@ fn a_revoked_client_certificate_authenticates_nowhere() {
         service.stop().await;
     });
 }
+
+/// A configured CA's CRL past its nextUpdate is no CRL: its certificates are
+/// refused at the handshake and `/readyz` names that CRL, until a current one
+/// is read again.
+#[test]
+fn a_stale_client_crl_refuses_its_certificates_and_names_itself() {
+    let Some(softhsm) =
+        support::hsm::isolated("a_stale_client_crl_refuses_its_certificates_and_names_itself")
+    else {
+        return;
+    };
+    ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let dir = tempfile::tempdir().unwrap();
+        let pki = MtlsPki::new(dir.path(), 1);
+        let alice = pki.clients.issue("alice", false, None);
+        let settings = service::settings(&softhsm, &db, dir.path(), Some(pki.tls.clone()));
+        let service = Service::start(settings, service::clock_now()).await;
+        let path = "/api/v1/credentials/00000000-0000-4000-8000-000000000000/authorize";
+        let body = serde_json::json!({ "num_signatures": 1 });
+        let port = service.tls_port.unwrap();
+        // The handshake's outcome: a status once it passed, else the alert.
+        let attempt = || async {
+            let client = TlsClient::new(&pki.server_ca, &alice, port);
+            let outcome = match client.connect().await {
+                Ok((mut connection, _)) => connection.post_json(path, &body).await,
+                Err(error) => Err(error),
+            };
+            outcome
+                .map(|answer| answer.status)
+                .map_err(|error| alert_of(&error).unwrap_or_else(|| panic!("{error}")))
+        };
+        let ready = || async {
+            let response = reqwest::get(service.url("/readyz")).await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        };
+        let crl_check = format!("client CRL {}", pki.crl.display());
+        // Current CRL: the handshake passes (the certificate is not registered).
+        assert_eq!(attempt().await, Ok(401));
+        let (status, body_ready) = ready().await;
+        assert_eq!(status, 200, "{body_ready}");
+        assert_eq!(body_ready["checks"][&crl_check], "ok");
+
+        pki.clients.write_stale_crl(&pki.crl);
+        let (status, problem) = ready().await;
+        assert_eq!(status, 503, "{problem}");
+        assert_eq!(problem["type"], "urn:sceau:problem:unavailable");
+        assert_eq!(problem["checks"][&crl_check], "unavailable");
+        assert_eq!(
+            problem["detail"],
+            format!("not ready: {crl_check} unavailable")
+        );
+        let mut refused = None;
+        for _ in 0..50 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if let Err(alert) = attempt().await {
+                refused = Some(alert);
+                break;
+            }
+        }
+        // rustls answers a CRL past its nextUpdate with unknown_ca.
+        assert_eq!(refused, Some(rustls::AlertDescription::UnknownCA));
+
+        pki.clients.write_crl(&pki.crl);
+        let mut accepted = None;
+        for _ in 0..50 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if let Ok(status) = attempt().await {
+                accepted = Some(status);
+                break;
+            }
+        }
+        assert_eq!(accepted, Some(401));
+        assert_eq!(ready().await.0, 200);
+        service.stop().await;
+    });
+}

@@ -39,13 +39,24 @@ async fn healthz() -> impl IntoResponse {
     (no_store(), Json(json!({"status": "ok"})))
 }
 
-/// Readiness: the database and the HSM both answer.
+/// Readiness: the database and the HSM both answer, and no CRL among
+/// `server.tls.client_crl_files` is past its nextUpdate (the listener refuses
+/// that CA's certificates meanwhile).
 async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let (database, hsm) = tokio::join!(
         check("database", state.store.ping()),
         check("hsm", state.hsm.ping()),
     );
-    readiness(&[("database", database), ("hsm", hsm)]).map(|body| (no_store(), Json(body)))
+    let mut checks = vec![("database".to_owned(), database), ("hsm".to_owned(), hsm)];
+    if let Some(tls) = &state.settings.server.tls {
+        for (path, fresh) in super::tls::client_crl_freshness(tls, state.clock.now()) {
+            if !fresh {
+                tracing::warn!(crl = %path, "a client CRL is past its nextUpdate or unreadable");
+            }
+            checks.push((format!("client CRL {path}"), fresh));
+        }
+    }
+    readiness(&checks).map(|body| (no_store(), Json(body)))
 }
 
 /// Runs one dependency check with a time limit; its error goes to the log only.
@@ -72,20 +83,15 @@ async fn check<E: HasErrorKind>(
 
 /// The `/readyz` answer from each dependency's state: 200 with every check `ok`,
 /// or 503 naming the ones that are down.
-fn readiness(checks: &[(&'static str, bool)]) -> Result<Value, ApiError> {
+fn readiness(checks: &[(String, bool)]) -> Result<Value, ApiError> {
     let states: serde_json::Map<String, Value> = checks
         .iter()
-        .map(|(name, up)| {
-            (
-                (*name).to_owned(),
-                json!(if *up { "ok" } else { "unavailable" }),
-            )
-        })
+        .map(|(name, up)| (name.clone(), json!(if *up { "ok" } else { "unavailable" })))
         .collect();
     let down: Vec<&str> = checks
         .iter()
         .filter(|(_, up)| !up)
-        .map(|(name, _)| *name)
+        .map(|(name, _)| name.as_str())
         .collect();
     if down.is_empty() {
         Ok(json!({"status": "ready", "checks": states}))
@@ -311,9 +317,15 @@ mod tests {
 
     #[tokio::test]
     async fn readiness_names_what_is_down() {
-        let ok = readiness(&[("database", true), ("hsm", true)]).unwrap();
+        let named = |checks: &[(&str, bool)]| -> Vec<(String, bool)> {
+            checks
+                .iter()
+                .map(|(n, up)| ((*n).to_owned(), *up))
+                .collect()
+        };
+        let ok = readiness(&named(&[("database", true), ("hsm", true)])).unwrap();
         assert_eq!(ok["status"], "ready");
-        let down = readiness(&[("database", true), ("hsm", false)]).unwrap_err();
+        let down = readiness(&named(&[("database", true), ("hsm", false)])).unwrap_err();
         assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
         let response = down.into_response();
         let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();

@@ -197,6 +197,39 @@ pub fn server_config(
     Ok(config)
 }
 
+/// Each of `settings.client_crl_files` with whether every CRL in it is still
+/// current at `now` (before its nextUpdate) and readable: what `/readyz` reports.
+pub fn client_crl_freshness(
+    settings: &TlsSettings,
+    now: std::time::SystemTime,
+) -> Vec<(String, bool)> {
+    settings
+        .client_crl_files
+        .iter()
+        .map(|path| {
+            let fresh = std::fs::read(path).ok().is_some_and(|bytes| {
+                let ders: Vec<Vec<u8>> = if bytes.starts_with(b"-----BEGIN") {
+                    CertificateRevocationListDer::pem_slice_iter(&bytes)
+                        .map(|crl| crl.map(|crl| crl.as_ref().to_vec()))
+                        .collect::<Result<_, _>>()
+                        .unwrap_or_default()
+                } else {
+                    vec![bytes]
+                };
+                !ders.is_empty()
+                    && ders.iter().all(|der| {
+                        x509_cert::crl::CertificateList::from_der(der).is_ok_and(|crl| {
+                            crl.tbs_cert_list
+                                .next_update
+                                .is_none_or(|next| now < next.to_system_time())
+                        })
+                    })
+            });
+            (path.display().to_string(), fresh)
+        })
+        .collect()
+}
+
 /// The verifier for sceau's own client-authentication CA, the trust anchor
 /// itself (not the root: seal certificates under the issuing CA must not
 /// authenticate), with its subject. With the CRL sceau published for it

@@ -191,15 +191,37 @@ authorityKeyIdentifier = keyid
 
     /// Writes the CRL (PEM) to `path`, replacing it atomically.
     pub fn write_crl(&self, path: &Path) {
+        self.write_crl_with(path, &[]);
+    }
+
+    /// Writes a CRL whose nextUpdate has passed (it was due yesterday).
+    pub fn write_stale_crl(&self, path: &Path) {
+        let day = |offset: i64| {
+            (time::OffsetDateTime::now_utc() + time::Duration::days(offset))
+                .format(time::macros::format_description!(
+                    "[year][month][day][hour][minute][second]Z"
+                ))
+                .unwrap()
+        };
+        self.write_crl_with(
+            path,
+            &["-crl_lastupdate", &day(-2), "-crl_nextupdate", &day(-1)],
+        );
+    }
+
+    fn write_crl_with(&self, path: &Path, extra: &[&str]) {
         let temp = path.with_extension("tmp");
-        openssl(&[
+        let config = self.config();
+        let mut args = vec![
             "ca",
             "-config",
-            &self.config(),
+            &config,
             "-gencrl",
             "-out",
             temp.to_str().unwrap(),
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        openssl(&args);
         std::fs::rename(temp, path).unwrap();
     }
 }
