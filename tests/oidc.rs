@@ -991,3 +991,185 @@ fn dpop_bound_tokens_need_a_fresh_proof_for_this_request() {
         w.service.stop().await;
     });
 }
+
+/// A public JWK of `key`, as an attacker would embed or serve it.
+fn public_jwk(key: &p256::ecdsa::SigningKey, kid: &str) -> jsonwebtoken::jwk::Jwk {
+    use jsonwebtoken::jwk::{
+        AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
+        EllipticCurveKeyType, Jwk,
+    };
+    let point = key.verifying_key().to_encoded_point(false);
+    Jwk {
+        common: CommonParameters {
+            key_id: Some(kid.to_owned()),
+            ..CommonParameters::default()
+        },
+        algorithm: AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
+            key_type: EllipticCurveKeyType::EC,
+            curve: EllipticCurve::P256,
+            x: b64(point.x().unwrap()),
+            y: b64(point.y().unwrap()),
+        }),
+    }
+}
+
+/// The refusals of the token rules the forgeries above do not try, each the
+/// exact 401 and its reason: nbf and iat in the future, no or another `typ`,
+/// no `exp`; and header keys (`jku`, `x5u`, an embedded `jwk`) are neither
+/// fetched nor trusted.
+#[test]
+fn token_times_types_and_header_keys_are_refused() {
+    let Some(softhsm) = support::hsm::isolated("token_times_types_and_header_keys_are_refused")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = world(&softhsm, &db).await;
+        let get = |token: String| {
+            let w = &w;
+            async move {
+                w.call("GET", &w.list_path(), None, Some(&token), None)
+                    .await
+            }
+        };
+        let good = w.person_claims(json!(now_secs() + 300));
+        assert_eq!(get(w.forge(&good)).await.0, 200, "the control passes");
+
+        let mut nbf = good.clone();
+        nbf["nbf"] = json!(now_secs() + 600);
+        assert_unauthenticated("nbf ahead", get(w.forge(&nbf)).await, "not valid yet (nbf)");
+        let mut iat = good.clone();
+        iat["iat"] = json!(now_secs() + 600);
+        assert_unauthenticated(
+            "iat ahead",
+            get(w.forge(&iat)).await,
+            "issued in the future (iat)",
+        );
+        let mut no_exp = good.clone();
+        no_exp.as_object_mut().unwrap().remove("exp");
+        assert_unauthenticated("no exp", get(w.forge(&no_exp)).await, "missing field `exp`");
+        let signed = |header: jsonwebtoken::Header, claims: &Value| {
+            jsonwebtoken::encode(
+                &header,
+                claims,
+                &jsonwebtoken::EncodingKey::from_ec_der(&w.idp.private_key_der),
+            )
+            .unwrap()
+        };
+        for typ in [None, Some("JWT"), Some("dpop+jwt")] {
+            let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+            header.kid = Some(w.idp.kid.clone());
+            header.typ = typ.map(str::to_owned);
+            assert_unauthenticated(
+                &format!("typ {typ:?}"),
+                get(signed(header, &good)).await,
+                "typ is not at+jwt",
+            );
+        }
+
+        // An attacker's key, offered in every header field that can carry
+        // one; a listener stands where jku and x5u point, and must see nobody.
+        let attacker = p256::ecdsa::SigningKey::random(&mut rand::thread_rng());
+        let trap = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let trap_url = format!(
+            "http://127.0.0.1:{}/keys",
+            trap.local_addr().unwrap().port()
+        );
+        use p256::pkcs8::EncodePrivateKey;
+        let attacker_der = attacker.to_pkcs8_der().unwrap();
+        let by_attacker = |header: jsonwebtoken::Header| {
+            jsonwebtoken::encode(
+                &header,
+                &good,
+                &jsonwebtoken::EncodingKey::from_ec_der(attacker_der.as_bytes()),
+            )
+            .unwrap()
+        };
+        let header = |kid: &str| {
+            let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+            header.kid = Some(kid.to_owned());
+            header.typ = Some("at+jwt".to_owned());
+            header
+        };
+        let mut jku = header("attacker-key");
+        jku.jku = Some(trap_url.clone());
+        assert_unauthenticated("jku", get(by_attacker(jku)).await, "no key");
+        let mut x5u = header("attacker-key");
+        x5u.x5u = Some(trap_url.clone());
+        assert_unauthenticated("x5u", get(by_attacker(x5u)).await, "no key");
+        // The embedded key names the provider's own kid: the provider's key
+        // is the one used, and the attacker's signature fails under it.
+        let mut jwk = header(&w.idp.kid);
+        jwk.jwk = Some(public_jwk(&attacker, &w.idp.kid));
+        assert_unauthenticated(
+            "embedded jwk",
+            get(by_attacker(jwk)).await,
+            "InvalidSignature",
+        );
+        let mut jwk_only = header("attacker-key");
+        jwk_only.jwk = Some(public_jwk(&attacker, "attacker-key"));
+        assert_unauthenticated(
+            "embedded jwk, own kid",
+            get(by_attacker(jwk_only)).await,
+            "no key",
+        );
+        let visited = tokio::time::timeout(Duration::from_millis(300), trap.accept()).await;
+        assert!(visited.is_err(), "a header URL was fetched: {visited:?}");
+        w.service.stop().await;
+    });
+}
+
+/// `seal_client` is a server's role, and comes only with a sender-constrained
+/// token: a person given it by an assignment, with a registered activation
+/// credential and a bearer token, is refused the SAD.
+#[test]
+fn a_person_never_acts_as_a_seal_server() {
+    let Some(softhsm) = support::hsm::isolated("a_person_never_acts_as_a_seal_server") else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = world(&softhsm, &db).await;
+        let store = &w.service.state.store;
+        let now = time::OffsetDateTime::now_utc();
+        store
+            .assign_role(
+                &w.idp.issuer,
+                "person-agent",
+                "seal_client",
+                Some(w.entity),
+                "test",
+                now,
+            )
+            .await
+            .unwrap();
+        store
+            .insert_activation_credential(
+                w.credential,
+                w.entity,
+                &ActivationBinding::Oidc {
+                    issuer: w.idp.issuer.clone(),
+                    subject: "person-agent".to_owned(),
+                },
+                "test:rccs",
+                now,
+            )
+            .await
+            .unwrap();
+        let agent = w.idp.token("person-agent", AUDIENCE, None).await;
+        let (status, problem) = w
+            .call(
+                "POST",
+                &w.authorize_path(),
+                None,
+                Some(&agent),
+                Some(json!({ "num_signatures": 1 })),
+            )
+            .await;
+        assert_eq!(status, 403, "{problem}");
+        assert_eq!(problem["type"], "urn:sceau:problem:forbidden");
+        assert_eq!(db.count("sads").await, 0, "no SAD was issued");
+        w.service.stop().await;
+    });
+}

@@ -529,7 +529,11 @@ impl OidcVerifier {
                 serde_json::Value::Array(many) => many.iter().filter_map(|v| v.as_str()).collect(),
                 _ => Vec::new(),
             };
-            for role in names.into_iter().filter_map(Role::parse) {
+            for role in names
+                .into_iter()
+                .filter_map(Role::parse)
+                .filter(|role| role.is_for_people())
+            {
                 // A claim can only give the provider's own kind of role: staff
                 // roles from the back office, organisation roles from the
                 // organisation's provider.
@@ -547,7 +551,7 @@ impl OidcVerifier {
             .role_assignments(&claims.iss, &subject)
             .await?
         {
-            let Some(role) = Role::parse(&name) else {
+            let Some(role) = Role::parse(&name).filter(|role| role.is_for_people()) else {
                 continue;
             };
             if role.is_entity_bound() {

@@ -57,6 +57,14 @@ impl Role {
         Self::ALL.into_iter().find(|role| role.name() == text)
     }
 
+    /// Roles a person can hold. `seal_client` is a server's, and comes only
+    /// with a sender-constrained token (certificate-bound or DPoP) or a
+    /// registered client certificate, never from a person's claims or
+    /// assignments.
+    pub fn is_for_people(self) -> bool {
+        self != Self::SealClient
+    }
+
     /// Roles that act for one organisation only; the others are the trust
     /// service's own staff.
     pub fn is_entity_bound(self) -> bool {
