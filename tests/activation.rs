@@ -7,6 +7,7 @@ mod support;
 
 use std::time::Duration;
 
+use rustls::AlertDescription;
 use sceau::auth::activation::{ActivationError, AuthorizeRequest};
 use sceau::auth::{Principal, mtls};
 use sceau::crypto::DigestAlgorithm;
@@ -15,6 +16,7 @@ use sceau::store::entities::CredentialStatus;
 use serde_json::{Value, json};
 use support::service::{self, Service};
 use support::test_ca::{Issued, MtlsPki, TestCa};
+use support::tls_session::{TlsClient, alert_of};
 use uuid::Uuid;
 
 async fn register(service: &Service, credential: Uuid, entity: Uuid, who: &Issued) {
@@ -35,6 +37,60 @@ async fn register(service: &Service, credential: Uuid, entity: Uuid, who: &Issue
 }
 
 /// Sends an authorize request; `Err` when the TLS connection itself was refused.
+/// A full handshake as `who` (a fresh client) and one authorisation request:
+/// its status, or the TLS alert that refused it.
+async fn handshake(
+    pki: &MtlsPki,
+    who: &Issued,
+    port: u16,
+    path: &str,
+) -> Result<u16, AlertDescription> {
+    let client = TlsClient::new(&pki.server_ca, who, port);
+    let outcome = match client.connect().await {
+        Ok((mut connection, _)) => {
+            connection
+                .post_json(path, &json!({ "num_signatures": 1 }))
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    outcome
+        .map(|answer| answer.status)
+        .map_err(|error| alert_of(&error).unwrap_or_else(|| panic!("{error}")))
+}
+
+/// A self-signed client certificate (CA:false, clientAuth) and its key.
+fn self_signed_client(dir: &std::path::Path) -> Issued {
+    let certificate = dir.join("self-signed.pem");
+    let key = dir.join("self-signed.key");
+    let output = support::tools::run(
+        &support::tools::tool("openssl"),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=self-signed client",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=clientAuth",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            certificate.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    Issued { certificate, key }
+}
+
 async fn authorize(
     client: &reqwest::Client,
     url: &str,
@@ -71,6 +127,7 @@ fn mutual_tls_accepts_only_registered_valid_certificates_for_their_organisation(
         pki.clients.write_crl(&pki.crl);
         let strangers = TestCa::new(dir.path(), "unknown-ca");
         let mallory = strangers.issue("mallory", false, None);
+        let selfsigned = self_signed_client(dir.path());
 
         let settings = service::settings(&softhsm, &db, dir.path(), Some(pki.tls.clone()));
         let service = Service::start(settings, service::clock_now()).await;
@@ -85,14 +142,18 @@ fn mutual_tls_accepts_only_registered_valid_certificates_for_their_organisation(
         let url = service.tls_url(&format!("/api/v1/credentials/{credential_a}/authorize"));
         let body = json!({ "num_signatures": 1 });
 
-        // Refused at the handshake: unknown CA, expired, revoked on the CRL.
-        for (name, who) in [
-            ("unknown CA", &mallory),
-            ("expired", &expired),
-            ("revoked", &revoked),
+        // Refused at the handshake, each for its reason: unknown CA,
+        // self-signed, expired, revoked on the CRL.
+        let port = service.tls_port.unwrap();
+        let path = format!("/api/v1/credentials/{credential_a}/authorize");
+        for (name, who, alert) in [
+            ("unknown CA", &mallory, AlertDescription::UnknownCA),
+            ("self-signed", &selfsigned, AlertDescription::UnknownCA),
+            ("expired", &expired, AlertDescription::CertificateExpired),
+            ("revoked", &revoked, AlertDescription::CertificateRevoked),
         ] {
-            let outcome = authorize(&pki.client(Some(who)), &url, body.clone()).await;
-            assert!(outcome.is_err(), "{name}: {outcome:?}");
+            let outcome = handshake(&pki, who, port, &path).await;
+            assert_eq!(outcome, Err(alert), "{name}");
         }
         // No certificate: the connection is allowed (tokens may follow), the route is not.
         let (status, problem) = authorize(&pki.client(None), &url, body.clone())
@@ -145,12 +206,13 @@ fn mutual_tls_accepts_only_registered_valid_certificates_for_their_organisation(
         for _ in 0..50 {
             tokio::time::sleep(Duration::from_millis(200)).await;
             // A fresh client: a new handshake each time.
-            if authorize(&pki.client(Some(&dave)), &url, body.clone())
-                .await
-                .is_err()
-            {
-                refused = true;
-                break;
+            match handshake(&pki, &dave, port, &path).await {
+                Ok(200) => {}
+                outcome => {
+                    assert_eq!(outcome, Err(AlertDescription::CertificateRevoked));
+                    refused = true;
+                    break;
+                }
             }
         }
         assert!(
