@@ -338,13 +338,19 @@ fn client_certificates_complete_the_mutual_tls_handshake() {
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), 401);
-        let refused = pki
-            .client(Some(&mallory))
-            .post(&url)
-            .json(&body)
-            .send()
-            .await;
-        assert!(refused.is_err(), "{refused:?}");
+        let stranger = TlsClient::new(&pki.server_ca, &mallory, service.tls_port.unwrap());
+        let refused = match stranger.connect().await {
+            Ok((mut connection, _)) => connection
+                .post_json(
+                    &format!("/api/v1/credentials/{credential}/authorize"),
+                    &body,
+                )
+                .await
+                .map(|answer| answer.status),
+            Err(error) => Err(error),
+        };
+        let alert = refused.map_err(|error| alert_of(&error));
+        assert_eq!(alert, Err(Some(rustls::AlertDescription::UnknownCA)));
 
         // Without configured client CAs, the client-auth CA alone is enough.
         let mut own_only = pki.tls.clone();
