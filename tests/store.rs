@@ -9,6 +9,7 @@ mod support;
 
 use sceau::config::{DatabaseBackend, TokenRole};
 use sceau::error::{ErrorKind, HasErrorKind};
+use sceau::store::auth::ActivationBinding;
 use sceau::store::entities::{CredentialStatus, KeyReference, NewEntity};
 use support::db::{TestDb, on_both_backends};
 use time::OffsetDateTime;
@@ -292,4 +293,91 @@ on_both_backends!(
     the_status_generation_moves_with_every_status_change_on_sqlite,
     the_status_generation_moves_with_every_status_change_on_postgres,
     the_status_generation_moves_with_every_status_change
+);
+
+/// A client certificate belongs to one organisation, by constraint: two
+/// organisations registering the same certificate at once, many times over,
+/// never both succeed; the same organisation may register it for several of
+/// its credentials.
+async fn a_client_certificate_belongs_to_one_organisation(db: TestDb) {
+    let store = db.store().await;
+    let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    let mut credentials = Vec::new();
+    for (i, (name, identifier)) in [
+        ("Alpha SA", "NTRFR-123456782"),
+        ("Beta SAS", "NTRFR-732829320"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let entity = store
+            .insert_entity(
+                &NewEntity {
+                    legal_name: name.to_owned(),
+                    organization_identifier: identifier.to_owned(),
+                    country: "FR".to_owned(),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let key = |n: u8| KeyReference {
+            token_role: TokenRole::Seal,
+            key_id: vec![u8::try_from(i).unwrap(), n],
+            key_label: format!("seal-{i}-{n}"),
+        };
+        let first = store
+            .insert_seal_credential(entity.id, &key(1), now)
+            .await
+            .unwrap();
+        let second = store
+            .insert_seal_credential(entity.id, &key(2), now)
+            .await
+            .unwrap();
+        credentials.push((entity.id, first.id, second.id));
+    }
+    let [(alpha, alpha_1, alpha_2), (beta, beta_1, _)] = credentials[..] else {
+        unreachable!()
+    };
+    for round in 0..20 {
+        let binding = ActivationBinding::ClientCertificate {
+            sha256: format!("{round:064x}"),
+        };
+        let (a, b) = tokio::join!(
+            store.insert_activation_credential(alpha_1, alpha, &binding, "test", now),
+            store.insert_activation_credential(beta_1, beta, &binding, "test", now),
+        );
+        let won = [&a, &b].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 1, "round {round}: {a:?} / {b:?}");
+        let lost = if a.is_ok() { b } else { a }.unwrap_err();
+        assert_eq!(lost.kind(), ErrorKind::Conflict, "round {round}: {lost}");
+        assert_eq!(
+            lost.to_string(),
+            "already exists: this client certificate is registered for another organisation"
+        );
+    }
+    let binding = ActivationBinding::ClientCertificate {
+        sha256: "ab".repeat(32),
+    };
+    store
+        .insert_activation_credential(alpha_1, alpha, &binding, "test", now)
+        .await
+        .unwrap();
+    store
+        .insert_activation_credential(alpha_2, alpha, &binding, "test", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .activation_credentials_for_certificate(&"ab".repeat(32))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+on_both_backends!(
+    a_client_certificate_belongs_to_one_organisation_on_sqlite,
+    a_client_certificate_belongs_to_one_organisation_on_postgres,
+    a_client_certificate_belongs_to_one_organisation
 );

@@ -92,7 +92,9 @@ macro_rules! activation_from_row {
 
 impl Store {
     /// Registers an activation credential. A client certificate belongs to one
-    /// organisation: registering it for another one's credential is a conflict.
+    /// organisation: registering it for another one's credential is a conflict,
+    /// settled by `client_certificate_owners`' primary key in the same
+    /// transaction as the registration, so two at once cannot both win.
     pub async fn insert_activation_credential(
         &self,
         seal_credential_id: Uuid,
@@ -101,22 +103,12 @@ impl Store {
         created_by: &str,
         now: OffsetDateTime,
     ) -> Result<ActivationCredential, StoreError> {
-        if let ActivationBinding::ClientCertificate { sha256 } = binding {
-            if self.client_certificate_revoked(sha256).await? {
-                return Err(StoreError::Conflict(
-                    "this client certificate is revoked".to_owned(),
-                ));
-            }
-            let elsewhere = self
-                .activation_credentials_for_certificate(sha256)
-                .await?
-                .into_iter()
-                .any(|a| a.entity_id != entity_id);
-            if elsewhere {
-                return Err(StoreError::Conflict(
-                    "this client certificate is registered for another organisation".to_owned(),
-                ));
-            }
+        if let ActivationBinding::ClientCertificate { sha256 } = binding
+            && self.client_certificate_revoked(sha256).await?
+        {
+            return Err(StoreError::Conflict(
+                "this client certificate is revoked".to_owned(),
+            ));
         }
         let (kind, certificate, issuer, subject) = match binding {
             ActivationBinding::ClientCertificate { sha256 } => {
@@ -141,6 +133,29 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, NULL)"
         );
         on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            if let Some(sha256) = certificate {
+                sqlx::query(
+                    "INSERT INTO client_certificate_owners (certificate_sha256, entity_id) \
+                     VALUES ($1, $2) ON CONFLICT (certificate_sha256) DO NOTHING",
+                )
+                .bind(sha256)
+                .bind(entity_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                let owner: String = sqlx::query(
+                    "SELECT entity_id FROM client_certificate_owners WHERE certificate_sha256 = $1",
+                )
+                .bind(sha256)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+                if owner != entity_id.to_string() {
+                    return Err(StoreError::Conflict(
+                        "this client certificate is registered for another organisation".to_owned(),
+                    ));
+                }
+            }
             sqlx::query(&sql)
                 .bind(credential.id.to_string())
                 .bind(seal_credential_id.to_string())
@@ -151,8 +166,9 @@ impl Store {
                 .bind(subject)
                 .bind(created_by)
                 .bind(to_micros(now))
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+            tx.commit().await?;
         });
         Ok(credential)
     }
