@@ -36,7 +36,6 @@ async fn register(service: &Service, credential: Uuid, entity: Uuid, who: &Issue
         .unwrap();
 }
 
-/// Sends an authorize request; `Err` when the TLS connection itself was refused.
 /// A full handshake as `who` (a fresh client) and one authorisation request:
 /// its status, or the TLS alert that refused it.
 async fn handshake(
@@ -91,6 +90,7 @@ fn self_signed_client(dir: &std::path::Path) -> Issued {
     Issued { certificate, key }
 }
 
+/// Sends an authorize request; `Err` when the TLS connection itself was refused.
 async fn authorize(
     client: &reqwest::Client,
     url: &str,
@@ -219,6 +219,53 @@ fn mutual_tls_accepts_only_registered_valid_certificates_for_their_organisation(
             refused,
             "a certificate revoked after start-up is refused once the CRL is re-read"
         );
+
+        // A real SAD of organisation A, presented by organisation B's server:
+        // on B's credential it was issued for another one, on A's B is no
+        // client; it stays A's, unspent, for A's own seal.
+        let (status, sad) = authorize(&pki.client(Some(&alice)), &url, body.clone())
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{sad}");
+        let sad = sad["sad"].as_str().unwrap().to_owned();
+        let seal = |who: &Issued, credential: Uuid| {
+            let client = pki.client(Some(who));
+            let url = service.tls_url(&format!(
+                "/api/v1/seal/cades?credential={credential}&level=B-B&packaging=detached"
+            ));
+            let sad = sad.clone();
+            async move {
+                let response = client
+                    .post(url)
+                    .header("x-sad", sad)
+                    .body(b"a document".to_vec())
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let body = response.bytes().await.unwrap();
+                (
+                    status,
+                    serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+                )
+            }
+        };
+        let (status, problem) = seal(&bob, credential_b).await;
+        assert_eq!(status, 403, "{problem}");
+        assert_eq!(problem["type"], "urn:sceau:problem:forbidden");
+        assert_eq!(
+            problem["detail"],
+            "the SAD was refused: it was issued for another credential"
+        );
+        let (status, problem) = seal(&bob, credential_a).await;
+        assert_eq!(status, 403, "{problem}");
+        assert_eq!(problem["type"], "urn:sceau:problem:forbidden");
+        assert_eq!(
+            problem["detail"],
+            "this principal may not activate this credential"
+        );
+        let (status, answer) = seal(&alice, credential_a).await;
+        assert_eq!(status, 200, "{answer}");
         service.stop().await;
     });
 }
