@@ -1314,3 +1314,121 @@ fn seal_keys_are_destroyed_on_revocation_and_expiry() {
         w.service.stop().await;
     });
 }
+
+/// The identity record the approvers saw is the one that validates: changing
+/// it after an approval clears the approvals, with the journal saying so; and
+/// an organisation's own identity provider never attests an eID level for
+/// that organisation's people.
+#[test]
+fn changing_the_identity_record_clears_the_approvals() {
+    let Some(softhsm) = support::hsm::isolated("changing_the_identity_record_clears_the_approvals")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = back_office::start(&softhsm, &db, |_| {}).await;
+        let id = w.submitted("rccs-a", SIREN_A).await;
+        let identity = format!("/ra/v1/requests/{id}/identity-verification");
+        assert_eq!(w.do_move(&id, "op-1", "start_review").await.0, 200);
+        let (status, view) = w
+            .call(
+                "POST",
+                &identity,
+                "op-1",
+                Some(json!({ "method": "face_to_face" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{view}");
+        let (status, view) = w.do_move(&id, "op-1", "approve").await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["approvals"].as_array().unwrap().len(), 1, "{view}");
+
+        // The RCCS swaps the operator's face-to-face record for a declared one.
+        let journal = &w.service.state.journal;
+        let mark = journal.size().await.unwrap();
+        let (status, view) = w
+            .call(
+                "POST",
+                &identity,
+                "rccs-a",
+                Some(json!({ "method": "remote_provider", "provider": "Declared Inc.", "reference": "self" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["approvals"], json!([]), "{view}");
+        assert_eq!(view["state"], "in_review");
+        let entry = journal.entry(mark).await.unwrap();
+        assert_eq!(entry.kind, "identity.verified");
+        let details = entry.event().unwrap().unwrap().details;
+        assert_eq!(details["approvals_cleared"].as_array().unwrap().len(), 1, "{details}");
+        // One more approval is not enough: both are needed again.
+        let (status, view) = w.do_move(&id, "op-2", "approve").await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["state"], "in_review", "{view}");
+        w.service.stop().await;
+    });
+}
+
+/// An organisation's own identity provider cannot vouch for the identity of
+/// that organisation's people: its acr is no eID evidence, where the service's
+/// own provider's is.
+#[test]
+fn an_organisations_provider_never_attests_an_eid_level() {
+    let Some(softhsm) =
+        support::hsm::isolated("an_organisations_provider_never_attests_an_eid_level")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = back_office::start(&softhsm, &db, |_| {}).await;
+        let id = w.submitted("rccs-a", SIREN_A).await;
+        let (status, view) = w
+            .call("GET", &format!("/ra/v1/requests/{id}"), "rccs-a", None)
+            .await;
+        assert_eq!(status, 200, "{view}");
+        let entity = view["entity"]["id"].as_str().unwrap().to_owned();
+        // The organisation's provider, for its people, trusted for the same acr.
+        let (status, registered) = w
+            .call(
+                "POST",
+                &format!("/api/v1/entities/{entity}/identity-providers"),
+                "op-1",
+                Some(json!({
+                    "issuer": w.idp.issuer,
+                    "audience": support::idp::OTHER_AUDIENCE,
+                    "callers": "people",
+                    "allowed": ["rccs-a"],
+                    "acr_values": [EID_ACR],
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{registered}");
+        let identity = w
+            .service
+            .url(&format!("/ra/v1/requests/{id}/identity-verification"));
+        let eid = Some(json!({ "method": "eid_substantial" }));
+        let through_organisation = w
+            .idp
+            .token("rccs-a", support::idp::OTHER_AUDIENCE, None)
+            .await;
+        let (status, problem) = bearer_call(
+            &w.http,
+            "POST",
+            &identity,
+            &through_organisation,
+            eid.clone(),
+        )
+        .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["type"], "urn:sceau:problem:unprocessable");
+        assert_eq!(problem["field"], "identity_verification.method");
+        // The service's own provider, same person, same acr: accepted.
+        let (status, view) =
+            bearer_call(&w.http, "POST", &identity, &w.token("rccs-a").await, eid).await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["identity_verification"]["acr"], EID_ACR);
+        w.service.stop().await;
+    });
+}

@@ -580,12 +580,13 @@ impl OidcVerifier {
                 subject,
                 client_id: claims.client_id.clone(),
                 binding: "bearer",
-                // Only a level this provider is trusted for counts as evidence
-                // of an eID verification.
-                acr: claims
-                    .acr
-                    .clone()
-                    .filter(|acr| registration.acr_values.iter().any(|a| a == acr)),
+                // Only a level a provider of the service's own configuration
+                // is trusted for counts as evidence of an eID verification:
+                // an organisation's provider never attests its own people.
+                acr: claims.acr.clone().filter(|acr| {
+                    registration.entity.is_none()
+                        && registration.acr_values.iter().any(|a| a == acr)
+                }),
             },
             roles,
             strength: Strength::Strong,

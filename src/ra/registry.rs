@@ -1262,13 +1262,21 @@ impl Registry {
             (&identity.0, &identity.1, identity.2.as_deref()),
             now,
         )?;
+        // The approvers approved the record they saw: a new one needs them again.
+        let cleared: Vec<String> = dossier
+            .approvals
+            .iter()
+            .map(|approval| approval.operator.clone())
+            .collect();
         let index = self
             .journal(
                 "identity.verified",
                 &principal.id,
-                json!({ "request": id, "verification": verification }),
+                json!({ "request": id, "verification": verification,
+                        "approvals_cleared": cleared }),
             )
             .await?;
+        dossier.approvals.clear();
         dossier.identity_verification = Some(verification);
         self.save(principal, row, dossier, state, "record_identity", index)
             .await
