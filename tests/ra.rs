@@ -1432,3 +1432,82 @@ fn an_organisations_provider_never_attests_an_eid_level() {
         w.service.stop().await;
     });
 }
+
+/// Four eyes hold against one insider: an RA operator who applies for an
+/// organisation (and so becomes its RCCS) cannot review, verify or approve
+/// that organisation's request; and even under a one-approval policy an
+/// issuance needs two distinct staff people, the one who verified the
+/// identity never giving the final approval.
+#[test]
+fn an_operator_who_applies_never_reaches_issued_alone() {
+    let Some(softhsm) =
+        support::hsm::isolated("an_operator_who_applies_never_reaches_issued_alone")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = back_office::start(&softhsm, &db, |_| {}).await;
+        let csrs = [
+            support::ca::openssl_csr(w.dir.path(), "insider", "rsa:4096"),
+            support::ca::openssl_csr(w.dir.path(), "control", "rsa:4096"),
+        ];
+        let one_approval = |siren: &str, csr: &[u8]| {
+            use base64::Engine as _;
+            let mut a = application(siren, None);
+            a["policy"] = json!("seal-entity");
+            a["csr"] = json!(base64::engine::general_purpose::STANDARD.encode(csr));
+            a.as_object_mut().unwrap().remove("identity_verification");
+            Some(a)
+        };
+        let forbidden = |name: &str, (status, problem): (u16, Value)| {
+            assert_eq!(status, 403, "{name}: {problem}");
+            assert_eq!(problem["type"], "urn:sceau:problem:forbidden", "{name}");
+        };
+        let face_to_face = || Some(json!({ "method": "face_to_face" }));
+
+        // op-1 applies for organisation B and completes his own request.
+        let applied = one_approval(SIREN_B, &csrs[0]);
+        let (status, view) = w.call("POST", "/ra/v1/requests", "op-1", applied).await;
+        assert_eq!(status, 201, "{view}");
+        assert_eq!(view["approvals_needed"], 1);
+        let id = view["id"].as_str().unwrap().to_owned();
+        w.complete(&id, "op-1").await;
+        assert_eq!(w.do_move(&id, "op-1", "submit").await.0, 200);
+        let identity = format!("/ra/v1/requests/{id}/identity-verification");
+        forbidden("own review", w.do_move(&id, "op-1", "start_review").await);
+        assert_eq!(w.do_move(&id, "op-2", "start_review").await.0, 200);
+        forbidden(
+            "own identity",
+            w.call("POST", &identity, "op-1", face_to_face()).await,
+        );
+        forbidden("own approval", w.do_move(&id, "op-1", "approve").await);
+        // op-2 alone: he verifies and approves, and that is not enough.
+        let (status, view) = w.call("POST", &identity, "op-2", face_to_face()).await;
+        assert_eq!(status, 200, "{view}");
+        let (status, view) = w.do_move(&id, "op-2", "approve").await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["state"], "in_review", "one staff person: {view}");
+
+        // The control: two staff people, the verifier not approving last.
+        let applied = one_approval(SIREN_A, &csrs[1]);
+        let (status, view) = w.call("POST", "/ra/v1/requests", "rccs-a", applied).await;
+        assert_eq!(status, 201, "{view}");
+        let id = view["id"].as_str().unwrap().to_owned();
+        w.complete(&id, "rccs-a").await;
+        assert_eq!(w.do_move(&id, "rccs-a", "submit").await.0, 200);
+        assert_eq!(w.do_move(&id, "op-1", "start_review").await.0, 200);
+        let identity = format!("/ra/v1/requests/{id}/identity-verification");
+        assert_eq!(
+            w.call("POST", &identity, "op-1", face_to_face()).await.0,
+            200
+        );
+        let (status, view) = w.do_move(&id, "op-1", "approve").await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["state"], "in_review", "the verifier alone: {view}");
+        let (status, view) = w.do_move(&id, "op-2", "approve").await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["state"], "issued", "two staff people: {view}");
+        w.service.stop().await;
+    });
+}

@@ -182,6 +182,18 @@ fn check_entity(principal: &Principal, entity: Uuid, what: &str) -> Result<(), R
     }
 }
 
+/// Staff never review, verify or approve for an organisation they hold a role
+/// in (an operator who applied for it is its RCCS, for one).
+fn check_not_own_organisation(principal: &Principal, entity: Uuid) -> Result<(), RaError> {
+    if principal.entity == Some(entity) {
+        Err(RaError::Forbidden(
+            "staff do not act on the requests of an organisation they hold a role in".to_owned(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// The OIDC identity of a person calling (issuer, subject, acr).
 fn person_identity(principal: &Principal) -> Result<(String, String, Option<String>), RaError> {
     match &principal.method {
@@ -547,6 +559,7 @@ impl Registry {
                 principal,
                 identity,
                 (&issuer, &subject, acr.as_deref()),
+                None,
                 now,
             )?);
         }
@@ -765,11 +778,15 @@ impl Registry {
         })
     }
 
+    /// How `input` verified the identity. `entity` is the request's
+    /// organisation, `None` in an application (where the applicant would be
+    /// attesting himself).
     fn identity_verification(
         &self,
         principal: &Principal,
         input: &IdentityInput,
         identity: (&str, &str, Option<&str>),
+        entity: Option<Uuid>,
         now: OffsetDateTime,
     ) -> Result<IdentityVerification, RaError> {
         match input.method.as_str() {
@@ -779,6 +796,14 @@ impl Registry {
                         "face-to-face verification is attested by an RA operator".to_owned(),
                     ));
                 }
+                let Some(entity) = entity else {
+                    return Err(RaError::Forbidden(
+                        "the applicant never attests his own identity: an RA operator records \
+                         a face-to-face verification on the request"
+                            .to_owned(),
+                    ));
+                };
+                check_not_own_organisation(principal, entity)?;
                 Ok(IdentityVerification::FaceToFace {
                     attested_by: principal.id.clone(),
                     at: now,
@@ -877,6 +902,10 @@ impl Registry {
             .iter()
             .map(|a| a.operator.clone())
             .collect();
+        lifecycle.identity_verifier = match &dossier.identity_verification {
+            Some(IdentityVerification::FaceToFace { attested_by, .. }) => Some(attested_by.clone()),
+            _ => None,
+        };
         Ok(lifecycle)
     }
 
@@ -1260,6 +1289,7 @@ impl Registry {
             principal,
             input,
             (&identity.0, &identity.1, identity.2.as_deref()),
+            Some(row.entity_id),
             now,
         )?;
         // The approvers approved the record they saw: a new one needs them again.
@@ -1338,6 +1368,10 @@ impl Registry {
         // Check the move against state and role before anything else.
         let mut probe = lifecycle.clone();
         probe.apply(attempted, &principal.id, &principal.roles)?;
+        // Staff never act on a request of an organisation they hold a role in.
+        if attempted.roles().iter().all(|role| !role.is_entity_bound()) {
+            check_not_own_organisation(principal, row.entity_id)?;
+        }
         match attempted {
             Move::Submit => self.check_complete(&row, &dossier, &policy).await?,
             Move::Approve
@@ -1750,6 +1784,7 @@ impl Registry {
                 principal,
                 identity,
                 (&identity_issuer, &identity_subject, acr.as_deref()),
+                None,
                 now,
             )?);
         }

@@ -152,6 +152,11 @@ pub enum MoveError {
     },
     #[error("this operator has already approved this request; a second, distinct operator must")]
     SameOperator,
+    #[error(
+        "the operator who verified the applicant's identity cannot give the final approval: \
+         another operator must"
+    )]
+    VerifierApprovesLast,
 }
 
 fn names(moves: &[Move]) -> String {
@@ -179,6 +184,10 @@ pub struct Lifecycle {
     pub approvals: BTreeSet<String>,
     /// How many distinct operators must approve (2 for CA-managed keys).
     pub approvals_needed: usize,
+    /// The staff member who attested the identity face to face, if one did.
+    /// Whatever the policy, validation needs two distinct staff people among
+    /// him and the approvers, and he never gives the final approval.
+    pub identity_verifier: Option<String>,
 }
 
 impl Lifecycle {
@@ -187,6 +196,7 @@ impl Lifecycle {
             state: RequestState::Draft,
             approvals: BTreeSet::new(),
             approvals_needed: approvals_needed.max(1),
+            identity_verifier: None,
         }
     }
 
@@ -226,14 +236,19 @@ impl Lifecycle {
                 NeedsInformation
             }
             Move::Approve => {
-                if !self.approvals.insert(principal.to_owned()) {
+                if self.approvals.contains(principal) {
                     return Err(MoveError::SameOperator);
                 }
-                if self.approvals.len() >= self.approvals_needed {
-                    Validated
-                } else {
-                    InReview
+                let mut approvals = self.approvals.clone();
+                approvals.insert(principal.to_owned());
+                let mut staff = approvals.clone();
+                staff.extend(self.identity_verifier.iter().cloned());
+                let last = approvals.len() >= self.approvals_needed && staff.len() >= 2;
+                if last && self.identity_verifier.as_deref() == Some(principal) {
+                    return Err(MoveError::VerifierApprovesLast);
                 }
+                self.approvals = approvals;
+                if last { Validated } else { InReview }
             }
             Move::Reject => Rejected,
             Move::Issue => Issued,
@@ -308,6 +323,45 @@ mod tests {
             .apply(Move::RequestInformation, "op-2", &operator)
             .unwrap();
         assert!(request.approvals.is_empty());
+    }
+
+    #[test]
+    fn two_staff_people_and_the_verifier_never_last() {
+        let operator = roles(Role::RaOperator);
+        // One approval needed, no staff verifier: one operator is not enough.
+        let mut request = Lifecycle::new(1);
+        request.state = RequestState::InReview;
+        assert_eq!(
+            request.apply(Move::Approve, "op-1", &operator),
+            Ok(RequestState::InReview)
+        );
+        assert_eq!(
+            request.apply(Move::Approve, "op-2", &operator),
+            Ok(RequestState::Validated)
+        );
+        // The verifier's approval completes nothing; another's does.
+        let mut request = Lifecycle::new(1);
+        request.state = RequestState::InReview;
+        request.identity_verifier = Some("op-1".to_owned());
+        assert_eq!(
+            request.apply(Move::Approve, "op-1", &operator),
+            Ok(RequestState::InReview)
+        );
+        assert_eq!(
+            request.apply(Move::Approve, "op-2", &operator),
+            Ok(RequestState::Validated)
+        );
+        // Two needed: the verifier may approve first, never last.
+        let mut request = Lifecycle::new(2);
+        request.state = RequestState::InReview;
+        request.identity_verifier = Some("op-1".to_owned());
+        request.apply(Move::Approve, "op-2", &operator).unwrap();
+        assert_eq!(
+            request.apply(Move::Approve, "op-1", &operator),
+            Err(MoveError::VerifierApprovesLast)
+        );
+        assert_eq!(request.approvals.len(), 1, "a refused approval is not kept");
+        assert_eq!(request.state, RequestState::InReview);
     }
 
     /// Every role × move × state: a move succeeds exactly when the state allows
