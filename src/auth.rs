@@ -7,5 +7,6 @@ pub mod activation;
 pub mod mtls;
 pub mod oidc;
 pub mod principal;
+pub mod provider_fetch;
 
 pub use principal::{AuthError, AuthMethod, Permission, Principal, Role, Strength};

@@ -18,6 +18,7 @@ use sceau::config::{Callers, IdentityProviderSettings};
 use sceau::store::auth::ActivationBinding;
 use serde_json::{Value, json};
 use support::db::Arg;
+use support::fake_provider::{Behaviour, FakeProvider};
 use support::idp::{AUDIENCE, Client, OTHER_AUDIENCE, TestIdp};
 use support::service::{self, Service};
 use support::test_ca::{Issued, MtlsPki};
@@ -1170,6 +1171,207 @@ fn a_person_never_acts_as_a_seal_server() {
         assert_eq!(status, 403, "{problem}");
         assert_eq!(problem["type"], "urn:sceau:problem:forbidden");
         assert_eq!(db.count("sads").await, 0, "no SAD was issued");
+        w.service.stop().await;
+    });
+}
+
+/// The 401 every token of an unusable provider gets: the cause stays in the
+/// logs, so a token cannot be used to probe the network.
+const PROVIDER_DOWN: &str =
+    "the token's identity provider cannot be reached now, and no recent keys of it are kept";
+
+/// A token from `w`'s provider's key, naming `issuer`.
+fn naming(w: &World, issuer: &str) -> String {
+    let mut claims = w.person_claims(json!(now_secs() + 300));
+    claims["iss"] = json!(issuer);
+    w.forge(&claims)
+}
+
+/// An organisation's provider is fetched at public addresses only: one
+/// registered (before this rule) at a loopback address is never contacted,
+/// and the API refuses such issuers, and http ones, outright.
+#[test]
+fn an_organisations_provider_is_never_fetched_inside_the_network() {
+    let Some(softhsm) =
+        support::hsm::isolated("an_organisations_provider_is_never_fetched_inside_the_network")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let trap = FakeProvider::start(Behaviour::HangUp).await;
+        let w = world(&softhsm, &db).await;
+        w.service
+            .state
+            .store
+            .insert_identity_provider(
+                &sceau::store::auth::IdentityProviderRecord {
+                    id: Uuid::new_v4(),
+                    entity_id: w.entity,
+                    issuer: trap.issuer.clone(),
+                    audience: AUDIENCE.to_owned(),
+                    callers: Callers::People,
+                    allowed: Vec::new(),
+                    acr_values: Vec::new(),
+                },
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
+            .unwrap();
+        let (status, problem) = w
+            .call(
+                "GET",
+                &w.list_path(),
+                None,
+                Some(&naming(&w, &trap.issuer)),
+                None,
+            )
+            .await;
+        assert_eq!(status, 401, "{problem}");
+        assert_eq!(problem["type"], "urn:sceau:problem:unauthenticated");
+        assert_eq!(problem["detail"], PROVIDER_DOWN);
+        assert_eq!(trap.accepted(), 0, "a loopback provider was contacted");
+
+        let operator = w.idp.token("person-ra_operator", AUDIENCE, None).await;
+        let path = format!("/api/v1/entities/{}/identity-providers", w.entity);
+        for issuer in [
+            "http://idp.example",
+            "https://169.254.169.254",
+            "https://10.0.0.1/realms/a",
+            "https://[fd00:ec2::254]",
+        ] {
+            let (status, problem) = w
+                .call(
+                    "POST",
+                    &path,
+                    None,
+                    Some(&operator),
+                    Some(json!({ "issuer": issuer, "audience": AUDIENCE, "callers": "servers" })),
+                )
+                .await;
+            assert_eq!(status, 422, "{issuer}: {problem}");
+            assert_eq!(problem["field"], "issuer", "{issuer}");
+        }
+        let (_, listed) = w.call("GET", &path, None, Some(&operator), None).await;
+        assert_eq!(
+            listed["identity_providers"].as_array().unwrap().len(),
+            2,
+            "the world's registration and the one written directly, no other"
+        );
+        w.service.stop().await;
+    });
+}
+
+/// A provider that hangs holds up nobody else; one that is down is tried
+/// once per backoff, not once per token; a JWKS over the size cap is refused
+/// (the same provider with a small one is read).
+#[test]
+fn a_slow_down_or_bloated_provider_holds_up_nobody() {
+    let Some(softhsm) = support::hsm::isolated("a_slow_down_or_bloated_provider_holds_up_nobody")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let hang = FakeProvider::start(Behaviour::Hang).await;
+        let down = FakeProvider::start(Behaviour::HangUp).await;
+        let huge = FakeProvider::start(Behaviour::HugeJwks { bytes: 1 << 20 }).await;
+        let small = FakeProvider::start(Behaviour::HugeJwks { bytes: 1 << 10 }).await;
+        let issuers: Vec<String> = [&hang, &down, &huge, &small]
+            .iter()
+            .map(|p| p.issuer.clone())
+            .collect();
+        let w = world_with(&softhsm, &db, |settings| {
+            for issuer in &issuers {
+                settings
+                    .auth
+                    .identity_providers
+                    .push(IdentityProviderSettings {
+                        issuer: issuer.clone(),
+                        audience: AUDIENCE.to_owned(),
+                        callers: Callers::People,
+                        roles_claim: None,
+                        acr_values: Vec::new(),
+                        allowed: Vec::new(),
+                        require_typ: true,
+                    });
+            }
+        })
+        .await;
+
+        let slow = {
+            let url = w.service.tls_url(&w.list_path());
+            let client = w.client(None);
+            let token = naming(&w, &hang.issuer);
+            tokio::spawn(async move {
+                let response = client.get(url).bearer_auth(token).send().await.unwrap();
+                response.status().as_u16()
+            })
+        };
+        for _ in 0..100 {
+            if hang.accepted() > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            hang.accepted(),
+            1,
+            "sceau is fetching from the hanging provider"
+        );
+        let rccs = w.idp.token("person-rccs", AUDIENCE, None).await;
+        let (status, _) = w.call("GET", &w.list_path(), None, Some(&rccs), None).await;
+        assert_eq!(status, 200);
+        assert!(
+            !slow.is_finished(),
+            "the other provider's caller was answered while the slow fetch still ran"
+        );
+        assert_eq!(slow.await.unwrap(), 401);
+
+        for _ in 0..3 {
+            let (status, problem) = w
+                .call(
+                    "GET",
+                    &w.list_path(),
+                    None,
+                    Some(&naming(&w, &down.issuer)),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 401, "{problem}");
+            assert_eq!(problem["detail"], PROVIDER_DOWN);
+        }
+        assert_eq!(down.accepted(), 1, "tried once, then left alone");
+
+        let (status, problem) = w
+            .call(
+                "GET",
+                &w.list_path(),
+                None,
+                Some(&naming(&w, &huge.issuer)),
+                None,
+            )
+            .await;
+        assert_eq!(status, 401, "{problem}");
+        assert_eq!(problem["detail"], PROVIDER_DOWN);
+        assert_eq!(huge.accepted(), 2, "discovery, then the JWKS it refused");
+        let (status, problem) = w
+            .call(
+                "GET",
+                &w.list_path(),
+                None,
+                Some(&naming(&w, &small.issuer)),
+                None,
+            )
+            .await;
+        assert_eq!(status, 401, "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("publishes no key"),
+            "{problem}"
+        );
         w.service.stop().await;
     });
 }

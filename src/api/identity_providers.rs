@@ -105,15 +105,17 @@ async fn register(
     let entity = entity(&state, &id).await?;
     let body = json_body(payload)?;
     let bad = |detail: &str| ApiError::from_kind(ErrorKind::Unprocessable, detail);
-    let host_present = body
-        .issuer
-        .strip_prefix("https://")
-        .or_else(|| body.issuer.strip_prefix("http://"))
-        .is_some_and(|rest| !rest.is_empty());
-    if !host_present || body.issuer.chars().any(char::is_whitespace) {
+    if body.issuer.chars().any(char::is_whitespace) {
         return Err(bad(
             "`issuer` must be the provider's issuer URL, exactly as its tokens carry it",
-        ));
+        )
+        .with_extension("field", json!("issuer")));
+    }
+    if let Some(problem) = crate::auth::provider_fetch::issuer_url_problem(
+        &body.issuer,
+        state.settings.ca.dev_auto_init,
+    ) {
+        return Err(bad(&format!("`issuer` {problem}")).with_extension("field", json!("issuer")));
     }
     if body.audience.trim().is_empty() {
         return Err(bad("`audience` must name the `aud` sceau's tokens carry"));

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::principal::{AuthError, AuthMethod, Principal, Role, Strength};
+use super::provider_fetch::ProviderFetcher;
 use crate::clock::SharedClock;
 use crate::config::{AuthSettings, Callers, IdentityProviderSettings};
 use crate::error::{ErrorKind, HasErrorKind};
@@ -50,10 +51,12 @@ const MAX_LEEWAY_SECS: u64 = 60;
 pub enum OidcError {
     #[error("the access token is refused: {0}")]
     Refused(String),
+    /// The reason goes to the logs only: a token's issuer is the caller's
+    /// choice, and the fetch's error would tell him about the network.
     #[error(
-        "the identity provider {issuer} cannot be reached and its keys are too old to trust: {reason}"
+        "the token's identity provider cannot be reached now, and no recent keys of it are kept"
     )]
-    ProviderUnavailable { issuer: String, reason: String },
+    ProviderUnavailable,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -62,7 +65,7 @@ impl HasErrorKind for OidcError {
     fn kind(&self) -> ErrorKind {
         match self {
             // Failing closed: the caller cannot be authenticated.
-            Self::Refused(_) | Self::ProviderUnavailable { .. } => ErrorKind::Unauthenticated,
+            Self::Refused(_) | Self::ProviderUnavailable => ErrorKind::Unauthenticated,
             Self::Store(e) => e.kind(),
         }
     }
@@ -115,11 +118,17 @@ struct ProviderKeys {
     fetched_at: Instant,
 }
 
-#[derive(Debug, Deserialize)]
-struct Discovery {
-    issuer: String,
-    jwks_uri: String,
+/// What is known of one provider: its keys, and while it is down, until when
+/// no new fetch is tried (a backoff that doubles up to [`MAX_BACKOFF`]).
+#[derive(Debug, Default)]
+struct ProviderState {
+    keys: Option<ProviderKeys>,
+    failures: u32,
+    down_until: Option<Instant>,
 }
+
+/// The longest a provider that is down is left alone.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// `aud`: one string or several.
 #[derive(Debug, Deserialize)]
@@ -171,14 +180,16 @@ pub struct OidcVerifier {
 
 #[derive(Debug)]
 struct Inner {
-    http: reqwest::Client,
+    fetcher: ProviderFetcher,
     store: Store,
     clock: SharedClock,
     back_office: Vec<Registration>,
     cache_lifetime: Duration,
     refetch_interval: Duration,
     leeway: u64,
-    keys: tokio::sync::Mutex<HashMap<String, ProviderKeys>>,
+    /// One lock per issuer (only registered issuers get one): a slow or
+    /// down provider never holds up the others' callers.
+    keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<ProviderState>>>>,
     /// When each issuer's keys were last refetched for an unknown `kid`.
     refetched: Mutex<HashMap<String, Instant>>,
 }
@@ -220,14 +231,10 @@ impl OidcVerifier {
         clock: SharedClock,
         settings: &AuthSettings,
     ) -> Result<Self, OidcError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| refused(format!("HTTP client: {e}")))?;
+        let fetcher = ProviderFetcher::new().map_err(|e| refused(format!("HTTP client: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                http,
+                fetcher,
                 store,
                 clock,
                 back_office: settings
@@ -238,7 +245,7 @@ impl OidcVerifier {
                 cache_lifetime: Duration::from_secs(settings.oidc_cache_secs.max(1)),
                 refetch_interval: Duration::from_secs(settings.oidc_refetch_secs),
                 leeway: settings.token_leeway_secs.min(MAX_LEEWAY_SECS),
-                keys: tokio::sync::Mutex::new(HashMap::new()),
+                keys: Mutex::new(HashMap::new()),
                 refetched: Mutex::new(HashMap::new()),
             }),
         })
@@ -662,72 +669,60 @@ impl OidcVerifier {
     }
 
     /// Cached keys, fetched again when older than the cache lifetime or when
-    /// `force`; a failed fetch keeps fresh-enough keys and otherwise fails closed.
+    /// `force`; a failed fetch keeps fresh-enough keys and otherwise fails
+    /// closed, and a provider that is down is not tried again before its
+    /// backoff ends.
     async fn provider_keys(&self, issuer: &str, force: bool) -> Result<ProviderKeys, OidcError> {
-        let mut cache = self.inner.keys.lock().await;
-        let cached = cache.get(issuer).cloned();
+        let slot = self
+            .inner
+            .keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(issuer.to_owned())
+            .or_default()
+            .clone();
+        let mut state = slot.lock().await;
+        let cached = state.keys.clone();
         let fresh = cached
             .as_ref()
             .is_some_and(|k| k.fetched_at.elapsed() < self.inner.cache_lifetime);
-        if fresh && !force {
+        let resting = state.down_until.is_some_and(|until| Instant::now() < until);
+        if fresh && (!force || resting) {
             if let Some(keys) = cached {
                 return Ok(keys);
             }
         }
-        match self.fetch(issuer).await {
+        if resting {
+            return Err(OidcError::ProviderUnavailable);
+        }
+        let trusted = self.inner.back_office.iter().any(|r| r.issuer == issuer);
+        match self.inner.fetcher.jwks(issuer, trusted).await {
             Ok(jwks) => {
                 let keys = ProviderKeys {
                     jwks,
                     fetched_at: Instant::now(),
                 };
-                cache.insert(issuer.to_owned(), keys.clone());
+                *state = ProviderState {
+                    keys: Some(keys.clone()),
+                    failures: 0,
+                    down_until: None,
+                };
                 Ok(keys)
             }
-            Err(reason) => match cached {
-                Some(keys) if fresh => {
-                    tracing::warn!(issuer, %reason, "refetching the provider's keys failed; keeping the cached ones");
-                    Ok(keys)
+            Err(reason) => {
+                state.failures = state.failures.saturating_add(1);
+                let backoff = Duration::from_secs(1)
+                    .saturating_mul(1 << state.failures.min(6).saturating_sub(1))
+                    .min(MAX_BACKOFF);
+                state.down_until = Some(Instant::now() + backoff);
+                tracing::warn!(issuer, %reason, failures = state.failures, backoff_secs = backoff.as_secs(),
+                    "fetching an identity provider's keys failed");
+                match cached {
+                    Some(keys) if fresh => Ok(keys),
+                    _ => Err(OidcError::ProviderUnavailable),
                 }
-                _ => Err(OidcError::ProviderUnavailable {
-                    issuer: issuer.to_owned(),
-                    reason,
-                }),
-            },
+            }
         }
-    }
-
-    async fn fetch(&self, issuer: &str) -> Result<JwkSet, String> {
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        );
-        let discovery: Discovery = self
-            .inner
-            .http
-            .get(&url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| format!("discovery: {e}"))?
-            .json()
-            .await
-            .map_err(|e| format!("discovery: {e}"))?;
-        if discovery.issuer != issuer {
-            return Err(format!(
-                "discovery names the issuer {:?}, not {issuer:?}",
-                discovery.issuer
-            ));
-        }
-        self.inner
-            .http
-            .get(&discovery.jwks_uri)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| format!("JWKS: {e}"))?
-            .json()
-            .await
-            .map_err(|e| format!("JWKS: {e}"))
     }
 }
 

@@ -9,6 +9,7 @@ pub mod app;
 pub mod back_office;
 pub mod ca;
 pub mod db;
+pub mod fake_provider;
 pub mod hsm;
 pub mod idp;
 pub mod journal;
