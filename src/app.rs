@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::activation::Activation;
 use crate::auth::oidc::OidcVerifier;
+use crate::auth::providers::ProviderRegistry;
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, Settings, TokenRole};
 use crate::crypto::SignatureAlgorithm;
@@ -57,6 +58,8 @@ pub struct Services {
     pub activation: Activation,
     /// Access tokens from registered identity providers.
     pub oidc: OidcVerifier,
+    /// Organisations' identity providers: registration and removal.
+    pub identity_providers: ProviderRegistry,
     /// The registration authority: requests, evidence, revocation; the only
     /// holder of the issuance engine.
     pub ra: crate::ra::registry::Registry,
@@ -239,6 +242,13 @@ impl Application {
             policies.clone(),
             settings.auth.clone(),
         );
+        let identity_providers = ProviderRegistry::new(
+            store.clone(),
+            journal.clone(),
+            clock.clone(),
+            &settings.auth,
+            settings.ca.dev_auto_init,
+        );
         let vault = crate::ra::evidence::EvidenceVault::open(
             hsm.token(TokenRole::Services)?.clone(),
             format!(
@@ -325,6 +335,7 @@ impl Application {
                 policies,
                 activation,
                 oidc,
+                identity_providers,
                 ra,
                 crl,
                 ocsp,

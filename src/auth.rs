@@ -8,5 +8,6 @@ pub mod mtls;
 pub mod oidc;
 pub mod principal;
 pub mod provider_fetch;
+pub mod providers;
 
 pub use principal::{AuthError, AuthMethod, Permission, Principal, Role, Strength};

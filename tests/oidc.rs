@@ -1375,3 +1375,120 @@ fn a_slow_down_or_bloated_provider_holds_up_nobody() {
         w.service.stop().await;
     });
 }
+
+/// Each caller of an issuer and audience signs in through one registration
+/// only: an organisation's registration that would also accept the service's
+/// own provider's callers, or another organisation's, is refused. A
+/// registration can be removed, and its tokens then sign in no more. Both are
+/// journaled around the write.
+#[test]
+fn provider_registrations_never_collide_and_can_be_removed() {
+    let Some(softhsm) =
+        support::hsm::isolated("provider_registrations_never_collide_and_can_be_removed")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = world(&softhsm, &db).await;
+        let operator = w.idp.token("person-ra_operator", AUDIENCE, None).await;
+        let organisation_c = w.service.entity("Gamma SARL", "NTRFR-552100554").await;
+        let register = |entity: Uuid, body: Value| {
+            let w = &w;
+            let operator = operator.clone();
+            async move {
+                w.call(
+                    "POST",
+                    &format!("/api/v1/entities/{entity}/identity-providers"),
+                    None,
+                    Some(&operator),
+                    Some(body),
+                )
+                .await
+            }
+        };
+        let journal = &w.service.state.journal;
+        let mark = journal.size().await.unwrap();
+        for (name, allowed) in [
+            ("any caller, like the back office's people", json!([])),
+            ("one of the back office's people", json!(["person-rccs"])),
+            ("organisation A's server", json!(["seal-server"])),
+        ] {
+            let (status, problem) = register(
+                organisation_c,
+                json!({ "issuer": w.idp.issuer, "audience": AUDIENCE, "callers": "people",
+                        "allowed": allowed }),
+            )
+            .await;
+            assert_eq!(status, 409, "{name}: {problem}");
+            assert_eq!(problem["type"], "urn:sceau:problem:conflict", "{name}");
+        }
+        assert_eq!(
+            journal.size().await.unwrap(),
+            mark,
+            "refusals write nothing"
+        );
+        let (status, registered) = register(
+            organisation_c,
+            json!({ "issuer": w.idp.issuer, "audience": AUDIENCE, "callers": "servers",
+                    "allowed": ["gamma-server"] }),
+        )
+        .await;
+        assert_eq!(status, 201, "{registered}");
+
+        // Organisation A's registration removed: its server's token is refused.
+        let path = format!("/api/v1/entities/{}/identity-providers", w.entity);
+        let (_, listed) = w.call("GET", &path, None, Some(&operator), None).await;
+        let a_id = listed["identity_providers"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let bound = w
+            .idp
+            .token("seal-server", AUDIENCE, Some(&w.alice.certificate_pem()))
+            .await;
+        let sad_body = Some(json!({ "num_signatures": 1 }));
+        let authorize_path = w.authorize_path();
+        let authorize = || {
+            w.call(
+                "POST",
+                &authorize_path,
+                Some(&w.alice),
+                Some(&bound),
+                sad_body.clone(),
+            )
+        };
+        assert_eq!(authorize().await.0, 200);
+        let removal = format!("{path}/{a_id}");
+        let (status, _) = w
+            .call("DELETE", &removal, None, Some(&operator), None)
+            .await;
+        assert_eq!(status, 204);
+        assert_unauthenticated(
+            "removed provider",
+            authorize().await,
+            "no registration of this provider accepts this caller",
+        );
+        let (status, problem) = w
+            .call("DELETE", &removal, None, Some(&operator), None)
+            .await;
+        assert_eq!(status, 404, "{problem}");
+        let mut kinds = Vec::new();
+        for index in mark..journal.size().await.unwrap() {
+            let kind = journal.entry(index).await.unwrap().kind;
+            if kind.starts_with("identity_provider.") {
+                kinds.push(kind);
+            }
+        }
+        assert_eq!(
+            kinds,
+            [
+                "identity_provider.registering",
+                "identity_provider.registered",
+                "identity_provider.removing",
+                "identity_provider.removed",
+            ]
+        );
+        w.service.stop().await;
+    });
+}

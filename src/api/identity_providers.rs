@@ -15,9 +15,9 @@ use super::problem::{ApiError, json_body};
 use super::route_table::RouteTable;
 use crate::app::AppState;
 use crate::auth::Permission;
+use crate::auth::providers;
 use crate::config::Callers;
 use crate::error::ErrorKind;
-use crate::journal::JournalEvent;
 use crate::store::StoreError;
 use crate::store::auth::IdentityProviderRecord;
 
@@ -32,6 +32,11 @@ pub fn routes() -> RouteTable<AppState> {
             "/api/v1/entities/{id}/identity-providers",
             Permission::ManageIdentityProviders,
             register,
+        )
+        .delete_as(
+            "/api/v1/entities/{id}/identity-providers/{provider_id}",
+            Permission::ManageIdentityProviders,
+            remove,
         )
 }
 
@@ -104,52 +109,49 @@ async fn register(
 ) -> Result<impl IntoResponse, ApiError> {
     let entity = entity(&state, &id).await?;
     let body = json_body(payload)?;
-    let bad = |detail: &str| ApiError::from_kind(ErrorKind::Unprocessable, detail);
-    if body.issuer.chars().any(char::is_whitespace) {
-        return Err(bad(
-            "`issuer` must be the provider's issuer URL, exactly as its tokens carry it",
+    let record = state
+        .identity_providers
+        .register(
+            &principal,
+            entity,
+            providers::NewProvider {
+                issuer: body.issuer,
+                audience: body.audience,
+                callers: body.callers,
+                allowed: body.allowed,
+                acr_values: body.acr_values,
+            },
         )
-        .with_extension("field", json!("issuer")));
-    }
-    if let Some(problem) = crate::auth::provider_fetch::issuer_url_problem(
-        &body.issuer,
-        state.settings.ca.dev_auto_init,
-    ) {
-        return Err(bad(&format!("`issuer` {problem}")).with_extension("field", json!("issuer")));
-    }
-    if body.audience.trim().is_empty() {
-        return Err(bad("`audience` must name the `aud` sceau's tokens carry"));
-    }
-    let record = IdentityProviderRecord {
-        id: Uuid::new_v4(),
-        entity_id: entity,
-        issuer: body.issuer,
-        audience: body.audience,
-        callers: body.callers,
-        allowed: body.allowed,
-        acr_values: body.acr_values,
-    };
-    let now = time::OffsetDateTime::from(state.clock.now());
-    state
-        .store
-        .insert_identity_provider(&record, now)
         .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => ApiError::from_kind(
-                ErrorKind::Conflict,
-                "this provider is already registered for these callers of this organisation",
-            ),
-            other => ApiError::public(&other),
-        })?;
-    let view = view(record);
+        .map_err(|e| problem(&e))?;
+    Ok((StatusCode::CREATED, Json(view(record))))
+}
+
+/// `DELETE …/identity-providers/{provider_id}`: its tokens authenticate no more.
+async fn remove(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((id, provider_id)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let entity = entity(&state, &id).await?;
+    let provider_id = Uuid::parse_str(&provider_id).map_err(|_| {
+        ApiError::from_kind(
+            ErrorKind::NotFound,
+            format!("no identity provider {provider_id} for this organisation"),
+        )
+    })?;
     state
-        .journal
-        .append(JournalEvent::new(
-            "identity_provider.registered",
-            &principal.id,
-            serde_json::to_value(&view).unwrap_or_default(),
-        ))
+        .identity_providers
+        .remove(&principal, entity, provider_id)
         .await
-        .map_err(|e| ApiError::public(&e))?;
-    Ok((StatusCode::CREATED, Json(view)))
+        .map_err(|e| problem(&e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn problem(error: &providers::ProviderError) -> ApiError {
+    let problem = ApiError::public(error);
+    match error.field() {
+        Some(field) => problem.with_extension("field", json!(field)),
+        None => problem,
+    }
 }

@@ -590,6 +590,25 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes one of an organisation's providers; `false` when it had none
+    /// with that id.
+    pub async fn delete_identity_provider(
+        &self,
+        entity_id: Uuid,
+        id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let sql = "DELETE FROM identity_providers WHERE id = $1 AND entity_id = $2";
+        let deleted = on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(id.to_string())
+                .bind(entity_id.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted == 1)
+    }
+
     /// The organisations' registrations of one issuer.
     pub async fn identity_providers_for_issuer(
         &self,

@@ -188,6 +188,27 @@ def activation_credential():
     return response.json()["id"]
 
 
+def identity_provider():
+    """A new registration of a provider for the run's organisation: its id."""
+    response = SESSION.post(
+        f"{URL}/api/v1/entities/{CONTEXT['entity']}/identity-providers",
+        json=provider_registration(),
+        headers=as_("op-1"),
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()["id"]
+
+
+def provider_registration():
+    return {
+        "issuer": f"https://idp-{next(SERIAL)}.contract.example",
+        "audience": CONTEXT["audience"],
+        "callers": "servers",
+        "allowed": ["invoicing-server"],
+    }
+
+
 def oidc_binding():
     return {"type": "oidc", "issuer": CONTEXT["issuer"], "subject": f"server-{next(SERIAL)}"}
 
@@ -261,15 +282,9 @@ def realistic(case, kwargs):
     elif path == "/api/v1/entities/{id}/identity-providers":
         set_path(case, id=CONTEXT["entity"])
         if method == "POST":
-            set_json(
-                case,
-                {
-                    "issuer": f"https://idp-{next(SERIAL)}.contract.example",
-                    "audience": CONTEXT["audience"],
-                    "callers": "servers",
-                    "allowed": ["invoicing-server"],
-                },
-            )
+            set_json(case, provider_registration())
+    elif path == "/api/v1/entities/{id}/identity-providers/{provider_id}":
+        set_path(case, id=CONTEXT["entity"], provider_id=identity_provider())
     elif path == "/ra/v1/requests":
         if method == "POST":
             set_json(case, application())
