@@ -220,19 +220,6 @@ impl Application {
                 Some((tls_listener, config))
             }
         };
-        let notifier = if settings.notify.enabled {
-            Some(
-                crate::notify::Notifier::new(
-                    store.clone(),
-                    journal.clone(),
-                    clock.clone(),
-                    settings.notify.clone(),
-                )
-                .map_err(|e| AppError::Internal(e.to_string()))?,
-            )
-        } else {
-            None
-        };
         let oidc = OidcVerifier::new(store.clone(), clock.clone(), &settings.auth)
             .map_err(|e| AppError::Internal(e.to_string()))?;
         let activation = Activation::new(
@@ -259,6 +246,32 @@ impl Application {
         )
         .await
         .map_err(|e| AppError::Internal(format!("evidence vault: {e}")))?;
+        let notifier = if settings.notify.enabled {
+            // Enrolment tokens are sealed by the vault's key: the outbox opens
+            // them with it, only to build the message.
+            let opener_vault = vault.clone();
+            let secrets: crate::notify::SecretOpener = Arc::new(move |sealed, context| {
+                let vault = opener_vault.clone();
+                Box::pin(async move {
+                    vault
+                        .open_secret(&sealed, &context)
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+            });
+            Some(
+                crate::notify::Notifier::new(
+                    store.clone(),
+                    journal.clone(),
+                    clock.clone(),
+                    settings.notify.clone(),
+                    Some(secrets),
+                )
+                .map_err(|e| AppError::Internal(e.to_string()))?,
+            )
+        } else {
+            None
+        };
         let crl = CrlPublisher::new(
             store.clone(),
             journal.clone(),

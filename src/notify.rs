@@ -2,8 +2,13 @@
 //! its own stable Message-ID, retrying with exponential backoff (capped) while
 //! the relay is down, and never dropping one. A notice is marked sent only after
 //! the relay accepted it, so a crash in between means a resend with the same
-//! Message-ID, which mail systems and people can recognise.
+//! Message-ID, which mail systems and people can recognise. A notice's sealed
+//! secret (an enrolment link's token) is opened only to build the message, and
+//! erased with the marking.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
@@ -16,7 +21,19 @@ use crate::clock::SharedClock;
 use crate::config::{NotifySettings, SmtpSecurity};
 use crate::journal::{Journal, JournalEvent};
 use crate::store::Store;
-use crate::store::notices::Notice;
+use crate::store::notices::{Notice, SECRET_PLACEHOLDER, secret_context};
+
+/// Opens a notice's sealed secret with the key that sealed it (the HSM's):
+/// given the sealed bytes and their context, the secret or why not.
+pub type SecretOpener = Arc<
+    dyn Fn(
+            Vec<u8>,
+            Vec<u8>,
+        )
+            -> Pin<Box<dyn Future<Output = Result<zeroize::Zeroizing<Vec<u8>>, String>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// Notices handled per pass over the outbox.
 const BATCH: u32 = 32;
@@ -46,6 +63,16 @@ pub struct Notifier {
     settings: NotifySettings,
     from: Mailbox,
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    secrets: Option<SecretOpener>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("from", &self.from)
+            .field("opens_secrets", &self.secrets.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Notifier {
@@ -54,6 +81,7 @@ impl Notifier {
         journal: Journal,
         clock: SharedClock,
         settings: NotifySettings,
+        secrets: Option<SecretOpener>,
     ) -> Result<Self, NotifyError> {
         let (from, transport) = transport(&settings)?;
         Ok(Self {
@@ -63,7 +91,24 @@ impl Notifier {
             settings,
             from,
             transport,
+            secrets,
         })
+    }
+
+    /// The body to send: the sealed secret, opened, in its placeholder's place.
+    async fn body(&self, notice: &Notice) -> Result<zeroize::Zeroizing<String>, String> {
+        let Some(sealed) = &notice.sealed_secret else {
+            return Ok(zeroize::Zeroizing::new(notice.body.clone()));
+        };
+        let opener = self
+            .secrets
+            .as_ref()
+            .ok_or("this notice carries a sealed secret and nothing here can open it")?;
+        let secret = opener(sealed.clone(), secret_context(&notice.recipient)).await?;
+        let secret = std::str::from_utf8(&secret).map_err(|_| "the secret is not text")?;
+        Ok(zeroize::Zeroizing::new(
+            notice.body.replace(SECRET_PLACEHOLDER, secret),
+        ))
     }
 
     /// Runs until `stop` turns true.
@@ -129,13 +174,14 @@ impl Notifier {
             .recipient
             .parse()
             .map_err(|e| format!("recipient {:?}: {e}", notice.recipient))?;
+        let body = self.body(notice).await?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(notice.subject.clone())
             .message_id(Some(format!("<{}>", notice.message_id)))
             .header(ContentType::TEXT_PLAIN)
-            .body(notice.body.clone())
+            .body(body.to_string())
             .map_err(|e| format!("building the message: {e}"))?;
         self.transport
             .send(message)

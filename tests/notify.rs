@@ -20,6 +20,7 @@ fn notice(n: usize) -> NewNotice {
         recipient: format!("rccs-{n}@example.org"),
         subject: format!("Avis {n} / Notice {n}"),
         body: format!("Votre demande {n} a été enregistrée.\nYour request {n} was recorded.\n"),
+        sealed_secret: None,
     }
 }
 

@@ -90,6 +90,22 @@ fn the_whole_registration_path_end_to_end() {
             .into_iter()
             .find(|link| *link != first_link)
             .expect("a new link");
+        // The links travel in the e-mails only: the outbox keeps neither,
+        // nor, once a notice is sent, the sealed secret it was made from.
+        for link in [&first_link, &token] {
+            assert_eq!(
+                db.count(&format!("notices WHERE instr(body, '{link}') > 0"))
+                    .await,
+                0,
+                "an enrolment link is stored in clear"
+            );
+        }
+        assert_eq!(
+            db.count("notices WHERE sent_at IS NOT NULL AND sealed_secret IS NOT NULL")
+                .await,
+            0
+        );
+        assert!(db.count("notices WHERE kind = 'ra.enrolment'").await >= 2);
         let (status, problem) = w
             .call(
                 "POST",

@@ -147,6 +147,7 @@ async fn the_outbox_keeps_every_notice_until_sent(db: TestDb) {
         recipient: "rccs@example.org".to_owned(),
         subject: "Demande reçue / Request received".to_owned(),
         body: "…".to_owned(),
+        sealed_secret: None,
     };
     let first = store
         .enqueue_notice(&notice, "sceau.test", now)

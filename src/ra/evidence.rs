@@ -280,6 +280,34 @@ impl EvidenceVault {
         self.kek
     }
 
+    /// Encrypts a short secret (an enrolment token) in the HSM under the KEK,
+    /// bound to `context`: what a notice stores in its place.
+    pub async fn seal_secret(
+        &self,
+        secret: &[u8],
+        context: &[u8],
+    ) -> Result<Vec<u8>, EvidenceError> {
+        Ok(self
+            .pool
+            .clone()
+            .encrypt_with_secret_key(self.kek, secret.to_vec(), context.to_vec())
+            .await?)
+    }
+
+    /// Decrypts what [`EvidenceVault::seal_secret`] made with the same context.
+    pub async fn open_secret(
+        &self,
+        sealed: &[u8],
+        context: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, EvidenceError> {
+        Ok(Zeroizing::new(
+            self.pool
+                .clone()
+                .decrypt_with_secret_key(self.kek, sealed.to_vec(), context.to_vec())
+                .await?,
+        ))
+    }
+
     /// Checks `document` (at most `limit` bytes, a PDF, JPEG or PNG by content)
     /// and encrypts it, bound to `context`.
     pub async fn seal(

@@ -43,7 +43,7 @@ use crate::pki::issuance::{DeviceEvidence, IssuanceError, IssuanceRequest, Issue
 use crate::pki::policy::{CertificatePolicy, PolicySet};
 use crate::store::certificates::IssuedCertificate;
 use crate::store::entities::CredentialStatus;
-use crate::store::notices::NewNotice;
+use crate::store::notices::{NewNotice, SECRET_PLACEHOLDER, secret_context};
 use crate::store::ra::{
     Effect, Enrolment, EvidenceRow, Person, PersonRole, RaChange, RegisteredEntity, RequestEvent,
     RequestRow, Revocation,
@@ -270,6 +270,7 @@ fn notice_to(person: &Person, text: &NoticeText) -> Effect {
         recipient: person.email.clone(),
         subject: rendered.subject,
         body: rendered.body,
+        sealed_secret: None,
     })
 }
 
@@ -383,6 +384,33 @@ impl Registry {
 
     fn notice(&self, person: &Person, text: &NoticeText) -> Effect {
         notice_to(person, text)
+    }
+
+    /// The enrolment e-mail: its link's token is sealed in the HSM and put in
+    /// the body only when the notice is sent, so the outbox never holds it.
+    async fn enrolment_notice(
+        &self,
+        person: &Person,
+        entity_name: &str,
+        token: &str,
+        expires: OffsetDateTime,
+    ) -> Result<Effect, RaError> {
+        let text = NoticeText::Enrolment {
+            entity_name: entity_name.to_owned(),
+            role: person.role.name().to_owned(),
+            enrolment_url: format!("{}/enrol#{SECRET_PLACEHOLDER}", self.inner.portal_url),
+            expires,
+        };
+        let sealed = self
+            .inner
+            .vault
+            .seal_secret(token.as_bytes(), &secret_context(&person.email))
+            .await?;
+        let mut effect = notice_to(person, &text);
+        if let Effect::Notice(notice) = &mut effect {
+            notice.sealed_secret = Some(sealed);
+        }
+        Ok(effect)
     }
 
     fn request_url(&self, id: Uuid) -> String {
@@ -614,13 +642,10 @@ impl Registry {
         let expires =
             now + Duration::hours(i64::from(self.inner.settings.enrolment_lifetime_hours));
         for (person, token) in links {
-            let text = NoticeText::Enrolment {
-                entity_name: entity.legal_name.clone(),
-                role: person.role.name().to_owned(),
-                enrolment_url: format!("{}/enrol#{token}", self.inner.portal_url),
-                expires,
-            };
-            change.push(self.notice(&person, &text));
+            change.push(
+                self.enrolment_notice(&person, &entity.legal_name, &token, expires)
+                    .await?,
+            );
         }
         self.commit(&change).await?;
         // The applicant becomes the RCCS with this commit: his principal was
@@ -2110,12 +2135,9 @@ impl Registry {
                     "expires": rfc3339(expires) }),
         )
         .await?;
-        let text = NoticeText::Enrolment {
-            entity_name: entity.legal_name.clone(),
-            role: person.role.name().to_owned(),
-            enrolment_url: format!("{}/enrol#{token}", self.inner.portal_url),
-            expires,
-        };
+        let notice = self
+            .enrolment_notice(&person, &entity.legal_name, &token, expires)
+            .await?;
         let change = RaChange::new()
             .with(Effect::RenewEnrolment {
                 person_id: person.id,
@@ -2124,7 +2146,7 @@ impl Registry {
                     expires_at: expires,
                 },
             })
-            .with(self.notice(&person, &text));
+            .with(notice);
         self.commit(&change).await?;
         Ok(person)
     }

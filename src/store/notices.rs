@@ -8,6 +8,15 @@ use uuid::Uuid;
 use super::entities::parse_uuid;
 use super::{Store, StoreError, from_micros, on_pool, to_micros};
 
+/// Where a notice's secret goes in its body when it is sent.
+pub const SECRET_PLACEHOLDER: &str = "{{sceau:secret}}";
+
+/// What a notice's sealed secret is bound to: its recipient, so a sealed
+/// secret moved to another notice does not open.
+pub fn secret_context(recipient: &str) -> Vec<u8> {
+    format!("sceau notice secret for {recipient}").into_bytes()
+}
+
 /// A notice to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewNotice {
@@ -15,7 +24,10 @@ pub struct NewNotice {
     pub kind: String,
     pub recipient: String,
     pub subject: String,
+    /// With [`SECRET_PLACEHOLDER`] where `sealed_secret` goes.
     pub body: String,
+    /// A secret for the body, encrypted in the HSM: never stored in clear.
+    pub sealed_secret: Option<Vec<u8>>,
 }
 
 /// A notice in the outbox.
@@ -33,10 +45,12 @@ pub struct Notice {
     pub next_attempt_at: OffsetDateTime,
     pub last_error: Option<String>,
     pub sent_at: Option<OffsetDateTime>,
+    /// Erased once the notice is sent.
+    pub sealed_secret: Option<Vec<u8>>,
 }
 
 const COLUMNS: &str = "id, message_id, kind, recipient, subject, body, created_at, attempts, \
-                       next_attempt_at, last_error, sent_at";
+                       next_attempt_at, last_error, sent_at, sealed_secret";
 
 macro_rules! notice_from_row {
     ($row:expr) => {{
@@ -55,6 +69,7 @@ macro_rules! notice_from_row {
             next_attempt_at: from_micros(row.try_get(8)?)?,
             last_error: row.try_get(9)?,
             sent_at: sent_at.map(from_micros).transpose()?,
+            sealed_secret: row.try_get(11)?,
         }
     }};
 }
@@ -81,9 +96,11 @@ impl Store {
             next_attempt_at: from_micros(to_micros(now))?,
             last_error: None,
             sent_at: None,
+            sealed_secret: notice.sealed_secret.clone(),
         };
         let sql = format!(
-            "INSERT INTO notices ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $7, NULL, NULL)"
+            "INSERT INTO notices ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $7, NULL, NULL, $8)"
         );
         on_pool!(self, |pool| {
             sqlx::query(&sql)
@@ -94,6 +111,7 @@ impl Store {
                 .bind(&stored.subject)
                 .bind(&stored.body)
                 .bind(to_micros(now))
+                .bind(&stored.sealed_secret)
                 .execute(pool)
                 .await?;
         });
@@ -138,8 +156,8 @@ impl Store {
     }
 
     pub async fn mark_notice_sent(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
-        let sql = "UPDATE notices SET sent_at = $1, attempts = attempts + 1, last_error = NULL \
-                   WHERE id = $2 AND sent_at IS NULL";
+        let sql = "UPDATE notices SET sent_at = $1, attempts = attempts + 1, last_error = NULL, \
+                   sealed_secret = NULL WHERE id = $2 AND sent_at IS NULL";
         on_pool!(self, |pool| {
             sqlx::query(sql)
                 .bind(to_micros(now))

@@ -632,8 +632,8 @@ macro_rules! write_effect {
                 let id = Uuid::new_v4();
                 sqlx::query(
                     "INSERT INTO notices (id, message_id, kind, recipient, subject, body, \
-                     created_at, attempts, next_attempt_at, last_error, sent_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $7, NULL, NULL)",
+                     created_at, attempts, next_attempt_at, last_error, sent_at, sealed_secret) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $7, NULL, NULL, $8)",
                 )
                 .bind(id.to_string())
                 .bind(format!("{}@{}", id.simple(), $domain))
@@ -642,6 +642,7 @@ macro_rules! write_effect {
                 .bind(&notice.subject)
                 .bind(&notice.body)
                 .bind(to_micros(now))
+                .bind(&notice.sealed_secret)
                 .execute(&mut *$tx)
                 .await?;
             }
