@@ -128,11 +128,28 @@ checkpoint_dir = "{var}/checkpoints"
 
     /// Starts `sceau serve` and waits (bounded) until it says which port it serves.
     pub fn serve(&mut self) -> u16 {
+        let (child, port) = self.spawn_serve(&[], &self.log_path());
+        self.child = Some(child);
+        self.port = Some(port);
+        port
+    }
+
+    /// A second `sceau serve` of the same configuration, tokens and database
+    /// (another instance of one deployment), with `env` on top; stopped when
+    /// the twin is dropped.
+    pub fn serve_twin(&self, env: &[(&str, &str)]) -> Twin {
+        let log = self.dir.path().join("twin.log");
+        let (child, port) = self.spawn_serve(env, &log);
+        Twin { child, port }
+    }
+
+    fn spawn_serve(&self, env: &[(&str, &str)], log: &Path) -> (Child, u16) {
         let mut child = self
             .command(&["serve"])
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             // To a file: a pipe nobody reads would block the server once full.
-            .stderr(std::fs::File::create(self.log_path()).unwrap())
+            .stderr(std::fs::File::create(log).unwrap())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -145,20 +162,17 @@ checkpoint_dir = "{var}/checkpoints"
                 }
             }
         });
-        let port = match receiver.recv_timeout(Duration::from_secs(120)) {
-            Ok(port) => port,
+        match receiver.recv_timeout(Duration::from_secs(120)) {
+            Ok(port) => (child, port),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
                     "sceau serve did not start: {}",
-                    std::fs::read_to_string(self.log_path()).unwrap_or_default()
+                    std::fs::read_to_string(log).unwrap_or_default()
                 );
             }
-        };
-        self.child = Some(child);
-        self.port = Some(port);
-        port
+        }
     }
 
     /// Where `serve` writes its logs.
@@ -230,4 +244,17 @@ pub fn audit_verify(db: &super::db::TestDb, dir: &std::path::Path) -> std::proce
         .env("RUST_LOG", "warn")
         .output()
         .unwrap()
+}
+
+/// Another serving process of an [`Instance`]'s deployment.
+pub struct Twin {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for Twin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
