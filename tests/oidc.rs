@@ -989,6 +989,40 @@ fn dpop_bound_tokens_need_a_fresh_proof_for_this_request() {
         )))
         .await;
         assert_eq!(status, 200);
+
+        // Behind a proxy, the plain listener's URL is `server.public_url`'s:
+        // a proof for it passes, one for the address the proxy forwards to
+        // does not.
+        let public = format!("{}{path}", w.service.state.settings.public_url());
+        let plain = w.service.url(&path);
+        assert_ne!(public, plain);
+        let via_proxy = |htu: String| {
+            let token = token.clone();
+            let plain = plain.clone();
+            let proof = dpop_proof(&key, "POST", &htu, Some(&token), now_secs());
+            async move {
+                let response = reqwest::Client::new()
+                    .post(&plain)
+                    .header("Authorization", format!("DPoP {token}"))
+                    .header("DPoP", proof)
+                    .json(&json!({ "num_signatures": 1 }))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                (
+                    status,
+                    response.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            }
+        };
+        let (status, sad) = via_proxy(public.clone()).await;
+        assert_eq!(status, 200, "{sad}");
+        assert_unauthenticated(
+            "the forwarded address",
+            via_proxy(plain.clone()).await,
+            "another URL",
+        );
         w.service.stop().await;
     });
 }

@@ -11,8 +11,9 @@ use super::route_table::RequiredPermission;
 use super::tls::TlsConnection;
 use crate::app::AppState;
 use crate::auth::Principal;
+use crate::auth::dpop::DpopRequest;
 use crate::auth::mtls::{self, PeerCertificates};
-use crate::auth::oidc::{DpopRequest, Presentation};
+use crate::auth::oidc::Presentation;
 use crate::auth::principal::{self, AuthError};
 use crate::error::ErrorKind;
 
@@ -70,7 +71,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
                 token,
                 Presentation {
                     client_certificate: leaf,
-                    dpop: dpop_request(parts)?,
+                    dpop: dpop_request(parts, state.settings.public_url())?,
                 },
             )
             .await
@@ -88,9 +89,15 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
     }
 }
 
-/// The `DPoP` header's proof with the request's method and URL (the scheme is
-/// that of the listener the request came in on).
-fn dpop_request(parts: &Parts) -> Result<Option<DpopRequest<'_>>, ApiError> {
+/// The `DPoP` header's proof with the request's method and URL. On the
+/// mutual-TLS listener, clients connect directly: the URL is the one they
+/// used. On the plain listener, which serves behind a proxy, it is
+/// `server.public_url` with the path: what clients see, whatever the proxy
+/// forwards.
+fn dpop_request<'a>(
+    parts: &'a Parts,
+    public_url: &str,
+) -> Result<Option<DpopRequest<'a>>, ApiError> {
     let Some(proof) = parts.headers.get("dpop") else {
         return Ok(None);
     };
@@ -103,26 +110,26 @@ fn dpop_request(parts: &Parts) -> Result<Option<DpopRequest<'_>>, ApiError> {
     if proof.is_empty() || proof.contains(',') {
         return Err(malformed());
     }
-    let scheme = if parts.extensions.get::<TlsConnection>().is_some() {
-        "https"
+    let origin = if parts.extensions.get::<TlsConnection>().is_some() {
+        let host = parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        format!("https://{host}")
     } else {
-        "http"
+        public_url.trim_end_matches('/').to_owned()
     };
-    let host = parts
-        .uri
-        .authority()
-        .map(|a| a.as_str().to_owned())
-        .or_else(|| {
-            parts
-                .headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
     Ok(Some(DpopRequest {
         proof,
         method: parts.method.as_str(),
-        url: format!("{scheme}://{host}{}", parts.uri.path()),
+        url: format!("{origin}{}", parts.uri.path()),
     }))
 }

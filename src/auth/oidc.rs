@@ -18,8 +18,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::dpop::{self, DpopRequest};
 use super::principal::{AuthError, AuthMethod, Principal, Role, Strength};
-use super::provider_fetch::ProviderFetcher;
+use super::provider_fetch::{ProviderFetcher, select_key};
 use crate::clock::SharedClock;
 use crate::config::{AuthSettings, Callers, IdentityProviderSettings};
 use crate::error::{ErrorKind, HasErrorKind};
@@ -27,7 +28,7 @@ use crate::store::{Store, StoreError};
 
 /// The signature algorithms accepted: asymmetric only (no `none`, no HMAC, so a
 /// provider's public key can never be used as a shared secret).
-const ALLOWED_ALGORITHMS: [Algorithm; 9] = [
+pub(super) const ALLOWED_ALGORITHMS: [Algorithm; 9] = [
     Algorithm::RS256,
     Algorithm::RS384,
     Algorithm::RS512,
@@ -77,7 +78,7 @@ impl From<OidcError> for AuthError {
     }
 }
 
-fn refused(reason: impl Into<String>) -> OidcError {
+pub(super) fn refused(reason: impl Into<String>) -> OidcError {
     OidcError::Refused(reason.into())
 }
 
@@ -203,28 +204,6 @@ pub struct Presentation<'a> {
     pub dpop: Option<DpopRequest<'a>>,
 }
 
-/// A DPoP proof and the request it came with (RFC 9449 §4.3).
-#[derive(Debug, Clone)]
-pub struct DpopRequest<'a> {
-    pub proof: &'a str,
-    /// The HTTP method, upper case.
-    pub method: &'a str,
-    /// `scheme://host[:port]/path` of the request, without query or fragment.
-    pub url: String,
-}
-
-/// How old a DPoP proof may be (besides the leeway).
-const DPOP_MAX_AGE_SECS: i64 = 300;
-
-#[derive(Debug, Deserialize)]
-struct DpopClaims {
-    jti: String,
-    htm: String,
-    htu: String,
-    iat: i64,
-    ath: Option<String>,
-}
-
 impl OidcVerifier {
     pub fn new(
         store: Store,
@@ -328,75 +307,6 @@ impl OidcVerifier {
         }
     }
 
-    /// RFC 9449 §4.3: a proof signed by the key the token is bound to, for this
-    /// method and URL, fresh, for this very token, and never seen before.
-    async fn check_dpop(
-        &self,
-        token: &str,
-        jkt: &str,
-        request: &DpopRequest<'_>,
-    ) -> Result<(), OidcError> {
-        let header = jsonwebtoken::decode_header(request.proof)
-            .map_err(|e| refused(format!("malformed DPoP proof: {e}")))?;
-        if header.typ.as_deref() != Some("dpop+jwt") {
-            return Err(refused("the DPoP proof's typ is not dpop+jwt"));
-        }
-        if !ALLOWED_ALGORITHMS.contains(&header.alg) {
-            return Err(refused(format!(
-                "DPoP proof algorithm {:?} is not accepted",
-                header.alg
-            )));
-        }
-        let jwk = header
-            .jwk
-            .as_ref()
-            .ok_or_else(|| refused("the DPoP proof carries no jwk"))?;
-        if jwk_thumbprint(jwk)? != jkt {
-            return Err(refused(
-                "the DPoP proof is signed by another key than the token is bound to",
-            ));
-        }
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| refused(format!("DPoP key: {e}")))?;
-        let mut validation = Validation::new(header.alg);
-        validation.validate_exp = false;
-        validation.validate_aud = false;
-        validation.set_required_spec_claims::<&str>(&[]);
-        let proof = jsonwebtoken::decode::<DpopClaims>(request.proof, &key, &validation)
-            .map_err(|e| refused(format!("DPoP proof: {e}")))?
-            .claims;
-        if proof.htm != request.method {
-            return Err(refused("the DPoP proof is for another HTTP method"));
-        }
-        let htu = proof.htu.split(['?', '#']).next().unwrap_or_default();
-        if htu != request.url {
-            return Err(refused("the DPoP proof is for another URL"));
-        }
-        let expected_ath = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(Sha256::digest(token.as_bytes()));
-        if proof.ath.as_deref() != Some(expected_ath.as_str()) {
-            return Err(refused("the DPoP proof is not for this access token (ath)"));
-        }
-        let now = self.now_secs();
-        let leeway = i64::try_from(self.inner.leeway).unwrap_or(0);
-        if proof.iat > now + leeway || proof.iat < now - DPOP_MAX_AGE_SECS - leeway {
-            return Err(refused("the DPoP proof is not fresh (iat)"));
-        }
-        let expires_at =
-            time::OffsetDateTime::from_unix_timestamp(now + DPOP_MAX_AGE_SECS + 2 * leeway)
-                .map_err(|e| refused(e.to_string()))?;
-        let now_time = time::OffsetDateTime::from(self.inner.clock.now());
-        let jti = hex::encode(Sha256::digest(format!("{jkt}:{}", proof.jti).as_bytes()));
-        if !self
-            .inner
-            .store
-            .remember_dpop_proof(&jti, expires_at, now_time)
-            .await?
-        {
-            return Err(refused("the DPoP proof was used before (jti replay)"));
-        }
-        Ok(())
-    }
-
     fn now_secs(&self) -> i64 {
         self.inner
             .clock
@@ -469,7 +379,15 @@ impl OidcVerifier {
                     .dpop
                     .as_ref()
                     .ok_or_else(|| refused("the token is DPoP-bound: send a DPoP proof with it"))?;
-                self.check_dpop(token, jkt, request).await?;
+                dpop::check(
+                    &self.inner.store,
+                    self.now_secs(),
+                    i64::try_from(self.inner.leeway).unwrap_or(0),
+                    token,
+                    jkt,
+                    request,
+                )
+                .await?;
                 "dpop"
             }
             (None, None) => {
@@ -724,74 +642,6 @@ impl OidcVerifier {
             }
         }
     }
-}
-
-/// The key with this `kid` (or the only signing key when the token names none),
-/// refusing one whose declared algorithm differs.
-fn select_key(
-    jwks: &JwkSet,
-    kid: Option<&str>,
-    alg: Algorithm,
-) -> Result<Option<DecodingKey>, OidcError> {
-    let candidates: Vec<_> = jwks
-        .keys
-        .iter()
-        .filter(|k| match kid {
-            Some(kid) => k.common.key_id.as_deref() == Some(kid),
-            None => true,
-        })
-        .collect();
-    let jwk = match (kid, candidates.as_slice()) {
-        (_, []) => return Ok(None),
-        (Some(_), [first, ..]) | (None, [first]) => *first,
-        (None, _) => {
-            return Err(refused(
-                "the token names no key and the provider has several",
-            ));
-        }
-    };
-    if let Some(declared) = jwk.common.key_algorithm {
-        if format!("{declared:?}") != format!("{alg:?}") {
-            return Err(refused(format!(
-                "key {:?} is for {declared:?}, not {alg:?}",
-                jwk.common.key_id
-            )));
-        }
-    }
-    DecodingKey::from_jwk(jwk)
-        .map(Some)
-        .map_err(|e| refused(format!("unusable key: {e}")))
-}
-
-/// RFC 7638 thumbprint: SHA-256 of the required members, in lexicographic
-/// order, without whitespace; base64url.
-fn jwk_thumbprint(jwk: &jsonwebtoken::jwk::Jwk) -> Result<String, OidcError> {
-    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve};
-    let canonical = match &jwk.algorithm {
-        AlgorithmParameters::EllipticCurve(ec) => {
-            let curve = match ec.curve {
-                EllipticCurve::P256 => "P-256",
-                EllipticCurve::P384 => "P-384",
-                EllipticCurve::P521 => "P-521",
-                EllipticCurve::Ed25519 => "Ed25519",
-            };
-            format!(
-                r#"{{"crv":"{curve}","kty":"EC","x":"{}","y":"{}"}}"#,
-                ec.x, ec.y
-            )
-        }
-        AlgorithmParameters::RSA(rsa) => {
-            format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, rsa.e, rsa.n)
-        }
-        AlgorithmParameters::OctetKeyPair(okp) => {
-            format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, okp.x)
-        }
-        AlgorithmParameters::OctetKey(_) => {
-            return Err(refused("a DPoP key must be asymmetric"));
-        }
-    };
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(Sha256::digest(canonical.as_bytes())))
 }
 
 /// The `iss` of a token, read before its signature is checked: only to find the

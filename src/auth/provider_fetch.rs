@@ -3,15 +3,19 @@
 //! public addresses only, checked on the resolved addresses the connection
 //! then uses (so DNS rebinding cannot slip past); redirects are not followed;
 //! every body is capped and every fetch timed out. Providers of the service's
-//! own configuration are trusted with any address.
+//! own configuration are trusted with any address. Then the key a token names
+//! is chosen from what was fetched.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey};
 use reqwest::Url;
 use serde::Deserialize;
+
+use super::oidc::{OidcError, refused};
 
 /// The most a discovery document may weigh.
 pub const MAX_DISCOVERY_BYTES: usize = 64 * 1024;
@@ -212,6 +216,43 @@ impl ProviderFetcher {
         }
         serde_json::from_slice(&body).map_err(|e| e.to_string())
     }
+}
+
+/// The key with this `kid` (or the only signing key when the token names none),
+/// refusing one whose declared algorithm differs.
+pub fn select_key(
+    jwks: &JwkSet,
+    kid: Option<&str>,
+    alg: Algorithm,
+) -> Result<Option<DecodingKey>, OidcError> {
+    let candidates: Vec<_> = jwks
+        .keys
+        .iter()
+        .filter(|k| match kid {
+            Some(kid) => k.common.key_id.as_deref() == Some(kid),
+            None => true,
+        })
+        .collect();
+    let jwk = match (kid, candidates.as_slice()) {
+        (_, []) => return Ok(None),
+        (Some(_), [first, ..]) | (None, [first]) => *first,
+        (None, _) => {
+            return Err(refused(
+                "the token names no key and the provider has several",
+            ));
+        }
+    };
+    if let Some(declared) = jwk.common.key_algorithm {
+        if format!("{declared:?}") != format!("{alg:?}") {
+            return Err(refused(format!(
+                "key {:?} is for {declared:?}, not {alg:?}",
+                jwk.common.key_id
+            )));
+        }
+    }
+    DecodingKey::from_jwk(jwk)
+        .map(Some)
+        .map_err(|e| refused(format!("unusable key: {e}")))
 }
 
 #[cfg(test)]
