@@ -556,11 +556,43 @@ fn role_matrix_from_the_router() {
                 let allowed = role.is_some_and(|r| permission.roles().contains(&r))
                     || (person && permission.roles().contains(&Role::Applicant))
                     || other_rccs;
-                let refused = status == 401 || status == 403;
-                assert_eq!(
-                    !refused, allowed,
-                    "{method} {path} as {role:?}: {status} {answer}"
-                );
+                let context = format!("{method} {path} as {role:?}: {status} {answer}");
+                if allowed {
+                    // Past the gate: whatever the empty body or the state
+                    // gives, never a refusal, never a server error, and an
+                    // error is the problem its status names.
+                    assert!(
+                        (200..300).contains(&status) || (400..500).contains(&status),
+                        "{context}"
+                    );
+                    assert!(status != 401 && status != 403, "{context}");
+                    if status >= 400 && path.starts_with("/csc/") {
+                        // The CSC API's own error shape.
+                        assert!(answer["error"].is_string(), "{context}");
+                    } else if status >= 400 {
+                        let slug = match status {
+                            400 => "bad-request",
+                            404 => "not-found",
+                            409 => "conflict",
+                            413 => "payload-too-large",
+                            415 => "unsupported-media-type",
+                            422 => "unprocessable",
+                            423 => "locked",
+                            other => panic!("unexpected status {other}: {context}"),
+                        };
+                        assert_eq!(
+                            answer["type"],
+                            format!("urn:sceau:problem:{slug}"),
+                            "{context}"
+                        );
+                    }
+                } else if path.starts_with("/csc/") {
+                    assert_eq!(status, 403, "{context}");
+                    assert_eq!(answer["error"], "access_denied", "{context}");
+                } else {
+                    assert_eq!(status, 403, "{context}");
+                    assert_eq!(answer["type"], "urn:sceau:problem:forbidden", "{context}");
+                }
             }
         }
         w.service.stop().await;
@@ -1522,6 +1554,111 @@ fn provider_registrations_never_collide_and_can_be_removed() {
                 "identity_provider.removing",
                 "identity_provider.removed",
             ]
+        );
+        w.service.stop().await;
+    });
+}
+
+/// A token bound to a client certificate sceau issued is refused on every
+/// request once that certificate is revoked, before the listener's next CRL
+/// read: the binding alone is no proof the certificate still stands.
+#[test]
+fn a_certificate_bound_token_dies_with_its_certificate() {
+    let Some(softhsm) =
+        support::hsm::isolated("a_certificate_bound_token_dies_with_its_certificate")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = world(&softhsm, &db).await;
+        let state = &w.service.state;
+        let (ceremony_file, _) =
+            sceau::pki::ceremony::CeremonyFile::load(&state.settings.ca.ceremony_file).unwrap();
+        let issuer = sceau::app::client_certificate_issuer(
+            &state.store,
+            &state.hsm,
+            &state.journal,
+            &state.clock,
+            &ceremony_file,
+        )
+        .await
+        .unwrap();
+        let key = support::ca::openssl_p256_key(w._dir.path(), "server");
+        let csr = support::ca::openssl_csr_for_key(w._dir.path(), "server", &key);
+        let issued = issuer
+            .issue(sceau::pki::client_auth::ClientCertificateRequest {
+                request_id: Uuid::new_v4(),
+                entity_id: w.entity,
+                organization: "Alpha SA".to_owned(),
+                organization_identifier: "NTRFR-123456782".to_owned(),
+                country: "FR".to_owned(),
+                common_name: "Alpha invoicing server".to_owned(),
+                csr_der: csr,
+                validity_days: 30,
+                actor: "test".to_owned(),
+            })
+            .await
+            .unwrap();
+        let certificate = w._dir.path().join("server.pem");
+        let pem = {
+            use der::{Decode, EncodePem};
+            x509_cert::Certificate::from_der(&issued.der)
+                .unwrap()
+                .to_pem(der::pem::LineEnding::LF)
+                .unwrap()
+        };
+        std::fs::write(&certificate, &pem).unwrap();
+        let server = Issued { certificate, key };
+        let bound = w.idp.token("seal-server", AUDIENCE, Some(&pem)).await;
+        let sad_body = Some(json!({ "num_signatures": 1 }));
+        let (status, sad) = w
+            .call(
+                "POST",
+                &w.authorize_path(),
+                Some(&server),
+                Some(&bound),
+                sad_body.clone(),
+            )
+            .await;
+        assert_eq!(status, 200, "{sad}");
+
+        let operator = sceau::auth::Principal {
+            id: "oidc:https://idp.test#operator-1".to_owned(),
+            entity: None,
+            method: sceau::auth::AuthMethod::Oidc {
+                issuer: "https://idp.test".to_owned(),
+                subject: "operator-1".to_owned(),
+                client_id: None,
+                binding: "bearer",
+                acr: None,
+            },
+            roles: [Role::RaOperator].into(),
+            strength: sceau::auth::Strength::Strong,
+        };
+        state
+            .ra
+            .revoke(
+                &operator,
+                &issued.serial,
+                "key_compromise",
+                None,
+                None,
+                false,
+            )
+            .await
+            .unwrap();
+        assert_unauthenticated(
+            "bound to a revoked certificate",
+            w.call(
+                "POST",
+                &w.authorize_path(),
+                Some(&server),
+                Some(&bound),
+                sad_body,
+            )
+            .await,
+            "the client certificate this token is bound to is revoked",
         );
         w.service.stop().await;
     });
