@@ -916,13 +916,27 @@ async fn service_signer(
     Ok((hsm_signer(hsm, &record.key).await?, certificate))
 }
 
-/// The time-stamping unit over a `tsa` certificate record.
+/// The time-stamping unit over a `tsa` certificate record, with the CA
+/// certificates between it and the root (its issuing CA) for tokens that ask
+/// for certificates.
 async fn time_stamping_unit(
     record: &CaCertificate,
+    store: &Store,
     hsm: &Hsm,
 ) -> Result<crate::pki::tsa::TimeStampingUnit, AppError> {
     let (signer, certificate) = service_signer(record, hsm).await?;
-    crate::pki::tsa::TimeStampingUnit::new(signer, certificate)
+    let mut chain = Vec::new();
+    for ca in store.active_ca_certificates().await? {
+        if ca.purpose != "issuing" {
+            continue;
+        }
+        let parsed = x509_cert::Certificate::from_der(&ca.der)
+            .map_err(|e| AppError::Internal(format!("stored issuing CA certificate: {e}")))?;
+        if parsed.tbs_certificate.subject == certificate.tbs_certificate.issuer {
+            chain.push(parsed);
+        }
+    }
+    crate::pki::tsa::TimeStampingUnit::new(signer, certificate, chain)
         .map_err(|e| AppError::Internal(e.to_string()))
 }
 
@@ -942,6 +956,7 @@ pub async fn time_stamping_authority(
         settings.tsa.clone(),
         time_stamping_unit(
             &active_service_record(store, ceremony::KeyPurpose::Tsa).await?,
+            store,
             hsm,
         )
         .await?,
@@ -982,7 +997,9 @@ async fn run_tsa_maintenance(state: AppState, mut stop: tokio::sync::watch::Rece
         // The HSM is asked for the key only when another process renewed the unit.
         let renewed = match active_service_record(&state.store, ceremony::KeyPurpose::Tsa).await {
             Ok(record) if record.serial != state.tsa.unit().serial() => {
-                time_stamping_unit(&record, &state.hsm).await.map(Some)
+                time_stamping_unit(&record, &state.store, &state.hsm)
+                    .await
+                    .map(Some)
             }
             Ok(_) => Ok(None),
             Err(error) => Err(error),

@@ -439,6 +439,28 @@ impl<K: SealKeys> Sealer<K> {
         Ok(subject_name(&certificate).unwrap_or_else(|| "sceau".to_owned()))
     }
 
+    /// The certificates between `signer` and the root (its issuing CA, the
+    /// root excluded): what every seal carries, so a relying party that holds
+    /// only the root can build the path.
+    pub(crate) async fn signer_chain(
+        &self,
+        signer: &Certificate,
+    ) -> Result<Vec<Certificate>, SealError> {
+        let issuer = &signer.tbs_certificate.issuer;
+        let mut chain = Vec::new();
+        for record in self.inner.store.active_ca_certificates().await? {
+            if record.purpose != "issuing" {
+                continue;
+            }
+            let certificate = Certificate::from_der(&record.der)
+                .map_err(|e| SealError::Internal(format!("stored CA certificate: {e}")))?;
+            if certificate.tbs_certificate.subject == *issuer {
+                chain.push(certificate);
+            }
+        }
+        Ok(chain)
+    }
+
     /// The issuing CA's and the root's certificates, and the issuing CA's
     /// latest CRL: what B-LT embeds so a verifier needs nothing else.
     pub(crate) async fn validation_data(

@@ -93,9 +93,8 @@ fn printed(files: &Files, der: &[u8]) -> String {
     text
 }
 
-/// `openssl cms -verify` trusting `ca_file` (the root alone, or root + issuing
-/// CA when the seal does not carry the chain: OpenSSL builds chains from the
-/// CMS's own certificates only).
+/// `openssl cms -verify` trusting `ca_file` (the root alone: what a relying
+/// party holds; OpenSSL builds the chain from the CMS's own certificates).
 fn verify_cms(
     files: &Files,
     der: &[u8],
@@ -192,16 +191,13 @@ fn cades_seals_verify_with_openssl_at_each_level_and_refusals_leave_none() {
                 .unwrap();
             files.write(&format!("{purpose}.pem"), pem);
         }
-        let chain = std::fs::read_to_string(files.path("root.pem")).unwrap()
-            + &std::fs::read_to_string(files.path("issuing.pem")).unwrap();
-        files.write("chain.pem", chain);
         let client = pki.client(Some(&alice));
         let query = |level: &str, packaging: &str| {
             format!("credential={credential}&level={level}&packaging={packaging}")
         };
 
-        // B-B detached: the four signed attributes, no time-stamp; the chain
-        // must come from outside (only the seal certificate is carried).
+        // B-B detached: the four signed attributes, no time-stamp; the seal
+        // carries its chain up to the root, which is all a relying party holds.
         let (status, index, der) =
             seal(&client, &service, &query("B-B", "detached"), DOCUMENT).await;
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&der));
@@ -220,8 +216,7 @@ fn cades_seals_verify_with_openssl_at_each_level_and_refusals_leave_none() {
             assert!(text.contains(attribute), "{attribute} in {text}");
         }
         assert!(!text.contains("id-smime-aa-timeStampToken"), "{text}");
-        let issuing = files.path("issuing.pem");
-        let (ok, out) = verify_cms(&files, &der, true, "chain.pem", &[]);
+        let (ok, out) = verify_cms(&files, &der, true, "root.pem", &[]);
         assert!(ok && out.contains("Verification successful"), "{out}");
         std::fs::write(files.path("other.txt"), b"another document").unwrap();
         let (ok, _) = openssl(&[
@@ -235,7 +230,7 @@ fn cades_seals_verify_with_openssl_at_each_level_and_refusals_leave_none() {
             "-content",
             &files.path("other.txt"),
             "-CAfile",
-            &files.path("chain.pem"),
+            &files.path("root.pem"),
             "-purpose",
             "any",
             "-out",
@@ -243,14 +238,14 @@ fn cades_seals_verify_with_openssl_at_each_level_and_refusals_leave_none() {
         ]);
         assert!(!ok, "a seal does not verify over another document");
         // Without validation data, a CRL check cannot succeed.
-        let (ok, _) = verify_cms(&files, &der, true, "chain.pem", &["-crl_check"]);
+        let (ok, _) = verify_cms(&files, &der, true, "root.pem", &["-crl_check"]);
         assert!(!ok, "B-B carries no CRL");
 
         // B-T enveloping: the content inside, a signature time-stamp over the
         // signature value that `openssl ts` verifies against our root.
         let (status, _, der) = seal(&client, &service, &query("B-T", "enveloping"), DOCUMENT).await;
         assert_eq!(status, 200);
-        let (ok, out) = verify_cms(&files, &der, false, "chain.pem", &[]);
+        let (ok, out) = verify_cms(&files, &der, false, "root.pem", &[]);
         assert!(ok, "{out}");
         assert!(printed(&files, &der).contains("id-smime-aa-timeStampToken"));
         let (token, imprint) = time_stamp_token(&der).expect("a signature time-stamp");
@@ -265,8 +260,6 @@ fn cades_seals_verify_with_openssl_at_each_level_and_refusals_leave_none() {
             &imprint,
             "-CAfile",
             &files.path("root.pem"),
-            "-untrusted",
-            &issuing,
         ]);
         assert!(ok && out.contains("Verification: OK"), "{out}");
 
@@ -302,7 +295,7 @@ fn cades_seals_verify_with_openssl_at_each_level_and_refusals_leave_none() {
         let signature = base64::engine::general_purpose::STANDARD
             .decode(body["signatures"][0]["signature"].as_str().unwrap())
             .unwrap();
-        let (ok, out) = verify_cms(&files, &signature, true, "chain.pem", &[]);
+        let (ok, out) = verify_cms(&files, &signature, true, "root.pem", &[]);
         assert!(ok && out.contains("Verification successful"), "{out}");
         // A digest of the wrong length or algorithm is named.
         let response = client

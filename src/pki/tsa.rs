@@ -8,7 +8,8 @@
 //! - every refusal is a TimeStampResp with status `rejection`, a failInfo bit
 //!   and a statusString saying why; HTTP stays 200 (RFC 3161 §3.4);
 //! - genTime carries whole seconds; the policy declares its accuracy in seconds;
-//! - the TSU certificate is included only when the request sets certReq.
+//! - the TSU certificate and its issuing CA's are included only when the
+//!   request sets certReq.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -185,6 +186,9 @@ fn failure_bits(bit: usize) -> Result<BitString, der::Error> {
 pub struct TimeStampingUnit {
     signer: HsmSigner,
     certificate: Certificate,
+    /// The CA certificates between the unit and the root: with the unit's,
+    /// what a token carries when the request sets certReq.
+    chain: Vec<Certificate>,
     /// Hex of the certificate's serial.
     serial: String,
     /// When the key may sign: the privateKeyUsagePeriod, else the validity.
@@ -192,7 +196,11 @@ pub struct TimeStampingUnit {
 }
 
 impl TimeStampingUnit {
-    pub fn new(signer: HsmSigner, certificate: Certificate) -> Result<Self, TsaError> {
+    pub fn new(
+        signer: HsmSigner,
+        certificate: Certificate,
+        chain: Vec<Certificate>,
+    ) -> Result<Self, TsaError> {
         let tbs = &certificate.tbs_certificate;
         let mut usage = (
             tbs.validity.not_before.to_system_time(),
@@ -217,6 +225,7 @@ impl TimeStampingUnit {
         Ok(Self {
             signer,
             certificate,
+            chain,
             serial,
             usage,
         })
@@ -713,8 +722,12 @@ fn sign_token(
             digest,
             attributes: vec![cms::signing_certificate_v2(&unit.certificate)?],
             signer_certificate: &unit.certificate,
+            // RFC 3161 §2.4.1: with certReq, the unit's certificate (and here
+            // its path to the root); without, none.
             certificates: if include_certificate {
-                vec![unit.certificate.clone()]
+                std::iter::once(unit.certificate.clone())
+                    .chain(unit.chain.iter().cloned())
+                    .collect()
             } else {
                 Vec::new()
             },

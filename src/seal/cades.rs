@@ -2,7 +2,8 @@
 //! document, detached or enveloping, or over a digest the client computed (the
 //! document never leaves the client). B-B signs content-type, message-digest,
 //! signing-time and signing-certificate-v2; B-T adds a signature-time-stamp;
-//! B-LT puts the chain and the issuing CA's CRL in SignedData's `certificates`
+//! every level carries the signer's issuing CA in SignedData's `certificates`,
+//! and B-LT puts the whole chain and the issuing CA's CRL in `certificates`
 //! and `crls` (the baseline's place for them, not the extended formats'
 //! certificate-values and revocation-values attributes).
 
@@ -218,10 +219,12 @@ impl<K: SealKeys> Sealer<K> {
         signing_time: bool,
     ) -> Result<Vec<Vec<u8>>, SealError> {
         let now = self.clock().now();
+        // Every level carries the path to the root; B-LT adds the root and
+        // the CRL.
         let (chain, crls) = if level >= Level::BLt {
             self.validation_data().await?
         } else {
-            (Vec::new(), Vec::new())
+            (self.signer_chain(&key.certificate).await?, Vec::new())
         };
         let mut certificates = vec![key.certificate.clone()];
         certificates.extend(chain);

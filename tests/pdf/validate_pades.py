@@ -148,28 +148,27 @@ def verdict(reader, signature, root, context, mode):
     return result
 
 
-def validation_context(root, others):
-    """Soft-fail revocation checking, nothing fetched, only `root` trusted."""
+def validation_context(root):
+    """Soft-fail revocation checking, nothing fetched, only `root` trusted and
+    no other certificate given: the signature must carry its own path."""
     return ValidationContext(
         trust_roots=[root],
-        other_certs=others,
         allow_fetching=False,
         revocation_mode="soft-fail",
     )
 
 
-def batch(out, list_file, root, issuing):
+def batch(out, list_file, root):
     """One JSON line per PDF of `list_file`, each validated in a fresh context;
     a file pyHanko cannot handle gets its error instead of stopping the run."""
     root_cert = load_cert_from_pemder(root)
-    others = [load_cert_from_pemder(issuing)]
     with open(list_file) as paths:
         for line in paths:
             pdf, _, mode = line.rstrip("\r\n").partition("\t")
             if not pdf:
                 continue
             try:
-                context = validation_context(root_cert, others)
+                context = validation_context(root_cert)
                 result = {
                     "file": pdf,
                     "signatures": verdicts(pdf, root, context, mode or None),
@@ -187,20 +186,15 @@ def batch(out, list_file, root, issuing):
 
 def main() -> None:
     if sys.argv[1] != "--result":
-        sys.exit("usage: validate_pades.py --result OUT [--batch LIST] PDF ROOT ...")
+        sys.exit("usage: validate_pades.py --result OUT (--batch LIST ROOT | PDF ROOT [--lt|--lta])")
     result, args = sys.argv[2], sys.argv[3:]
     if args[0] == "--batch":
         with open(result, "w") as out:
             batch(out, *args[1:])
         return
-    pdf, root, *others = args
-    mode = None
-    if others and others[0] in ("--lt", "--lta"):
-        mode = others[0]
-        others = others[1:]
-    validation = validation_context(
-        load_cert_from_pemder(root), [load_cert_from_pemder(o) for o in others]
-    )
+    pdf, root, *rest = args
+    mode = rest[0] if rest and rest[0] in ("--lt", "--lta") else None
+    validation = validation_context(load_cert_from_pemder(root))
     found = verdicts(pdf, root, validation, mode)
     with open(result, "w") as out:
         json.dump(found, out)

@@ -193,8 +193,8 @@ impl Sealing {
     pub fn validate_as(&self, pdf: &[u8], mode: Option<&str>) -> Vec<Value> {
         let file = self.work.join("sealed.pdf");
         std::fs::write(&file, pdf).unwrap();
+        // The root alone: what a relying party holds; the seal brings the rest.
         let root = self.work.join("root.pem");
-        let issuing = self.work.join("issuing.pem");
         let mut args = vec![
             file.to_str().unwrap().to_owned(),
             root.to_str().unwrap().to_owned(),
@@ -202,7 +202,6 @@ impl Sealing {
         if let Some(mode) = mode {
             args.push(mode.to_owned());
         }
-        args.push(issuing.to_str().unwrap().to_owned());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let script = script("validate_pades.py");
         let found = python_result(&script, &args);
@@ -228,7 +227,6 @@ impl Sealing {
                 "--batch",
                 list.to_str().unwrap(),
                 self.work.join("root.pem").to_str().unwrap(),
-                self.work.join("issuing.pem").to_str().unwrap(),
             ],
         );
         let verdicts: Vec<Value> = out
