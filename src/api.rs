@@ -10,6 +10,7 @@ pub mod crl;
 pub mod csc;
 pub mod docs;
 pub mod identity_providers;
+pub mod limited_body;
 pub mod ocsp;
 pub mod problem;
 pub mod public;

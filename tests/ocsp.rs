@@ -377,16 +377,17 @@ fn bad_requests_get_malformed_request_or_4xx_never_5xx() {
         ];
         for (what, body) in cases {
             let (status, bytes) = post(&client, &f.service, body).await;
-            assert!(status < 500, "{what}: HTTP {status}");
-            if status == 200 {
-                assert_eq!(
-                    decode(&bytes).0,
-                    OcspResponseStatus::MalformedRequest,
-                    "{what}"
-                );
-            } else {
+            if what == "over the body limit" {
+                // The general limit answers before any route reads.
                 assert_eq!(status, 413, "{what}");
+                continue;
             }
+            assert_eq!(status, 200, "{what}");
+            assert_eq!(
+                decode(&bytes).0,
+                OcspResponseStatus::MalformedRequest,
+                "{what}"
+            );
         }
         for path in ["/ocsp/%%%", "/ocsp/bm90IERFUg", "/ocsp/!!!!"] {
             let response = client.get(f.service.url(path)).send().await.unwrap();

@@ -1,17 +1,19 @@
 //! The OCSP endpoints (RFC 6960 appendix A, RFC 5019 §5): `POST /ocsp` with a DER
 //! request body and `GET /ocsp/{request}` with the base64 of the DER, URL-encoded.
 //! Every answer is `200 application/ocsp-response` (errors are OCSP statuses such
-//! as malformedRequest), except a body over `server.body_limit_bytes` (413 problem).
+//! as malformedRequest, which is also what a body over `ocsp.max_request_bytes`
+//! gets, answered without reading further).
 //! GET answers to requests without a nonce carry RFC 5019 §6.2 caching headers.
 
 use std::time::{Duration, SystemTime};
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
+use super::limited_body::read_at_most;
 use super::route_table::RouteTable;
 use crate::app::AppState;
 use crate::pki::ocsp::{OcspAnswer, RESPONSE_MEDIA_TYPE};
@@ -24,9 +26,13 @@ pub fn routes() -> RouteTable<AppState> {
         .get("/ocsp/{request}", get_request)
 }
 
-/// `POST /ocsp`: the body is the DER OCSPRequest.
-async fn post_request(State(state): State<AppState>, body: Bytes) -> Response {
-    let answer = state.ocsp.respond(&body).await;
+/// `POST /ocsp`: the body is the DER OCSPRequest, read up to
+/// `ocsp.max_request_bytes` and no further (malformedRequest past it).
+async fn post_request(State(state): State<AppState>, body: Body) -> Response {
+    let answer = match read_at_most(body, state.ocsp.settings().max_request_bytes).await {
+        Some(body) => state.ocsp.respond(&body).await,
+        None => OcspAnswer::malformed(),
+    };
     render(answer, false, state.clock.now())
 }
 

@@ -1,13 +1,15 @@
 //! `POST /tsa`: the time-stamping authority over HTTP (RFC 3161 §3.4). The body
 //! is a DER TimeStampReq (`application/timestamp-query`); every answer to such a
 //! body is `200 application/timestamp-reply`, refusals included (they are
-//! rejections inside the reply). Another media type gets a 415 problem.
+//! rejections inside the reply). Another media type gets a 415 problem. The
+//! body is read up to `tsa.max_request_bytes` and no further.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+use super::limited_body::read_at_most;
 use super::problem::{ApiError, ProblemType};
 use super::route_table::RouteTable;
 use crate::app::AppState;
@@ -17,7 +19,7 @@ pub fn routes() -> RouteTable<AppState> {
     RouteTable::new().post("/tsa", time_stamp)
 }
 
-async fn time_stamp(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn time_stamp(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -30,7 +32,10 @@ async fn time_stamp(State(state): State<AppState>, headers: HeaderMap, body: Byt
         )
         .into_response();
     }
-    let reply = state.tsa.respond(&body).await;
+    let reply = match read_at_most(body, state.tsa.max_request_bytes()).await {
+        Some(body) => state.tsa.respond(&body).await,
+        None => state.tsa.refuse_too_large(),
+    };
     (
         [
             (

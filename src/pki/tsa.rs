@@ -399,7 +399,18 @@ impl Tsa {
     /// Answers one DER TimeStampReq with a DER TimeStampResp. Never fails:
     /// problems become a rejection with a failInfo bit.
     pub async fn respond(&self, body: &[u8]) -> Vec<u8> {
-        let outcome = self.answer(body).await;
+        Self::reply(self.answer(body).await)
+    }
+
+    /// The rejection for a request over `tsa.max_request_bytes`, for a body
+    /// the transport stopped reading at that limit.
+    pub fn refuse_too_large(&self) -> Vec<u8> {
+        Self::reply(Err(self.too_large()))
+    }
+
+    /// A TimeStampResp: granted with the token, or rejected with a failInfo
+    /// bit and the reason.
+    fn reply(outcome: Result<Stamp, Refusal>) -> Vec<u8> {
         let response = match outcome {
             Ok(stamp) => Any::from_der(&stamp.token).map(|token| TimeStampResp {
                 status: PkiStatusInfo {
@@ -427,15 +438,24 @@ impl Tsa {
         }
     }
 
+    fn too_large(&self) -> Refusal {
+        Refusal::new(
+            Failure::BadDataFormat,
+            format!(
+                "the request exceeds {} bytes",
+                self.inner.settings.max_request_bytes
+            ),
+        )
+    }
+
+    /// The most a request may weigh.
+    pub fn max_request_bytes(&self) -> usize {
+        self.inner.settings.max_request_bytes
+    }
+
     async fn answer(&self, body: &[u8]) -> Result<Stamp, Refusal> {
         if body.len() > self.inner.settings.max_request_bytes {
-            return Err(Refusal::new(
-                Failure::BadDataFormat,
-                format!(
-                    "the request exceeds {} bytes",
-                    self.inner.settings.max_request_bytes
-                ),
-            ));
+            return Err(self.too_large());
         }
         let request = TimeStampReq::from_der(body).map_err(|e| {
             Refusal::new(
