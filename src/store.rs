@@ -20,6 +20,7 @@ pub mod ca;
 pub mod certificates;
 pub mod crl;
 pub mod entities;
+pub mod identity;
 pub mod journal;
 pub mod notices;
 pub mod ra;

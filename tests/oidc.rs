@@ -1181,8 +1181,11 @@ fn token_times_types_and_header_keys_are_refused() {
             get(by_attacker(jwk_only)).await,
             "no key",
         );
-        let visited = tokio::time::timeout(Duration::from_millis(300), trap.accept()).await;
-        assert!(visited.is_err(), "a header URL was fetched: {visited:?}");
+        // The listener waits out its 300 ms without anybody connecting.
+        if let Ok(accepted) = tokio::time::timeout(Duration::from_millis(300), trap.accept()).await
+        {
+            panic!("a header URL was fetched: {accepted:?}");
+        }
         w.service.stop().await;
     });
 }
@@ -1271,7 +1274,7 @@ fn an_organisations_provider_is_never_fetched_inside_the_network() {
             .state
             .store
             .insert_identity_provider(
-                &sceau::store::auth::IdentityProviderRecord {
+                &sceau::store::identity::IdentityProviderRecord {
                     id: Uuid::new_v4(),
                     entity_id: w.entity,
                     issuer: trap.issuer.clone(),

@@ -19,7 +19,7 @@ use crate::auth::providers;
 use crate::config::Callers;
 use crate::error::ErrorKind;
 use crate::store::StoreError;
-use crate::store::auth::IdentityProviderRecord;
+use crate::store::identity::IdentityProviderRecord;
 
 pub fn routes() -> RouteTable<AppState> {
     RouteTable::new()

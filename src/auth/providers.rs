@@ -13,7 +13,7 @@ use crate::clock::SharedClock;
 use crate::config::{AuthSettings, Callers};
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::journal::{Journal, JournalError, JournalEvent};
-use crate::store::auth::IdentityProviderRecord;
+use crate::store::identity::IdentityProviderRecord;
 use crate::store::{Store, StoreError};
 
 /// What an RA operator asks to register.

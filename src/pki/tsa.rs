@@ -21,8 +21,6 @@ use der::asn1::{BitString, GeneralizedTime, Int, OctetString};
 use der::{Any, Decode, Encode, Sequence};
 use rand::RngCore;
 use serde::Deserialize;
-use x509_cert::Certificate;
-use x509_cert::ext::pkix::PrivateKeyUsagePeriod;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_tsp::{Accuracy, MessageImprint, TimeStampReq, TspVersion, TstInfo};
 
@@ -31,8 +29,10 @@ use crate::clock::SharedClock;
 use crate::config::TsaSettings;
 use crate::crypto::DigestAlgorithm;
 use crate::error::{ErrorKind, HasErrorKind};
-use crate::hsm::HsmSigner;
 use crate::store::{Store, StoreError};
+
+mod unit;
+pub use unit::TimeStampingUnit;
 
 /// id-ct-TSTInfo (RFC 3161 §2.4.2).
 pub const ID_CT_TST_INFO: ObjectIdentifier =
@@ -179,70 +179,6 @@ fn failure_bits(bit: usize) -> Result<BitString, der::Error> {
     bytes[bit / 8] = 0x80 >> (bit % 8);
     let unused = u8::try_from(7 - bit % 8).map_err(|_| der::ErrorKind::Overflow)?;
     BitString::new(unused, bytes)
-}
-
-/// The time-stamping unit: its key in the HSM and its certificate.
-#[derive(Debug, Clone)]
-pub struct TimeStampingUnit {
-    signer: HsmSigner,
-    certificate: Certificate,
-    /// The CA certificates between the unit and the root: with the unit's,
-    /// what a token carries when the request sets certReq.
-    chain: Vec<Certificate>,
-    /// Hex of the certificate's serial.
-    serial: String,
-    /// When the key may sign: the privateKeyUsagePeriod, else the validity.
-    usage: (SystemTime, SystemTime),
-}
-
-impl TimeStampingUnit {
-    pub fn new(
-        signer: HsmSigner,
-        certificate: Certificate,
-        chain: Vec<Certificate>,
-    ) -> Result<Self, TsaError> {
-        let tbs = &certificate.tbs_certificate;
-        let mut usage = (
-            tbs.validity.not_before.to_system_time(),
-            tbs.validity.not_after.to_system_time(),
-        );
-        if let Some(extension) = tbs
-            .extensions
-            .iter()
-            .flatten()
-            .find(|e| e.extn_id == const_oid::db::rfc5912::ID_CE_PRIVATE_KEY_USAGE_PERIOD)
-        {
-            let period = PrivateKeyUsagePeriod::from_der(extension.extn_value.as_bytes())
-                .map_err(|e| TsaError::Unit(format!("privateKeyUsagePeriod: {e}")))?;
-            if let Some(start) = period.not_before {
-                usage.0 = usage.0.max(start.to_system_time());
-            }
-            if let Some(end) = period.not_after {
-                usage.1 = usage.1.min(end.to_system_time());
-            }
-        }
-        let serial = hex::encode(tbs.serial_number.as_bytes());
-        Ok(Self {
-            signer,
-            certificate,
-            chain,
-            serial,
-            usage,
-        })
-    }
-
-    pub fn serial(&self) -> &str {
-        &self.serial
-    }
-
-    pub fn certificate(&self) -> &Certificate {
-        &self.certificate
-    }
-
-    /// The end of the key's usage period.
-    pub fn usage_ends(&self) -> SystemTime {
-        self.usage.1
-    }
 }
 
 /// One time-stamp token made.
@@ -587,7 +523,7 @@ impl Tsa {
                 .store
                 .record_timestamp(&crate::store::tsa::RecordedTimestamp {
                     serial: serial_hex.clone(),
-                    tsu_serial: unit.serial.clone(),
+                    tsu_serial: unit.serial().to_owned(),
                     policy: inner.policy.oid.to_string(),
                     hash_algorithm: imprint.hash_algorithm.oid.to_string(),
                     hashed_message: hex::encode(imprint.hashed_message.as_bytes()),
@@ -759,46 +695,4 @@ fn sign_token(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failure_bits_are_named_bits_in_der() {
-        // badAlg (0): one octet 0x80, 7 unused bits.
-        assert_eq!(failure_bits(0).unwrap().to_der().unwrap(), [3, 2, 7, 0x80]);
-        // systemFailure (25): four octets, the last 0x40, 6 unused bits.
-        assert_eq!(
-            failure_bits(25).unwrap().to_der().unwrap(),
-            [3, 5, 6, 0, 0, 0, 0x40]
-        );
-    }
-
-    #[test]
-    fn the_fallback_response_is_a_system_failure_rejection() {
-        let response = TimeStampResp::from_der(&SYSTEM_FAILURE_RESPONSE).unwrap();
-        assert_eq!(response.status.status, 2);
-        assert_eq!(response.status.fail_info, Some(failure_bits(25).unwrap()));
-    }
-
-    #[test]
-    fn the_tst_info_of_a_token_is_read_back() {
-        assert!(tst_info_of(b"\x30\x00").is_err());
-    }
-
-    #[test]
-    fn serials_are_positive_and_sixteen_octets() {
-        for _ in 0..100 {
-            let serial = random_serial().unwrap();
-            assert_eq!(serial.as_bytes().len(), 16);
-            assert!(serial.as_bytes()[0] & 0x80 == 0);
-        }
-    }
-
-    #[test]
-    fn the_shipped_policy_loads() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/tsa.toml");
-        let policy = TsaPolicy::load(&path).unwrap();
-        assert_eq!(policy.oid.to_string(), "1.3.6.1.4.1.32473.10.4.1");
-        assert_eq!(policy.accuracy_seconds, 1);
-    }
-}
+mod tests;

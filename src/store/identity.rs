@@ -1,0 +1,223 @@
+//! Who signs in: the identity providers organisations registered, the roles
+//! assigned to OIDC identities, and the DPoP proofs already seen (a ledger
+//! every instance shares).
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::entities::parse_uuid;
+use super::{Store, StoreError, on_pool, to_micros};
+
+/// An organisation's identity provider, as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityProviderRecord {
+    pub id: Uuid,
+    pub entity_id: Uuid,
+    pub issuer: String,
+    pub audience: String,
+    pub callers: crate::config::Callers,
+    pub allowed: Vec<String>,
+    pub acr_values: Vec<String>,
+}
+
+fn callers_name(callers: crate::config::Callers) -> &'static str {
+    match callers {
+        crate::config::Callers::People => "people",
+        crate::config::Callers::Servers => "servers",
+    }
+}
+
+fn json_list(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("list {text:?}: {e}")))
+}
+
+impl Store {
+    pub async fn insert_identity_provider(
+        &self,
+        record: &IdentityProviderRecord,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO identity_providers (id, entity_id, issuer, audience, callers, \
+                   allowed, acr_values, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let allowed = serde_json::to_string(&record.allowed)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let acr = serde_json::to_string(&record.acr_values)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(record.id.to_string())
+                .bind(record.entity_id.to_string())
+                .bind(&record.issuer)
+                .bind(&record.audience)
+                .bind(callers_name(record.callers))
+                .bind(&allowed)
+                .bind(&acr)
+                .bind(to_micros(now))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Deletes one of an organisation's providers; `false` when it had none
+    /// with that id.
+    pub async fn delete_identity_provider(
+        &self,
+        entity_id: Uuid,
+        id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let sql = "DELETE FROM identity_providers WHERE id = $1 AND entity_id = $2";
+        let deleted = on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(id.to_string())
+                .bind(entity_id.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted == 1)
+    }
+
+    /// The organisations' registrations of one issuer.
+    pub async fn identity_providers_for_issuer(
+        &self,
+        issuer: &str,
+    ) -> Result<Vec<IdentityProviderRecord>, StoreError> {
+        self.identity_providers_where("issuer = $1", issuer).await
+    }
+
+    /// The identity providers one organisation registered.
+    pub async fn identity_providers_of(
+        &self,
+        entity_id: Uuid,
+    ) -> Result<Vec<IdentityProviderRecord>, StoreError> {
+        self.identity_providers_where("entity_id = $1", &entity_id.to_string())
+            .await
+    }
+
+    async fn identity_providers_where(
+        &self,
+        condition: &'static str,
+        value: &str,
+    ) -> Result<Vec<IdentityProviderRecord>, StoreError> {
+        let sql = format!(
+            "SELECT id, entity_id, issuer, audience, callers, allowed, acr_values \
+             FROM identity_providers WHERE {condition} ORDER BY created_at, id"
+        );
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(&sql).bind(value).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let callers: String = row.try_get(4)?;
+                out.push(IdentityProviderRecord {
+                    id: parse_uuid(&row.try_get::<String, _>(0)?)?,
+                    entity_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
+                    issuer: row.try_get(2)?,
+                    audience: row.try_get(3)?,
+                    callers: match callers.as_str() {
+                        "people" => crate::config::Callers::People,
+                        "servers" => crate::config::Callers::Servers,
+                        other => {
+                            return Err(StoreError::Corrupt(format!("callers {other:?}")));
+                        }
+                    },
+                    allowed: json_list(&row.try_get::<String, _>(5)?)?,
+                    acr_values: json_list(&row.try_get::<String, _>(6)?)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Gives `role` to the OIDC identity (issuer, subject), for `entity` when the
+    /// role acts for an organisation.
+    pub async fn assign_role(
+        &self,
+        issuer: &str,
+        subject: &str,
+        role: &str,
+        entity: Option<Uuid>,
+        created_by: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO role_assignments (issuer, subject, role, entity_id, created_by, \
+                   created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+        on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(issuer)
+                .bind(subject)
+                .bind(role)
+                .bind(entity.map(|e| e.to_string()).unwrap_or_default())
+                .bind(created_by)
+                .bind(to_micros(now))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The role names given to (issuer, subject), each with its organisation if any.
+    pub async fn role_assignments(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Vec<(String, Option<Uuid>)>, StoreError> {
+        let sql = "SELECT role, entity_id FROM role_assignments WHERE issuer = $1 AND subject = $2";
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(issuer)
+                .bind(subject)
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let role: String = row.try_get(0)?;
+                let entity: String = row.try_get(1)?;
+                let entity = if entity.is_empty() {
+                    None
+                } else {
+                    Some(parse_uuid(&entity)?)
+                };
+                out.push((role, entity));
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl Store {
+    /// Records a DPoP proof's jti; `false` when it was seen before (a replay).
+    /// Expired records are swept on the way.
+    pub async fn remember_dpop_proof(
+        &self,
+        jti_sha256: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let sweep = "DELETE FROM dpop_proofs WHERE expires_at < $1";
+        let insert = "INSERT INTO dpop_proofs (jti_sha256, expires_at) VALUES ($1, $2)";
+        on_pool!(self, |pool| {
+            sqlx::query(sweep)
+                .bind(to_micros(now))
+                .execute(pool)
+                .await?;
+        });
+        let inserted: Result<(), StoreError> = async {
+            on_pool!(self, |pool| {
+                sqlx::query(insert)
+                    .bind(jti_sha256)
+                    .bind(to_micros(expires_at))
+                    .execute(pool)
+                    .await?;
+            });
+            Ok(())
+        }
+        .await;
+        match inserted {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
