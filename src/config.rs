@@ -343,6 +343,12 @@ pub struct TsaSettings {
     pub clock_sync_check_secs: u64,
     /// Largest time-stamp request accepted, in bytes (badDataFormat above it).
     pub max_request_bytes: usize,
+    /// Time-stamps per second `POST /tsa` answers (each costs an HSM
+    /// signature): the token bucket's rate. Seals' own time-stamps are not
+    /// counted.
+    pub requests_per_second: u32,
+    /// The token bucket's size: requests answered in one burst.
+    pub burst: u32,
 }
 
 impl Default for TsaSettings {
@@ -352,6 +358,8 @@ impl Default for TsaSettings {
             clock_sync_command: Vec::new(),
             clock_sync_check_secs: 10,
             max_request_bytes: 8192,
+            requests_per_second: 50,
+            burst: 100,
         }
     }
 }

@@ -17,4 +17,5 @@ pub mod publication;
 pub mod qc;
 pub mod subject;
 pub mod termination;
+pub mod token_bucket;
 pub mod tsa;

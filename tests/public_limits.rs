@@ -103,3 +103,56 @@ fn ocsp_and_tsa_refuse_an_oversized_body_while_reading_it() {
         service.stop().await;
     });
 }
+
+/// Each time-stamp costs an HSM signature: past the TSA's token bucket,
+/// `POST /tsa` answers 429 with Retry-After, before reading the body, while
+/// seals keep their own time-stamps.
+#[test]
+fn a_flood_of_time_stamp_requests_is_turned_away() {
+    let Some(softhsm) = support::hsm::isolated("a_flood_of_time_stamp_requests_is_turned_away")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = service::settings(&softhsm, &db, dir.path(), None);
+        settings.tsa.requests_per_second = 0;
+        settings.tsa.burst = 3;
+        let service = Service::start(settings, service::clock_now()).await;
+        let client = reqwest::Client::new();
+        let mut statuses = Vec::new();
+        let mut refused = None;
+        for _ in 0..5 {
+            let response = client
+                .post(service.url("/tsa"))
+                .header("content-type", "application/timestamp-query")
+                .body(b"not a request".to_vec())
+                .send()
+                .await
+                .unwrap();
+            statuses.push(response.status().as_u16());
+            if response.status().as_u16() == 429 {
+                let retry = response.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                refused = Some((retry, response.json::<serde_json::Value>().await.unwrap()));
+            }
+        }
+        // The burst is answered (rejections inside 200 replies), then refused.
+        assert_eq!(statuses, [200, 200, 200, 429, 429]);
+        let (retry, problem) = refused.unwrap();
+        assert_eq!(retry, "1");
+        assert_eq!(problem["type"], "urn:sceau:problem:too-many-requests");
+        // The seals' own time-stamps do not go through the HTTP bucket.
+        let stamp = service
+            .state
+            .tsa
+            .stamp_with_nonce(sceau::crypto::DigestAlgorithm::Sha256, &[7u8; 32], None)
+            .await
+            .unwrap();
+        assert!(!stamp.token.is_empty());
+        service.stop().await;
+    });
+}

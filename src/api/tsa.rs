@@ -2,7 +2,9 @@
 //! is a DER TimeStampReq (`application/timestamp-query`); every answer to such a
 //! body is `200 application/timestamp-reply`, refusals included (they are
 //! rejections inside the reply). Another media type gets a 415 problem. The
-//! body is read up to `tsa.max_request_bytes` and no further.
+//! body is read up to `tsa.max_request_bytes` and no further, and requests
+//! past the token bucket (`tsa.requests_per_second`, `tsa.burst`) get a 429
+//! problem with Retry-After, before anything is read.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -13,6 +15,7 @@ use super::limited_body::read_at_most;
 use super::problem::{ApiError, ProblemType};
 use super::route_table::RouteTable;
 use crate::app::AppState;
+use crate::error::ErrorKind;
 use crate::pki::tsa::{REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE};
 
 pub fn routes() -> RouteTable<AppState> {
@@ -30,6 +33,14 @@ async fn time_stamp(State(state): State<AppState>, headers: HeaderMap, body: Bod
             ProblemType::UnsupportedMediaType,
             format!("the body must be a DER TimeStampReq sent as {REQUEST_MEDIA_TYPE}"),
         )
+        .into_response();
+    }
+    if !state.tsa.admit() {
+        return ApiError::from_kind(
+            ErrorKind::TooManyRequests,
+            "the time-stamping authority is answering as many requests as it may: try again shortly",
+        )
+        .with_retry_after(1)
         .into_response();
     }
     let reply = match read_at_most(body, state.tsa.max_request_bytes()).await {

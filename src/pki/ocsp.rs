@@ -48,6 +48,7 @@ use x509_ocsp::{
     ResponderId, RevokedInfo, SingleResponse,
 };
 
+use super::token_bucket::TokenBucket;
 use crate::clock::SharedClock;
 use crate::config::{OcspOverLimit, OcspSettings};
 use crate::error::{ErrorKind, HasErrorKind};
@@ -433,30 +434,6 @@ impl GenerationView {
     }
 }
 
-/// A token bucket in real time (load is real, whatever the clock says).
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-    rate: f64,
-    size: f64,
-}
-
-impl Bucket {
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        let elapsed = now.duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.size);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[derive(Debug)]
 struct Inner {
     store: Store,
@@ -477,7 +454,7 @@ struct Inner {
     /// Background reads of the generation made.
     renewals: AtomicU64,
     permits: tokio::sync::Semaphore,
-    bucket: Mutex<Bucket>,
+    bucket: Mutex<TokenBucket>,
 }
 
 /// The responder; cheap to clone.
@@ -521,12 +498,7 @@ impl OcspResponder {
                 by_request: Mutex::new(HashMap::new()),
                 status_reads: StatusReads::default(),
                 permits: tokio::sync::Semaphore::new(settings.signing_concurrency.max(1)),
-                bucket: Mutex::new(Bucket {
-                    tokens: size,
-                    last: Instant::now(),
-                    rate,
-                    size,
-                }),
+                bucket: Mutex::new(TokenBucket::new(rate, size)),
                 settings,
             }),
         }
@@ -1056,18 +1028,6 @@ mod tests {
     fn http_dates_are_imf_fixdates() {
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
         assert_eq!(http_date(at), "Sun, 06 Nov 1994 08:49:37 GMT");
-    }
-
-    #[test]
-    fn the_bucket_allows_its_size_then_its_rate() {
-        let mut bucket = Bucket {
-            tokens: 3.0,
-            last: Instant::now(),
-            rate: 0.0,
-            size: 3.0,
-        };
-        assert!(bucket.take() && bucket.take() && bucket.take());
-        assert!(!bucket.take());
     }
 
     #[test]

@@ -25,6 +25,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_tsp::{Accuracy, MessageImprint, TimeStampReq, TspVersion, TstInfo};
 
 use super::cms::{self, CmsError, ToSign};
+use super::token_bucket::TokenBucket;
 use crate::clock::SharedClock;
 use crate::config::TsaSettings;
 use crate::crypto::DigestAlgorithm;
@@ -203,6 +204,8 @@ struct Inner {
     /// The unit's certificate is revoked (the issuing CA ended): no more
     /// time-stamps, ever, from this unit.
     retired: AtomicBool,
+    /// What `POST /tsa` may ask of the HSM.
+    requests: std::sync::Mutex<TokenBucket>,
 }
 
 /// The TSA; cheap to clone.
@@ -237,6 +240,10 @@ impl Tsa {
         unit: TimeStampingUnit,
     ) -> Self {
         let synchronised = settings.clock_sync_command.is_empty();
+        let requests = TokenBucket::new(
+            f64::from(settings.requests_per_second),
+            f64::from(settings.burst.max(1)),
+        );
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -244,6 +251,7 @@ impl Tsa {
                 policy,
                 settings,
                 unit: RwLock::new(Arc::new(unit)),
+                requests: std::sync::Mutex::new(requests),
                 synchronised: AtomicBool::new(synchronised),
                 retired: AtomicBool::new(false),
             }),
@@ -382,6 +390,16 @@ impl Tsa {
                 self.inner.settings.max_request_bytes
             ),
         )
+    }
+
+    /// Whether `POST /tsa` may answer one more request now
+    /// (`tsa.requests_per_second`, `tsa.burst`).
+    pub fn admit(&self) -> bool {
+        self.inner
+            .requests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
     }
 
     /// The most a request may weigh.
