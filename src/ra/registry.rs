@@ -1499,11 +1499,12 @@ impl Registry {
                 let serial = serial.clone().ok_or_else(|| {
                     RaError::Internal(format!("issued request {id} has no serial"))
                 })?;
+                let certificate = self.issued_certificate(&serial).await?;
                 let revocation = self
                     .revocation_effects(
                         principal,
                         "rccs",
-                        &serial,
+                        &certificate,
                         (RevocationReason::Refused, None),
                         message.clone(),
                         &entity,
@@ -1944,7 +1945,7 @@ impl Registry {
             .revocation_effects(
                 principal,
                 role,
-                serial,
+                &certificate,
                 (reason, invalidity_date),
                 comment,
                 &entity,
@@ -1982,12 +1983,13 @@ impl Registry {
         &self,
         principal: &Principal,
         role: &str,
-        serial: &str,
+        certificate: &IssuedCertificate,
         (reason, invalidity_date): (RevocationReason, Option<OffsetDateTime>),
         comment: Option<String>,
         entity: &RegisteredEntity,
         persons: &[Person],
     ) -> Result<Vec<Effect>, RaError> {
+        let serial = certificate.serial.as_str();
         if let Some(done) = self.inner.store.revocation(serial).await? {
             return Err(RaError::Conflict(format!(
                 "certificate {serial} was already revoked at {} ({}); revocation is irreversible",
@@ -1997,7 +1999,6 @@ impl Registry {
         }
         // A client certificate's registrations as an activation credential
         // are revoked with it (store::ra, `Effect::Revoke`): the entry names them.
-        let certificate = self.inner.store.issued_certificate(serial).await?;
         let activation_credentials: Vec<String> = self
             .inner
             .store
