@@ -16,7 +16,7 @@ use sceau::store::entities::CredentialStatus;
 use serde_json::{Value, json};
 use support::service::{self, Service};
 use support::test_ca::{Issued, MtlsPki, TestCa};
-use support::tls_session::{TlsClient, alert_of};
+use support::tls_session::attempt;
 use uuid::Uuid;
 
 async fn register(service: &Service, credential: Uuid, entity: Uuid, who: &Issued) {
@@ -34,28 +34,6 @@ async fn register(service: &Service, credential: Uuid, entity: Uuid, who: &Issue
         )
         .await
         .unwrap();
-}
-
-/// A full handshake as `who` (a fresh client) and one authorisation request:
-/// its status, or the TLS alert that refused it.
-async fn handshake(
-    pki: &MtlsPki,
-    who: &Issued,
-    port: u16,
-    path: &str,
-) -> Result<u16, AlertDescription> {
-    let client = TlsClient::new(&pki.server_ca, who, port);
-    let outcome = match client.connect().await {
-        Ok((mut connection, _)) => {
-            connection
-                .post_json(path, &json!({ "num_signatures": 1 }))
-                .await
-        }
-        Err(error) => Err(error),
-    };
-    outcome
-        .map(|answer| answer.status)
-        .map_err(|error| alert_of(&error).unwrap_or_else(|| panic!("{error}")))
 }
 
 /// A self-signed client certificate (CA:false, clientAuth) and its key.
@@ -152,7 +130,7 @@ fn mutual_tls_accepts_only_registered_valid_certificates_for_their_organisation(
             ("expired", &expired, AlertDescription::CertificateExpired),
             ("revoked", &revoked, AlertDescription::CertificateRevoked),
         ] {
-            let outcome = handshake(&pki, who, port, &path).await;
+            let outcome = attempt(&pki.server_ca, who, port, &path).await;
             assert_eq!(outcome, Err(alert), "{name}");
         }
         // No certificate: the connection is allowed (tokens may follow), the route is not.
@@ -206,7 +184,7 @@ fn mutual_tls_accepts_only_registered_valid_certificates_for_their_organisation(
         for _ in 0..50 {
             tokio::time::sleep(Duration::from_millis(200)).await;
             // A fresh client: a new handshake each time.
-            match handshake(&pki, &dave, port, &path).await {
+            match attempt(&pki.server_ca, &dave, port, &path).await {
                 Ok(200) => {}
                 outcome => {
                     assert_eq!(outcome, Err(AlertDescription::CertificateRevoked));
@@ -376,19 +354,7 @@ fn counted_failures_lock_the_credential_and_strangers_never_do() {
         assert_eq!(kinds, expected);
 
         // Unlocked by an RA operator, it activates again.
-        let operator = Principal {
-            id: "oidc:https://idp.test#operator-1".to_owned(),
-            entity: None,
-            method: sceau::auth::AuthMethod::Oidc {
-                issuer: "https://idp.test".to_owned(),
-                subject: "operator-1".to_owned(),
-                client_id: None,
-                binding: "bearer",
-                acr: None,
-            },
-            roles: [sceau::auth::Role::RaOperator].into(),
-            strength: sceau::auth::Strength::Strong,
-        };
+        let operator = service::ra_operator();
         activation.unlock(&operator, credential).await.unwrap();
         assert!(matches!(
             activation.unlock(&operator, credential).await,

@@ -18,7 +18,7 @@ use sceau::pki::csr::CsrError;
 use support::ca;
 use support::service::{self, Service};
 use support::test_ca::{Issued, MtlsPki, TestCa};
-use support::tls_session::{Answer, TlsClient, alert_of};
+use support::tls_session::{Answer, TlsClient, alert_of, attempt};
 use support::tools;
 use uuid::Uuid;
 use x509_cert::Certificate;
@@ -381,35 +381,12 @@ fn a_revoked_client_certificate_authenticates_nowhere() {
         // The listener reads its CRLs again every second.
         let pki = MtlsPki::new(dir.path(), 1);
         let settings = service::settings(&softhsm, &db, dir.path(), Some(pki.tls.clone()));
-        let (ceremony_file, _) =
-            sceau::pki::ceremony::CeremonyFile::load(&settings.ca.ceremony_file).unwrap();
         let service = Service::start(settings, service::clock_now()).await;
         let entity = service.entity("Alpha SA", "NTRFR-123456782").await;
         let state = &service.state;
-        let issuer = sceau::app::client_certificate_issuer(
-            &state.store,
-            &state.hsm,
-            &state.journal,
-            &state.clock,
-            &ceremony_file,
-        )
-        .await
-        .unwrap();
-        let key = ca::openssl_p256_key(dir.path(), "rccs");
-        let csr = ca::openssl_csr_for_key(dir.path(), "rccs", &key);
-        let mut asked = request(entity, csr);
-        asked.organization = "Alpha SA".to_owned();
-        let issued = issuer.issue(asked).await.unwrap();
-        let certificate = dir.path().join("rccs.pem");
-        std::fs::write(
-            &certificate,
-            Certificate::from_der(&issued.der)
-                .unwrap()
-                .to_pem(der::pem::LineEnding::LF)
-                .unwrap(),
-        )
-        .unwrap();
-        let rccs = Issued { certificate, key };
+        let (rccs, issued) = service
+            .sceau_client_certificate(dir.path(), "rccs", entity, ("Alpha SA", "NTRFR-123456782"))
+            .await;
         let credential = service.active_credential(entity, "seal-ca-managed").await;
         let activation = state
             .store
@@ -440,19 +417,7 @@ fn a_revoked_client_certificate_authenticates_nowhere() {
             200
         );
 
-        let operator = sceau::auth::Principal {
-            id: "oidc:https://idp.test#operator-1".to_owned(),
-            entity: None,
-            method: sceau::auth::AuthMethod::Oidc {
-                issuer: "https://idp.test".to_owned(),
-                subject: "operator-1".to_owned(),
-                client_id: None,
-                binding: "bearer",
-                acr: None,
-            },
-            roles: [sceau::auth::Role::RaOperator].into(),
-            strength: sceau::auth::Strength::Strong,
-        };
+        let operator = service::ra_operator();
         let revoked = state
             .ra
             .revoke(
@@ -530,13 +495,9 @@ fn a_revoked_client_certificate_authenticates_nowhere() {
         let mut alert = None;
         for _ in 0..50 {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            let fresh = TlsClient::new(&pki.server_ca, &rccs, service.tls_port.unwrap());
-            let outcome = match fresh.connect().await {
-                Ok((mut connection, _)) => connection.post_json(&path, &body).await.map(|_| ()),
-                Err(error) => Err(error),
-            };
-            if let Err(error) = outcome {
-                alert = Some(alert_of(&error).unwrap_or_else(|| panic!("{error}")));
+            let port = service.tls_port.unwrap();
+            if let Err(refused) = attempt(&pki.server_ca, &rccs, port, &path).await {
+                alert = Some(refused);
                 break;
             }
         }
@@ -563,19 +524,9 @@ fn a_stale_client_crl_refuses_its_certificates_and_names_itself() {
         let settings = service::settings(&softhsm, &db, dir.path(), Some(pki.tls.clone()));
         let service = Service::start(settings, service::clock_now()).await;
         let path = "/api/v1/credentials/00000000-0000-4000-8000-000000000000/authorize";
-        let body = serde_json::json!({ "num_signatures": 1 });
         let port = service.tls_port.unwrap();
         // The handshake's outcome: a status once it passed, else the alert.
-        let attempt = || async {
-            let client = TlsClient::new(&pki.server_ca, &alice, port);
-            let outcome = match client.connect().await {
-                Ok((mut connection, _)) => connection.post_json(path, &body).await,
-                Err(error) => Err(error),
-            };
-            outcome
-                .map(|answer| answer.status)
-                .map_err(|error| alert_of(&error).unwrap_or_else(|| panic!("{error}")))
-        };
+        let attempt = || attempt(&pki.server_ca, &alice, port, path);
         let ready = || async {
             let response = reqwest::get(service.url("/readyz")).await.unwrap();
             let status = response.status().as_u16();

@@ -1576,43 +1576,16 @@ fn a_certificate_bound_token_dies_with_its_certificate() {
         let db = support::db::sqlite();
         let w = world(&softhsm, &db).await;
         let state = &w.service.state;
-        let (ceremony_file, _) =
-            sceau::pki::ceremony::CeremonyFile::load(&state.settings.ca.ceremony_file).unwrap();
-        let issuer = sceau::app::client_certificate_issuer(
-            &state.store,
-            &state.hsm,
-            &state.journal,
-            &state.clock,
-            &ceremony_file,
-        )
-        .await
-        .unwrap();
-        let key = support::ca::openssl_p256_key(w._dir.path(), "server");
-        let csr = support::ca::openssl_csr_for_key(w._dir.path(), "server", &key);
-        let issued = issuer
-            .issue(sceau::pki::client_auth::ClientCertificateRequest {
-                request_id: Uuid::new_v4(),
-                entity_id: w.entity,
-                organization: "Alpha SA".to_owned(),
-                organization_identifier: "NTRFR-123456782".to_owned(),
-                country: "FR".to_owned(),
-                common_name: "Alpha invoicing server".to_owned(),
-                csr_der: csr,
-                validity_days: 30,
-                actor: "test".to_owned(),
-            })
-            .await
-            .unwrap();
-        let certificate = w._dir.path().join("server.pem");
-        let pem = {
-            use der::{Decode, EncodePem};
-            x509_cert::Certificate::from_der(&issued.der)
-                .unwrap()
-                .to_pem(der::pem::LineEnding::LF)
-                .unwrap()
-        };
-        std::fs::write(&certificate, &pem).unwrap();
-        let server = Issued { certificate, key };
+        let (server, issued) = w
+            .service
+            .sceau_client_certificate(
+                w._dir.path(),
+                "server",
+                w.entity,
+                ("Alpha SA", "NTRFR-123456782"),
+            )
+            .await;
+        let pem = server.certificate_pem();
         let bound = w.idp.token("seal-server", AUDIENCE, Some(&pem)).await;
         let sad_body = Some(json!({ "num_signatures": 1 }));
         let (status, sad) = w
@@ -1626,19 +1599,7 @@ fn a_certificate_bound_token_dies_with_its_certificate() {
             .await;
         assert_eq!(status, 200, "{sad}");
 
-        let operator = sceau::auth::Principal {
-            id: "oidc:https://idp.test#operator-1".to_owned(),
-            entity: None,
-            method: sceau::auth::AuthMethod::Oidc {
-                issuer: "https://idp.test".to_owned(),
-                subject: "operator-1".to_owned(),
-                client_id: None,
-                binding: "bearer",
-                acr: None,
-            },
-            roles: [Role::RaOperator].into(),
-            strength: sceau::auth::Strength::Strong,
-        };
+        let operator = service::ra_operator();
         state
             .ra
             .revoke(

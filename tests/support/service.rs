@@ -194,3 +194,74 @@ pub fn follow_real_time(clock: Arc<ManualClock>) -> tokio::task::JoinHandle<()> 
 pub fn clock_now() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(std::time::SystemTime::now()))
 }
+
+impl Service {
+    /// A TLS client certificate from sceau's client-authentication CA for
+    /// `entity` (named `organization`, `identifier`), on a key OpenSSL made
+    /// in `dir` as `name`: its PEM files, and what the issuer answered.
+    pub async fn sceau_client_certificate(
+        &self,
+        dir: &Path,
+        name: &str,
+        entity: Uuid,
+        (organization, identifier): (&str, &str),
+    ) -> (
+        super::test_ca::Issued,
+        sceau::pki::client_auth::IssuedClientCertificate,
+    ) {
+        use der::{Decode, EncodePem};
+        let state = &self.state;
+        let (ceremony_file, _) =
+            sceau::pki::ceremony::CeremonyFile::load(&state.settings.ca.ceremony_file).unwrap();
+        let issuer = sceau::app::client_certificate_issuer(
+            &state.store,
+            &state.hsm,
+            &state.journal,
+            &state.clock,
+            &ceremony_file,
+        )
+        .await
+        .unwrap();
+        let key = super::ca::openssl_p256_key(dir, name);
+        let csr = super::ca::openssl_csr_for_key(dir, name, &key);
+        let issued = issuer
+            .issue(sceau::pki::client_auth::ClientCertificateRequest {
+                request_id: Uuid::new_v4(),
+                entity_id: entity,
+                organization: organization.to_owned(),
+                organization_identifier: identifier.to_owned(),
+                country: "FR".to_owned(),
+                common_name: format!("{organization} {name}"),
+                csr_der: csr,
+                validity_days: 30,
+                actor: "test".to_owned(),
+            })
+            .await
+            .unwrap();
+        let certificate = dir.join(format!("{name}.pem"));
+        let pem = x509_cert::Certificate::from_der(&issued.der)
+            .unwrap()
+            .to_pem(der::pem::LineEnding::LF)
+            .unwrap();
+        std::fs::write(&certificate, pem).unwrap();
+        (super::test_ca::Issued { certificate, key }, issued)
+    }
+}
+
+/// An RA operator signed in with strong authentication, for calls made
+/// straight to the registry.
+pub fn ra_operator() -> sceau::auth::Principal {
+    sceau::auth::Principal {
+        id: "oidc:https://idp.test#operator-1".to_owned(),
+        entity: None,
+        method: sceau::auth::AuthMethod::Oidc {
+            issuer: "https://idp.test".to_owned(),
+            subject: "operator-1".to_owned(),
+            client_id: None,
+            binding: "bearer",
+            acr: None,
+        },
+        roles: [sceau::auth::Role::RaOperator].into(),
+        strength: sceau::auth::Strength::Strong,
+    }
+}

@@ -174,3 +174,26 @@ pub fn alert_of(error: &std::io::Error) -> Option<rustls::AlertDescription> {
         _ => None,
     }
 }
+
+/// A full handshake as `who` (a fresh client, no session to resume) and one
+/// authorisation request for one signature to `path`: its status, or the TLS
+/// alert that refused it.
+pub async fn attempt(
+    server_ca: &Path,
+    who: &Issued,
+    port: u16,
+    path: &str,
+) -> Result<u16, rustls::AlertDescription> {
+    let client = TlsClient::new(server_ca, who, port);
+    let outcome = match client.connect().await {
+        Ok((mut connection, _)) => {
+            connection
+                .post_json(path, &serde_json::json!({ "num_signatures": 1 }))
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    outcome
+        .map(|answer| answer.status)
+        .map_err(|error| alert_of(&error).unwrap_or_else(|| panic!("{error}")))
+}
