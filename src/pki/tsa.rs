@@ -17,8 +17,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use const_oid::ObjectIdentifier;
-use der::asn1::{BitString, GeneralizedTime, Int, OctetString};
-use der::{Any, Decode, Encode, Sequence};
+use der::asn1::{GeneralizedTime, Int, OctetString};
+use der::{Decode, Encode};
 use rand::RngCore;
 use serde::Deserialize;
 use x509_cert::ext::pkix::name::GeneralName;
@@ -32,7 +32,11 @@ use crate::crypto::DigestAlgorithm;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::store::{Store, StoreError};
 
+mod response;
 mod unit;
+#[cfg(test)]
+use response::{SYSTEM_FAILURE_RESPONSE, failure_bits};
+use response::{TimeStampResp, reply};
 pub use unit::TimeStampingUnit;
 
 /// id-ct-TSTInfo (RFC 3161 §2.4.2).
@@ -148,38 +152,6 @@ impl HasErrorKind for Refusal {
             _ => ErrorKind::Unprocessable,
         }
     }
-}
-
-/// PKIStatusInfo, written here (the failure bits as a named BIT STRING).
-#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
-struct PkiStatusInfo {
-    status: u8,
-    #[asn1(optional = "true")]
-    status_string: Option<Vec<String>>,
-    #[asn1(optional = "true")]
-    fail_info: Option<BitString>,
-}
-
-/// TimeStampResp (RFC 3161 §2.4.2).
-#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
-struct TimeStampResp {
-    status: PkiStatusInfo,
-    #[asn1(optional = "true")]
-    time_stamp_token: Option<Any>,
-}
-
-/// TimeStampResp { PKIStatusInfo { rejection, failInfo systemFailure } }: the
-/// answer when even a rejection cannot be encoded.
-const SYSTEM_FAILURE_RESPONSE: [u8; 14] = [
-    0x30, 0x0c, 0x30, 0x0a, 0x02, 0x01, 0x02, 0x03, 0x05, 0x06, 0x00, 0x00, 0x00, 0x40,
-];
-
-/// A named-bit BIT STRING with only `bit` set, trailing zero bits left out (DER).
-fn failure_bits(bit: usize) -> Result<BitString, der::Error> {
-    let mut bytes = vec![0u8; bit / 8 + 1];
-    bytes[bit / 8] = 0x80 >> (bit % 8);
-    let unused = u8::try_from(7 - bit % 8).map_err(|_| der::ErrorKind::Overflow)?;
-    BitString::new(unused, bytes)
 }
 
 /// One time-stamp token made.
@@ -343,43 +315,13 @@ impl Tsa {
     /// Answers one DER TimeStampReq with a DER TimeStampResp. Never fails:
     /// problems become a rejection with a failInfo bit.
     pub async fn respond(&self, body: &[u8]) -> Vec<u8> {
-        Self::reply(self.answer(body).await)
+        reply(self.answer(body).await)
     }
 
     /// The rejection for a request over `tsa.max_request_bytes`, for a body
     /// the transport stopped reading at that limit.
     pub fn refuse_too_large(&self) -> Vec<u8> {
-        Self::reply(Err(self.too_large()))
-    }
-
-    /// A TimeStampResp: granted with the token, or rejected with a failInfo
-    /// bit and the reason.
-    fn reply(outcome: Result<Stamp, Refusal>) -> Vec<u8> {
-        let response = match outcome {
-            Ok(stamp) => Any::from_der(&stamp.token).map(|token| TimeStampResp {
-                status: PkiStatusInfo {
-                    status: 0,
-                    status_string: None,
-                    fail_info: None,
-                },
-                time_stamp_token: Some(token),
-            }),
-            Err(refusal) => failure_bits(refusal.failure as usize).map(|bits| TimeStampResp {
-                status: PkiStatusInfo {
-                    status: 2,
-                    status_string: Some(vec![refusal.text]),
-                    fail_info: Some(bits),
-                },
-                time_stamp_token: None,
-            }),
-        };
-        match response.and_then(|r| r.to_der()) {
-            Ok(der) => der,
-            Err(error) => {
-                tracing::error!(%error, "encoding a time-stamp response failed");
-                SYSTEM_FAILURE_RESPONSE.to_vec()
-            }
-        }
+        reply(Err(self.too_large()))
     }
 
     fn too_large(&self) -> Refusal {
