@@ -369,6 +369,9 @@ fn every_operation_keeps_the_contract_with_bearer_tokens() {
             certificates.push(accepted_certificate(&w, validity_days).await);
         }
         let (main_request, main_serial, credential) = certificates[0].clone();
+        // A person whose roles an operator withdraws: organisation B's RCCS.
+        let (_, b_issued) = w.issued("rccs-b", back_office::SIREN_B).await;
+        let withdrawable = b_issued["persons"]["rccs"]["id"].clone();
         let (_, view) = w
             .call(
                 "GET",
@@ -474,6 +477,7 @@ fn every_operation_keeps_the_contract_with_bearer_tokens() {
                 "revocable": serials(1..4),
                 "revocable_by_legal_representative": serials(4..7),
                 "renewable": [main_serial, certificates[7].1],
+                "withdrawable": [withdrawable],
                 "application": back_office::application(back_office::SIREN_A, None),
                 "maildir": maildir,
             }),

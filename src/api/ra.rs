@@ -78,6 +78,11 @@ pub fn routes() -> RouteTable<AppState> {
             Permission::ResendEnrolment,
             resend_enrolment,
         )
+        .post_as(
+            "/ra/v1/persons/{id}/role-withdrawal",
+            Permission::WithdrawRoles,
+            withdraw_roles,
+        )
 }
 
 /// The problem for an RA error: the field for bad input, the state and the
@@ -413,4 +418,34 @@ async fn resend_enrolment(
         .await
         .map_err(problem)?;
     Ok((StatusCode::ACCEPTED, Json(person)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WithdrawalBody {
+    reason: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Withdrawal {
+    person: crate::store::ra::Person,
+    withdrawn: Vec<String>,
+}
+
+/// Takes the organisation roles of a person's sign-in (RA operators).
+async fn withdraw_roles(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    payload: Result<Json<WithdrawalBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::from_kind(ErrorKind::NotFound, format!("no person {id:?}")))?;
+    let body = json_body(payload)?;
+    let (person, withdrawn) = state
+        .ra
+        .withdraw_roles(&principal, id, &body.reason)
+        .await
+        .map_err(problem)?;
+    Ok(Json(Withdrawal { person, withdrawn }))
 }

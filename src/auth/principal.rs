@@ -158,6 +158,8 @@ pub enum Permission {
     MoveRequest,
     /// Read the content of evidence documents.
     ReadEvidence,
+    /// Withdraw the organisation roles of a person's sign-in.
+    WithdrawRoles,
     /// Start the renewal of a certificate.
     RenewCertificate,
     /// Ask for a certificate's revocation.
@@ -175,7 +177,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Self::UseSealCredential,
         Self::ManageActivationCredentials,
         Self::UnlockSealCredential,
@@ -187,6 +189,7 @@ impl Permission {
         Self::RecordIdentityVerification,
         Self::MoveRequest,
         Self::ReadEvidence,
+        Self::WithdrawRoles,
         Self::RenewCertificate,
         Self::RequestRevocation,
         Self::RevokeAsLegalRepresentative,
@@ -205,15 +208,24 @@ impl Permission {
             Self::ManageIdentityProviders => &[Role::RaOperator],
             Self::ReadJournal => &[Role::Auditor, Role::CaAdmin],
             Self::ApplyForCertificate => &[Role::Applicant],
-            Self::ReadRequests => &[Role::Rccs, Role::Agent, Role::RaOperator, Role::CaAdmin],
-            Self::CompleteRequest | Self::RenewCertificate => &[Role::Rccs],
-            Self::RecordIdentityVerification => &[Role::Rccs, Role::RaOperator],
-            Self::MoveRequest => &[Role::Rccs, Role::RaOperator],
-            Self::ReadEvidence => &[Role::RaOperator],
+            // An applicant reaches only the requests he applied with (the
+            // registry checks each request it loads).
+            Self::ReadRequests => &[
+                Role::Rccs,
+                Role::Agent,
+                Role::RaOperator,
+                Role::CaAdmin,
+                Role::Applicant,
+            ],
+            Self::CompleteRequest => &[Role::Rccs, Role::Applicant],
+            Self::RenewCertificate => &[Role::Rccs],
+            Self::RecordIdentityVerification => &[Role::Rccs, Role::RaOperator, Role::Applicant],
+            Self::MoveRequest => &[Role::Rccs, Role::RaOperator, Role::Applicant],
+            Self::ReadEvidence | Self::WithdrawRoles => &[Role::RaOperator],
             Self::RequestRevocation => &[Role::Rccs, Role::Agent, Role::RaOperator, Role::CaAdmin],
             Self::RevokeAsLegalRepresentative => &[Role::LegalRepresentative],
             Self::Enrol => &[Role::Applicant],
-            Self::ResendEnrolment => &[Role::Rccs, Role::RaOperator],
+            Self::ResendEnrolment => &[Role::Rccs, Role::RaOperator, Role::Applicant],
             Self::ApproveCaTermination => &[Role::CaAdmin],
             Self::ReadSeals => &[Role::Rccs, Role::Auditor],
         }
@@ -232,6 +244,7 @@ impl Permission {
             Self::RecordIdentityVerification => "record_identity_verification",
             Self::MoveRequest => "move_request",
             Self::ReadEvidence => "read_evidence",
+            Self::WithdrawRoles => "withdraw_roles",
             Self::RenewCertificate => "renew_certificate",
             Self::RequestRevocation => "request_revocation",
             Self::RevokeAsLegalRepresentative => "revoke_as_legal_representative",

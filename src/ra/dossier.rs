@@ -57,9 +57,41 @@ pub struct Approval {
     pub at: OffsetDateTime,
 }
 
+/// What an application declared about its organisation. Until the RA
+/// validates one of them, competing applications for one SIREN each keep
+/// their own; the validated one is written to the organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclaredOrganisation {
+    pub legal_name: String,
+    pub siret: Option<String>,
+    pub legal_form: String,
+    pub street: String,
+    pub postal_code: String,
+    pub city: String,
+}
+
+impl DeclaredOrganisation {
+    /// `entity` as this application declares it.
+    pub fn over(&self, entity: &RegisteredEntity) -> RegisteredEntity {
+        RegisteredEntity {
+            legal_name: self.legal_name.clone(),
+            siret: self.siret.clone(),
+            legal_form: Some(self.legal_form.clone()),
+            street: Some(self.street.clone()),
+            postal_code: Some(self.postal_code.clone()),
+            city: Some(self.city.clone()),
+            ..entity.clone()
+        }
+    }
+}
+
 /// The request's dossier, kept as JSON with the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dossier {
+    /// The organisation as this application declared it, when it applied for
+    /// an organisation no one held a role in yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<DeclaredOrganisation>,
     pub seal_name: String,
     pub validity_days: Option<u32>,
     pub rccs: Uuid,

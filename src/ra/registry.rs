@@ -19,9 +19,9 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::dossier::{
-    Application, Approval, CertificateView, DeviceInput, DocumentView, Dossier, IdentityInput,
-    IdentityVerification, PersonInput, PersonsView, RenewalInput, RequestView, RevocationReason,
-    RevocationView, SweepReport, TermsAcceptance, TermsInput,
+    Application, Approval, CertificateView, DeclaredOrganisation, DeviceInput, DocumentView,
+    Dossier, IdentityInput, IdentityVerification, PersonInput, PersonsView, RenewalInput,
+    RequestView, RevocationReason, RevocationView, SweepReport, TermsAcceptance, TermsInput,
 };
 use super::evidence::{DocumentKind, EvidenceError, EvidenceVault, MediaType, SealedDocument};
 use super::identifiers::{IdentifierError, Siren, Siret};
@@ -46,9 +46,11 @@ use crate::store::entities::CredentialStatus;
 use crate::store::notices::{NewNotice, SECRET_PLACEHOLDER, secret_context};
 use crate::store::ra::{
     Effect, Enrolment, EvidenceRow, Person, PersonRole, RaChange, RegisteredEntity, RequestEvent,
-    RequestRow, Revocation,
+    RequestRow, RequestScope, Revocation,
 };
 use crate::store::{Store, StoreError};
+
+mod role_withdrawal;
 
 /// Days before expiry on which the holder is reminded to renew (seed 002).
 pub const REMINDER_DAYS: [u32; 4] = [90, 45, 30, 15];
@@ -182,16 +184,22 @@ fn check_entity(principal: &Principal, entity: Uuid, what: &str) -> Result<(), R
     }
 }
 
-/// Staff never review, verify or approve for an organisation they hold a role
-/// in (an operator who applied for it is its RCCS, for one).
-fn check_not_own_organisation(principal: &Principal, entity: Uuid) -> Result<(), RaError> {
-    if principal.entity == Some(entity) {
-        Err(RaError::Forbidden(
-            "staff do not act on the requests of an organisation they hold a role in".to_owned(),
-        ))
+/// The roles `principal` acts with on one request, `None` when it may not see
+/// it. Staff and the organisation's people act with their own roles. Whoever
+/// applied acts as the RCCS of that request (and of no other): an applicant
+/// holds a role in the organisation only once the RA validates a request.
+fn acting_roles(principal: &Principal, row: &RequestRow) -> Option<BTreeSet<Role>> {
+    let mut roles = if is_staff(principal) || principal.entity == Some(row.entity_id) {
+        principal.roles.clone()
+    } else if row.created_by == principal.id {
+        BTreeSet::new()
     } else {
-        Ok(())
+        return None;
+    };
+    if row.created_by == principal.id && principal.has(Role::Applicant) {
+        roles.insert(Role::Rccs);
     }
+    Some(roles)
 }
 
 /// The OIDC identity of a person calling (issuer, subject, acr).
@@ -484,17 +492,36 @@ impl Registry {
             None => None,
         };
 
-        // The organisation: new, or the caller's own.
+        // The organisation: the caller's own, one no one holds a role in yet
+        // (competing applications reach the RA, which decides), or new.
         let existing = self.inner.store.entity_by_siren(siren.as_str()).await?;
+        let declared = DeclaredOrganisation {
+            legal_name,
+            siret: siret.as_ref().map(|s| s.as_str().to_owned()),
+            legal_form,
+            street,
+            postal_code,
+            city,
+        };
         let mut change = RaChange::new();
-        let entity = match existing {
+        let (entity, declared) = match existing {
+            Some(entity) if principal.entity == Some(entity.id) && principal.has(Role::Rccs) => {
+                (entity, None)
+            }
             Some(entity) => {
-                if !(principal.entity == Some(entity.id) && principal.has(Role::Rccs)) {
+                if let Some(other) = principal.entity {
                     return Err(RaError::Conflict(format!(
-                        "the organisation with SIREN {siren} is registered; its RCCS applies for it"
+                        "this sign-in acts for organisation {other}; apply for another \
+                         organisation with another identity"
                     )));
                 }
-                entity
+                if !self.inner.store.role_holders(entity.id).await?.is_empty() {
+                    return Err(RaError::Conflict(format!(
+                        "the organisation with SIREN {siren} is registered; its RCCS applies \
+                         for it, or the RA withdraws a role given in error"
+                    )));
+                }
+                (entity, Some(declared))
             }
             None => {
                 if let Some(other) = principal.entity {
@@ -506,21 +533,21 @@ impl Registry {
                 let identifier = siren
                     .organization_identifier()
                     .map_err(|e| invalid("organisation.siren", e))?;
-                let entity = RegisteredEntity {
+                let entity = declared.over(&RegisteredEntity {
                     id: Uuid::new_v4(),
-                    legal_name,
+                    legal_name: String::new(),
                     organization_identifier: identifier.to_string(),
                     country,
                     siren: Some(siren.as_str().to_owned()),
-                    siret: siret.as_ref().map(|s| s.as_str().to_owned()),
-                    legal_form: Some(legal_form),
-                    street: Some(street),
-                    postal_code: Some(postal_code),
-                    city: Some(city),
+                    siret: None,
+                    legal_form: None,
+                    street: None,
+                    postal_code: None,
+                    city: None,
                     created_at: now,
-                };
+                });
                 change.push(Effect::InsertEntity(entity.clone()));
-                entity
+                (entity, Some(declared))
             }
         };
 
@@ -566,6 +593,7 @@ impl Registry {
 
         let request_id = Uuid::new_v4();
         let mut dossier = Dossier {
+            organisation: declared,
             seal_name,
             validity_days: application.validity_days,
             rccs: rccs.id,
@@ -648,8 +676,6 @@ impl Registry {
             );
         }
         self.commit(&change).await?;
-        // The applicant becomes the RCCS with this commit: his principal was
-        // made before, so the request is shown without the organisation check.
         let row = self.inner.store.registration_request(request_id).await?;
         let organisation = self.organisation(row.entity_id).await?;
         self.render(principal, row, dossier, &organisation).await
@@ -821,14 +847,13 @@ impl Registry {
                         "face-to-face verification is attested by an RA operator".to_owned(),
                     ));
                 }
-                let Some(entity) = entity else {
+                if entity.is_none() {
                     return Err(RaError::Forbidden(
                         "the applicant never attests his own identity: an RA operator records \
                          a face-to-face verification on the request"
                             .to_owned(),
                     ));
-                };
-                check_not_own_organisation(principal, entity)?;
+                }
                 Ok(IdentityVerification::FaceToFace {
                     attested_by: principal.id.clone(),
                     at: now,
@@ -884,9 +909,47 @@ impl Registry {
             }
             Err(e) => return Err(e.into()),
         };
-        check_entity(principal, row.entity_id, &format!("request {id}"))?;
+        if acting_roles(principal, &row).is_none() {
+            return Err(RaError::NotFound(format!("no request {id}")));
+        }
         let dossier = dossier_of(&row)?;
         Ok((row, dossier))
+    }
+
+    /// Refuses staff who are a party to a request: who hold a role in its
+    /// organisation, applied for it, or whose sign-in is one of its people's.
+    async fn check_not_party(
+        &self,
+        principal: &Principal,
+        row: &RequestRow,
+    ) -> Result<(), RaError> {
+        let mut party = principal.entity == Some(row.entity_id) || row.created_by == principal.id;
+        if let AuthMethod::Oidc {
+            issuer, subject, ..
+        } = &principal.method
+            && !party
+        {
+            party = self
+                .inner
+                .store
+                .persons_of(row.entity_id)
+                .await?
+                .iter()
+                .any(|p| {
+                    p.identity
+                        .as_ref()
+                        .is_some_and(|(i, s)| i == issuer && s == subject)
+                });
+        }
+        if party {
+            Err(RaError::Forbidden(
+                "staff do not act on a request they are a party to: one they applied for, or \
+                 of an organisation they hold a role in or are a person of"
+                    .to_owned(),
+            ))
+        } else {
+            Ok(())
+        }
     }
 
     /// An issued certificate by serial; `NotFound` names it.
@@ -959,9 +1022,12 @@ impl Registry {
         let store = &self.inner.store;
         let policy = self.policy(&row.policy_id)?;
         let lifecycle = Self::lifecycle(&row, &dossier, &policy)?;
-        let roles: BTreeSet<Role> = principal.roles.clone();
+        let roles = acting_roles(principal, &row).unwrap_or_default();
         let allowed_moves = lifecycle.allowed_moves(&roles);
-        let entity = organisation.entity.clone();
+        let entity = match &dossier.organisation {
+            Some(declared) => declared.over(&organisation.entity),
+            None => organisation.entity.clone(),
+        };
         let find = |id: Uuid| {
             organisation
                 .persons
@@ -1060,14 +1126,14 @@ impl Registry {
                 format!("{limit} is not between 1 and {MAX_PAGE}"),
             ));
         }
-        let entity = if is_staff(principal) {
-            None
+        // An applicant not yet holding a role sees the requests he applied with.
+        let scope = if is_staff(principal) {
+            RequestScope::All
         } else {
-            Some(
-                principal
-                    .entity
-                    .ok_or_else(|| RaError::NotFound("no requests".to_owned()))?,
-            )
+            match principal.entity {
+                Some(entity) => RequestScope::Entity(entity),
+                None => RequestScope::CreatedBy(&principal.id),
+            }
         };
         let store = &self.inner.store;
         if let Some(before) = before {
@@ -1085,7 +1151,7 @@ impl Registry {
         }
         // One more than asked: whether there is a next page.
         let mut rows = store
-            .registration_requests(entity, state, before, limit + 1)
+            .registration_requests(scope, state, before, limit + 1)
             .await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
@@ -1306,10 +1372,10 @@ impl Registry {
             )));
         }
         let now = self.now();
-        let identity = match person_identity(principal) {
-            Ok(identity) => identity,
-            Err(e) => return Err(e),
-        };
+        let identity = person_identity(principal)?;
+        if input.method == "face_to_face" {
+            self.check_not_party(principal, &row).await?;
+        }
         let verification = self.identity_verification(
             principal,
             input,
@@ -1375,6 +1441,15 @@ impl Registry {
         message: Option<String>,
     ) -> Result<RequestView, RaError> {
         let (row, mut dossier) = self.load(principal, id).await?;
+        let roles = acting_roles(principal, &row).unwrap_or_default();
+        if !Move::ALL
+            .iter()
+            .any(|m| m.roles().iter().any(|r| roles.contains(r)))
+        {
+            return Err(RaError::Forbidden(
+                "this principal may not move requests".to_owned(),
+            ));
+        }
         let policy = self.policy(&row.policy_id)?;
         let mut lifecycle = Self::lifecycle(&row, &dossier, &policy)?;
         let from = lifecycle.state;
@@ -1382,7 +1457,7 @@ impl Registry {
             return Err(MoveError::NotAllowed {
                 state: from,
                 attempted,
-                allowed: lifecycle.allowed_moves(&principal.roles),
+                allowed: lifecycle.allowed_moves(&roles),
             }
             .into());
         }
@@ -1392,10 +1467,10 @@ impl Registry {
         };
         // Check the move against state and role before anything else.
         let mut probe = lifecycle.clone();
-        probe.apply(attempted, &principal.id, &principal.roles)?;
-        // Staff never act on a request of an organisation they hold a role in.
+        probe.apply(attempted, &principal.id, &roles)?;
+        // Staff never act on a request they are a party to.
         if attempted.roles().iter().all(|role| !role.is_entity_bound()) {
-            check_not_own_organisation(principal, row.entity_id)?;
+            self.check_not_party(principal, &row).await?;
         }
         match attempted {
             Move::Submit => self.check_complete(&row, &dossier, &policy).await?,
@@ -1412,7 +1487,7 @@ impl Registry {
             }
             _ => {}
         }
-        let to = lifecycle.apply(attempted, &principal.id, &principal.roles)?;
+        let to = lifecycle.apply(attempted, &principal.id, &roles)?;
         let now = self.now();
         if attempted == Move::Approve {
             dossier.approvals.push(Approval {
@@ -1468,13 +1543,16 @@ impl Registry {
                     message: message.clone().unwrap_or_default(),
                 },
             )),
-            (Move::Approve, RequestState::Validated) => extra.push(self.notice(
-                &rccs,
-                &NoticeText::Validated {
-                    request_id: id,
-                    entity_name: entity.legal_name.clone(),
-                },
-            )),
+            (Move::Approve, RequestState::Validated) => {
+                extra.extend(self.validation_effects(&dossier, &entity, &persons).await?);
+                extra.push(self.notice(
+                    &rccs,
+                    &NoticeText::Validated {
+                        request_id: id,
+                        entity_name: entity.legal_name.clone(),
+                    },
+                ));
+            }
             (Move::Accept, _) => {
                 let serial = serial.clone().ok_or_else(|| {
                     RaError::Internal(format!("issued request {id} has no serial"))
@@ -1538,6 +1616,114 @@ impl Registry {
             }
         }
         self.view(principal, id).await
+    }
+
+    /// Whether `principal` applied with a request that names `person`: the
+    /// applicant acts as the RCCS of his requests before holding the role.
+    async fn applied_naming(
+        &self,
+        principal: &Principal,
+        person: &Person,
+    ) -> Result<bool, RaError> {
+        let mut before = None;
+        loop {
+            let rows = self
+                .inner
+                .store
+                .registration_requests(
+                    RequestScope::CreatedBy(&principal.id),
+                    None,
+                    before,
+                    MAX_PAGE,
+                )
+                .await?;
+            for row in rows.iter().filter(|r| r.entity_id == person.entity_id) {
+                let dossier = dossier_of(row)?;
+                let named = [
+                    Some(dossier.rccs),
+                    Some(dossier.legal_representative),
+                    dossier.agent,
+                ];
+                if named.contains(&Some(person.id)) {
+                    return Ok(true);
+                }
+            }
+            match rows.last() {
+                Some(last) if rows.len() == MAX_PAGE as usize => before = Some(last.id),
+                _ => return Ok(false),
+            }
+        }
+    }
+
+    /// Whether a request of the person's organisation that the RA validated
+    /// names him.
+    async fn named_by_a_validated_request(&self, person: &Person) -> Result<bool, RaError> {
+        let mut before = None;
+        loop {
+            let rows = self
+                .inner
+                .store
+                .registration_requests(
+                    RequestScope::Entity(person.entity_id),
+                    None,
+                    before,
+                    MAX_PAGE,
+                )
+                .await?;
+            for row in &rows {
+                let validated = matches!(
+                    Self::state_of(row)?,
+                    RequestState::Validated | RequestState::Issued | RequestState::Accepted
+                );
+                let dossier = dossier_of(row)?;
+                let named = [
+                    Some(dossier.rccs),
+                    Some(dossier.legal_representative),
+                    dossier.agent,
+                ];
+                if validated && named.contains(&Some(person.id)) {
+                    return Ok(true);
+                }
+            }
+            match rows.last() {
+                Some(last) if rows.len() == MAX_PAGE as usize => before = Some(last.id),
+                _ => return Ok(false),
+            }
+        }
+    }
+
+    /// What validating a request binds: the organisation as the request
+    /// declared it, when no one held a role in it yet, and the organisation
+    /// roles of the request's people who have signed in. Until now they had
+    /// none: an applicant holds nothing before the RA has checked him.
+    async fn validation_effects(
+        &self,
+        dossier: &Dossier,
+        entity: &RegisteredEntity,
+        persons: &[Person],
+    ) -> Result<Vec<Effect>, RaError> {
+        let mut effects = Vec::new();
+        if let Some(declared) = &dossier.organisation
+            && self.inner.store.role_holders(entity.id).await?.is_empty()
+        {
+            effects.push(Effect::UpdateEntity(declared.over(entity)));
+        }
+        let named = [
+            Some(dossier.rccs),
+            Some(dossier.legal_representative),
+            dossier.agent,
+        ];
+        for person in persons.iter().filter(|p| named.contains(&Some(p.id))) {
+            if let Some((issuer, subject)) = &person.identity {
+                effects.push(Effect::GrantRole {
+                    issuer: issuer.clone(),
+                    subject: subject.clone(),
+                    role: person.role,
+                    entity_id: entity.id,
+                });
+            }
+        }
+        Ok(effects)
     }
 
     /// Writes a state change with its event and effects.
@@ -1789,6 +1975,7 @@ impl Registry {
         let (csr, device) =
             self.key_material(&policy, input.csr.as_deref(), input.device.as_ref())?;
         let mut dossier = Dossier {
+            organisation: None,
             seal_name: previous.seal_name.clone(),
             validity_days: input.validity_days.or(previous.validity_days),
             rccs: previous.rccs,
@@ -2118,7 +2305,11 @@ impl Registry {
             }
             Err(e) => return Err(e.into()),
         };
-        check_entity(principal, person.entity_id, &format!("person {person_id}"))?;
+        if check_entity(principal, person.entity_id, "person").is_err()
+            && !self.applied_naming(principal, &person).await?
+        {
+            return Err(RaError::NotFound(format!("no person {person_id}")));
+        }
         if person.is_bound() {
             return Err(RaError::Conflict(format!(
                 "person {person_id} has already bound an identity; nothing to send"
@@ -2180,13 +2371,21 @@ impl Registry {
                     "issuer": issuer, "subject": subject }),
         )
         .await?;
-        let change = RaChange::new().with(Effect::BindPerson {
+        let mut change = RaChange::new().with(Effect::BindPerson {
             person_id: person.id,
             issuer: issuer.clone(),
             subject: subject.clone(),
-            role: person.role,
-            entity_id: person.entity_id,
         });
+        // Named by a request the RA has validated, he gets the role with the
+        // link; otherwise with the validation of the request naming him.
+        if self.named_by_a_validated_request(&person).await? {
+            change.push(Effect::GrantRole {
+                issuer: issuer.clone(),
+                subject: subject.clone(),
+                role: person.role,
+                entity_id: person.entity_id,
+            });
+        }
         self.commit(&change).await?;
         Ok(Person {
             identity: Some((issuer, subject)),
@@ -2210,7 +2409,12 @@ impl Registry {
             let rows = self
                 .inner
                 .store
-                .registration_requests(None, Some(RequestState::Validated.name()), before, MAX_PAGE)
+                .registration_requests(
+                    RequestScope::All,
+                    Some(RequestState::Validated.name()),
+                    before,
+                    MAX_PAGE,
+                )
                 .await?;
             for row in &rows {
                 match self.issue(row.id).await {

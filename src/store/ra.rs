@@ -177,15 +177,32 @@ pub enum Effect {
     /// Registers a new organisation.
     InsertEntity(RegisteredEntity),
     /// Attaches a person, with an enrolment link if the person must bind an identity.
+    /// Attaches a person, with an enrolment link if the person must bind an
+    /// identity. It gives no role: roles come with `GrantRole`, once the RA
+    /// has validated a request naming the person.
     InsertPerson(Person, Option<Enrolment>),
-    /// Binds an OIDC identity to a person and gives the matching role.
+    /// Binds an OIDC identity to a person (no role by itself).
     BindPerson {
         person_id: Uuid,
+        issuer: String,
+        subject: String,
+    },
+    /// Gives an organisation role to an OIDC identity (idempotent).
+    GrantRole {
         issuer: String,
         subject: String,
         role: PersonRole,
         entity_id: Uuid,
     },
+    /// Takes every role in `entity_id` from an OIDC identity.
+    WithdrawRoles {
+        issuer: String,
+        subject: String,
+        entity_id: Uuid,
+    },
+    /// Writes what the validated request declared over an organisation no
+    /// one holds a role in yet.
+    UpdateEntity(RegisteredEntity),
     /// Replaces an unbound person's enrolment link (the old one stops working).
     RenewEnrolment {
         person_id: Uuid,
@@ -210,6 +227,16 @@ pub enum Effect {
         days_before: u32,
     },
     Notice(NewNotice),
+}
+
+/// Which requests a listing reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestScope<'a> {
+    All,
+    /// One organisation's.
+    Entity(Uuid),
+    /// Those one principal applied with.
+    CreatedBy(&'a str),
 }
 
 /// The changes of one RA action: all written, or none.
@@ -403,23 +430,11 @@ macro_rules! write_effect {
                     .bind(to_micros(person.created_at))
                     .execute(&mut *$tx)
                     .await?;
-                if let Some((issuer, subject)) = &person.identity {
-                    grant_role!(
-                        $tx,
-                        issuer,
-                        subject,
-                        person.role.name(),
-                        person.entity_id,
-                        now
-                    );
-                }
             }
             Effect::BindPerson {
                 person_id,
                 issuer,
                 subject,
-                role,
-                entity_id,
             } => {
                 // The link is spent: it binds once.
                 let updated = sqlx::query(
@@ -438,7 +453,44 @@ macro_rules! write_effect {
                         "person {person_id} is already bound to an identity"
                     )));
                 }
+            }
+            Effect::GrantRole {
+                issuer,
+                subject,
+                role,
+                entity_id,
+            } => {
                 grant_role!($tx, issuer, subject, role.name(), *entity_id, now);
+            }
+            Effect::WithdrawRoles {
+                issuer,
+                subject,
+                entity_id,
+            } => {
+                sqlx::query(
+                    "DELETE FROM role_assignments \
+                     WHERE issuer = $1 AND subject = $2 AND entity_id = $3",
+                )
+                .bind(issuer)
+                .bind(subject)
+                .bind(entity_id.to_string())
+                .execute(&mut *$tx)
+                .await?;
+            }
+            Effect::UpdateEntity(entity) => {
+                sqlx::query(
+                    "UPDATE entities SET legal_name = $1, siret = $2, legal_form = $3, \
+                     street = $4, postal_code = $5, city = $6 WHERE id = $7",
+                )
+                .bind(&entity.legal_name)
+                .bind(&entity.siret)
+                .bind(&entity.legal_form)
+                .bind(&entity.street)
+                .bind(&entity.postal_code)
+                .bind(&entity.city)
+                .bind(entity.id.to_string())
+                .execute(&mut *$tx)
+                .await?;
             }
             Effect::RenewEnrolment {
                 person_id,
@@ -708,6 +760,26 @@ impl Store {
         })
     }
 
+    /// Who holds a role in an organisation: (issuer, subject, role), in order.
+    pub async fn role_holders(
+        &self,
+        entity_id: Uuid,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let sql = "SELECT issuer, subject, role FROM role_assignments WHERE entity_id = $1 \
+                   ORDER BY issuer, subject, role";
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(entity_id.to_string())
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
+            }
+            Ok(out)
+        })
+    }
+
     /// The organisation registered under a SIREN, if any.
     pub async fn entity_by_siren(
         &self,
@@ -796,7 +868,7 @@ impl Store {
     /// first; after `before` (a request's id) when paging on.
     pub async fn registration_requests(
         &self,
-        entity_id: Option<Uuid>,
+        scope: RequestScope<'_>,
         state: Option<&str>,
         before: Option<Uuid>,
         limit: u32,
@@ -805,17 +877,25 @@ impl Store {
         // does not shift when requests are added meanwhile.
         let sql = format!(
             "SELECT {REQUEST_COLUMNS} FROM registration_requests \
-             WHERE ($1 = '' OR entity_id = $1) AND ($2 = '' OR state = $2) \
+             WHERE ($1 = '' OR entity_id = $1) AND ($5 = '' OR created_by = $5) \
+             AND ($2 = '' OR state = $2) \
              AND ($3 = '' OR (created_at, id) < \
                   (SELECT created_at, id FROM registration_requests WHERE id = $3)) \
              ORDER BY created_at DESC, id DESC LIMIT $4"
         );
         on_pool!(self, |pool| {
             let rows = sqlx::query(&sql)
-                .bind(entity_id.map(|e| e.to_string()).unwrap_or_default())
+                .bind(match scope {
+                    RequestScope::Entity(entity) => entity.to_string(),
+                    _ => String::new(),
+                })
                 .bind(state.unwrap_or_default())
                 .bind(before.map(|b| b.to_string()).unwrap_or_default())
                 .bind(i64::from(limit))
+                .bind(match scope {
+                    RequestScope::CreatedBy(principal) => principal,
+                    _ => "",
+                })
                 .fetch_all(pool)
                 .await?;
             let mut out = Vec::with_capacity(rows.len());

@@ -27,7 +27,7 @@ TOKENS = {}
 TOKEN_REUSE_SECS = 200
 POOLS = {
     name: list(CONTEXT[name])
-    for name in ("revocable", "revocable_by_legal_representative", "renewable")
+    for name in ("revocable", "revocable_by_legal_representative", "renewable", "withdrawable")
 }
 POOLS["unlockable"] = list(CONTEXT["locked_credentials"])
 # What a case took from a pool; given back unless the call succeeded.
@@ -73,7 +73,7 @@ CSC_PUBLIC = ("/csc/v1/info", "/csc/v2/info")
 
 def caller_of(path):
     """Whom an operation is meant for; None for the public ones."""
-    if path == "/ra/v1/requests/{id}/documents/{document_id}":
+    if path in ("/ra/v1/requests/{id}/documents/{document_id}", "/ra/v1/persons/{id}/role-withdrawal"):
         return "op-1"
     if path.startswith("/ra/v1/legal-representative/") or path == "/ra/v1/enrolments":
         return "legal-a"
@@ -334,6 +334,11 @@ def realistic(case, kwargs):
             set_json(case, {"token": link})
     elif path == "/ra/v1/persons/{id}/enrolment":
         set_path(case, id=draft()["persons"]["legal_representative"]["id"])
+    elif path == "/ra/v1/persons/{id}/role-withdrawal":
+        person = take("withdrawable", case)
+        if person is not None:
+            set_path(case, id=person)
+            set_json(case, {"reason": "contract run"})
     elif path == "/ca/v1/termination/approvals":
         set_json(case, {"ca_serial": ca_serial(), "reason": "contract run"})
 

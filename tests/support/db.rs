@@ -148,6 +148,45 @@ impl TestDb {
         }
     }
 
+    /// The rows of a query whose columns are all text, on a connection of its
+    /// own: how tests read what the product stored.
+    pub async fn text_rows(&self, sql: &str, args: Vec<Arg>) -> Vec<Vec<String>> {
+        macro_rules! read {
+            ($connection:expr) => {{
+                use sqlx::Row as _;
+                let mut query = sqlx::query(sql);
+                for arg in args {
+                    query = match arg {
+                        Arg::Int(v) => query.bind(v),
+                        Arg::Blob(v) => query.bind(v),
+                        Arg::Text(v) => query.bind(v),
+                    };
+                }
+                let rows = query.fetch_all(&mut $connection).await.unwrap();
+                let out: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|row| {
+                        (0..row.len())
+                            .map(|i| row.try_get::<String, _>(i).unwrap())
+                            .collect()
+                    })
+                    .collect();
+                $connection.close().await.unwrap();
+                out
+            }};
+        }
+        match self.backend {
+            DatabaseBackend::Sqlite => {
+                let mut connection = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                read!(connection)
+            }
+            DatabaseBackend::Postgres => {
+                let mut connection = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                read!(connection)
+            }
+        }
+    }
+
     /// Runs raw SQL (`$1`-style parameters) on a connection of its own: how tests tamper.
     pub async fn execute(&self, sql: &str, args: Vec<Arg>) -> u64 {
         macro_rules! run {
