@@ -5,7 +5,11 @@
 //! - a PAdES B-B seal of a large file (the largest corpus file, and one of more
 //!   than 100,000 objects): seconds and peak memory growth, each seal in a fresh
 //!   process, against pyHanko signing the same file in-process with a local key
-//!   (benches/pyhanko_sign.py).
+//!   (benches/pyhanko_sign.py);
+//! - PDF bombs (tests/support/pdf_bombs.rs): small files declaring far more
+//!   than they hold, each in a fresh process: peak memory growth against the
+//!   memory the seal reserves for a file of its size, and CPU seconds against
+//!   sealing a sound file of the same size.
 //!
 //! Numbers and ratios, not pass/fail: `cargo bench --bench seal_load` (or `make
 //! bench-seal`). Under `cargo test --all-targets` (no `--bench`) it is a smoke
@@ -18,6 +22,8 @@
     reason = "a test or bench stops at the first failure, with its cause"
 )]
 
+#[path = "../tests/support/pdf_bombs.rs"]
+mod pdf_bombs;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use sceau::config::{DatabaseSettings, HsmSettings, Settings, TlsSettings, TokenRole};
+use sceau::error::HasErrorKind as _;
 use sceau::hsm::{KeyAlgorithm, KeyId};
 use sceau::pki::issuance::{IssuanceRequest, KeySource};
 use sceau::seal::Level;
@@ -153,6 +160,14 @@ async fn run(tokens: &Path, root: &Path) {
     let demo = sceau::demo::ensure_credential(&state, &demo_dir)
         .await
         .unwrap();
+    if std::env::var("SCEAU_BENCH_ONLY").as_deref() == Ok("bombs") {
+        for (label, value) in bomb_rows(tokens, work.path(), &demo, &sizes) {
+            println!("  {label:<62} {value}");
+        }
+        let _ = stop.send(());
+        server.await.unwrap();
+        return;
+    }
     let p256 = state
         .store
         .seal_credential(demo.credential_id)
@@ -293,6 +308,8 @@ async fn run(tokens: &Path, root: &Path) {
         ));
     }
 
+    rows.extend(bomb_rows(tokens, work.path(), &demo, &sizes));
+
     println!("\nseal API (SQLite, SoftHSM, one 2-core machine shared by client and server)");
     for (label, value) in rows {
         println!("  {label:<62} {value}");
@@ -417,8 +434,12 @@ fn pades_files(root: &Path, work: &Path, large: bool) -> Vec<PathBuf> {
 /// One seal's figures: seconds, resident memory before and at its peak.
 struct Figures {
     seconds: f64,
+    /// User and system CPU time of the seal.
+    cpu_seconds: f64,
     rss_before_kib: f64,
     peak_kib: f64,
+    /// `sealed`, or the refusal.
+    outcome: String,
 }
 
 impl Figures {
@@ -442,8 +463,11 @@ impl Figures {
             serde_json::from_str(line.trim()).unwrap_or_else(|_| panic!("not figures: {line:?}"));
         Self {
             seconds: value["seconds"].as_f64().unwrap(),
+            // pyHanko's runs (benches/pyhanko_sign.py) report neither.
+            cpu_seconds: value["cpu_seconds"].as_f64().unwrap_or(f64::NAN),
             rss_before_kib: value["rss_before_kib"].as_f64().unwrap(),
             peak_kib: value["peak_kib"].as_f64().unwrap(),
+            outcome: value["outcome"].as_str().unwrap_or("sealed").to_owned(),
         }
     }
 }
@@ -456,6 +480,96 @@ fn status_kib(field: &str) -> f64 {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap()
+}
+
+/// Each bomb sealed in a fresh process, and a sound file of its size: the
+/// outcome, the peak memory growth against what the seal reserves, the CPU
+/// seconds against the sound file's.
+fn bomb_rows(
+    tokens: &Path,
+    work: &Path,
+    demo: &sceau::demo::DemoCredential,
+    sizes: &Sizes,
+) -> Vec<(String, String)> {
+    // Bombs: each refused, at what cost, against a sound file of its size.
+    let bombs: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "cross-reference rows, 5 x 1.6 M",
+            pdf_bombs::xref_row_bomb(pdf_bombs::BOMB_ROWS),
+        ),
+        (
+            "cross-reference rows, 5 x 4 Mi (as reproduced)",
+            pdf_bombs::xref_row_bomb(pdf_bombs::REPRODUCED_BOMB_ROWS),
+        ),
+        (
+            "object stream, 256 MiB of spaces",
+            pdf_bombs::object_stream_bomb(256 << 20),
+        ),
+        (
+            "1000:1 cross-reference stream, 256 MiB",
+            pdf_bombs::deflate_ratio_bomb(256 << 20),
+        ),
+        ("/Size 2^31 - 1", pdf_bombs::huge_size_bomb()),
+    ];
+    let mut rows = vec![(
+        "PDF bombs (each in a fresh process)".to_owned(),
+        String::new(),
+    )];
+    // The smoke pass tries the cheapest only.
+    let keep = if sizes.large_files { bombs.len() } else { 1 };
+    for (name, body) in bombs.into_iter().rev().take(keep) {
+        let bomb = work.join("bomb.pdf");
+        let control = work.join("control.pdf");
+        std::fs::write(&control, pdf_bombs::sound_file(body.len())).unwrap();
+        let size = body.len();
+        std::fs::write(&bomb, body).unwrap();
+        let ours = pades_child(
+            tokens,
+            work,
+            &bomb,
+            demo.credential_id,
+            &demo.client_cert_pem,
+        );
+        let sound = pades_child(
+            tokens,
+            work,
+            &control,
+            demo.credential_id,
+            &demo.client_cert_pem,
+        );
+        let reserved = sceau::seal::pdf_reservation(size) as f64;
+        rows.push((
+            format!(
+                "  {name} ({:.1} KiB): {}",
+                size as f64 / 1024.0,
+                ours.outcome
+            ),
+            String::new(),
+        ));
+        rows.push((
+            "    peak growth MiB / reserved MiB (goal <= 1)".to_owned(),
+            format!(
+                "{:>9.1} / {:.1}",
+                ours.growth_kib() / 1024.0,
+                reserved / 1048576.0
+            ),
+        ));
+        rows.push((
+            "    CPU s, bomb / sound file of its size (goal: a few)".to_owned(),
+            format!("{:>9.3} / {:.3}", ours.cpu_seconds, sound.cpu_seconds),
+        ));
+    }
+    rows
+}
+
+/// This process's user and system CPU seconds (/proc/self/stat, in ticks
+/// of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name, which ends with the last ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
 }
 
 fn pades_child(
@@ -504,6 +618,7 @@ async fn pades_once(tokens: &Path, root: &Path, job: &str) {
     let pdf = bytes::Bytes::from(std::fs::read(job["file"].as_str().unwrap()).unwrap());
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
     let before = status_kib("VmRSS");
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let sealed = state
         .sealer
@@ -515,15 +630,22 @@ async fn pades_once(tokens: &Path, root: &Path, job: &str) {
             &PadesOptions::default(),
             pdf.clone(),
         )
-        .await
-        .unwrap();
+        .await;
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
     let peak = status_kib("VmHWM");
-    assert!(sealed.head == pdf || sealed.tail.starts_with(&pdf));
+    let outcome = match sealed {
+        Ok(sealed) => {
+            assert!(sealed.head == pdf || sealed.tail.starts_with(&pdf));
+            "sealed".to_owned()
+        }
+        Err(refused) => format!("refused ({})", refused.kind().http_status()),
+    };
     state.journal.shutdown().await.unwrap();
     println!(
         "{}",
-        json!({ "seconds": seconds, "rss_before_kib": before, "peak_kib": peak })
+        json!({ "seconds": seconds, "cpu_seconds": cpu, "rss_before_kib": before,
+                "peak_kib": peak, "outcome": outcome })
     );
 }
 

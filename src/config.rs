@@ -302,8 +302,8 @@ pub struct SealSettings {
     /// it bounds the memory documents take.
     pub max_concurrent_documents: usize,
     /// The memory the documents being sealed may take together, in MiB, each
-    /// reckoned at `seal::PDF_MEMORY_FACTOR` times its size (a PDF's body,
-    /// its index and, at B-LT and above, its sealed copy).
+    /// reckoned by `seal::pdf_reservation` (a PDF's body, its index and, at
+    /// B-LT and above, its sealed copy) or `seal::CMS_MEMORY_FACTOR`.
     /// Past it, 503 with Retry-After; a document that
     /// would need more than all of it alone, 413.
     pub max_document_memory_mib: u64,

@@ -312,6 +312,15 @@ pub struct DocumentSlot {
 /// the body, benches/seal_load.rs), and at B-LT and B-LTA one copy of the
 /// whole file; with room to spare.
 pub const PDF_MEMORY_FACTOR: usize = 4;
+
+/// What sealing a PDF of `size` bytes reserves: `PDF_MEMORY_FACTOR` times its
+/// size, and the floor its cross-reference index and an inflated stream may
+/// always take, however small the file (`pdf_file::row_budget`).
+pub fn pdf_reservation(size: usize) -> usize {
+    size.saturating_mul(PDF_MEMORY_FACTOR)
+        .saturating_add(pdf_file::INDEX_FLOOR_BYTES)
+        .saturating_add(pdf_file::DECODED_FLOOR_BYTES)
+}
 /// The same for CAdES: the content, its copy for the signing task, and an
 /// enveloping CMS that holds it once more.
 pub const CMS_MEMORY_FACTOR: usize = 3;
@@ -353,8 +362,14 @@ impl<K: SealKeys> Sealer<K> {
     /// (memory stays bounded). A document that would need more than the whole
     /// budget is `TooLarge`.
     pub fn document_slot(&self, size: usize, factor: usize) -> Result<DocumentSlot, SealError> {
+        self.slot_of(size, size.saturating_mul(factor))
+    }
+
+    /// As `document_slot`, for a document of `size` bytes that may take
+    /// `needed` bytes of memory.
+    pub fn slot_of(&self, size: usize, needed: usize) -> Result<DocumentSlot, SealError> {
         let budget_mib = self.inner.settings.max_document_memory_mib;
-        let needed_kib = size.saturating_mul(factor).div_ceil(1024).max(1);
+        let needed_kib = needed.div_ceil(1024).max(1);
         let budget_kib = usize::try_from(budget_mib.saturating_mul(1024)).unwrap_or(usize::MAX);
         let too_large = SealError::TooLarge { size, budget_mib };
         if needed_kib > budget_kib {

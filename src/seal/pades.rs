@@ -14,7 +14,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::pdf_file::{PdfFile, Revision};
+use super::pdf_file::{PdfFile, ReadError, Revision};
 use super::{Level, SealError, SealKeys, Sealer, TimeStamper};
 use crate::auth::Principal;
 
@@ -247,11 +247,18 @@ fn read_strictly(pdf: &[u8]) -> Result<PdfFile<'_>, SealError> {
              truncated or edited by hand; repair it and send it again"
         ))
     };
-    let file = PdfFile::read(pdf).map_err(damaged)?;
+    let unread = |error: ReadError| match error {
+        ReadError::Damaged(reason) => damaged(reason),
+        ReadError::Excessive(reason) => refused(format!(
+            "the PDF asks more than a file of its size may ({reason}): it is refused before \
+             that cost is spent"
+        )),
+    };
+    let file = PdfFile::read(pdf).map_err(unread)?;
     if file.trailer().has(b"Encrypt") {
         return Err(refused("the PDF is encrypted: it cannot be sealed"));
     }
-    file.check().map_err(damaged)?;
+    file.check().map_err(unread)?;
     Ok(file)
 }
 
@@ -751,7 +758,7 @@ fn dss_revision(
 ) -> Result<Vec<u8>, SealError> {
     let internal =
         |e: String| SealError::Internal(format!("adding the DSS to the sealed PDF: {e}"));
-    let file = PdfFile::read(pdf).map_err(internal)?;
+    let file = PdfFile::read(pdf).map_err(|e| internal(e.to_string()))?;
     let mut revision = Revision::new(&file).map_err(internal)?;
     let (catalog_id, mut catalog) = file.catalog().map_err(internal)?;
     let mut dss = catalog
@@ -829,7 +836,7 @@ impl<K: SealKeys> Sealer<K> {
         options: &PadesOptions,
         pdf: Bytes,
     ) -> Result<SealedPdf, SealError> {
-        let _slot = self.document_slot(pdf.len(), super::PDF_MEMORY_FACTOR)?;
+        let _slot = self.slot_of(pdf.len(), super::pdf_reservation(pdf.len()))?;
         let now = self.clock().now();
         // The right to the credential is checked before the document is read;
         // the SAD is spent only once the document proved sealable.

@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use lopdf::{Dictionary, Object, ObjectId};
 
-use super::pdf_syntax::{Body, Reader, inflates, is_flate};
+use super::pdf_syntax::{Body, Inflate, Reader, inflates, is_flate};
 
 /// The highest object number a seal's revision may use: PDF 1.7's documented
 /// limit (ISO 32000-1 Annex C). Real files stay far below it.
@@ -26,6 +26,76 @@ const MIN_DECODED_LIMIT: usize = 4 << 20;
 const MAX_DECODED_LIMIT: usize = lopdf::DEFAULT_MAX_DECOMPRESSED_SIZE;
 /// References followed in a row before a chain is called a loop.
 const MAX_HOPS: usize = 32;
+/// What one cross-reference row may cost the index at most: its map entry
+/// and its place in `placed`, with the spare room of their tables.
+const ROW_COST_BYTES: usize = 96;
+/// The index may always take this much memory, and twice the file's size
+/// when that is more: the seal reserves it (`seal::pdf_reservation`).
+pub const INDEX_FLOOR_BYTES: usize = 16 << 20;
+/// Every stream may inflate to `MIN_DECODED_LIMIT`: reserved with the index.
+pub const DECODED_FLOOR_BYTES: usize = MIN_DECODED_LIMIT;
+
+/// The cross-reference rows a file of `len` bytes may list, in all its
+/// sections together: what its index may cost, divided by a row's cost.
+pub fn row_budget(len: usize) -> usize {
+    len.saturating_mul(2).max(INDEX_FLOOR_BYTES) / ROW_COST_BYTES
+}
+
+/// Why a file is not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    /// It does not follow the syntax.
+    Damaged(String),
+    /// It declares more than a file of its size can hold, or than reading it
+    /// may cost: refused before the cost is spent.
+    Excessive(String),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Damaged(reason) | Self::Excessive(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl From<String> for ReadError {
+    fn from(reason: String) -> Self {
+        Self::Damaged(reason)
+    }
+}
+
+impl From<&str> for ReadError {
+    fn from(reason: &str) -> Self {
+        Self::Damaged(reason.to_owned())
+    }
+}
+
+/// `Inflate` as a reading error about `what`.
+fn inflate_error(what: &str, error: Inflate) -> ReadError {
+    match error {
+        Inflate::TooLarge { limit } => ReadError::Excessive(format!(
+            "{what} inflates to more than {limit} bytes, the most a file of this size may"
+        )),
+        Inflate::Damaged(e) => ReadError::Damaged(format!("{what} is damaged: {e}")),
+    }
+}
+
+/// A `/Size` as a count of object numbers, within the PDF's limit.
+fn object_count(size: &Object, what: &str) -> Result<u32, ReadError> {
+    let size = size
+        .as_i64()
+        .ok()
+        .and_then(|s| u32::try_from(s).ok())
+        .ok_or_else(|| ReadError::Damaged(format!("{what} has a bad /Size")))?;
+    if size > MAX_OBJECT_NUMBER + 1 {
+        return Err(ReadError::Excessive(format!(
+            "{what} declares a /Size of {size}, beyond the {} objects a PDF may hold",
+            MAX_OBJECT_NUMBER + 1
+        )));
+    }
+    Ok(size)
+}
 
 /// Where the newest revision that names an object puts it.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +124,8 @@ pub struct PdfFile<'a> {
     last_section: usize,
     kind: XrefKind,
     object_streams: RefCell<HashMap<u32, Rc<lopdf::ObjectStream>>>,
+    /// Cross-reference rows the sections may still list (`row_budget`).
+    rows_left: usize,
 }
 
 fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -70,7 +142,7 @@ fn offset_value(object: &Object, what: &str) -> Result<usize, String> {
 
 impl<'a> PdfFile<'a> {
     /// Reads the cross-reference chain from `startxref` down every `/Prev`.
-    pub fn read(bytes: &'a [u8]) -> Result<Self, String> {
+    pub fn read(bytes: &'a [u8]) -> Result<Self, ReadError> {
         let tail_start = bytes.len().saturating_sub(2048);
         let keyword = rfind(&bytes[tail_start..], b"startxref")
             .map(|p| tail_start + p)
@@ -86,6 +158,7 @@ impl<'a> PdfFile<'a> {
             last_section,
             kind: XrefKind::Table,
             object_streams: RefCell::new(HashMap::new()),
+            rows_left: row_budget(bytes.len()),
         };
         let mut seen = HashSet::new();
         let mut next = Some(last_section);
@@ -95,7 +168,7 @@ impl<'a> PdfFile<'a> {
                 return Ok(file);
             };
             if !seen.insert(offset) {
-                return Err(format!("the cross-reference chain loops back to {offset}"));
+                return Err(format!("the cross-reference chain loops back to {offset}").into());
             }
             let mut section = Reader::new(bytes, offset, true);
             let (trailer, kind) = if section.keyword(b"xref") {
@@ -104,16 +177,21 @@ impl<'a> PdfFile<'a> {
                 if !section.keyword(b"trailer") {
                     return Err(format!(
                         "the cross-reference section at {offset} is not followed by its trailer"
-                    ));
+                    )
+                    .into());
                 }
                 section.skip_white();
                 let trailer = section.dictionary(0)?;
+                if let Ok(size) = trailer.get(b"Size") {
+                    object_count(size, &format!("the trailer at {offset}"))?;
+                }
+                file.count_rows(table.len())?;
                 // A hybrid file (§7.5.8.4): the table first, then its
                 // cross-reference stream, whose entries the table may
                 // leave free.
                 for entry in &table {
                     if let Some(at) = entry.offset {
-                        file.place(entry.number, entry.generation, at);
+                        file.place(entry.number, entry.generation, at)?;
                     }
                 }
                 if let Ok(stream_at) = trailer.get(b"XRefStm") {
@@ -141,19 +219,39 @@ impl<'a> PdfFile<'a> {
                 newest = false;
             }
         }
-        Err("too many cross-reference sections".to_owned())
+        Err("too many cross-reference sections".to_owned().into())
     }
 
-    fn place(&mut self, number: u32, generation: u16, offset: usize) {
+    /// Takes `rows` from the budget before they are stored.
+    fn count_rows(&mut self, rows: usize) -> Result<(), ReadError> {
+        if rows > self.rows_left {
+            let allowed = row_budget(self.bytes.len());
+            return Err(ReadError::Excessive(format!(
+                "its cross-reference sections list more than {allowed} entries, the most a \
+                 file of {} bytes may list",
+                self.bytes.len()
+            )));
+        }
+        self.rows_left -= rows;
+        Ok(())
+    }
+
+    fn place(&mut self, number: u32, generation: u16, offset: usize) -> Result<(), ReadError> {
+        if offset >= self.bytes.len() {
+            return Err(ReadError::Damaged(format!(
+                "object {number} is placed at {offset}, past the end of the file"
+            )));
+        }
         self.placed.push((number, generation, offset));
         self.entries
             .entry(number)
             .or_insert(Entry::InUse { offset, generation });
+        Ok(())
     }
 
     /// The cross-reference stream at `offset`: its entries join the index;
     /// its dictionary (the section's trailer) is returned.
-    fn xref_stream(&mut self, offset: usize) -> Result<Dictionary, String> {
+    fn xref_stream(&mut self, offset: usize) -> Result<Dictionary, ReadError> {
         let not_here = || format!("no cross-reference stream at {offset}");
         let number = Reader::new(self.bytes, offset, false)
             .object_header()
@@ -162,10 +260,10 @@ impl<'a> PdfFile<'a> {
         let Body::Stream { dict, data_at, .. } =
             Reader::new(self.bytes, offset, true).indirect_object(number, None)?
         else {
-            return Err(not_here());
+            return Err(not_here().into());
         };
         if dict.get(b"Type").and_then(Object::as_name).ok() != Some(b"XRef") {
-            return Err(not_here());
+            return Err(not_here().into());
         }
         let length = dict
             .get(b"Length")
@@ -176,8 +274,9 @@ impl<'a> PdfFile<'a> {
             })?;
         let data = Reader::stream_data(self.bytes, number, data_at, length)?;
         if is_flate(&dict) {
-            inflates(data)
-                .map_err(|e| format!("the cross-reference stream at {offset} is damaged: {e}"))?;
+            inflates(data, self.decoded_limit()).map_err(|e| {
+                inflate_error(&format!("the cross-reference stream at {offset}"), e)
+            })?;
         }
         let stream = lopdf::Stream {
             dict,
@@ -206,15 +305,12 @@ impl<'a> PdfFile<'a> {
             .collect::<Option<_>>()
             .ok_or_else(|| bad("/W"))?;
         let [kind_width, second_width, third_width] = widths[..] else {
-            return Err(bad("/W"));
+            return Err(bad("/W").into());
         };
-        let size = stream
-            .dict
-            .get(b"Size")
-            .and_then(Object::as_i64)
-            .ok()
-            .and_then(|s| u32::try_from(s).ok())
-            .ok_or_else(|| bad("/Size"))?;
+        let size = object_count(
+            stream.dict.get(b"Size").map_err(|_| bad("/Size"))?,
+            &format!("the cross-reference stream at {offset}"),
+        )?;
         let index: Vec<u32> = match stream.dict.get(b"Index") {
             Err(_) => vec![0, size],
             Ok(Object::Array(items)) => items
@@ -223,7 +319,7 @@ impl<'a> PdfFile<'a> {
                 .collect::<Option<_>>()
                 .filter(|v: &Vec<u32>| v.len() % 2 == 0)
                 .ok_or_else(|| bad("/Index"))?,
-            Ok(_) => return Err(bad("/Index")),
+            Ok(_) => return Err(bad("/Index").into()),
         };
         let row_width = kind_width + second_width + third_width;
         let field = |row: &[u8], from: usize, width: usize| {
@@ -231,6 +327,21 @@ impl<'a> PdfFile<'a> {
                 .iter()
                 .fold(0u64, |value, byte| (value << 8) | u64::from(*byte))
         };
+        // Every row names an object number under /Size, and each one is
+        // counted before it is stored.
+        let mut listed: u64 = 0;
+        for pair in index.chunks(2) {
+            let end = u64::from(pair[0]) + u64::from(pair[1]);
+            listed += u64::from(pair[1]);
+            if end > u64::from(size) {
+                return Err(ReadError::Excessive(format!(
+                    "the cross-reference stream at {offset} lists objects up to {end}, past \
+                     its /Size of {size}"
+                )));
+            }
+        }
+        let present = rows.len() / row_width.max(1);
+        self.count_rows(usize::try_from(listed).unwrap_or(usize::MAX).min(present))?;
         let mut rows = rows.chunks_exact(row_width.max(1));
         for pair in index.chunks(2) {
             let (first, count) = (pair[0], pair[1]);
@@ -254,7 +365,7 @@ impl<'a> PdfFile<'a> {
                     1 => {
                         let offset = usize::try_from(second).map_err(|_| bad("offset"))?;
                         let generation = u16::try_from(third).map_err(|_| bad("generation"))?;
-                        self.place(number, generation, offset);
+                        self.place(number, generation, offset)?;
                     }
                     2 => {
                         let container = u32::try_from(second).map_err(|_| bad("entry"))?;
@@ -402,8 +513,9 @@ impl<'a> PdfFile<'a> {
             return Err(format!("object {container} is not an object stream"));
         };
         if is_flate(&stream.dict) {
-            inflates(&stream.content)
-                .map_err(|e| format!("the compressed object stream {container} is damaged: {e}"))?;
+            inflates(&stream.content, self.decoded_limit()).map_err(|e| {
+                inflate_error(&format!("the compressed object stream {container}"), e).to_string()
+            })?;
         }
         let decoded = lopdf::ObjectStream::new_with_limit(&stream, Some(self.decoded_limit()))
             .map(Rc::new)
@@ -418,7 +530,7 @@ impl<'a> PdfFile<'a> {
     /// building it: its header where the table says, a sound value, `endobj`
     /// or a stream whose /Length leads to `endstream`; and every object
     /// stream in use inflates with a sound checksum.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ReadError> {
         for &(number, generation, offset) in &self.placed {
             let body =
                 Reader::new(self.bytes, offset, false).indirect_object(number, Some(generation))?;
@@ -439,7 +551,7 @@ impl<'a> PdfFile<'a> {
             .collect();
         for container in containers {
             let Some(Entry::InUse { offset, generation }) = self.entries.get(&container) else {
-                return Err(format!("object stream {container} is not in the file"));
+                return Err(format!("object stream {container} is not in the file").into());
             };
             if let Body::Stream {
                 dict,
@@ -449,8 +561,8 @@ impl<'a> PdfFile<'a> {
                 && is_flate(&dict)
             {
                 let data = self.stream_data(container, length.as_ref(), data_at)?;
-                inflates(data).map_err(|e| {
-                    format!("the compressed object stream {container} is damaged: {e}")
+                inflates(data, self.decoded_limit()).map_err(|e| {
+                    inflate_error(&format!("the compressed object stream {container}"), e)
                 })?;
             }
         }
@@ -620,7 +732,9 @@ mod tests {
 
     /// A file and every object validated: what sealing asks first.
     fn read_and_check(pdf: &[u8]) -> Result<(), String> {
-        PdfFile::read(pdf)?.check()
+        PdfFile::read(pdf)
+            .and_then(|file| file.check())
+            .map_err(|e| e.to_string())
     }
 
     fn pdf(table: &str, trailer: &str) -> Vec<u8> {

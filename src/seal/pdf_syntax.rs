@@ -668,15 +668,32 @@ fn decode_name(raw: &[u8]) -> Vec<u8> {
     name
 }
 
-/// Whether zlib `data` inflates to its end with a sound checksum (the output
-/// is dropped as it comes). lopdf inflates without the check; other readers
-/// stop at a bad one.
-pub fn inflates(data: &[u8]) -> std::io::Result<()> {
-    std::io::copy(
-        &mut flate2::read::ZlibDecoder::new(data),
+/// Why a zlib stream was not inflated.
+#[derive(Debug)]
+pub enum Inflate {
+    /// It would inflate to more than the limit: stopped there.
+    TooLarge { limit: usize },
+    /// It is damaged, or its checksum is wrong.
+    Damaged(std::io::Error),
+}
+
+/// Whether zlib `data` inflates to its end, to at most `limit` bytes, with a
+/// sound checksum (the output is dropped as it comes, and no more than
+/// `limit` + 1 bytes are ever produced). lopdf inflates without the check;
+/// other readers stop at a bad one.
+pub fn inflates(data: &[u8], limit: usize) -> Result<(), Inflate> {
+    use std::io::Read as _;
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    let produced = std::io::copy(
+        &mut flate2::read::ZlibDecoder::new(data).take(cap),
         &mut std::io::sink(),
     )
-    .map(|_| ())
+    .map_err(Inflate::Damaged)?;
+    if produced >= cap {
+        Err(Inflate::TooLarge { limit })
+    } else {
+        Ok(())
+    }
 }
 
 /// Whether a stream dictionary's only filter is FlateDecode.

@@ -14,6 +14,7 @@ pub mod hsm;
 pub mod idp;
 pub mod journal;
 pub mod pades;
+pub mod pdf_bombs;
 pub mod service;
 pub mod smtp;
 pub mod test_ca;
