@@ -8,6 +8,7 @@ pub mod cades;
 pub mod digests;
 pub mod pades;
 mod pdf_file;
+mod pdf_patch;
 mod pdf_syntax;
 
 use std::str::FromStr;

@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use lopdf::{Dictionary, Object, ObjectId};
 
+use super::pdf_patch::patched;
 use super::pdf_syntax::{Body, Inflate, Reader, inflates, is_flate};
 
 /// The highest object number a seal's revision may use: PDF 1.7's documented
@@ -479,6 +480,66 @@ impl<'a> PdfFile<'a> {
         }
     }
 
+    /// The bytes of object `id`'s value as written (decoded from its object
+    /// stream for a compressed one); `None` for a stream.
+    pub fn raw_value(&self, id: ObjectId) -> Result<Option<std::borrow::Cow<'a, [u8]>>, String> {
+        let missing = || format!("object {} {} is not in the file", id.0, id.1);
+        match self.entries.get(&id.0) {
+            Some(Entry::InUse { offset, generation }) if *generation == id.1 => {
+                let mut reader = Reader::new(self.bytes, *offset, false);
+                reader.object_header().ok_or_else(missing)?;
+                reader.skip_white();
+                let start = reader.at;
+                reader.value(0)?;
+                let end = reader.at;
+                reader.skip_white();
+                if reader.keyword(b"stream") {
+                    return Ok(None);
+                }
+                Ok(self.bytes.get(start..end).map(std::borrow::Cow::Borrowed))
+            }
+            Some(Entry::Compressed { container }) if id.1 == 0 => {
+                let Object::Stream(stream) = self.get((*container, 0))? else {
+                    return Err(format!("object {container} is not an object stream"));
+                };
+                let first = stream
+                    .dict
+                    .get(b"First")
+                    .ok()
+                    .and_then(|f| offset_value(f, "/First").ok())
+                    .ok_or_else(|| format!("object stream {container} has a bad /First"))?;
+                let count = stream
+                    .dict
+                    .get(b"N")
+                    .ok()
+                    .and_then(|n| offset_value(n, "/N").ok())
+                    .ok_or_else(|| format!("object stream {container} has a bad /N"))?;
+                let content = stream
+                    .get_plain_content_with_limit(self.decoded_limit())
+                    .map_err(|e| format!("the object stream {container} cannot be read: {e}"))?;
+                let mut header = Reader::new(&content, 0, false);
+                let mut at = None;
+                for _ in 0..count {
+                    let (Some(number), Some(offset)) = (header.unsigned(), header.unsigned())
+                    else {
+                        return Err(format!("object stream {container} has a bad header"));
+                    };
+                    if number == id.0 as usize {
+                        at = Some(first.saturating_add(offset));
+                        break;
+                    }
+                }
+                let at = at.ok_or_else(missing)?;
+                let mut reader = Reader::new(&content, at, false);
+                reader.value(0)?;
+                Ok(content
+                    .get(at..reader.at)
+                    .map(|raw| std::borrow::Cow::Owned(raw.to_vec())))
+            }
+            _ => Err(missing()),
+        }
+    }
+
     fn body(&self, number: u32, generation: u16, offset: usize) -> Result<Body, String> {
         Reader::new(self.bytes, offset, true).indirect_object(number, Some(generation))
     }
@@ -589,6 +650,9 @@ pub struct NoObjectNumber;
 pub struct Revision<'f, 'a> {
     file: &'f PdfFile<'a>,
     objects: BTreeMap<u32, (u16, Object)>,
+    /// The numbers of the file's own objects that `set` replaces: written
+    /// over their bytes as read (`pdf_patch`).
+    replaced: HashSet<u32>,
     next: u32,
 }
 
@@ -597,6 +661,7 @@ impl<'f, 'a> Revision<'f, 'a> {
         Ok(Self {
             file,
             objects: BTreeMap::new(),
+            replaced: HashSet::new(),
             next: file.next_number()?,
         })
     }
@@ -615,7 +680,26 @@ impl<'f, 'a> Revision<'f, 'a> {
 
     /// A new version of the file's object `id`.
     pub fn set(&mut self, id: ObjectId, object: Object) {
+        if self.file.entries.contains_key(&id.0) {
+            self.replaced.insert(id.0);
+        }
         self.objects.insert(id.0, (id.1, object));
+    }
+
+    /// `object`, the new version of the file's object `id`, written over the
+    /// file's bytes for it: unchanged values as the producer wrote them.
+    /// Written anew when those bytes cannot be had (a stream).
+    fn write_replacement(
+        &self,
+        out: &mut Vec<u8>,
+        id: ObjectId,
+        object: &Object,
+    ) -> Result<(), String> {
+        if let (Ok(original), Ok(Some(raw))) = (self.file.get(id), self.file.raw_value(id)) {
+            out.extend_from_slice(&patched(&raw, &original, object)?);
+            return Ok(());
+        }
+        lopdf::Writer::write_object(out, object).map_err(|e| format!("writing the update: {e}"))
     }
 
     /// The update's bytes, to be written right after the file's.
@@ -630,7 +714,11 @@ impl<'f, 'a> Revision<'f, 'a> {
         for (number, (generation, object)) in &self.objects {
             placed.push((*number, *generation, base + out.len()));
             out.extend_from_slice(format!("{number} {generation} obj\n").as_bytes());
-            lopdf::Writer::write_object(&mut out, object).map_err(write_error)?;
+            if self.replaced.contains(number) {
+                self.write_replacement(&mut out, (*number, *generation), object)?;
+            } else {
+                lopdf::Writer::write_object(&mut out, object).map_err(write_error)?;
+            }
             out.extend_from_slice(b"\nendobj\n");
         }
         let mut trailer = self.file.trailer.clone();
@@ -1062,5 +1150,106 @@ mod tests {
         let read = PdfFile::read(&file).unwrap();
         let mut revision = Revision::new(&read).unwrap();
         assert!(revision.add(Object::Null).is_err());
+    }
+
+    /// A page as a producer wrote it: reals beyond f32's digits, a literal
+    /// string with escapes, a name with a # escape, a nested dictionary.
+    const PRODUCED_PAGE: &str = "<< /Type /Page /MediaBox [0 0 595.275591 841.889764] \
+        /Note (Caf\\351 \\(draft\\)\\n) /Tag /A#20B \
+        /Resources << /ProcSet [/PDF] /Scale 0.333333333 >> >>";
+
+    /// The rewritten object `number` in the update written after `file`.
+    fn rewritten(update: &[u8], number: u32) -> String {
+        let text = String::from_utf8_lossy(update).into_owned();
+        let start = text.find(&format!("{number} 0 obj")).unwrap();
+        let end = start + text[start..].find("endobj").unwrap();
+        text[start..end].to_owned()
+    }
+
+    fn assert_kept_as_written(object: &str) {
+        for raw in [
+            "595.275591",
+            "841.889764",
+            "(Caf\\351 \\(draft\\)\\n)",
+            "/A#20B",
+            "<< /ProcSet [/PDF] /Scale 0.333333333 >>",
+        ] {
+            assert!(object.contains(raw), "{raw} is not kept in {object}");
+        }
+        assert!(object.contains("/Annots"), "{object}");
+    }
+
+    #[test]
+    fn a_rewritten_object_keeps_every_value_it_does_not_change_as_written() {
+        let body = format!(
+            "%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n\
+             2 0 obj\n{PRODUCED_PAGE}\nendobj\n"
+        );
+        let page_at = body.find("2 0 obj").unwrap();
+        let table_at = body.len();
+        let file = format!(
+            "{body}xref\n0 3\n0000000000 65535 f \n0000000009 00000 n \n{page_at:010} 00000 n \n\
+             trailer\n<< /Size 3 /Root 1 0 R >>\nstartxref\n{table_at}\n%%EOF\n"
+        )
+        .into_bytes();
+        let read = PdfFile::read(&file).unwrap();
+        assert_eq!(read.check(), Ok(()));
+        let Object::Dictionary(mut page) = read.get((2, 0)).unwrap() else {
+            panic!("the page");
+        };
+        page.set("Annots", Object::Array(vec![Object::Reference((3, 0))]));
+        let mut revision = Revision::new(&read).unwrap();
+        revision.set((2, 0), Object::Dictionary(page));
+        let update = revision.write().unwrap();
+        assert_kept_as_written(&rewritten(&update, 2));
+    }
+
+    #[test]
+    fn an_object_from_an_object_stream_is_rewritten_as_written_too() {
+        let header = "2 0 ";
+        let content = format!("{header}{PRODUCED_PAGE}");
+        let mut file = b"%PDF-1.7\n".to_vec();
+        let catalog_at = file.len();
+        file.extend_from_slice(b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
+        let container_at = file.len();
+        file.extend_from_slice(
+            format!(
+                "3 0 obj\n<< /Type /ObjStm /N 1 /First {} /Length {} >>\nstream\n{content}\nendstream\nendobj\n",
+                header.len(),
+                content.len()
+            )
+            .as_bytes(),
+        );
+        let stream_at = file.len();
+        let at = |offset: usize| [1u8, (offset >> 8) as u8, offset as u8, 0];
+        let rows = [
+            [0u8, 0, 0, 0xFF],
+            at(catalog_at),
+            [2, 0, 3, 0],
+            at(container_at),
+            at(stream_at),
+        ]
+        .concat();
+        file.extend_from_slice(
+            format!(
+                "4 0 obj\n<< /Type /XRef /Size 5 /W [1 2 1] /Root 1 0 R /Length {} >>\nstream\n",
+                rows.len()
+            )
+            .as_bytes(),
+        );
+        file.extend_from_slice(&rows);
+        file.extend_from_slice(
+            format!("\nendstream\nendobj\nstartxref\n{stream_at}\n%%EOF\n").as_bytes(),
+        );
+        let read = PdfFile::read(&file).unwrap();
+        assert_eq!(read.check(), Ok(()));
+        let Object::Dictionary(mut page) = read.get((2, 0)).unwrap() else {
+            panic!("the page");
+        };
+        page.set("Annots", Object::Array(vec![Object::Reference((5, 0))]));
+        let mut revision = Revision::new(&read).unwrap();
+        revision.set((2, 0), Object::Dictionary(page));
+        let update = revision.write().unwrap();
+        assert_kept_as_written(&rewritten(&update, 2));
     }
 }

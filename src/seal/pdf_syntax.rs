@@ -76,6 +76,17 @@ pub enum Body {
     },
 }
 
+/// Where one entry of a dictionary lies in the bytes: its key (decoded),
+/// where the key as written starts, where its value starts, and where the
+/// value ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntrySpan {
+    pub key: Vec<u8>,
+    pub key_start: usize,
+    pub value_start: usize,
+    pub end: usize,
+}
+
 /// A cursor over the file. With `build` false it only validates, and the
 /// values it returns are `Null` placeholders (no allocation per object).
 pub struct Reader<'a> {
@@ -343,6 +354,38 @@ impl<'a> Reader<'a> {
                     self.value(depth + 1)?;
                 }
             }
+        }
+    }
+
+    /// The entries of the dictionary here (`<<`), as spans of the bytes,
+    /// in the order written; the reader ends past its `>>`.
+    pub fn dictionary_spans(&mut self) -> Result<Vec<EntrySpan>, String> {
+        let start = self.at;
+        if !self.rest().starts_with(b"<<") {
+            return Err(format!("no dictionary at {start}"));
+        }
+        self.at += 2;
+        let mut entries = Vec::new();
+        loop {
+            self.skip_white();
+            if self.rest().starts_with(b">>") {
+                self.at += 2;
+                return Ok(entries);
+            }
+            if self.peek() != Some(b'/') {
+                return Err(format!("a dictionary key at {} is not a name", self.at));
+            }
+            let key_start = self.at;
+            let key = decode_name(self.raw_name()?);
+            self.skip_white();
+            let value_start = self.at;
+            self.value(1)?;
+            entries.push(EntrySpan {
+                key,
+                key_start,
+                value_start,
+                end: self.at,
+            });
         }
     }
 

@@ -41,6 +41,7 @@ from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
+from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.fields import (
     MDPPerm,
     SigFieldSpec,
@@ -217,6 +218,49 @@ def write_signed(source: Path, out: Path, signer, permissions=None) -> None:
         signers.sign_pdf(IncrementalPdfFileWriter(handle), meta, signer=signer, output=output)
 
 
+def write_precise(out: Path) -> None:
+    """One page as a producer that writes reals to six decimals and strings
+    with escapes does: values a rewrite of the page must keep as written, or
+    a validator sees an earlier signature's page changed."""
+    content = b"BT /F1 12 Tf 72 770 Td (Precise) Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595.275591 841.889764] "
+        b"/CropBox [0.000001 0 595.275591 841.889764] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> "
+        b"/PieceInfo << /Corpus << /Note (Caf\\351 \\(draft\\)) "
+        b"/LastModified (D:20260101000000Z) >> >> /LastModified (D:20260101000000Z) >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    data = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(data))
+        data += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    table = len(data)
+    data += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        data += b"%010d 00000 n \n" % offset
+    data += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, table)
+    out.write_bytes(bytes(data))
+
+
+def write_signed_with_dss(source: Path, out: Path, signer) -> None:
+    """`source` signed, then a DSS update holding the signer's certificate,
+    as validation-data tools append one."""
+    write_signed(source, out, signer)
+    with out.open("rb") as handle:
+        reader = PdfFileReader(handle)
+        contents = reader.embedded_signatures[0].pkcs7_content
+    with out.open("rb+") as stream:
+        DocumentSecurityStore.add_dss(
+            stream, contents, certs=[signer.signing_cert], force_write=True
+        )
+
+
 def write_empty_field(source: Path, out: Path, name: str) -> None:
     """`source` with an empty signature field `name` on its first page."""
     with source.open("rb") as handle, out.open("wb") as output:
@@ -241,7 +285,7 @@ def broken_xref(pdf: bytes) -> bytes:
 
 
 def default_corpus(out: Path) -> list:
-    """Files 1-15 of the corpus, with their manifest entries."""
+    """Files 1-18 of the corpus, with their manifest entries."""
     invoice = out / "invoice-reportlab.pdf"
     write_invoice(str(invoice))
     write_minutes(out / "minutes-ghostscript.pdf")
@@ -254,6 +298,13 @@ def default_corpus(out: Path) -> list:
     write_signed(invoice, out / "invoice-signed-pyhanko.pdf", signer)
     write_signed(invoice, out / "invoice-certified-p2.pdf", signer, MDPPerm.FILL_FORMS)
     write_signed(invoice, out / "invoice-certified-p1.pdf", signer, MDPPerm.NO_CHANGES)
+    precise = out / "precise-reals.pdf"
+    write_precise(precise)
+    write_signed(precise, out / "precise-signed-pyhanko.pdf", signer)
+    precise.unlink()
+    write_signed(out / "invoice-objstreams-qpdf.pdf", out / "objstreams-signed-pyhanko.pdf",
+                 signer)
+    write_signed_with_dss(invoice, out / "invoice-signed-dss-pyhanko.pdf", signer)
     qpdf("--encrypt", "user", "owner", "256", "--", invoice, out / "invoice-encrypted-qpdf.pdf")
     qpdf("--encrypt", "", "owner", "256", "--", invoice,
          out / "invoice-encrypted-owner-only.pdf")
@@ -279,6 +330,17 @@ def default_corpus(out: Path) -> list:
               prior_signatures=1),
         entry("invoice-certified-p2.pdf", "pyhanko",
               "certified with DocMDP P=2: form filling and signing allowed",
+              prior_signatures=1),
+        entry("precise-signed-pyhanko.pdf", "pyhanko",
+              "a page with six-decimal reals and escaped strings, signed by another "
+              "tool: our rewrite of the page must keep them as written",
+              prior_signatures=1),
+        entry("objstreams-signed-pyhanko.pdf", "pyhanko",
+              "the object-stream invoice signed by another tool: its page lives in an "
+              "object stream, so our rewrite of it starts from decoded bytes",
+              prior_signatures=1),
+        entry("invoice-signed-dss-pyhanko.pdf", "pyhanko",
+              "signed by another tool, then a DSS update: our revision follows it",
               prior_signatures=1),
         entry("invoice-certified-p1.pdf", "pyhanko",
               "certified with DocMDP P=1: no change allowed",
