@@ -80,6 +80,10 @@ impl FromStr for Level {
 pub enum SealError {
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// The request is sound but the document's state forbids it (a
+    /// certified document whose permissions the seal would break).
+    #[error("{field}: {reason}")]
+    Conflict { field: &'static str, reason: String },
     #[error(transparent)]
     Activation(#[from] ActivationError),
     #[error("a SAD is required: this credential is activated at SCAL2")]
@@ -124,6 +128,7 @@ impl HasErrorKind for SealError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::Invalid { .. } => ErrorKind::Unprocessable,
+            Self::Conflict { .. } => ErrorKind::Conflict,
             Self::Activation(e) => e.kind(),
             Self::SadRequired | Self::Forbidden(_) => ErrorKind::Forbidden,
             Self::NoSuchSeal(_) => ErrorKind::NotFound,

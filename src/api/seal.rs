@@ -189,7 +189,7 @@ where
 
 fn problem(error: SealError) -> ApiError {
     match &error {
-        SealError::Invalid { field, .. } => {
+        SealError::Invalid { field, .. } | SealError::Conflict { field, .. } => {
             ApiError::public(&error).with_extension("field", json!(field))
         }
         SealError::TimeStamp(refusal) if error.kind() == ErrorKind::Unavailable => {

@@ -294,13 +294,14 @@ fn pdf_date(at: SystemTime) -> String {
     )
 }
 
-/// Refuses a certified document whose DocMDP permissions forbid any change.
-fn check_doc_mdp(file: &PdfFile, catalog: &Dictionary) -> Result<(), SealError> {
+/// The DocMDP permissions of a certified document (1, 2 or 3), `None` when
+/// it is not certified; refuses one that forbids any change.
+fn check_doc_mdp(file: &PdfFile, catalog: &Dictionary) -> Result<Option<i64>, SealError> {
     let Some(perms) = catalog.get(b"Perms").ok().and_then(|p| file.dictionary(p)) else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(signature) = perms.get(b"DocMDP").ok().and_then(|s| file.dictionary(s)) else {
-        return Ok(());
+        return Ok(None);
     };
     let references = signature
         .get(b"Reference")
@@ -328,8 +329,11 @@ fn check_doc_mdp(file: &PdfFile, catalog: &Dictionary) -> Result<(), SealError> 
                 "the document is certified with no changes permitted (DocMDP P=1): it cannot be sealed",
             ));
         }
+        if is_doc_mdp {
+            return Ok(Some(permission));
+        }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// A page-tree node's /Count.
@@ -523,7 +527,7 @@ fn prepare_revision(
         ))
     })?;
     let (catalog_id, catalog) = file.catalog().map_err(refused)?;
-    check_doc_mdp(file, &catalog)?;
+    let doc_mdp = check_doc_mdp(file, &catalog)?;
     // The widget's page: the visible seal's, else the first. Read now, so a
     // page that does not parse is the document's fault (422), found before
     // anything is added.
@@ -572,6 +576,33 @@ fn prepare_revision(
         return Err(SealError::Invalid {
             field: "field",
             reason: format!("a field named {name:?} exists and is not an empty signature field"),
+        });
+    }
+    // After a certification, a new visible signature field is a change the
+    // validators do not grant (P=2 allows filling fields and signing, not new
+    // annotations; pyHanko refuses new visible fields after any certification,
+    // P=3 included): a visible seal goes into an existing empty field.
+    if let (Some(permission), Some(_), None) = (doc_mdp, options.visible, reusable) {
+        let empty: Vec<String> = known_fields
+            .iter()
+            .filter(|(_, d)| d.get(b"FT").and_then(Object::as_name).ok() == Some(b"Sig"))
+            .filter(|(_, d)| !d.has(b"V"))
+            .filter_map(|(_, d)| field_name_of(d))
+            .map(|n| String::from_utf8_lossy(&n).into_owned())
+            .collect();
+        let fields = if empty.is_empty() {
+            "it has none".to_owned()
+        } else {
+            format!("it has {}", empty.join(", "))
+        };
+        return Err(SealError::Conflict {
+            field: "document",
+            reason: format!(
+                "the document is certified with DocMDP P={permission}: a visible seal in a \
+                 new field adds an annotation after the certification, which would break it. \
+                 Seal it without a visible box (no page or box), or visibly into one of its \
+                 empty signature fields with field=<name> ({fields})"
+            ),
         });
     }
     let prefix = match kind {

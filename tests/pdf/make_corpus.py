@@ -285,7 +285,7 @@ def broken_xref(pdf: bytes) -> bytes:
 
 
 def default_corpus(out: Path) -> list:
-    """Files 1-18 of the corpus, with their manifest entries."""
+    """Files 1-21 of the corpus, with their manifest entries."""
     invoice = out / "invoice-reportlab.pdf"
     write_invoice(str(invoice))
     write_minutes(out / "minutes-ghostscript.pdf")
@@ -298,6 +298,12 @@ def default_corpus(out: Path) -> list:
     write_signed(invoice, out / "invoice-signed-pyhanko.pdf", signer)
     write_signed(invoice, out / "invoice-certified-p2.pdf", signer, MDPPerm.FILL_FORMS)
     write_signed(invoice, out / "invoice-certified-p1.pdf", signer, MDPPerm.NO_CHANGES)
+    write_signed(invoice, out / "invoice-certified-p3.pdf", signer, MDPPerm.ANNOTATE)
+    with_field = out / "invoice-with-field.pdf"
+    write_empty_field(invoice, with_field, "SealHere")
+    write_signed(with_field, out / "invoice-certified-p2-field.pdf", signer, MDPPerm.FILL_FORMS)
+    write_signed(with_field, out / "invoice-certified-p3-field.pdf", signer, MDPPerm.ANNOTATE)
+    with_field.unlink()
     precise = out / "precise-reals.pdf"
     write_precise(precise)
     write_signed(precise, out / "precise-signed-pyhanko.pdf", signer)
@@ -342,6 +348,15 @@ def default_corpus(out: Path) -> list:
         entry("invoice-signed-dss-pyhanko.pdf", "pyhanko",
               "signed by another tool, then a DSS update: our revision follows it",
               prior_signatures=1),
+        entry("invoice-certified-p3.pdf", "pyhanko",
+              "certified with DocMDP P=3: annotations, form filling and signing allowed",
+              prior_signatures=1),
+        entry("invoice-certified-p2-field.pdf", "pyhanko",
+              "an empty signature field, then certified with DocMDP P=2",
+              empty_field="SealHere", prior_signatures=1),
+        entry("invoice-certified-p3-field.pdf", "pyhanko",
+              "an empty signature field, then certified with DocMDP P=3",
+              empty_field="SealHere", prior_signatures=1),
         entry("invoice-certified-p1.pdf", "pyhanko",
               "certified with DocMDP P=1: no change allowed",
               refusal=NO_CHANGES, prior_signatures=1),

@@ -135,6 +135,9 @@ def verdict(reader, signature, root, context, mode):
             else None
         ),
         "bottom_line": status.bottom_line,
+        # For a certifying signature: whether what came after stays within
+        # its DocMDP permissions (None when there is nothing to judge).
+        "docmdp_ok": status.docmdp_ok,
         "has_timestamp": timestamp is not None,
         "timestamp_valid": bool(
             timestamp is not None and timestamp.intact and timestamp.valid
