@@ -164,9 +164,9 @@ impl Application {
     /// certificates and binds the listener. In development mode (`ca.dev_auto_init`)
     /// it runs the key ceremony first when none was recorded.
     pub async fn build(settings: Settings, clock: SharedClock) -> Result<Self, AppError> {
-        let (ceremony_file, _) = CeremonyFile::load(&settings.ca.ceremony_file)?;
+        let (ceremony_file, _) = ceremony_file(&settings)?;
         // A bad policy file stops the start, naming the file and the field.
-        let policies = Arc::new(PolicySet::load_dir(&settings.ca.policies_dir)?);
+        let policies = Arc::new(certificate_policies(&settings)?);
         let store = Store::connect(&settings.database).await?;
         // Open the serving tokens first: a wrong module, token or PIN is the
         // first thing to report.
@@ -650,6 +650,29 @@ pub async fn published_certificates(store: &Store) -> Result<Vec<PublishedCertif
 /// The key ceremony with everything around it: refuses when the database already
 /// has one (unless forced), generates and certifies in the HSM, records the
 /// result, writes the transcript file, and journals it before returning.
+/// The ceremony file and its SHA-256; in development mode (`ca.dev_auto_init`)
+/// with its URLs under `server.public_url`, so that the instance's
+/// certificates point at the instance wherever it listens.
+pub fn ceremony_file(settings: &Settings) -> Result<(CeremonyFile, String), AppError> {
+    let (file, sha256) = CeremonyFile::load(&settings.ca.ceremony_file)?;
+    if settings.ca.dev_auto_init {
+        Ok((file.served_at(&settings.server.public_url), sha256))
+    } else {
+        Ok((file, sha256))
+    }
+}
+
+/// The certificate policies; in development mode with their CRL, OCSP and
+/// caIssuers URLs under `server.public_url`, as [`ceremony_file`].
+pub fn certificate_policies(settings: &Settings) -> Result<PolicySet, AppError> {
+    let policies = PolicySet::load_dir(&settings.ca.policies_dir)?;
+    if settings.ca.dev_auto_init {
+        Ok(policies.served_at(&settings.server.public_url))
+    } else {
+        Ok(policies)
+    }
+}
+
 pub async fn perform_ceremony(
     settings: &Settings,
     store: &Store,
@@ -663,7 +686,7 @@ pub async fn perform_ceremony(
             at: ceremony::rfc3339(previous.completed_at.into()),
         });
     }
-    let (file, file_sha256) = CeremonyFile::load(&settings.ca.ceremony_file)?;
+    let (file, file_sha256) = ceremony_file(settings)?;
     let outcome = {
         let hsm = hsm.clone();
         let file = file.clone();
@@ -823,7 +846,7 @@ async fn renew_service_certificate(
     purpose: ceremony::KeyPurpose,
     (event, actor): (&str, &str),
 ) -> Result<CaCertificate, AppError> {
-    let (file, _) = CeremonyFile::load(&settings.ca.ceremony_file)?;
+    let (file, _) = ceremony_file(settings)?;
     let issuing_record = store
         .active_ca_certificates()
         .await?
@@ -1078,7 +1101,7 @@ pub async fn maintain_ocsp_responder(state: &AppState) -> Result<bool, AppError>
     if issuing_ca_terminating(&state.store).await? {
         return Ok(false);
     }
-    let (file, _) = CeremonyFile::load(&state.settings.ca.ceremony_file)?;
+    let (file, _) = ceremony_file(&state.settings)?;
     let renew_before = std::time::Duration::from_secs(
         u64::from(file.ocsp.renew_before_days.unwrap_or(0)) * 86_400,
     );

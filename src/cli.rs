@@ -12,8 +12,6 @@ use crate::clock::{self, SharedClock};
 use crate::config::{Settings, TokenRole};
 use crate::error;
 use crate::hsm::Hsm;
-use crate::pki::ceremony::CeremonyFile;
-use crate::pki::policy::PolicySet;
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
@@ -245,8 +243,8 @@ async fn write_demo_file(
 }
 
 async fn config_check(settings: Settings) -> Result<ExitCode, AppError> {
-    let (ceremony_file, _) = CeremonyFile::load(&settings.ca.ceremony_file)?;
-    let policies = PolicySet::load_dir(&settings.ca.policies_dir)?;
+    let (ceremony_file, _) = crate::app::ceremony_file(&settings)?;
+    let policies = crate::app::certificate_policies(&settings)?;
     crate::notify::transport(&settings.notify).map_err(|e| AppError::Internal(e.to_string()))?;
     settings.database.backend()?;
     // The recorded hierarchy: a client-authentication CA is reported when missing

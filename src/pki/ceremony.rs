@@ -67,6 +67,26 @@ pub struct CeremonyFile {
     pub audit: AuditSpec,
 }
 
+impl CeremonyFile {
+    /// The same hierarchy with every URL its certificates name under `base`,
+    /// the instance's `server.public_url`, at the paths sceau serves: how the
+    /// development instance, reachable only where its settings say, makes a
+    /// hierarchy a relying party can check online.
+    pub fn served_at(mut self, base: &str) -> Self {
+        let base = base.trim_end_matches('/');
+        self.root.certificate_url = format!("{base}/certs/root.der");
+        self.root.crl_url = format!("{base}/crl/root.crl");
+        self.issuing.certificate_url = format!("{base}/certs/issuing.der");
+        self.issuing.crl_url = format!("{base}/crl/issuing.crl");
+        self.issuing.ocsp_url = format!("{base}/ocsp");
+        if let Some(client_auth) = &mut self.client_auth {
+            client_auth.certificate_url = format!("{base}/certs/client-auth.der");
+            client_auth.crl_url = format!("{base}/crl/client-auth.crl");
+        }
+        self
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RootSpec {

@@ -384,6 +384,27 @@ impl PolicySet {
     pub fn is_empty(&self) -> bool {
         self.policies.is_empty()
     }
+
+    /// The same policies with the URLs their certificates name (CRL, OCSP,
+    /// caIssuers) under `base`, the instance's `server.public_url`: how the
+    /// development instance, reachable only where its settings say, makes
+    /// certificates a relying party can check online. The CPS and PDS links
+    /// are documents, kept as written.
+    pub fn served_at(self, base: &str) -> Self {
+        let base = base.trim_end_matches('/');
+        let policies = self
+            .policies
+            .into_iter()
+            .map(|(id, policy)| {
+                let mut policy = CertificatePolicy::clone(&policy);
+                policy.urls.crl_url = format!("{base}/crl/issuing.crl");
+                policy.urls.ocsp_url = format!("{base}/ocsp");
+                policy.urls.ca_issuers_url = format!("{base}/certs/issuing.der");
+                (id, Arc::new(policy))
+            })
+            .collect();
+        Self { policies }
+    }
 }
 
 // The file's schema. Every table refuses unknown fields, so a typo is an error

@@ -2,8 +2,9 @@
 (intermediates given beside it), with fetching disabled. Used by
 tests/seal_pades.rs.
 
-    python validate_pades.py --result OUT PDF ROOT_PEM [--lt|--lta] [INTERMEDIATE_PEM...]
-        writes one JSON list to OUT: an object per signature.
+    python validate_pades.py --result OUT PDF ROOT_PEM [--lt|--lta|--online]
+        writes one JSON list to OUT: an object per signature. --online
+        fetches revocation data from the certificates' URLs, hard-fail.
     python validate_pades.py --result OUT --batch LIST_FILE ROOT_PEM ISSUING_PEM
         validates each PDF named in LIST_FILE (one path a line, optionally
         followed by a tab and --lt or --lta) and writes one JSON line per PDF
@@ -161,6 +162,17 @@ def validation_context(root):
     )
 
 
+def online_context(root):
+    """Hard-fail revocation checking with fetching allowed, only `root`
+    trusted: how a relying party with nothing but the root and the network
+    checks a seal (the certificates' OCSP and CRL URLs must answer)."""
+    return ValidationContext(
+        trust_roots=[root],
+        allow_fetching=True,
+        revocation_mode="hard-fail",
+    )
+
+
 def batch(out, list_file, root):
     """One JSON line per PDF of `list_file`, each validated in a fresh context;
     a file pyHanko cannot handle gets its error instead of stopping the run."""
@@ -197,7 +209,10 @@ def main() -> None:
         return
     pdf, root, *rest = args
     mode = rest[0] if rest and rest[0] in ("--lt", "--lta") else None
-    validation = validation_context(load_cert_from_pemder(root))
+    if rest and rest[0] == "--online":
+        validation = online_context(load_cert_from_pemder(root))
+    else:
+        validation = validation_context(load_cert_from_pemder(root))
     found = verdicts(pdf, root, validation, mode)
     with open(result, "w") as out:
         json.dump(found, out)
