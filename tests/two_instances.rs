@@ -1,12 +1,16 @@
 //! Two `sceau serve` processes of one deployment (same tokens, same
 //! PostgreSQL database), as a load balancer would spread a client's calls: a
-//! SAD sent to both at once is spent by exactly one, a hundred times over.
+//! SAD sent to both at once is spent by exactly one, a hundred times over;
+//! and a client certificate revoked through one is refused by the other on
+//! a connection that was already open.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
+use der::DecodePem as _;
 use serde_json::{Value, json};
 use support::app::{Instance, Options};
+use support::idp::{AUDIENCE, Client, TestIdp};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -115,5 +119,113 @@ async fn a_sad_raced_between_two_instances_is_spent_once() {
     }
     assert_eq!(wins[0] + wins[1], 100);
     eprintln!("wins: first instance {}, second {}", wins[0], wins[1]);
+    drop(twin);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_revoked_on_one_instance_is_refused_on_the_other() {
+    let Some(db) = support::db::postgres().await else {
+        return;
+    };
+    // The RA operator who revokes signs in with the back office's provider.
+    let idp = TestIdp::start(
+        &[Client {
+            id: "op-1",
+            certificate_bound: false,
+            claims: support::back_office::otp(&["ra_operator"]),
+        }],
+        None,
+        "two-instances-key",
+    );
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut instance = Instance::new(
+        &db,
+        Options {
+            dev_auto_init: true,
+            extra: format!(
+                "[server.tls]\nlisten = \"127.0.0.1:{port_a}\"\n\
+                 certificate_file = \"tls/server.pem\"\nkey_file = \"tls/server-key.pem\"\n\
+                 client_ca_files = []\nclient_crl_files = []\n\
+                 [[auth.identity_providers]]\nissuer = \"{issuer}\"\naudience = \"{AUDIENCE}\"\n\
+                 callers = \"people\"\nroles_claim = \"sceau_roles\"\nallowed = [\"op-1\"]\n",
+                issuer = idp.issuer
+            ),
+            ..Options::default()
+        },
+    );
+    instance.serve();
+    let demo: Value = serde_json::from_str(
+        &std::fs::read_to_string(instance.var().join("demo/demo.json")).unwrap(),
+    )
+    .unwrap();
+    let twin =
+        instance.serve_twin(&[("SCEAU_SERVER__TLS__LISTEN", &format!("127.0.0.1:{port_b}"))]);
+
+    let text = |key: &str| demo[key].as_str().unwrap().to_owned();
+    let certificate_pem = std::fs::read(text("client_cert_pem")).unwrap();
+    let serial = hex::encode(
+        x509_cert::Certificate::from_pem(&certificate_pem)
+            .unwrap()
+            .tbs_certificate
+            .serial_number
+            .as_bytes(),
+    );
+    let mut identity = certificate_pem.clone();
+    identity.extend(std::fs::read(text("client_key_pem")).unwrap());
+    // One connection to instance B, kept alive across the revocation.
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(text("server_ca_pem")).unwrap()).unwrap(),
+        )
+        .identity(reqwest::Identity::from_pem(&identity).unwrap())
+        .pool_max_idle_per_host(1)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let credential = text("credential_id");
+    let authorize = format!("https://127.0.0.1:{port_b}/api/v1/credentials/{credential}/authorize");
+    let ask = || async {
+        let response = client
+            .post(&authorize)
+            .json(&json!({ "num_signatures": 1 }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json::<Value>().await.unwrap_or(Value::Null),
+        )
+    };
+    let (status, answer) = ask().await;
+    assert_eq!(status, 200, "before the revocation: {answer}");
+
+    // The revocation, through instance A.
+    let token = idp.token("op-1", AUDIENCE, None).await;
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/ra/v1/certificates/{serial}/revocation",
+            instance.port.unwrap()
+        ))
+        .bearer_auth(token)
+        .json(&json!({ "reason": "key_compromise" }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let revoked: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{revoked}");
+    assert_eq!(revoked["serial"], serial.as_str());
+
+    // Instance B refuses the next request on the connection it kept.
+    let (status, problem) = ask().await;
+    assert_eq!(status, 401, "after the revocation: {problem}");
+    assert_eq!(problem["type"], "urn:sceau:problem:unauthenticated");
+    assert_eq!(
+        problem["detail"],
+        "authentication required: this client certificate is not registered as an \
+         activation credential"
+    );
     drop(twin);
 }
