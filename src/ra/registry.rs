@@ -379,15 +379,48 @@ impl Registry {
             .await?)
     }
 
+    /// Writes `change` in one transaction. The journal entries that
+    /// announced it (those its request event and revocations name) are then
+    /// followed by its outcome: `ra.applied`, or `ra.not_applied` with the
+    /// reason, so a change the database rolled back is never read as done.
     async fn commit(&self, change: &RaChange) -> Result<(), RaError> {
-        self.inner
+        self.commit_announced(change, &[]).await
+    }
+
+    /// As [`Registry::commit`], for a change also announced by `announced`.
+    async fn commit_announced(&self, change: &RaChange, announced: &[u64]) -> Result<(), RaError> {
+        let mut intents: Vec<u64> = announced.to_vec();
+        for effect in &change.effects {
+            match effect {
+                Effect::AppendEvent { event, .. } => intents.extend(event.journal_index),
+                Effect::Revoke(revocation) => intents.push(revocation.journal_index),
+                _ => {}
+            }
+        }
+        intents.sort_unstable();
+        intents.dedup();
+        let written = self
+            .inner
             .store
             .apply_ra_change(change, &self.inner.message_id_domain, self.now())
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(reason) => RaError::Conflict(reason),
-                other => RaError::Store(other),
-            })
+            .await;
+        if !intents.is_empty() {
+            let (kind, details) = match &written {
+                Ok(()) => ("ra.applied", json!({ "intents": intents })),
+                Err(error) => (
+                    "ra.not_applied",
+                    json!({ "intents": intents, "reason": error.to_string() }),
+                ),
+            };
+            if let Err(error) = self.journal(kind, "ra", details).await {
+                // The intents stand without an outcome: unknown, not done.
+                tracing::error!(%error, ?intents, "the outcome of an RA change was not journaled");
+            }
+        }
+        written.map_err(|e| match e {
+            StoreError::Conflict(reason) => RaError::Conflict(reason),
+            other => RaError::Store(other),
+        })
     }
 
     fn notice(&self, person: &Person, text: &NoticeText) -> Effect {
@@ -2320,13 +2353,14 @@ impl Registry {
             now + Duration::hours(i64::from(self.inner.settings.enrolment_lifetime_hours));
         let token = random_token();
         let entity = self.inner.store.registered_entity(person.entity_id).await?;
-        self.journal(
-            "person.enrolment_sent",
-            &principal.id,
-            json!({ "person": person.id, "entity": person.entity_id, "role": person.role.name(),
+        let announced = self
+            .journal(
+                "person.enrolment_sent",
+                &principal.id,
+                json!({ "person": person.id, "entity": person.entity_id, "role": person.role.name(),
                     "expires": rfc3339(expires) }),
-        )
-        .await?;
+            )
+            .await?;
         let notice = self
             .enrolment_notice(&person, &entity.legal_name, &token, expires)
             .await?;
@@ -2339,7 +2373,7 @@ impl Registry {
                 },
             })
             .with(notice);
-        self.commit(&change).await?;
+        self.commit_announced(&change, &[announced]).await?;
         Ok(person)
     }
 
@@ -2364,13 +2398,14 @@ impl Registry {
                     .to_owned(),
             ));
         }
-        self.journal(
-            "person.enrolled",
-            &principal.id,
-            json!({ "person": person.id, "entity": person.entity_id, "role": person.role.name(),
+        let announced = self
+            .journal(
+                "person.enrolled",
+                &principal.id,
+                json!({ "person": person.id, "entity": person.entity_id, "role": person.role.name(),
                     "issuer": issuer, "subject": subject }),
-        )
-        .await?;
+            )
+            .await?;
         let mut change = RaChange::new().with(Effect::BindPerson {
             person_id: person.id,
             issuer: issuer.clone(),
@@ -2386,7 +2421,7 @@ impl Registry {
                 entity_id: person.entity_id,
             });
         }
-        self.commit(&change).await?;
+        self.commit_announced(&change, &[announced]).await?;
         Ok(Person {
             identity: Some((issuer, subject)),
             ..person
