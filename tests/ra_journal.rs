@@ -8,24 +8,9 @@ mod support;
 use serde_json::{Value, json};
 use support::back_office::{self, *};
 
-/// The kinds and details of the journal's entries from `from` on.
+/// The journal's entries from `from` on, notices left out.
 async fn journal_since(w: &BackOffice, from: u64) -> Vec<(u64, String, Value)> {
-    let journal = &w.service.state.journal;
-    let size = journal.size().await.unwrap();
-    let mut out = Vec::new();
-    for index in from..size {
-        let event = journal
-            .entry(index)
-            .await
-            .unwrap()
-            .event()
-            .unwrap()
-            .unwrap();
-        if event.kind != "notice.sent" {
-            out.push((index, event.kind, event.details));
-        }
-    }
-    out
+    support::journal::entries_since(&w.service.state.journal, from, &["notice.sent"]).await
 }
 
 #[test]

@@ -26,20 +26,11 @@ async fn holders(db: &TestDb, entity: &str) -> Vec<(String, String)> {
 
 /// The kinds and details of the journal's entries from `from` on.
 async fn journal_since(w: &BackOffice, from: u64) -> Vec<(String, Value)> {
-    let journal = &w.service.state.journal;
-    let size = journal.size().await.unwrap();
-    let mut out = Vec::new();
-    for index in from..size {
-        let event = journal
-            .entry(index)
-            .await
-            .unwrap()
-            .event()
-            .unwrap()
-            .unwrap();
-        out.push((event.kind, event.details));
-    }
-    out
+    support::journal::entries_since(&w.service.state.journal, from, &[])
+        .await
+        .into_iter()
+        .map(|(_, kind, details)| (kind, details))
+        .collect()
 }
 
 fn problem_type(problem: &Value) -> &str {

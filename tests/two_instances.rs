@@ -20,6 +20,24 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The demo organisation's server: its client certificate, trusting the
+/// instance's TLS certificate; one connection per host kept alive.
+fn demo_client(demo: &Value) -> reqwest::Client {
+    let text = |key: &str| demo[key].as_str().unwrap().to_owned();
+    let mut identity = std::fs::read(text("client_cert_pem")).unwrap();
+    identity.extend(std::fs::read(text("client_key_pem")).unwrap());
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(text("server_ca_pem")).unwrap()).unwrap(),
+        )
+        .identity(reqwest::Identity::from_pem(&identity).unwrap())
+        .pool_max_idle_per_host(1)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sad_raced_between_two_instances_is_spent_once() {
     let Some(db) = support::db::postgres().await else {
@@ -50,17 +68,7 @@ async fn a_sad_raced_between_two_instances_is_spent_once() {
     assert_ne!(twin.port, instance.port.unwrap());
 
     let text = |key: &str| demo[key].as_str().unwrap().to_owned();
-    let mut identity = std::fs::read(text("client_cert_pem")).unwrap();
-    identity.extend(std::fs::read(text("client_key_pem")).unwrap());
-    let client = reqwest::Client::builder()
-        .use_rustls_tls()
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(&std::fs::read(text("server_ca_pem")).unwrap()).unwrap(),
-        )
-        .identity(reqwest::Identity::from_pem(&identity).unwrap())
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let client = demo_client(&demo);
     let credential = text("credential_id");
     let authorize = format!("https://127.0.0.1:{port_a}/api/v1/credentials/{credential}/authorize");
     let seal = |port: u16, sad: String| {
@@ -170,19 +178,8 @@ async fn a_client_certificate_revoked_on_one_instance_is_refused_on_the_other() 
             .serial_number
             .as_bytes(),
     );
-    let mut identity = certificate_pem.clone();
-    identity.extend(std::fs::read(text("client_key_pem")).unwrap());
     // One connection to instance B, kept alive across the revocation.
-    let client = reqwest::Client::builder()
-        .use_rustls_tls()
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(&std::fs::read(text("server_ca_pem")).unwrap()).unwrap(),
-        )
-        .identity(reqwest::Identity::from_pem(&identity).unwrap())
-        .pool_max_idle_per_host(1)
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let client = demo_client(&demo);
     let credential = text("credential_id");
     let authorize = format!("https://127.0.0.1:{port_b}/api/v1/credentials/{credential}/authorize");
     let ask = || async {

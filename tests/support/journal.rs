@@ -61,3 +61,27 @@ pub async fn twenty_entries(db: &TestDb) -> (Store, PathBuf) {
     journal.shutdown().await.unwrap(); // final checkpoint at 20
     (store, dir)
 }
+
+/// The index, kind and details of each entry of `journal` from `from` on,
+/// those of `kinds_left_out` left out.
+pub async fn entries_since(
+    journal: &Journal,
+    from: u64,
+    kinds_left_out: &[&str],
+) -> Vec<(u64, String, serde_json::Value)> {
+    let size = journal.size().await.unwrap();
+    let mut out = Vec::new();
+    for index in from..size {
+        let event = journal
+            .entry(index)
+            .await
+            .unwrap()
+            .event()
+            .unwrap()
+            .unwrap();
+        if !kinds_left_out.contains(&event.kind.as_str()) {
+            out.push((index, event.kind, event.details));
+        }
+    }
+    out
+}
