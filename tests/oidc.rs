@@ -1282,6 +1282,7 @@ fn an_organisations_provider_is_never_fetched_inside_the_network() {
                     callers: Callers::People,
                     allowed: Vec::new(),
                     acr_values: Vec::new(),
+                    disabled: false,
                 },
                 time::OffsetDateTime::now_utc(),
             )
@@ -1556,6 +1557,132 @@ fn provider_registrations_never_collide_and_can_be_removed() {
                 "identity_provider.registered",
                 "identity_provider.removing",
                 "identity_provider.removed",
+            ]
+        );
+        w.service.stop().await;
+    });
+}
+
+/// An organisation's provider registration can be disabled and enabled
+/// again by an RA operator, each journaled as intent and outcome: while it
+/// is disabled its tokens authenticate no one, and the listing says so.
+#[test]
+fn a_disabled_provider_registration_authenticates_no_one_until_enabled() {
+    let Some(softhsm) = support::hsm::isolated(
+        "a_disabled_provider_registration_authenticates_no_one_until_enabled",
+    ) else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = world(&softhsm, &db).await;
+        let operator = w.idp.token("person-ra_operator", AUDIENCE, None).await;
+        let path = format!("/api/v1/entities/{}/identity-providers", w.entity);
+        let (_, listed) = w.call("GET", &path, None, Some(&operator), None).await;
+        let id = listed["identity_providers"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            listed["identity_providers"][0]["disabled"], false,
+            "{listed}"
+        );
+        let bound = w
+            .idp
+            .token("seal-server", AUDIENCE, Some(&w.alice.certificate_pem()))
+            .await;
+        let authorize_path = w.authorize_path();
+        let authorize = || {
+            w.call(
+                "POST",
+                &authorize_path,
+                Some(&w.alice),
+                Some(&bound),
+                Some(json!({ "num_signatures": 1 })),
+            )
+        };
+        assert_eq!(authorize().await.0, 200);
+
+        let journal = &w.service.state.journal;
+        let mark = journal.size().await.unwrap();
+        let (status, problem) = w
+            .call(
+                "POST",
+                &format!("{path}/{id}/disable"),
+                Some(&w.alice),
+                Some(&bound),
+                None,
+            )
+            .await;
+        assert_eq!(status, 403, "a seal server may not: {problem}");
+        assert_eq!(problem["type"], "urn:sceau:problem:forbidden");
+        let (status, disabled) = w
+            .call(
+                "POST",
+                &format!("{path}/{id}/disable"),
+                None,
+                Some(&operator),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{disabled}");
+        assert_eq!(disabled["disabled"], true, "{disabled}");
+        assert_unauthenticated(
+            "disabled provider",
+            authorize().await,
+            "no registration of this provider accepts this caller",
+        );
+        let (_, listed) = w.call("GET", &path, None, Some(&operator), None).await;
+        assert_eq!(
+            listed["identity_providers"][0]["disabled"], true,
+            "{listed}"
+        );
+        let (status, problem) = w
+            .call(
+                "POST",
+                &format!("{path}/{id}/disable"),
+                None,
+                Some(&operator),
+                None,
+            )
+            .await;
+        assert_eq!(
+            status, 409,
+            "disabled already (nothing journaled): {problem}"
+        );
+        assert_eq!(problem["type"], "urn:sceau:problem:conflict");
+
+        let (status, enabled) = w
+            .call(
+                "POST",
+                &format!("{path}/{id}/enable"),
+                None,
+                Some(&operator),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{enabled}");
+        assert_eq!(enabled["disabled"], false, "{enabled}");
+        assert_eq!(authorize().await.0, 200, "enabled again");
+        let unknown = format!("{path}/{}/enable", Uuid::new_v4());
+        let (status, problem) = w.call("POST", &unknown, None, Some(&operator), None).await;
+        assert_eq!(status, 404, "{problem}");
+        assert_eq!(problem["type"], "urn:sceau:problem:not-found");
+
+        let mut kinds = Vec::new();
+        for index in mark..journal.size().await.unwrap() {
+            let kind = journal.entry(index).await.unwrap().kind;
+            if kind.starts_with("identity_provider.") {
+                kinds.push(kind);
+            }
+        }
+        assert_eq!(
+            kinds,
+            [
+                "identity_provider.disabling",
+                "identity_provider.disabled",
+                "identity_provider.enabling",
+                "identity_provider.enabled",
             ]
         );
         w.service.stop().await;

@@ -38,6 +38,16 @@ pub fn routes() -> RouteTable<AppState> {
             Permission::ManageIdentityProviders,
             remove,
         )
+        .post_as(
+            "/api/v1/entities/{id}/identity-providers/{provider_id}/disable",
+            Permission::ManageIdentityProviders,
+            disable,
+        )
+        .post_as(
+            "/api/v1/entities/{id}/identity-providers/{provider_id}/enable",
+            Permission::ManageIdentityProviders,
+            enable,
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,6 +71,7 @@ struct ProviderView {
     callers: Callers,
     allowed: Vec<String>,
     acr_values: Vec<String>,
+    disabled: bool,
 }
 
 fn view(record: IdentityProviderRecord) -> ProviderView {
@@ -72,6 +83,7 @@ fn view(record: IdentityProviderRecord) -> ProviderView {
         callers: record.callers,
         allowed: record.allowed,
         acr_values: record.acr_values,
+        disabled: record.disabled,
     }
 }
 
@@ -127,6 +139,50 @@ async fn register(
     Ok((StatusCode::CREATED, Json(view(record))))
 }
 
+/// `POST …/identity-providers/{provider_id}/disable`: its tokens
+/// authenticate no one until it is enabled again.
+async fn disable(
+    state: State<AppState>,
+    caller: Caller,
+    path: Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    set_disabled(state, caller, path, true).await
+}
+
+/// `POST …/identity-providers/{provider_id}/enable`.
+async fn enable(
+    state: State<AppState>,
+    caller: Caller,
+    path: Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    set_disabled(state, caller, path, false).await
+}
+
+async fn set_disabled(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((id, provider_id)): Path<(String, String)>,
+    disabled: bool,
+) -> Result<Json<ProviderView>, ApiError> {
+    let entity = entity(&state, &id).await?;
+    let provider_id = provider_id_of(&provider_id)?;
+    let record = state
+        .identity_providers
+        .set_disabled(&principal, entity, provider_id, disabled)
+        .await
+        .map_err(|e| problem(&e))?;
+    Ok(Json(view(record)))
+}
+
+fn provider_id_of(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| {
+        ApiError::from_kind(
+            ErrorKind::NotFound,
+            format!("no identity provider {text} for this organisation"),
+        )
+    })
+}
+
 /// `DELETE …/identity-providers/{provider_id}`: its tokens authenticate no more.
 async fn remove(
     State(state): State<AppState>,
@@ -134,12 +190,7 @@ async fn remove(
     Path((id, provider_id)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let entity = entity(&state, &id).await?;
-    let provider_id = Uuid::parse_str(&provider_id).map_err(|_| {
-        ApiError::from_kind(
-            ErrorKind::NotFound,
-            format!("no identity provider {provider_id} for this organisation"),
-        )
-    })?;
+    let provider_id = provider_id_of(&provider_id)?;
     state
         .identity_providers
         .remove(&principal, entity, provider_id)

@@ -531,6 +531,9 @@ impl OidcVerifier {
             .store
             .identity_providers_for_issuer(issuer)
             .await?
+            .into_iter()
+            // A disabled registration accepts no one.
+            .filter(|record| !record.disabled)
         {
             all.push(Registration {
                 issuer: record.issuer,

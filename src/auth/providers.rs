@@ -34,6 +34,8 @@ pub enum ProviderError {
     Conflict(String),
     #[error("no identity provider {0} for this organisation")]
     NotFound(Uuid),
+    #[error("identity provider {0} is {1} already")]
+    AlreadyThere(Uuid, &'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -46,6 +48,7 @@ impl HasErrorKind for ProviderError {
             Self::Invalid { .. } => ErrorKind::Unprocessable,
             Self::Conflict(_) => ErrorKind::Conflict,
             Self::NotFound(_) => ErrorKind::NotFound,
+            Self::AlreadyThere(..) => ErrorKind::Conflict,
             Self::Store(e) => e.kind(),
             Self::Journal(e) => e.kind(),
         }
@@ -157,6 +160,7 @@ impl ProviderRegistry {
             callers: new.callers,
             allowed: new.allowed,
             acr_values: new.acr_values,
+            disabled: false,
         };
         let details = record_details(&record);
         let intent = self
@@ -244,6 +248,65 @@ impl ProviderRegistry {
         }
     }
 
+    /// Disables (`disabled` true) or enables again one of `entity`'s
+    /// providers: while disabled, its tokens authenticate no one. Unknown:
+    /// `NotFound`; already in that state: `AlreadyThere`, nothing journaled.
+    pub async fn set_disabled(
+        &self,
+        principal: &Principal,
+        entity: Uuid,
+        id: Uuid,
+        disabled: bool,
+    ) -> Result<IdentityProviderRecord, ProviderError> {
+        let record = self
+            .store
+            .identity_providers_of(entity)
+            .await?
+            .into_iter()
+            .find(|record| record.id == id)
+            .ok_or(ProviderError::NotFound(id))?;
+        let (doing, done, not_done) = if disabled {
+            ("disabling", "disabled", "not_disabled")
+        } else {
+            ("enabling", "enabled", "not_enabled")
+        };
+        if record.disabled == disabled {
+            return Err(ProviderError::AlreadyThere(id, done));
+        }
+        let details = record_details(&record);
+        let intent = self
+            .append(
+                &format!("identity_provider.{doing}"),
+                principal,
+                details.clone(),
+            )
+            .await?;
+        let written = self
+            .store
+            .set_identity_provider_disabled(entity, id, disabled, self.now())
+            .await;
+        let (kind, outcome, result) = match written {
+            Ok(true) => (
+                done,
+                json!({ "intent": intent, "provider": details }),
+                Ok(IdentityProviderRecord { disabled, ..record }),
+            ),
+            Ok(false) => (
+                not_done,
+                json!({ "intent": intent, "reason": format!("{done} already") }),
+                Err(ProviderError::AlreadyThere(id, done)),
+            ),
+            Err(error) => (
+                not_done,
+                json!({ "intent": intent, "reason": error.to_string() }),
+                Err(error.into()),
+            ),
+        };
+        self.outcome(&format!("identity_provider.{kind}"), principal, outcome)
+            .await;
+        result
+    }
+
     async fn append(
         &self,
         kind: &str,
@@ -282,5 +345,6 @@ fn record_details(record: &IdentityProviderRecord) -> serde_json::Value {
         },
         "allowed": record.allowed,
         "acr_values": record.acr_values,
+        "disabled": record.disabled,
     })
 }

@@ -19,6 +19,9 @@ pub struct IdentityProviderRecord {
     pub callers: crate::config::Callers,
     pub allowed: Vec<String>,
     pub acr_values: Vec<String>,
+    /// While set, its tokens authenticate no one (the registration stays,
+    /// and still counts against colliding ones).
+    pub disabled: bool,
 }
 
 fn callers_name(callers: crate::config::Callers) -> &'static str {
@@ -79,6 +82,34 @@ impl Store {
         Ok(deleted == 1)
     }
 
+    /// Disables (`true`) or enables one of an organisation's providers;
+    /// `false` when it had none with that id in the other state.
+    pub async fn set_identity_provider_disabled(
+        &self,
+        entity_id: Uuid,
+        id: Uuid,
+        disabled: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let sql = if disabled {
+            "UPDATE identity_providers SET disabled_at = $3 \
+             WHERE id = $1 AND entity_id = $2 AND disabled_at IS NULL"
+        } else {
+            "UPDATE identity_providers SET disabled_at = NULL \
+             WHERE id = $1 AND entity_id = $2 AND disabled_at IS NOT NULL AND $3 = $3"
+        };
+        let changed = on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(id.to_string())
+                .bind(entity_id.to_string())
+                .bind(to_micros(now))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(changed == 1)
+    }
+
     /// The organisations' registrations of one issuer.
     pub async fn identity_providers_for_issuer(
         &self,
@@ -102,7 +133,7 @@ impl Store {
         value: &str,
     ) -> Result<Vec<IdentityProviderRecord>, StoreError> {
         let sql = format!(
-            "SELECT id, entity_id, issuer, audience, callers, allowed, acr_values \
+            "SELECT id, entity_id, issuer, audience, callers, allowed, acr_values, disabled_at \
              FROM identity_providers WHERE {condition} ORDER BY created_at, id"
         );
         on_pool!(self, |pool| {
@@ -124,6 +155,7 @@ impl Store {
                     },
                     allowed: json_list(&row.try_get::<String, _>(5)?)?,
                     acr_values: json_list(&row.try_get::<String, _>(6)?)?,
+                    disabled: row.try_get::<Option<i64>, _>(7)?.is_some(),
                 });
             }
             Ok(out)

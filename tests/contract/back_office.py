@@ -200,6 +200,18 @@ def identity_provider():
     return response.json()["id"]
 
 
+def disabled_identity_provider():
+    """A new registration, disabled: its id."""
+    provider = identity_provider()
+    response = SESSION.post(
+        f"{URL}/api/v1/entities/{CONTEXT['entity']}/identity-providers/{provider}/disable",
+        headers=as_("op-1"),
+        timeout=30,
+    )
+    response.raise_for_status()
+    return provider
+
+
 def provider_registration():
     return {
         "issuer": f"https://idp-{next(SERIAL)}.contract.example",
@@ -285,6 +297,10 @@ def realistic(case, kwargs):
             set_json(case, provider_registration())
     elif path == "/api/v1/entities/{id}/identity-providers/{provider_id}":
         set_path(case, id=CONTEXT["entity"], provider_id=identity_provider())
+    elif path == "/api/v1/entities/{id}/identity-providers/{provider_id}/disable":
+        set_path(case, id=CONTEXT["entity"], provider_id=identity_provider())
+    elif path == "/api/v1/entities/{id}/identity-providers/{provider_id}/enable":
+        set_path(case, id=CONTEXT["entity"], provider_id=disabled_identity_provider())
     elif path == "/ra/v1/requests":
         if method == "POST":
             set_json(case, application())
