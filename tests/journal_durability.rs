@@ -55,11 +55,13 @@ async fn sigkill_loses_no_acknowledged_append(db: TestDb) {
             acknowledged.push(parse(&line));
             // Past many group commits and a periodic checkpoint (every second):
             // kill it. On a loaded machine the first checkpoint can come late,
-            // so wait for its file (within a minute) rather than for a fixed time.
+            // so wait for the files (within a minute) rather than for a fixed
+            // time. The file of a checkpoint is written before its row, so the
+            // second file is what proves the first row committed.
             let elapsed = started.elapsed();
             let checkpointed = elapsed >= std::time::Duration::from_secs(60)
                 || std::fs::read_dir(written.join("checkpoints"))
-                    .map(|mut entries| entries.next().is_some())
+                    .map(|entries| entries.count() >= 2)
                     .unwrap_or(false);
             let past = elapsed >= std::time::Duration::from_millis(1_500) && checkpointed;
             if killed_after.is_none() && acknowledged.len() >= 1_000 && past {
