@@ -111,6 +111,14 @@ pub struct Dossier {
     pub identity_required: bool,
 }
 
+impl Dossier {
+    /// Whether `person` is one of the request's people (RCCS, legal
+    /// representative, agent).
+    pub fn names(&self, person: uuid::Uuid) -> bool {
+        self.rccs == person || self.legal_representative == person || self.agent == Some(person)
+    }
+}
+
 /// The reasons a revocation may give (seed 000 §9), each with its RFC 5280
 /// CRLReason code (`None`: no reasonCode extension, as for "unspecified").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

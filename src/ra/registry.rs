@@ -1658,63 +1658,40 @@ impl Registry {
         principal: &Principal,
         person: &Person,
     ) -> Result<bool, RaError> {
-        let mut before = None;
-        loop {
-            let rows = self
-                .inner
-                .store
-                .registration_requests(
-                    RequestScope::CreatedBy(&principal.id),
-                    None,
-                    before,
-                    MAX_PAGE,
-                )
-                .await?;
-            for row in rows.iter().filter(|r| r.entity_id == person.entity_id) {
-                let dossier = dossier_of(row)?;
-                let named = [
-                    Some(dossier.rccs),
-                    Some(dossier.legal_representative),
-                    dossier.agent,
-                ];
-                if named.contains(&Some(person.id)) {
-                    return Ok(true);
-                }
-            }
-            match rows.last() {
-                Some(last) if rows.len() == MAX_PAGE as usize => before = Some(last.id),
-                _ => return Ok(false),
-            }
-        }
+        self.any_request(RequestScope::CreatedBy(&principal.id), |row, dossier| {
+            Ok(row.entity_id == person.entity_id && dossier.names(person.id))
+        })
+        .await
     }
 
     /// Whether a request of the person's organisation that the RA validated
     /// names him.
     async fn named_by_a_validated_request(&self, person: &Person) -> Result<bool, RaError> {
+        self.any_request(RequestScope::Entity(person.entity_id), |row, dossier| {
+            let validated = matches!(
+                Self::state_of(row)?,
+                RequestState::Validated | RequestState::Issued | RequestState::Accepted
+            );
+            Ok(validated && dossier.names(person.id))
+        })
+        .await
+    }
+
+    /// Whether any request of `scope` meets `test`, read a page at a time.
+    async fn any_request(
+        &self,
+        scope: RequestScope<'_>,
+        test: impl Fn(&RequestRow, &Dossier) -> Result<bool, RaError>,
+    ) -> Result<bool, RaError> {
         let mut before = None;
         loop {
             let rows = self
                 .inner
                 .store
-                .registration_requests(
-                    RequestScope::Entity(person.entity_id),
-                    None,
-                    before,
-                    MAX_PAGE,
-                )
+                .registration_requests(scope, None, before, MAX_PAGE)
                 .await?;
             for row in &rows {
-                let validated = matches!(
-                    Self::state_of(row)?,
-                    RequestState::Validated | RequestState::Issued | RequestState::Accepted
-                );
-                let dossier = dossier_of(row)?;
-                let named = [
-                    Some(dossier.rccs),
-                    Some(dossier.legal_representative),
-                    dossier.agent,
-                ];
-                if validated && named.contains(&Some(person.id)) {
+                if test(row, &dossier_of(row)?)? {
                     return Ok(true);
                 }
             }
@@ -1741,12 +1718,7 @@ impl Registry {
         {
             effects.push(Effect::UpdateEntity(declared.over(entity)));
         }
-        let named = [
-            Some(dossier.rccs),
-            Some(dossier.legal_representative),
-            dossier.agent,
-        ];
-        for person in persons.iter().filter(|p| named.contains(&Some(p.id))) {
+        for person in persons.iter().filter(|p| dossier.names(p.id)) {
             if let Some((issuer, subject)) = &person.identity {
                 effects.push(Effect::GrantRole {
                     issuer: issuer.clone(),

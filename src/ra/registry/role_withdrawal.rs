@@ -7,7 +7,6 @@ use uuid::Uuid;
 
 use super::{RaError, Registry, non_empty};
 use crate::auth::{Principal, Role};
-use crate::journal::JournalEvent;
 use crate::store::StoreError;
 use crate::store::ra::{Effect, Person, RaChange};
 
@@ -62,13 +61,7 @@ impl Registry {
                               "issuer": issuer, "subject": subject, "roles": roles,
                               "reason": reason });
         let intent = self
-            .inner
-            .journal
-            .append(JournalEvent::new(
-                "role.withdrawing",
-                &principal.id,
-                details.clone(),
-            ))
+            .journal("role.withdrawing", &principal.id, details.clone())
             .await?;
         let change = RaChange::new().with(Effect::WithdrawRoles {
             issuer,
@@ -86,12 +79,7 @@ impl Registry {
                 json!({ "intent": intent, "reason": error.to_string() }),
             ),
         };
-        if let Err(error) = self
-            .inner
-            .journal
-            .append(JournalEvent::new(kind, &principal.id, outcome))
-            .await
-        {
+        if let Err(error) = self.journal(kind, &principal.id, outcome).await {
             // The intent is recorded; the outcome's absence says it is unknown.
             tracing::error!(%error, intent, "the outcome of a role withdrawal was not journaled");
         }
