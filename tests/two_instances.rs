@@ -9,7 +9,7 @@ mod support;
 
 use der::DecodePem as _;
 use serde_json::{Value, json};
-use support::app::{Instance, Options};
+use support::app::{Instance, Options, Twin};
 use support::idp::{AUDIENCE, Client, TestIdp};
 
 fn free_port() -> u16 {
@@ -38,22 +38,23 @@ fn demo_client(demo: &Value) -> reqwest::Client {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sad_raced_between_two_instances_is_spent_once() {
-    let Some(db) = support::db::postgres().await else {
-        return;
-    };
-    let (port_a, port_b) = (free_port(), free_port());
+/// Two `sceau serve` of one deployment on `db`: the first with its
+/// mutual-TLS listener on `tls_ports.0`, its twin on `tls_ports.1`, `extra`
+/// added to their configuration; and the demo organisation's `demo.json`.
+fn two_instances(
+    db: &support::db::TestDb,
+    tls_ports: (u16, u16),
+    extra: &str,
+) -> (Instance, Twin, Value) {
+    let (port_a, port_b) = tls_ports;
     let mut instance = Instance::new(
-        &db,
+        db,
         Options {
             dev_auto_init: true,
-            // Every lost race is a refused SAD the demo server counts.
             extra: format!(
-                "[auth]\nmax_failed_activations = 1000\n\
-                 [server.tls]\nlisten = \"127.0.0.1:{port_a}\"\n\
+                "[server.tls]\nlisten = \"127.0.0.1:{port_a}\"\n\
                  certificate_file = \"tls/server.pem\"\nkey_file = \"tls/server-key.pem\"\n\
-                 client_ca_files = []\nclient_crl_files = []\n"
+                 client_ca_files = []\nclient_crl_files = []\n{extra}"
             ),
             ..Options::default()
         },
@@ -65,6 +66,21 @@ async fn a_sad_raced_between_two_instances_is_spent_once() {
     .unwrap();
     let twin =
         instance.serve_twin(&[("SCEAU_SERVER__TLS__LISTEN", &format!("127.0.0.1:{port_b}"))]);
+    (instance, twin, demo)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sad_raced_between_two_instances_is_spent_once() {
+    let Some(db) = support::db::postgres().await else {
+        return;
+    };
+    let (port_a, port_b) = (free_port(), free_port());
+    // Every lost race is a refused SAD the demo server counts.
+    let (instance, twin, demo) = two_instances(
+        &db,
+        (port_a, port_b),
+        "[auth]\nmax_failed_activations = 1000\n",
+    );
     assert_ne!(twin.port, instance.port.unwrap());
 
     let text = |key: &str| demo[key].as_str().unwrap().to_owned();
@@ -145,29 +161,16 @@ async fn a_client_certificate_revoked_on_one_instance_is_refused_on_the_other() 
         None,
         "two-instances-key",
     );
-    let (port_a, port_b) = (free_port(), free_port());
-    let mut instance = Instance::new(
+    let port_b = free_port();
+    let (instance, twin, demo) = two_instances(
         &db,
-        Options {
-            dev_auto_init: true,
-            extra: format!(
-                "[server.tls]\nlisten = \"127.0.0.1:{port_a}\"\n\
-                 certificate_file = \"tls/server.pem\"\nkey_file = \"tls/server-key.pem\"\n\
-                 client_ca_files = []\nclient_crl_files = []\n\
-                 [[auth.identity_providers]]\nissuer = \"{issuer}\"\naudience = \"{AUDIENCE}\"\n\
-                 callers = \"people\"\nroles_claim = \"sceau_roles\"\nallowed = [\"op-1\"]\n",
-                issuer = idp.issuer
-            ),
-            ..Options::default()
-        },
+        (free_port(), port_b),
+        &format!(
+            "[[auth.identity_providers]]\nissuer = \"{issuer}\"\naudience = \"{AUDIENCE}\"\n\
+             callers = \"people\"\nroles_claim = \"sceau_roles\"\nallowed = [\"op-1\"]\n",
+            issuer = idp.issuer
+        ),
     );
-    instance.serve();
-    let demo: Value = serde_json::from_str(
-        &std::fs::read_to_string(instance.var().join("demo/demo.json")).unwrap(),
-    )
-    .unwrap();
-    let twin =
-        instance.serve_twin(&[("SCEAU_SERVER__TLS__LISTEN", &format!("127.0.0.1:{port_b}"))]);
 
     let text = |key: &str| demo[key].as_str().unwrap().to_owned();
     let certificate_pem = std::fs::read(text("client_cert_pem")).unwrap();

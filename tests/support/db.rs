@@ -106,6 +106,22 @@ fn with_database(admin: &str, name: &str) -> String {
     format!("{host_part}/{name}{query}")
 }
 
+/// `$query` with each of `$args` bound in turn (one macro: the query types
+/// differ per backend).
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                Arg::Int(v) => query.bind(v),
+                Arg::Blob(v) => query.bind(v),
+                Arg::Text(v) => query.bind(v),
+            };
+        }
+        query
+    }};
+}
+
 impl TestDb {
     pub fn is_postgres(&self) -> bool {
         self.backend == DatabaseBackend::Postgres
@@ -154,14 +170,7 @@ impl TestDb {
         macro_rules! read {
             ($connection:expr) => {{
                 use sqlx::Row as _;
-                let mut query = sqlx::query(sql);
-                for arg in args {
-                    query = match arg {
-                        Arg::Int(v) => query.bind(v),
-                        Arg::Blob(v) => query.bind(v),
-                        Arg::Text(v) => query.bind(v),
-                    };
-                }
+                let query = bind_args!(sqlx::query(sql), args);
                 let rows = query.fetch_all(&mut $connection).await.unwrap();
                 let out: Vec<Vec<String>> = rows
                     .iter()
@@ -191,14 +200,7 @@ impl TestDb {
     pub async fn execute(&self, sql: &str, args: Vec<Arg>) -> u64 {
         macro_rules! run {
             ($connection:expr) => {{
-                let mut query = sqlx::query(sql);
-                for arg in args {
-                    query = match arg {
-                        Arg::Int(v) => query.bind(v),
-                        Arg::Blob(v) => query.bind(v),
-                        Arg::Text(v) => query.bind(v),
-                    };
-                }
+                let query = bind_args!(sqlx::query(sql), args);
                 let affected = query
                     .execute(&mut $connection)
                     .await
