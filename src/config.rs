@@ -11,6 +11,9 @@ use serde::Deserialize;
 
 use crate::error::{ErrorKind, HasErrorKind};
 
+mod staff;
+pub use staff::{SignIn, StaffMember, StaffRoster};
+
 /// Everything that can be wrong with the configuration, each naming the setting.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -148,6 +151,10 @@ pub struct AuthSettings {
     /// The back office's identity providers (RA operators, CA administrators,
     /// auditors, RCCS). Organisations' own providers are registered in the database.
     pub identity_providers: Vec<IdentityProviderSettings>,
+    /// The registered staff (`[[auth.staff]]`): each person in a trusted role,
+    /// his identity (name, birth date) and his back-office sign-ins. Staff roles
+    /// a token claims are given only to these sign-ins.
+    pub staff: StaffRoster,
     /// How long discovery and JWKS are trusted without refetching; past it, an
     /// unreachable provider means its tokens are refused.
     pub oidc_cache_secs: u64,
@@ -426,6 +433,7 @@ impl Default for AuthSettings {
             max_signatures_per_sad: 1000,
             stranger_refusals_per_minute: 20,
             identity_providers: Vec::new(),
+            staff: StaffRoster::default(),
             oidc_cache_secs: 600,
             oidc_refetch_secs: 30,
             token_leeway_secs: 30,
