@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use der::{DecodePem, EncodePem};
@@ -26,7 +27,7 @@ use x509_cert::time::Validity;
 
 use crate::app::{AppError, AppState};
 use crate::auth::principal::{AuthMethod, Principal, Role, Strength};
-use crate::config::TlsSettings;
+use crate::config::{SignIn, StaffMember, TlsSettings};
 use crate::ra::dossier::{Application, IdentityInput, TermsInput};
 use crate::ra::request::Move;
 use crate::store::auth::ActivationBinding;
@@ -166,6 +167,19 @@ fn person(subject: &str, roles: &[Role], entity: Option<Uuid>) -> Principal {
         },
         roles: roles.iter().copied().collect::<BTreeSet<_>>(),
         strength: Strength::Strong,
+        // The demo's operators are staff people of their own, each his sign-in.
+        staff: roles.iter().any(|role| role.is_staff()).then(|| {
+            Arc::new(StaffMember {
+                id: Uuid::new_v4(),
+                given_name: "Demo".to_owned(),
+                family_name: subject.to_owned(),
+                birth_date: time::Date::MIN,
+                sign_ins: vec![SignIn {
+                    issuer: DEMO_ISSUER.to_owned(),
+                    subject: subject.to_owned(),
+                }],
+            })
+        }),
     }
 }
 
@@ -264,6 +278,7 @@ pub async fn ensure_credential(state: &AppState, dir: &Path) -> Result<DemoCrede
             method: "face_to_face".to_owned(),
             provider: None,
             reference: None,
+            birth_date: None,
         },
     )
     .await

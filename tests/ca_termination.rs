@@ -188,6 +188,11 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
         allowed: people().iter().map(|(id, _)| (*id).to_owned()).collect(),
         require_typ: true,
     }];
+    settings.auth.staff = support::back_office::roster(
+        &idp.issuer,
+        &[("admin-1", 1), ("admin-2", 2), ("operator", 3)],
+        &[],
+    );
     settings.ra.sweep_interval_secs = 24 * 3600;
     // The serving instance learns of the TSU's revocation by this poll.
     settings.tsa.clock_sync_check_secs = 1;

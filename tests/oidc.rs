@@ -106,6 +106,15 @@ async fn world_with(
             .collect(),
         require_typ: true,
     }];
+    settings.auth.staff = support::back_office::roster(
+        &idp.issuer,
+        &[
+            ("person-ra_operator", 1),
+            ("person-ca_admin", 2),
+            ("person-auditor", 3),
+        ],
+        &[],
+    );
     adjust(&mut settings);
     let service = Service::start(settings, service::clock_now()).await;
     let entity = service.entity("Alpha SA", "NTRFR-123456782").await;

@@ -532,6 +532,7 @@ fn idempotent_retries_make_one_seal_and_the_rccs_can_prove_each_seal() {
             allowed: people.iter().map(|p| (*p).to_owned()).collect(),
             require_typ: true,
         }];
+        settings.auth.staff = support::back_office::roster(&idp.issuer, &[("auditor", 1)], &[]);
         let service = Service::start(settings, service::clock_now()).await;
         let a = service.entity("Alpha SA", "NTRFR-123456782").await;
         let b = service.entity("Beta SAS", "NTRFR-732829320").await;

@@ -167,7 +167,10 @@ async fn a_client_certificate_revoked_on_one_instance_is_refused_on_the_other() 
         (free_port(), port_b),
         &format!(
             "[[auth.identity_providers]]\nissuer = \"{issuer}\"\naudience = \"{AUDIENCE}\"\n\
-             callers = \"people\"\nroles_claim = \"sceau_roles\"\nallowed = [\"op-1\"]\n",
+             callers = \"people\"\nroles_claim = \"sceau_roles\"\nallowed = [\"op-1\"]\n\
+             [[auth.staff]]\nid = \"00000000-0000-0000-0000-000000000001\"\n\
+             given_name = \"Staff\"\nfamily_name = \"Operator\"\nbirth_date = \"1970-01-01\"\n\
+             sign_ins = [{{ issuer = \"{issuer}\", subject = \"op-1\" }}]\n",
             issuer = idp.issuer
         ),
     );

@@ -46,6 +46,7 @@ pub async fn principal(store: &Store, leaf: &[u8]) -> Result<Principal, Principa
         // A key held by the client, proven in the handshake: possession, and the
         // CA's checks on issuance, make it strong and dynamic.
         strength: Strength::Strong,
+        staff: None,
     })
 }
 

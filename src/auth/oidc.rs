@@ -22,7 +22,7 @@ use super::dpop::{self, DpopRequest};
 use super::principal::{AuthError, AuthMethod, Principal, Role, Strength};
 use super::provider_fetch::{ProviderFetcher, select_key};
 use crate::clock::SharedClock;
-use crate::config::{AuthSettings, Callers, IdentityProviderSettings};
+use crate::config::{AuthSettings, Callers, IdentityProviderSettings, StaffRoster};
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::store::{Store, StoreError};
 
@@ -185,6 +185,8 @@ struct Inner {
     store: Store,
     clock: SharedClock,
     back_office: Vec<Registration>,
+    /// The registered staff: staff roles go only to their sign-ins.
+    staff: StaffRoster,
     cache_lifetime: Duration,
     refetch_interval: Duration,
     leeway: u64,
@@ -221,6 +223,7 @@ impl OidcVerifier {
                     .iter()
                     .map(Registration::from)
                     .collect(),
+                staff: settings.staff.clone(),
                 cache_lifetime: Duration::from_secs(settings.oidc_cache_secs.max(1)),
                 refetch_interval: Duration::from_secs(settings.oidc_refetch_secs),
                 leeway: settings.token_leeway_secs.min(MAX_LEEWAY_SECS),
@@ -416,6 +419,7 @@ impl OidcVerifier {
             },
             roles: BTreeSet::from([Role::SealClient]),
             strength: Strength::Strong,
+            staff: None,
         })
     }
 
@@ -488,7 +492,30 @@ impl OidcVerifier {
             }
             roles.insert(role);
         }
+        // One capacity per sign-in. Staff roles need a registered staff
+        // person of a back-office provider; such a sign-in acts as staff and
+        // leaves the organisation roles it may also hold aside.
+        let mut staff = None;
+        if roles.iter().any(|role| role.is_staff()) {
+            staff = registration
+                .entity
+                .is_none()
+                .then(|| self.inner.staff.member(&claims.iss, &subject))
+                .flatten();
+            if staff.is_some() {
+                roles.retain(|role| !role.is_entity_bound());
+                entities.clear();
+            } else {
+                tracing::warn!(
+                    issuer = %claims.iss,
+                    subject = %subject,
+                    "staff roles claimed by a sign-in the staff roster does not name: ignored"
+                );
+                roles.retain(|role| !role.is_staff());
+            }
+        }
         let entity = match entities.len() {
+            0 if staff.is_some() => None,
             0 => registration.entity,
             1 => entities.into_iter().next(),
             _ => {
@@ -515,6 +542,7 @@ impl OidcVerifier {
             },
             roles,
             strength: Strength::Strong,
+            staff,
         })
     }
 

@@ -4,9 +4,11 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::config::StaffMember;
 use crate::error::{ErrorKind, HasErrorKind};
 
 /// What a principal is to sceau.
@@ -73,6 +75,11 @@ impl Role {
             Self::SealClient | Self::Rccs | Self::LegalRepresentative | Self::Agent
         )
     }
+
+    /// The trust service's own roles, given only to registered staff.
+    pub fn is_staff(self) -> bool {
+        matches!(self, Self::RaOperator | Self::CaAdmin | Self::Auditor)
+    }
 }
 
 impl fmt::Display for Role {
@@ -124,11 +131,35 @@ pub struct Principal {
     pub method: AuthMethod,
     pub roles: BTreeSet<Role>,
     pub strength: Strength,
+    /// The registered staff person this sign-in belongs to, when it acts as
+    /// staff (then it holds no organisation role and `entity` is `None`: one
+    /// capacity per sign-in). Staff roles come only with it.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "staff_id")]
+    pub staff: Option<Arc<StaffMember>>,
+}
+
+fn staff_id<S: serde::Serializer>(
+    staff: &Option<Arc<StaffMember>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match staff {
+        Some(member) => serializer.serialize_some(&member.id),
+        None => serializer.serialize_none(),
+    }
 }
 
 impl Principal {
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// Who acted, as four-eyes counts people: the staff person's id for staff,
+    /// the sign-in's id otherwise.
+    pub fn person_key(&self) -> String {
+        match &self.staff {
+            Some(member) => member.id.to_string(),
+            None => self.id.clone(),
+        }
     }
 }
 
@@ -318,6 +349,7 @@ mod tests {
             },
             roles: roles.iter().copied().collect(),
             strength,
+            staff: None,
         }
     }
 

@@ -18,6 +18,12 @@ pub enum IdentityVerification {
     /// Face to face with an RA operator, who attests it.
     FaceToFace {
         attested_by: String,
+        /// The registered staff person who attested.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attested_by_person: Option<Uuid>,
+        /// The verified person's birth date, as on the identity document.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        birth_date: Option<BirthDate>,
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },
@@ -26,6 +32,9 @@ pub enum IdentityVerification {
         provider: String,
         reference: String,
         recorded_by: String,
+        /// The verified person's birth date, as the provider reported it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        birth_date: Option<BirthDate>,
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },
@@ -37,6 +46,43 @@ pub enum IdentityVerification {
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },
+}
+
+impl IdentityVerification {
+    /// The verified person's birth date, when the verification recorded it.
+    pub fn birth_date(&self) -> Option<time::Date> {
+        match self {
+            Self::FaceToFace { birth_date, .. } | Self::RemoteProvider { birth_date, .. } => {
+                birth_date.map(|b| b.0)
+            }
+            Self::EidSubstantial { .. } => None,
+        }
+    }
+}
+
+/// A birth date, `YYYY-MM-DD`, parsed once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BirthDate(pub time::Date);
+
+const DAY: &[time::format_description::BorrowedFormatItem<'_>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+impl TryFrom<String> for BirthDate {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        time::Date::parse(&text, DAY)
+            .map(Self)
+            .map_err(|_| format!("{text:?} is not a date YYYY-MM-DD"))
+    }
+}
+
+impl From<BirthDate> for String {
+    fn from(date: BirthDate) -> String {
+        // A Date formats with this description whatever its value.
+        date.0.format(DAY).unwrap_or_default()
+    }
 }
 
 /// The acceptance of one precise version of the terms of use.
@@ -53,6 +99,9 @@ pub struct TermsAcceptance {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
     pub operator: String,
+    /// The registered staff person who approved: four eyes count persons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }
@@ -224,6 +273,9 @@ pub struct IdentityInput {
     pub method: String,
     pub provider: Option<String>,
     pub reference: Option<String>,
+    /// The verified person's birth date (`YYYY-MM-DD`), read from the identity
+    /// document or reported by the provider.
+    pub birth_date: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -19,9 +19,10 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::dossier::{
-    Application, Approval, CertificateView, DeclaredOrganisation, DeviceInput, DocumentView,
-    Dossier, IdentityInput, IdentityVerification, PersonInput, PersonsView, RenewalInput,
-    RequestView, RevocationReason, RevocationView, SweepReport, TermsAcceptance, TermsInput,
+    Application, Approval, BirthDate, CertificateView, DeclaredOrganisation, DeviceInput,
+    DocumentView, Dossier, IdentityInput, IdentityVerification, PersonInput, PersonsView,
+    RenewalInput, RequestView, RevocationReason, RevocationView, SweepReport, TermsAcceptance,
+    TermsInput,
 };
 use super::evidence::{DocumentKind, EvidenceError, EvidenceVault, MediaType, SealedDocument};
 use super::identifiers::{IdentifierError, Siren, Siret};
@@ -50,6 +51,7 @@ use crate::store::ra::{
 };
 use crate::store::{Store, StoreError};
 
+mod parties;
 mod role_withdrawal;
 
 /// Days before expiry on which the holder is reminded to renew (seed 002).
@@ -216,6 +218,26 @@ fn person_identity(principal: &Principal) -> Result<(String, String, Option<Stri
                 .to_owned(),
         )),
     }
+}
+
+/// The verified person's birth date a caller recorded, if any.
+fn birth_date(input: &IdentityInput) -> Result<Option<BirthDate>, RaError> {
+    input
+        .birth_date
+        .clone()
+        .map(|text| {
+            BirthDate::try_from(text).map_err(|e| invalid("identity_verification.birth_date", e))
+        })
+        .transpose()
+}
+
+/// An approval as four eyes count it: its staff person, else (an approval
+/// recorded before staff were registered people) its sign-in.
+fn approver_key(approval: &Approval) -> String {
+    approval
+        .person
+        .map(|person| person.to_string())
+        .unwrap_or_else(|| approval.operator.clone())
 }
 
 fn odt(time: SystemTime) -> OffsetDateTime {
@@ -889,6 +911,8 @@ impl Registry {
                 }
                 Ok(IdentityVerification::FaceToFace {
                     attested_by: principal.id.clone(),
+                    attested_by_person: principal.staff.as_ref().map(|member| member.id),
+                    birth_date: birth_date(input)?,
                     at: now,
                 })
             }
@@ -904,9 +928,16 @@ impl Registry {
                     200,
                 )?,
                 recorded_by: principal.id.clone(),
+                birth_date: birth_date(input)?,
                 at: now,
             }),
             "eid_substantial" => {
+                if input.birth_date.is_some() {
+                    return Err(invalid(
+                        "identity_verification.birth_date",
+                        "an eID verification takes its attributes from the eID, not from the caller",
+                    ));
+                }
                 let (issuer, subject, acr) = identity;
                 let acr = acr.ok_or_else(|| {
                     invalid(
@@ -949,42 +980,6 @@ impl Registry {
         Ok((row, dossier))
     }
 
-    /// Refuses staff who are a party to a request: who hold a role in its
-    /// organisation, applied for it, or whose sign-in is one of its people's.
-    async fn check_not_party(
-        &self,
-        principal: &Principal,
-        row: &RequestRow,
-    ) -> Result<(), RaError> {
-        let mut party = principal.entity == Some(row.entity_id) || row.created_by == principal.id;
-        if let AuthMethod::Oidc {
-            issuer, subject, ..
-        } = &principal.method
-            && !party
-        {
-            party = self
-                .inner
-                .store
-                .persons_of(row.entity_id)
-                .await?
-                .iter()
-                .any(|p| {
-                    p.identity
-                        .as_ref()
-                        .is_some_and(|(i, s)| i == issuer && s == subject)
-                });
-        }
-        if party {
-            Err(RaError::Forbidden(
-                "staff do not act on a request they are a party to: one they applied for, or \
-                 of an organisation they hold a role in or are a person of"
-                    .to_owned(),
-            ))
-        } else {
-            Ok(())
-        }
-    }
-
     /// An issued certificate by serial; `NotFound` names it.
     async fn issued_certificate(&self, serial: &str) -> Result<IssuedCertificate, RaError> {
         match self.inner.store.issued_certificate(serial).await {
@@ -1018,13 +1013,18 @@ impl Registry {
     ) -> Result<Lifecycle, RaError> {
         let mut lifecycle = Lifecycle::new(Self::approvals_needed(policy));
         lifecycle.state = Self::state_of(row)?;
-        lifecycle.approvals = dossier
-            .approvals
-            .iter()
-            .map(|a| a.operator.clone())
-            .collect();
+        // Four eyes count staff people, not their sign-ins.
+        lifecycle.approvals = dossier.approvals.iter().map(approver_key).collect();
         lifecycle.identity_verifier = match &dossier.identity_verification {
-            Some(IdentityVerification::FaceToFace { attested_by, .. }) => Some(attested_by.clone()),
+            Some(IdentityVerification::FaceToFace {
+                attested_by,
+                attested_by_person,
+                ..
+            }) => Some(
+                attested_by_person
+                    .map(|person| person.to_string())
+                    .unwrap_or_else(|| attested_by.clone()),
+            ),
             _ => None,
         };
         Ok(lifecycle)
@@ -1407,7 +1407,7 @@ impl Registry {
         let now = self.now();
         let identity = person_identity(principal)?;
         if input.method == "face_to_face" {
-            self.check_not_party(principal, &row).await?;
+            self.check_not_party(principal, &row, &dossier).await?;
         }
         let verification = self.identity_verification(
             principal,
@@ -1500,10 +1500,10 @@ impl Registry {
         };
         // Check the move against state and role before anything else.
         let mut probe = lifecycle.clone();
-        probe.apply(attempted, &principal.id, &roles)?;
+        probe.apply(attempted, &principal.person_key(), &roles)?;
         // Staff never act on a request they are a party to.
         if attempted.roles().iter().all(|role| !role.is_entity_bound()) {
-            self.check_not_party(principal, &row).await?;
+            self.check_not_party(principal, &row, &dossier).await?;
         }
         match attempted {
             Move::Submit => self.check_complete(&row, &dossier, &policy).await?,
@@ -1520,11 +1520,12 @@ impl Registry {
             }
             _ => {}
         }
-        let to = lifecycle.apply(attempted, &principal.id, &roles)?;
+        let to = lifecycle.apply(attempted, &principal.person_key(), &roles)?;
         let now = self.now();
         if attempted == Move::Approve {
             dossier.approvals.push(Approval {
                 operator: principal.id.clone(),
+                person: principal.staff.as_ref().map(|member| member.id),
                 at: now,
             });
         }
@@ -1838,11 +1839,8 @@ impl Registry {
                 device: dossier.device.clone(),
             },
         };
-        let approvers: Vec<String> = dossier
-            .approvals
-            .iter()
-            .map(|a| a.operator.clone())
-            .collect();
+        // The staff people who approved, by person id.
+        let approvers: Vec<String> = dossier.approvals.iter().map(approver_key).collect();
         let issuer = self.inner.issuer.as_ref().ok_or_else(|| {
             RaError::Conflict(
                 "the issuing CA was terminated: it issues no more certificates".to_owned(),
@@ -1891,6 +1889,7 @@ impl Registry {
             },
             roles: BTreeSet::new(),
             strength: crate::auth::Strength::Strong,
+            staff: None,
         };
         let row = RequestRow {
             certificate_serial: Some(issued.serial.clone()),

@@ -45,6 +45,51 @@ pub fn people() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The staff people of the test provider: each RA operator, the CA
+/// administrator and the auditor is a registered person with one sign-in.
+/// `overrides` replaces a person's name and birth date by sign-in.
+pub const STAFF: [(&str, u128); 4] = [("op-1", 1), ("op-2", 2), ("ca-admin", 3), ("auditor", 4)];
+
+pub fn staff_id(who: &str) -> String {
+    let (_, n) = STAFF.iter().find(|(w, _)| *w == who).unwrap();
+    uuid::Uuid::from_u128(*n).to_string()
+}
+
+pub fn staff_roster(
+    issuer: &str,
+    overrides: &[(&str, &str, &str, &str)],
+) -> sceau::config::StaffRoster {
+    let people: Vec<(&str, u128)> = STAFF.to_vec();
+    roster(issuer, &people, overrides)
+}
+
+/// A roster of `people` (sign-in subject at `issuer`, person number), each
+/// named "Staff <subject>" and born on 1970-01-01 unless `overrides` says.
+pub fn roster(
+    issuer: &str,
+    people: &[(&str, u128)],
+    overrides: &[(&str, &str, &str, &str)],
+) -> sceau::config::StaffRoster {
+    let entries: Vec<Value> = people
+        .iter()
+        .map(|(who, n)| {
+            let (given, family, birth) = overrides
+                .iter()
+                .find(|(w, ..)| w == who)
+                .map(|(_, g, f, b)| (*g, *f, *b))
+                .unwrap_or(("Staff", who, "1970-01-01"));
+            json!({
+                "id": uuid::Uuid::from_u128(*n).to_string(),
+                "given_name": given,
+                "family_name": family,
+                "birth_date": birth,
+                "sign_ins": [{ "issuer": issuer, "subject": who }],
+            })
+        })
+        .collect();
+    serde_json::from_value(Value::Array(entries)).unwrap()
+}
+
 /// `method url` with `token` and a JSON `body`: the status and the answer
 /// (JSON, else its text as a JSON string).
 pub async fn bearer_call(
@@ -114,6 +159,7 @@ pub async fn start_with_clients(
         allowed: people().iter().map(|(id, _)| (*id).to_owned()).collect(),
         require_typ: true,
     }];
+    settings.auth.staff = staff_roster(&idp.issuer, &[]);
     // No background sweeps: the tests run them when they move the clock.
     settings.ra.sweep_interval_secs = 24 * 3600;
     adjust(&mut settings);

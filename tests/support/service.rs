@@ -263,5 +263,15 @@ pub fn ra_operator() -> sceau::auth::Principal {
         },
         roles: [sceau::auth::Role::RaOperator].into(),
         strength: sceau::auth::Strength::Strong,
+        staff: Some(std::sync::Arc::new(sceau::config::StaffMember {
+            id: uuid::Uuid::from_u128(1),
+            given_name: "Staff".to_owned(),
+            family_name: "operator-1".to_owned(),
+            birth_date: time::Date::MIN,
+            sign_ins: vec![sceau::config::SignIn {
+                issuer: "https://idp.test".to_owned(),
+                subject: "operator-1".to_owned(),
+            }],
+        })),
     }
 }
