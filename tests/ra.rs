@@ -1494,9 +1494,12 @@ fn every_move_in_every_state_by_every_caller() {
         assert_eq!(w.apply("rccs-b", SIREN_B, None).await.0, 201);
 
         // `validated` lasts only while an issuance fails (the sweep retries):
-        // the one state set by hand here, from a request in review.
+        // the one state set by hand here, from a request in review, with
+        // what validation gives (the applicant's RCCS role): past validation
+        // the applicant reaches the request through that role.
         let validated = w.submitted("rccs-a", SIREN_A).await;
-        assert_eq!(w.do_move(&validated, "op-1", "start_review").await.0, 200);
+        let (status, view) = w.do_move(&validated, "op-1", "start_review").await;
+        assert_eq!(status, 200, "{view}");
         assert_eq!(
             db.execute(
                 "UPDATE registration_requests SET state = 'validated' WHERE id = $1",
@@ -1505,6 +1508,16 @@ fn every_move_in_every_state_by_every_caller() {
             .await,
             1
         );
+        let entity = view["entity"]["id"].as_str().unwrap().to_owned();
+        db.execute(
+            "INSERT INTO role_assignments (issuer, subject, role, entity_id, created_by, created_at) \
+             VALUES ($1, 'rccs-a', 'rccs', $2, 'test', 0)",
+            vec![
+                support::db::Arg::Text(w.idp.issuer.clone()),
+                support::db::Arg::Text(entity),
+            ],
+        )
+        .await;
 
         async fn build(w: &BackOffice, state: RequestState, validated: &str) -> String {
             let in_review = || async {

@@ -195,6 +195,20 @@ fn a_siren_is_bound_only_when_the_ra_validates_and_a_wrong_binding_is_withdrawn(
             .await;
         assert_eq!(status, 403, "{problem}");
         assert_eq!(problem_type(&problem), "urn:sceau:problem:forbidden");
+        // Nor through the request he applied with: past validation it is the
+        // organisation's, reached through a role he no longer holds.
+        let (status, problem) = w.do_move(&real_id, "rccs-a", "accept").await;
+        assert_eq!(status, 404, "{problem}");
+        assert_eq!(problem_type(&problem), "urn:sceau:problem:not-found");
+        let (status, problem) = w
+            .call("GET", &format!("/ra/v1/requests/{real_id}"), "rccs-a", None)
+            .await;
+        assert_eq!(status, 404, "{problem}");
+        let (status, still) = w
+            .call("GET", &format!("/ra/v1/requests/{real_id}"), "op-1", None)
+            .await;
+        assert_eq!(status, 200, "{still}");
+        assert_eq!(still["state"], "issued", "not accepted: {still}");
         let (status, view) = w.apply("rccs-b", SIREN_A, None).await;
         assert_eq!(status, 201, "the SIREN is free again: {view}");
         w.service.stop().await;

@@ -190,15 +190,20 @@ fn check_entity(principal: &Principal, entity: Uuid, what: &str) -> Result<(), R
 /// it. Staff and the organisation's people act with their own roles. Whoever
 /// applied acts as the RCCS of that request (and of no other): an applicant
 /// holds a role in the organisation only once the RA validates a request.
+/// Past validation the request is the organisation's: its applicant reaches it
+/// through the role validation gave him, and not once that role is withdrawn.
 fn acting_roles(principal: &Principal, row: &RequestRow) -> Option<BTreeSet<Role>> {
+    let applicant = row.created_by == principal.id
+        && principal.has(Role::Applicant)
+        && RequestState::parse(&row.state).is_some_and(|state| !state.is_past_validation());
     let mut roles = if is_staff(principal) || principal.entity == Some(row.entity_id) {
         principal.roles.clone()
-    } else if row.created_by == principal.id {
+    } else if applicant {
         BTreeSet::new()
     } else {
         return None;
     };
-    if row.created_by == principal.id && principal.has(Role::Applicant) {
+    if applicant {
         roles.insert(Role::Rccs);
     }
     Some(roles)

@@ -40,6 +40,15 @@ impl RequestState {
         Self::Rejected,
     ];
 
+    /// Whether the RA validated the request: from then on it is the
+    /// organisation's, no longer its applicant's.
+    pub fn is_past_validation(self) -> bool {
+        matches!(
+            self,
+            Self::Validated | Self::Issued | Self::Accepted | Self::Refused
+        )
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Draft => "draft",
