@@ -324,15 +324,17 @@ async fn issue_rate(
             for n in 0..share {
                 let (policy, key) = source(n);
                 issuer
-                    .issue(IssuanceRequest {
-                        request_id: Uuid::new_v4(),
-                        policy_id: policy.to_owned(),
-                        entity_id: entity,
-                        seal_name: "Bench".to_owned(),
-                        validity_days: Some(365),
-                        key,
-                        actor: "bench".to_owned(),
-                    })
+                    .issue(
+                        sceau::pki::signing::Grant::validated_request("bench".to_owned()),
+                        IssuanceRequest {
+                            request_id: Uuid::new_v4(),
+                            policy_id: policy.to_owned(),
+                            entity_id: entity,
+                            seal_name: "Bench".to_owned(),
+                            validity_days: Some(365),
+                            key,
+                        },
+                    )
                     .await
                     .unwrap();
             }

@@ -179,15 +179,17 @@ async fn run(tokens: &Path, root: &Path) {
     .await
     .unwrap();
     let issued = issuer
-        .issue(IssuanceRequest {
-            request_id: Uuid::new_v4(),
-            policy_id: "seal-ca-managed".to_owned(),
-            entity_id: entity.id,
-            seal_name: "Bench seal".to_owned(),
-            validity_days: Some(365),
-            key: KeySource::Generate { algorithm: None },
-            actor: "bench".to_owned(),
-        })
+        .issue(
+            sceau::pki::signing::Grant::validated_request("bench".to_owned()),
+            IssuanceRequest {
+                request_id: Uuid::new_v4(),
+                policy_id: "seal-ca-managed".to_owned(),
+                entity_id: entity.id,
+                seal_name: "Bench seal".to_owned(),
+                validity_days: Some(365),
+                key: KeySource::Generate { algorithm: None },
+            },
+        )
         .await
         .unwrap();
     let active = state.store.active_ca_certificates().await.unwrap();

@@ -183,17 +183,19 @@ async fn run(tokens: &Path, root: &Path) {
     .await
     .unwrap();
     let rsa = issuer
-        .issue(IssuanceRequest {
-            request_id: Uuid::new_v4(),
-            policy_id: "seal-ca-managed".to_owned(),
-            entity_id: p256.entity_id,
-            seal_name: "Bench RSA seal".to_owned(),
-            validity_days: Some(365),
-            key: KeySource::Generate {
-                algorithm: Some(KeyAlgorithm::Rsa3072),
+        .issue(
+            sceau::pki::signing::Grant::validated_request("bench".to_owned()),
+            IssuanceRequest {
+                request_id: Uuid::new_v4(),
+                policy_id: "seal-ca-managed".to_owned(),
+                entity_id: p256.entity_id,
+                seal_name: "Bench RSA seal".to_owned(),
+                validity_days: Some(365),
+                key: KeySource::Generate {
+                    algorithm: Some(KeyAlgorithm::Rsa3072),
+                },
             },
-            actor: "bench".to_owned(),
-        })
+        )
         .await
         .unwrap()
         .credential_id

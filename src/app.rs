@@ -24,6 +24,7 @@ use crate::pki::crl::{self, CrlError, CrlPublisher};
 use crate::pki::issuance::Issuer;
 use crate::pki::policy::{PolicyError, PolicySet};
 use crate::pki::publication::{Publication, PublishedCertificate};
+use crate::pki::signing::{self, Grant, ServiceKind, SigningError};
 use crate::store::ca::{CaCertificate, CeremonyRecord, ServiceKey};
 use crate::store::entities::KeyReference;
 use crate::store::{Store, StoreError};
@@ -867,13 +868,36 @@ async fn renew_service_certificate(
             .map_err(|e| AppError::Internal(e.to_string()))?,
     };
     let now = clock.now();
-    let renewed = {
+    let service = match purpose {
+        ceremony::KeyPurpose::Ocsp => ServiceKind::OcspResponder,
+        _ => ServiceKind::TimeStampingUnit,
+    };
+    // The CA operations renew their services' certificates: the one place
+    // such a certificate is granted after the ceremony.
+    let grant = Grant::service_renewal(service, actor.to_owned());
+    let (grant, outcome) = {
         let hsm = hsm.clone();
         tokio::task::spawn_blocking(move || {
-            ceremony::issue_service_certificate(&file, &hsm, &issuing, now, purpose)
+            let outcome =
+                ceremony::issue_service_certificate(&grant, &file, &hsm, &issuing, now, purpose);
+            (grant, outcome)
         })
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))??
+        .map_err(|e| AppError::Internal(e.to_string()))?
+    };
+    let renewed = match outcome {
+        Ok(renewed) => renewed,
+        Err(CeremonyError::Signing(SigningError::Lint { kind, findings })) => {
+            signing::journal_refusal(
+                journal,
+                &grant,
+                serde_json::json!({ "issuer_serial": issuing_record.serial }),
+                &findings,
+            )
+            .await?;
+            return Err(CeremonyError::Signing(SigningError::Lint { kind, findings }).into());
+        }
+        Err(e) => return Err(e.into()),
     };
     let record = ca_certificate(&renewed, now.into())?;
     store.replace_ca_certificate(&record).await?;

@@ -411,15 +411,17 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
 
     // Nothing more is issued, by an issuer made before or by the RA.
     let refused = issuer_before
-        .issue(IssuanceRequest {
-            request_id: uuid::Uuid::new_v4(),
-            policy_id: "seal-ca-managed".to_owned(),
-            entity_id: entity,
-            seal_name: "After the end".to_owned(),
-            validity_days: Some(30),
-            key: KeySource::Generate { algorithm: None },
-            actor: "test".to_owned(),
-        })
+        .issue(
+            sceau::pki::signing::Grant::validated_request("test".to_owned()),
+            IssuanceRequest {
+                request_id: uuid::Uuid::new_v4(),
+                policy_id: "seal-ca-managed".to_owned(),
+                entity_id: entity,
+                seal_name: "After the end".to_owned(),
+                validity_days: Some(30),
+                key: KeySource::Generate { algorithm: None },
+            },
+        )
         .await
         .unwrap_err();
     assert!(matches!(refused, IssuanceError::CaTerminated), "{refused}");

@@ -33,8 +33,11 @@ fn request(entity: Uuid, csr_der: Vec<u8>) -> ClientCertificateRequest {
         common_name: "Camille Martin".to_owned(),
         csr_der,
         validity_days: 365,
-        actor: "ra:test-operator".to_owned(),
     }
+}
+
+fn grant() -> sceau::pki::signing::Grant {
+    sceau::pki::signing::Grant::checked_rccs("ra:test-operator".to_owned())
 }
 
 fn write_pem(dir: &Path, name: &str, certificate: &Certificate) -> PathBuf {
@@ -65,7 +68,7 @@ fn client_certificates_pass_openssl_and_pkilint_and_are_journaled() {
         let csr = ca::openssl_csr_for_key(out.path(), "rccs", &key);
 
         let issued: IssuedClientCertificate = issuer
-            .issue(request(env.entity.id, csr.clone()))
+            .issue(grant(), request(env.entity.id, csr.clone()))
             .await
             .unwrap();
         let leaf = Certificate::from_der(&issued.der).unwrap();
@@ -182,7 +185,7 @@ fn client_certificates_pass_openssl_and_pkilint_and_are_journaled() {
         // Bad requests: typed errors, nothing stored.
         let before = env.store.certificate_counts().await.unwrap();
         let error = issuer
-            .issue(request(env.entity.id, b"not a CSR".to_vec()))
+            .issue(grant(), request(env.entity.id, b"not a CSR".to_vec()))
             .await
             .unwrap_err();
         assert!(
@@ -195,7 +198,7 @@ fn client_certificates_pass_openssl_and_pkilint_and_are_journaled() {
         let last = tampered.len() - 1;
         tampered[last] ^= 0x01;
         let error = issuer
-            .issue(request(env.entity.id, tampered))
+            .issue(grant(), request(env.entity.id, tampered))
             .await
             .unwrap_err();
         assert!(
@@ -207,7 +210,7 @@ fn client_certificates_pass_openssl_and_pkilint_and_are_journaled() {
         );
         let small = ca::openssl_csr(out.path(), "small", "rsa:1024");
         let error = issuer
-            .issue(request(env.entity.id, small))
+            .issue(grant(), request(env.entity.id, small))
             .await
             .unwrap_err();
         assert!(
@@ -217,7 +220,7 @@ fn client_certificates_pass_openssl_and_pkilint_and_are_journaled() {
         assert_eq!(error.kind(), ErrorKind::Unprocessable);
         // The same key again: a new certificate needs a new key.
         let error = issuer
-            .issue(request(env.entity.id, csr.clone()))
+            .issue(grant(), request(env.entity.id, csr.clone()))
             .await
             .unwrap_err();
         assert!(
@@ -227,18 +230,21 @@ fn client_certificates_pass_openssl_and_pkilint_and_are_journaled() {
         let fresh = || ca::p256_csr();
         let mut too_long = request(env.entity.id, fresh());
         too_long.validity_days = 826;
-        let error = issuer.issue(too_long).await.unwrap_err();
+        let error = issuer.issue(grant(), too_long).await.unwrap_err();
         assert_eq!(error.field(), Some("validity_days"), "{error}");
         let mut bad_identifier = request(env.entity.id, fresh());
         bad_identifier.organization_identifier = "123456782".to_owned();
-        let error = issuer.issue(bad_identifier).await.unwrap_err();
+        let error = issuer.issue(grant(), bad_identifier).await.unwrap_err();
         assert_eq!(error.field(), Some("organization_identifier"), "{error}");
         assert_eq!(error.kind(), ErrorKind::Unprocessable);
         assert_eq!(env.store.certificate_counts().await.unwrap(), before);
 
         // RSA-2048 is accepted for a client key.
         let rsa = ca::openssl_csr(out.path(), "rsa2048", "rsa:2048");
-        issuer.issue(request(env.entity.id, rsa)).await.unwrap();
+        issuer
+            .issue(grant(), request(env.entity.id, rsa))
+            .await
+            .unwrap();
         env.journal.shutdown().await.unwrap();
     });
 }
@@ -288,7 +294,7 @@ fn client_certificates_complete_the_mutual_tls_handshake() {
         let csr = ca::openssl_csr_for_key(dir.path(), "rccs", &key);
         let mut asked = request(entity, csr);
         asked.organization = "Alpha SA".to_owned();
-        let issued = issuer.issue(asked).await.unwrap();
+        let issued = issuer.issue(grant(), asked).await.unwrap();
         let certificate = dir.path().join("rccs.pem");
         std::fs::write(
             &certificate,

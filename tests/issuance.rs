@@ -33,8 +33,14 @@ fn request(env: &CaEnv, policy: &str, key: KeySource) -> IssuanceRequest {
         seal_name: "Cachet des factures".to_owned(),
         validity_days: None,
         key,
-        actor: "ra:test-operator-1+test-operator-2".to_owned(),
     }
+}
+
+/// Who the RA names as responsible for these issuances.
+const ACTOR: &str = "ra:test-operator-1+test-operator-2";
+
+fn grant() -> sceau::pki::signing::Grant {
+    sceau::pki::signing::Grant::validated_request(ACTOR.to_owned())
 }
 
 fn extension(certificate: &Certificate, oid: ObjectIdentifier) -> &[u8] {
@@ -111,11 +117,10 @@ async fn every_policy(softhsm: SoftHsm, db: TestDb) {
             toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         let generation = declared["key"]["generation"].as_str().unwrap().to_owned();
         let issued: Issued = issuer
-            .issue(request(
-                &env,
-                &id,
-                key_source_for(&generation, out.path(), &id),
-            ))
+            .issue(
+                grant(),
+                request(&env, &id, key_source_for(&generation, out.path(), &id)),
+            )
             .await
             .unwrap_or_else(|e| panic!("{id}: {e}"));
         let pem_path = out.path().join(format!("{id}.pem"));
@@ -284,7 +289,7 @@ async fn ca_managed_issuance(softhsm: SoftHsm, db: TestDb) {
         },
     );
     request.validity_days = Some(365);
-    let issued = issuer.issue(request.clone()).await.unwrap();
+    let issued = issuer.issue(grant(), request.clone()).await.unwrap();
     let certificate = &issued.certificate;
     let validity = &certificate.tbs_certificate.validity;
     let days = validity
@@ -322,7 +327,7 @@ async fn ca_managed_issuance(softhsm: SoftHsm, db: TestDb) {
             .unwrap()
             .contains("Cachet des factures")
     );
-    assert_eq!(event.actor, request.actor);
+    assert_eq!(event.actor, ACTOR);
 
     let stored = env.store.issued_certificate(&issued.serial).await.unwrap();
     assert_eq!(stored.journal_index, issued.journal_index);
@@ -341,7 +346,7 @@ async fn ca_managed_issuance(softhsm: SoftHsm, db: TestDb) {
     );
 
     // Renewal is a new key: the same key is never certified twice.
-    let again = issuer.issue(request).await.unwrap();
+    let again = issuer.issue(grant(), request).await.unwrap();
     assert_ne!(
         again.key.as_ref().unwrap().id,
         issued.key.as_ref().unwrap().id
@@ -369,7 +374,10 @@ async fn csr_intake(softhsm: SoftHsm, db: TestDb) {
     // One good RSA-4096 request, issued, to test "already certified" afterwards.
     let good = ca::openssl_csr(dir.path(), "good", "rsa:4096");
     issuer
-        .issue(request(&env, "seal-entity", entity_csr(good.clone())))
+        .issue(
+            grant(),
+            request(&env, "seal-entity", entity_csr(good.clone())),
+        )
         .await
         .unwrap();
     let counts = env.store.certificate_counts().await.unwrap();
@@ -413,7 +421,7 @@ async fn csr_intake(softhsm: SoftHsm, db: TestDb) {
     ];
     for (name, csr, reason) in cases {
         let error = issuer
-            .issue(request(&env, "seal-entity", entity_csr(csr)))
+            .issue(grant(), request(&env, "seal-entity", entity_csr(csr)))
             .await
             .expect_err(name);
         assert!(
@@ -453,20 +461,23 @@ async fn csr_intake(softhsm: SoftHsm, db: TestDb) {
         ),
     ] {
         let error = issuer
-            .issue(request(
-                &env,
-                policy,
-                KeySource::Csr {
-                    csr: fresh.clone(),
-                    device,
-                },
-            ))
+            .issue(
+                grant(),
+                request(
+                    &env,
+                    policy,
+                    KeySource::Csr {
+                        csr: fresh.clone(),
+                        device,
+                    },
+                ),
+            )
             .await
             .unwrap_err();
         assert!(error.to_string().contains(reason), "{policy}: {error}");
     }
     let error = issuer
-        .issue(request(&env, "seal-ca-managed", entity_csr(fresh)))
+        .issue(grant(), request(&env, "seal-ca-managed", entity_csr(fresh)))
         .await
         .unwrap_err();
     assert!(
@@ -547,7 +558,7 @@ async fn lint_before_sign(softhsm: SoftHsm, db: TestDb) {
         );
         let journal_size = env.journal.size().await.unwrap();
         let error = issuer
-            .issue(request(&env, policy, key))
+            .issue(grant(), request(&env, policy, key))
             .await
             .expect_err(policy);
         let IssuanceError::LintFailed {
@@ -639,11 +650,14 @@ fn the_seed_ca_numbering_needs_no_code_change() {
             "1.3.6.1.4.1.142057.10.3.3.2.1"
         );
         let issued = issuer
-            .issue(request(
-                &env,
-                "seal-ca-managed",
-                KeySource::Generate { algorithm: None },
-            ))
+            .issue(
+                grant(),
+                request(
+                    &env,
+                    "seal-ca-managed",
+                    KeySource::Generate { algorithm: None },
+                ),
+            )
             .await
             .unwrap();
         let CertificatePolicies(policies) = CertificatePolicies::from_der(extension(
@@ -697,18 +711,20 @@ fn ten_thousand_serial_numbers_are_unique_positive_and_short() {
                 let mut serials = Vec::new();
                 for _ in 0..TOTAL / WORKERS {
                     let issued = issuer
-                        .issue(IssuanceRequest {
-                            request_id: Uuid::new_v4(),
-                            policy_id: "volume".to_owned(),
-                            entity_id: entity,
-                            seal_name: "Volume".to_owned(),
-                            validity_days: Some(30),
-                            key: KeySource::Csr {
-                                csr: ca::p256_csr(),
-                                device: None,
+                        .issue(
+                            sceau::pki::signing::Grant::validated_request("test".to_owned()),
+                            IssuanceRequest {
+                                request_id: Uuid::new_v4(),
+                                policy_id: "volume".to_owned(),
+                                entity_id: entity,
+                                seal_name: "Volume".to_owned(),
+                                validity_days: Some(30),
+                                key: KeySource::Csr {
+                                    csr: ca::p256_csr(),
+                                    device: None,
+                                },
                             },
-                            actor: "test".to_owned(),
-                        })
+                        )
                         .await
                         .unwrap();
                     serials.push(issued.certificate.tbs_certificate.serial_number.clone());

@@ -17,6 +17,7 @@ use x509_cert::ext::pkix::KeyUsages;
 use super::certificate::{
     self, CertificateError, CertificateRequest, SubjectName, extensions as ext,
 };
+use super::signing::{CertificateKind, Grant, SigningError, lint_then_sign, tbs_of};
 use crate::clock::Clock;
 use crate::config::TokenRole;
 use crate::crypto;
@@ -37,6 +38,8 @@ pub enum CeremonyError {
     Hsm(#[from] HsmError),
     #[error(transparent)]
     Certificate(#[from] CertificateError),
+    #[error(transparent)]
+    Signing(#[from] SigningError),
 }
 
 impl HasErrorKind for CeremonyError {
@@ -442,7 +445,9 @@ pub fn run(
         root_pool.generate_key_pair_blocking(&file.label(KeyPurpose::Root), file.root.algorithm)?;
     let root_signer = HsmSigner::new(Arc::clone(root_pool), root_key.clone());
     let root_name = file.root.subject.to_name()?;
-    let root_certificate = certificate::sign(
+    let root_certificate = signed(
+        &Grant::ceremony(CertificateKind::Root),
+        None,
         CertificateRequest {
             subject: root_name.clone(),
             issuer: None,
@@ -471,7 +476,9 @@ pub fn run(
         .iter()
         .map(|p| certificate::parse_oid(p))
         .collect::<Result<Vec<ObjectIdentifier>, _>>()?;
-    let issuing_certificate = certificate::sign(
+    let issuing_certificate = signed(
+        &Grant::ceremony(CertificateKind::IssuingCa),
+        Some(&root.certificate),
         CertificateRequest {
             subject: file.issuing.subject.to_name()?,
             issuer: Some(root_name),
@@ -509,8 +516,22 @@ pub fn run(
         None => None,
     };
 
-    let ocsp = issue_service_certificate(file, hsm, &issuing, started_at, KeyPurpose::Ocsp)?;
-    let tsa = issue_service_certificate(file, hsm, &issuing, started_at, KeyPurpose::Tsa)?;
+    let ocsp = issue_service_certificate(
+        &Grant::ceremony(CertificateKind::OcspResponder),
+        file,
+        hsm,
+        &issuing,
+        started_at,
+        KeyPurpose::Ocsp,
+    )?;
+    let tsa = issue_service_certificate(
+        &Grant::ceremony(CertificateKind::TimeStampingUnit),
+        file,
+        hsm,
+        &issuing,
+        started_at,
+        KeyPurpose::Tsa,
+    )?;
     let audit = services_pool
         .generate_key_pair_blocking(&file.label(KeyPurpose::Audit), file.audit.algorithm)?;
 
@@ -571,7 +592,9 @@ fn issue_client_auth_ca(
 ) -> Result<CertifiedKey, CeremonyError> {
     let key = issuing_pool
         .generate_key_pair_blocking(&file.label(KeyPurpose::ClientAuth), spec.algorithm)?;
-    let certificate = certificate::sign(
+    let certificate = signed(
+        &Grant::ceremony(CertificateKind::ClientAuthCa),
+        Some(&root.certificate),
         CertificateRequest {
             subject: spec.subject.to_name()?,
             issuer: Some(root.certificate.tbs_certificate.subject.clone()),
@@ -606,16 +629,17 @@ fn issue_client_auth_ca(
 /// (OCSP responder, time-stamping unit): at the ceremony, and again at each
 /// renewal (`sceau ca renew-ocsp`, `sceau ca renew-tsu`). Blocking.
 pub fn issue_service_certificate(
+    grant: &Grant,
     file: &CeremonyFile,
     hsm: &Hsm,
     issuing: &CertifiedKey,
     now: SystemTime,
     purpose: KeyPurpose,
 ) -> Result<CertifiedKey, CeremonyError> {
-    let spec = match purpose {
-        KeyPurpose::Ocsp => &file.ocsp,
-        KeyPurpose::Tsa => &file.tsa,
-        other => {
+    let spec = match (purpose, grant.kind()) {
+        (KeyPurpose::Ocsp, CertificateKind::OcspResponder) => &file.ocsp,
+        (KeyPurpose::Tsa, CertificateKind::TimeStampingUnit) => &file.tsa,
+        (other, _) => {
             return Err(CeremonyError::Invalid(format!(
                 "{} is not a service certificate",
                 other.name()
@@ -661,22 +685,39 @@ pub fn issue_service_certificate(
             extensions.push(ext::private_key_usage_period(now, usage_days)?);
         }
     }
-    let certificate = certificate::sign(
-        CertificateRequest {
-            subject: spec.subject.to_name()?,
-            issuer: Some(issuing.certificate.tbs_certificate.subject.clone()),
-            serial: certificate::random_serial()?,
-            validity: certificate::validity(now, spec.validity_days)?,
-            public_key: key.public_key.clone(),
-            extensions,
-        },
-        &issuing_signer,
-    )?;
+    let request = CertificateRequest {
+        subject: spec.subject.to_name()?,
+        issuer: Some(issuing.certificate.tbs_certificate.subject.clone()),
+        serial: certificate::random_serial()?,
+        validity: certificate::validity(now, spec.validity_days)?,
+        public_key: key.public_key.clone(),
+        extensions,
+    };
+    let certificate = match signed(grant, Some(&issuing.certificate), request, &issuing_signer) {
+        Ok(certificate) => certificate,
+        Err(e) => {
+            // The key was made for this certificate only.
+            if let Err(destroy) = pool.destroy_key_blocking(&key.id) {
+                tracing::error!(key = %key.id, error = %destroy, "could not destroy the key of a refused certificate");
+            }
+            return Err(e);
+        }
+    };
     Ok(CertifiedKey {
         purpose,
         key,
         certificate,
     })
+}
+
+/// `request` through the one signing path, under `grant`. Blocking.
+fn signed(
+    grant: &Grant,
+    issuer: Option<&Certificate>,
+    request: CertificateRequest,
+    key: &HsmSigner,
+) -> Result<Certificate, CeremonyError> {
+    Ok(lint_then_sign(grant, tbs_of(request, key), issuer, key)?)
 }
 
 /// RFC 3339 in UTC, to the second.

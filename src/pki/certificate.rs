@@ -14,9 +14,7 @@ use rand::RngCore;
 use serde::Deserialize;
 use sha1::{Digest, Sha1};
 use spki::SubjectPublicKeyInfoOwned;
-use x509_cert::Certificate;
 use x509_cert::attr::AttributeTypeAndValue;
-use x509_cert::builder::{Builder, CertificateBuilder, Profile};
 use x509_cert::ext::pkix::certpolicy::PolicyInformation;
 use x509_cert::ext::pkix::constraints::BasicConstraints;
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
@@ -29,8 +27,6 @@ use x509_cert::ext::{AsExtension, Extension};
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
-
-use crate::hsm::{HsmSignature, HsmSigner};
 
 /// organizationIdentifier (X.520, EN 319 412-1 §5.1.4).
 pub const ORGANIZATION_IDENTIFIER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.97");
@@ -337,7 +333,8 @@ pub mod extensions {
     }
 }
 
-/// Everything a certificate says, before it is signed.
+/// Everything a certificate says, before it is signed (`signing::tbs_of`
+/// makes its TBSCertificate; only `signing` signs it).
 #[derive(Debug, Clone)]
 pub struct CertificateRequest {
     pub subject: Name,
@@ -347,33 +344,6 @@ pub struct CertificateRequest {
     pub validity: Validity,
     pub public_key: SubjectPublicKeyInfoOwned,
     pub extensions: Vec<PreparedExtension>,
-}
-
-/// Signs `request` with `issuer_key` (in the HSM). Blocking: call it from
-/// `spawn_blocking`.
-pub fn sign(
-    request: CertificateRequest,
-    issuer_key: &HsmSigner,
-) -> Result<Certificate, CertificateError> {
-    let mut builder = CertificateBuilder::new(
-        Profile::Manual {
-            issuer: request.issuer,
-        },
-        request.serial,
-        request.validity,
-        request.subject,
-        request.public_key,
-        issuer_key,
-    )
-    .map_err(|e| CertificateError::Build(e.to_string()))?;
-    for extension in &request.extensions {
-        builder
-            .add_extension(extension)
-            .map_err(|e| CertificateError::Build(e.to_string()))?;
-    }
-    builder
-        .build::<HsmSignature>()
-        .map_err(|e| CertificateError::Build(e.to_string()))
 }
 
 /// Parses an OID written in a configuration file.

@@ -7,12 +7,8 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use base64::Engine as _;
 use const_oid::db::rfc5912;
-use der::Encode;
-use der::asn1::BitString;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use x509_cert::Certificate;
@@ -22,15 +18,18 @@ use x509_cert::ext::pkix::KeyUsages;
 use super::ceremony::{ClientAuthSpec, rfc3339};
 use super::certificate::{self, CertificateError, PreparedExtension, SubjectName, extensions};
 use super::csr::{self, CsrError};
-use super::issuance::serial_hex;
 use super::policy::MAX_RSA_BITS;
+use super::signing::{
+    CertificateKind, EndEntityCa, EndEntityError, EndEntityRecord, Grant, SignedEndEntity,
+    SigningError,
+};
 use super::subject::OrganizationIdentifier;
 use crate::clock::SharedClock;
 use crate::crypto::PublicKeyKind;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{HsmError, HsmSigner};
-use crate::journal::{Journal, JournalError, JournalEvent};
-use crate::store::certificates::{CertificateReservation, ReservationError};
+use crate::journal::{Journal, JournalError};
+use crate::store::certificates::CertificateReservation;
 use crate::store::{Store, StoreError};
 
 /// The `policy_id` of client certificates in the `certificates` table, which
@@ -42,8 +41,6 @@ pub const MAX_CLIENT_VALIDITY_DAYS: u32 = 825;
 /// The smallest RSA key accepted for a client certificate (ETSI TS 119 312 for
 /// short-lived authentication keys; the seal policies ask for more).
 pub const MIN_CLIENT_RSA_BITS: usize = 2048;
-/// Tries at drawing a serial number that is not taken.
-const SERIAL_ATTEMPTS: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientCertificateError {
@@ -107,8 +104,6 @@ pub struct ClientCertificateRequest {
     pub csr_der: Vec<u8>,
     /// 1 to [`MAX_CLIENT_VALIDITY_DAYS`].
     pub validity_days: u32,
-    /// Who is responsible for the issuance.
-    pub actor: String,
 }
 
 /// A client certificate issued, journaled and stored.
@@ -200,9 +195,16 @@ impl ClientCertificateIssuer {
     /// holds the issuance.
     pub async fn issue(
         &self,
+        grant: Grant,
         request: ClientCertificateRequest,
     ) -> Result<IssuedClientCertificate, ClientCertificateError> {
         let inner = &self.inner;
+        if grant.kind() != CertificateKind::ClientAuth {
+            return Err(ClientCertificateError::Internal(format!(
+                "a {} grant does not issue client certificates",
+                grant.kind().name()
+            )));
+        }
         let subject = subject_name(&request)?;
         if request.validity_days == 0 || request.validity_days > MAX_CLIENT_VALIDITY_DAYS {
             return Err(ClientCertificateError::Invalid {
@@ -236,7 +238,7 @@ impl ClientCertificateIssuer {
                 ),
             });
         }
-        let mut tbs = TbsCertificate {
+        let tbs = TbsCertificate {
             version: Version::V3,
             serial_number: certificate::random_serial()?,
             signature: inner.ca_key.algorithm().algorithm_identifier(),
@@ -248,90 +250,50 @@ impl ClientCertificateIssuer {
             subject_unique_id: None,
             extensions: Some(self.extensions(&verified.public_key)?),
         };
-
-        let not_before = time_of(tbs.validity.not_before.to_system_time());
         let not_after = time_of(tbs.validity.not_after.to_system_time());
-        let mut reserved = None;
-        for _ in 0..SERIAL_ATTEMPTS {
-            let serial = serial_hex(&tbs.serial_number);
-            let reservation = CertificateReservation {
-                serial: serial.clone(),
+        let ca = EndEntityCa {
+            store: &inner.store,
+            journal: &inner.journal,
+            clock: &inner.clock,
+            key: &inner.ca_key,
+            certificate: &inner.ca_certificate,
+        };
+        let record = EndEntityRecord {
+            policy: None,
+            reservation: CertificateReservation {
+                serial: String::new(),
                 policy_id: CLIENT_AUTH_POLICY_ID.to_owned(),
                 request_id: request.request_id,
                 entity_id: request.entity_id,
                 credential_id: None,
-                subject: tbs.subject.to_string(),
+                subject: String::new(),
                 spki_sha256: spki_sha256.clone(),
-                not_before,
-                not_after,
-            };
-            match inner
-                .store
-                .reserve_certificate(&reservation, time_of(now))
-                .await
-            {
-                Ok(()) => {
-                    reserved = Some(serial);
-                    break;
-                }
-                Err(ReservationError::SerialTaken(serial)) => {
-                    tracing::warn!(%serial, "serial number already taken; drawing another");
-                    tbs.serial_number = certificate::random_serial()?;
-                }
-                Err(ReservationError::KeyCertified(_)) => {
-                    return Err(ClientCertificateError::KeyAlreadyCertified);
-                }
-                Err(ReservationError::Store(e)) => return Err(e.into()),
-            }
-        }
-        let serial = reserved.ok_or_else(|| {
-            ClientCertificateError::Internal("no free serial number after several draws".to_owned())
-        })?;
-
-        let certificate = match self.sign(tbs).await {
-            Ok(certificate) => certificate,
-            Err(e) => {
-                // Nothing carries the serial: give it back.
-                if let Err(release) = inner.store.release_reservation(&serial).await {
-                    tracing::error!(%serial, error = %release, "releasing a reservation failed");
-                }
-                return Err(e);
-            }
+                not_before: time_of(now),
+                not_after: time_of(now),
+            },
+            event: "client_certificate.issued",
+            details: json!({
+                "request_id": request.request_id,
+                "entity_id": request.entity_id,
+                "issuer": inner.ca_certificate.tbs_certificate.subject.to_string(),
+                "spki_sha256": spki_sha256,
+            }),
+            credential: None,
         };
-        let der = certificate.to_der().map_err(CertificateError::from)?;
-        let sha256 = hex::encode(Sha256::digest(&der));
-
-        // After the signature a failure keeps the reservation: the serial is spent.
-        let journal_index = inner
-            .journal
-            .append(JournalEvent::new(
-                "client_certificate.issued",
-                &request.actor,
-                json!({
-                    "request_id": request.request_id,
-                    "entity_id": request.entity_id,
-                    "serial": serial,
-                    "subject": certificate.tbs_certificate.subject.to_string(),
-                    "issuer": certificate.tbs_certificate.issuer.to_string(),
-                    "spki_sha256": spki_sha256,
-                    "not_before": rfc3339(certificate.tbs_certificate.validity.not_before.to_system_time()),
-                    "not_after": rfc3339(certificate.tbs_certificate.validity.not_after.to_system_time()),
-                    "certificate_sha256": sha256,
-                    "certificate": base64::engine::general_purpose::STANDARD.encode(&der),
-                }),
-            ))
-            .await?;
-        inner
-            .store
-            .complete_certificate(
-                &serial,
-                &der,
-                &sha256,
-                journal_index,
-                None,
-                time_of(inner.clock.now()),
-            )
-            .await?;
+        let SignedEndEntity {
+            der,
+            serial,
+            sha256,
+            journal_index,
+            ..
+        } = ca.issue(grant, tbs, record).await.map_err(|e| match e {
+            EndEntityError::KeyAlreadyCertified => ClientCertificateError::KeyAlreadyCertified,
+            EndEntityError::Signing(SigningError::Certificate(e)) => e.into(),
+            EndEntityError::Signing(SigningError::Hsm(e)) => e.into(),
+            EndEntityError::Store(e) => e.into(),
+            EndEntityError::Journal(e) => e.into(),
+            other => ClientCertificateError::Internal(other.to_string()),
+        })?;
         tracing::info!(%serial, entity = %request.entity_id, journal_index, "client certificate issued");
         Ok(IssuedClientCertificate {
             der,
@@ -359,23 +321,6 @@ impl ClientCertificateIssuer {
             extensions::authority_info_access(None, Some(&urls.ca_issuers_url))?,
         ];
         Ok(prepared.into_iter().map(|e| e.0).collect())
-    }
-
-    /// Signs with the client-auth CA key (blocking, in the pool; the signature
-    /// is verified against the CA's public key before it is used).
-    async fn sign(&self, tbs: TbsCertificate) -> Result<Certificate, ClientCertificateError> {
-        let signer = self.inner.ca_key.clone();
-        tokio::task::spawn_blocking(move || {
-            let message = tbs.to_der().map_err(CertificateError::from)?;
-            let signature = signer.sign_message(&message)?;
-            Ok(Certificate {
-                signature_algorithm: tbs.signature.clone(),
-                tbs_certificate: tbs,
-                signature: BitString::from_bytes(&signature).map_err(CertificateError::from)?,
-            })
-        })
-        .await
-        .map_err(|e| ClientCertificateError::Internal(format!("signing task: {e}")))?
     }
 }
 

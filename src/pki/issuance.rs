@@ -7,12 +7,10 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use base64::Engine as _;
 use const_oid::db::rfc5912;
-use der::asn1::{BitString, Ia5String, OctetString};
-use der::{Any, Encode};
+use der::Any;
+use der::asn1::{Ia5String, OctetString};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use x509_cert::Certificate;
 use x509_cert::certificate::{TbsCertificate, Version};
@@ -21,26 +19,25 @@ use x509_cert::ext::pkix::CertificatePolicies;
 use x509_cert::ext::pkix::certpolicy::{PolicyInformation, PolicyQualifierInfo};
 use x509_cert::serial_number::SerialNumber;
 
-use super::ceremony::rfc3339;
 use super::certificate::{self, CertificateError, PreparedExtension, extensions};
 use super::csr::{self, CsrError};
-use super::lint::{self, Finding, ID_QT_CPS};
+use super::lint::{Finding, ID_QT_CPS};
 use super::policy::{CertificatePolicy, KeyGeneration, PolicySet};
 use super::qc;
+use super::signing::{
+    CertificateKind, EndEntityCa, EndEntityError, EndEntityRecord, Grant, SignedEndEntity,
+    SigningError,
+};
 use super::subject::{OrganizationIdentifier, SealSubject};
 use crate::clock::SharedClock;
 use crate::config::TokenRole;
 use crate::crypto;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{HsmError, HsmKey, HsmSigner, KeyAlgorithm, TokenPool};
-use crate::journal::{Journal, JournalError, JournalEvent};
-use crate::store::certificates::{CertificateReservation, NewCredential, ReservationError};
+use crate::journal::{Journal, JournalError};
+use crate::store::certificates::{CertificateReservation, NewCredential};
 use crate::store::entities::KeyReference;
 use crate::store::{Store, StoreError};
-
-/// Tries at drawing a serial number that is not taken (a collision of 128
-/// random bits is not expected; the constraint is the guarantee).
-const SERIAL_ATTEMPTS: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IssuanceError {
@@ -137,8 +134,6 @@ pub struct IssuanceRequest {
     /// At most the policy's maximum; the maximum when absent.
     pub validity_days: Option<u32>,
     pub key: KeySource,
-    /// Who is responsible for the issuance (the RA operators' principals).
-    pub actor: String,
 }
 
 /// A certificate issued, journaled and stored.
@@ -212,10 +207,21 @@ impl Issuer {
         &self.inner.ca_certificate
     }
 
-    /// Issues one certificate. Nothing is signed unless the TBSCertificate passes
-    /// the lint; nothing is returned before the journal holds the issuance.
-    pub async fn issue(&self, request: IssuanceRequest) -> Result<Issued, IssuanceError> {
+    /// Issues one certificate under `grant` (the RA's, for a validated
+    /// request). Nothing is signed unless the TBSCertificate passes the lint;
+    /// nothing is returned before the journal holds the issuance.
+    pub async fn issue(
+        &self,
+        grant: Grant,
+        request: IssuanceRequest,
+    ) -> Result<Issued, IssuanceError> {
         let inner = &self.inner;
+        if grant.kind() != CertificateKind::Seal {
+            return Err(IssuanceError::Internal(format!(
+                "a {} grant does not issue seal certificates",
+                grant.kind().name()
+            )));
+        }
         // A termination started by `sceau ca terminate` (another process) stops
         // issuance here, before any key is made.
         let ca_serial = hex::encode(
@@ -246,7 +252,7 @@ impl Issuer {
         };
         let key = self.subject_key(&policy, &request).await?;
         let outcome = self
-            .sign_and_record(&policy, &request, &subject, validity_days, &key)
+            .sign_and_record(grant, &policy, &request, &subject, validity_days, &key)
             .await;
         if outcome.is_err()
             && let Some((_, generated)) = &key.generated
@@ -375,6 +381,7 @@ impl Issuer {
 
     async fn sign_and_record(
         &self,
+        grant: Grant,
         policy: &Arc<CertificatePolicy>,
         request: &IssuanceRequest,
         subject: &SealSubject,
@@ -383,87 +390,9 @@ impl Issuer {
     ) -> Result<Issued, IssuanceError> {
         let inner = &self.inner;
         let now = inner.clock.now();
-        let mut tbs = self.tbs_certificate(policy, subject, validity_days, key, now)?;
+        let tbs = self.tbs_certificate(policy, subject, validity_days, key, now)?;
 
-        let findings = lint::seal_certificate(&tbs, policy, &inner.ca_certificate);
-        if !findings.is_empty() {
-            let journal_index = inner
-                .journal
-                .append(JournalEvent::new(
-                    "certificate.lint_refused",
-                    &request.actor,
-                    json!({
-                        "request_id": request.request_id,
-                        "policy": policy.id,
-                        "entity_id": request.entity_id,
-                        "subject": tbs.subject.to_string(),
-                        "spki_sha256": hex::encode(key.spki_sha256),
-                        "findings": findings,
-                    }),
-                ))
-                .await?;
-            tracing::error!(policy = %policy.id, request = %request.request_id, ?findings,
-                "a certificate failed the pre-signing lint and was not signed");
-            return Err(IssuanceError::LintFailed {
-                findings,
-                journal_index,
-            });
-        }
-
-        let not_before = time_of(tbs.validity.not_before.to_system_time());
-        let not_after = time_of(tbs.validity.not_after.to_system_time());
         let credential_id = key.generated.as_ref().map(|(id, _)| *id);
-        let mut reserved = None;
-        for _ in 0..SERIAL_ATTEMPTS {
-            let serial = serial_hex(&tbs.serial_number);
-            let reservation = CertificateReservation {
-                serial: serial.clone(),
-                policy_id: policy.id.clone(),
-                request_id: request.request_id,
-                entity_id: request.entity_id,
-                credential_id,
-                subject: tbs.subject.to_string(),
-                spki_sha256: hex::encode(key.spki_sha256),
-                not_before,
-                not_after,
-            };
-            match inner
-                .store
-                .reserve_certificate(&reservation, time_of(now))
-                .await
-            {
-                Ok(()) => {
-                    reserved = Some(serial);
-                    break;
-                }
-                Err(ReservationError::SerialTaken(serial)) => {
-                    tracing::warn!(%serial, "serial number already taken; drawing another");
-                    tbs.serial_number = certificate::random_serial()?;
-                }
-                Err(ReservationError::KeyCertified(_)) => {
-                    return Err(IssuanceError::KeyAlreadyCertified);
-                }
-                Err(ReservationError::Store(e)) => return Err(e.into()),
-            }
-        }
-        let serial = reserved.ok_or_else(|| {
-            IssuanceError::Internal("no free serial number after several draws".to_owned())
-        })?;
-
-        let signed = self.sign(tbs).await;
-        let certificate = match signed {
-            Ok(certificate) => certificate,
-            Err(e) => {
-                // Nothing carries the serial: give it back.
-                if let Err(release) = inner.store.release_reservation(&serial).await {
-                    tracing::error!(%serial, error = %release, "releasing a reservation failed");
-                }
-                return Err(e);
-            }
-        };
-        let der = certificate.to_der().map_err(CertificateError::from)?;
-        let sha256 = hex::encode(Sha256::digest(&der));
-
         let key_details = match &key.generated {
             Some((credential, hsm_key)) => json!({
                 "source": policy.key.generation.name(),
@@ -484,29 +413,6 @@ impl Issuer {
                 },
             }),
         };
-        // After a signature, a failure leaves the reservation in place: the
-        // serial was used once and must never be used again.
-        let journal_index = inner
-            .journal
-            .append(JournalEvent::new(
-                "certificate.issued",
-                &request.actor,
-                json!({
-                    "request_id": request.request_id,
-                    "policy": policy.id,
-                    "policy_oid": policy.ca_policy_oid.to_string(),
-                    "level": policy.level.name(),
-                    "entity_id": request.entity_id,
-                    "serial": serial,
-                    "subject": certificate.tbs_certificate.subject.to_string(),
-                    "key": key_details,
-                    "not_before": rfc3339(certificate.tbs_certificate.validity.not_before.to_system_time()),
-                    "not_after": rfc3339(certificate.tbs_certificate.validity.not_after.to_system_time()),
-                    "certificate_sha256": sha256,
-                    "certificate": base64::engine::general_purpose::STANDARD.encode(&der),
-                }),
-            ))
-            .await?;
         let credential = key.generated.as_ref().map(|(id, hsm_key)| NewCredential {
             id: *id,
             entity_id: request.entity_id,
@@ -516,17 +422,61 @@ impl Issuer {
                 key_label: hsm_key.label.clone(),
             },
         });
-        inner
-            .store
-            .complete_certificate(
-                &serial,
-                &der,
-                &sha256,
+        let ca = EndEntityCa {
+            store: &inner.store,
+            journal: &inner.journal,
+            clock: &inner.clock,
+            key: &inner.ca_key,
+            certificate: &inner.ca_certificate,
+        };
+        let record = EndEntityRecord {
+            policy: Some(policy),
+            reservation: CertificateReservation {
+                serial: String::new(),
+                policy_id: policy.id.clone(),
+                request_id: request.request_id,
+                entity_id: request.entity_id,
+                credential_id,
+                subject: String::new(),
+                spki_sha256: hex::encode(key.spki_sha256),
+                not_before: time_of(now),
+                not_after: time_of(now),
+            },
+            event: "certificate.issued",
+            details: json!({
+                "request_id": request.request_id,
+                "policy": policy.id,
+                "policy_oid": policy.ca_policy_oid.to_string(),
+                "level": policy.level.name(),
+                "entity_id": request.entity_id,
+                "key": key_details,
+            }),
+            credential,
+        };
+        let SignedEndEntity {
+            certificate,
+            der,
+            serial,
+            sha256,
+            journal_index,
+        } = ca.issue(grant, tbs, record).await.map_err(|e| match e {
+            EndEntityError::Lint {
+                findings,
                 journal_index,
-                credential.as_ref(),
-                time_of(inner.clock.now()),
-            )
-            .await?;
+            } => IssuanceError::LintFailed {
+                findings,
+                journal_index,
+            },
+            EndEntityError::KeyAlreadyCertified => IssuanceError::KeyAlreadyCertified,
+            EndEntityError::Signing(SigningError::Certificate(e)) => e.into(),
+            EndEntityError::Signing(SigningError::Hsm(e)) => e.into(),
+            EndEntityError::Signing(e @ SigningError::Lint { .. }) => {
+                IssuanceError::Internal(e.to_string())
+            }
+            EndEntityError::Store(e) => e.into(),
+            EndEntityError::Journal(e) => e.into(),
+            EndEntityError::Internal(e) => IssuanceError::Internal(e),
+        })?;
         tracing::info!(%serial, policy = %policy.id, journal_index, "certificate issued");
         Ok(Issued {
             certificate,
@@ -600,22 +550,6 @@ impl Issuer {
             subject_unique_id: None,
             extensions: Some(extensions.into_iter().map(|e| e.0).collect()),
         })
-    }
-
-    /// Signs the TBSCertificate with the issuing CA key (blocking, in the pool).
-    async fn sign(&self, tbs: TbsCertificate) -> Result<Certificate, IssuanceError> {
-        let signer = self.inner.ca_key.clone();
-        tokio::task::spawn_blocking(move || {
-            let message = tbs.to_der().map_err(CertificateError::from)?;
-            let signature = signer.sign_message(&message)?;
-            Ok(Certificate {
-                signature_algorithm: tbs.signature.clone(),
-                tbs_certificate: tbs,
-                signature: BitString::from_bytes(&signature).map_err(CertificateError::from)?,
-            })
-        })
-        .await
-        .map_err(|e| IssuanceError::Internal(format!("signing task: {e}")))?
     }
 }
 

@@ -1,7 +1,7 @@
 //! The in-process linter that runs on every TBSCertificate before the CA key
 //! signs it (Boulder's practice): it decodes what was encoded and checks it
 //! against the policy and EN 319 412-1/-3/-5 and RFC 5280. A finding stops the
-//! issuance.
+//! issuance. Seal certificates here; every other kind in `kinds`.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -24,6 +24,9 @@ use super::policy::CertificatePolicy;
 use super::qc::{self, QcSummary};
 use super::subject::OrganizationIdentifier;
 use crate::crypto::PublicKeyKind;
+
+mod kinds;
+pub use kinds::certificate;
 
 /// id-qt-cps (RFC 5280 §4.2.1.4).
 pub const ID_QT_CPS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.2.1");

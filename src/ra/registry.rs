@@ -42,6 +42,7 @@ use crate::pki::crl::CrlPublisher;
 use crate::pki::csr::{self, CsrError};
 use crate::pki::issuance::{DeviceEvidence, IssuanceError, IssuanceRequest, Issuer, KeySource};
 use crate::pki::policy::{CertificatePolicy, PolicySet};
+use crate::pki::signing::Grant;
 use crate::store::certificates::IssuedCertificate;
 use crate::store::entities::CredentialStatus;
 use crate::store::notices::{NewNotice, SECRET_PLACEHOLDER, secret_context};
@@ -1851,16 +1852,21 @@ impl Registry {
                 "the issuing CA was terminated: it issues no more certificates".to_owned(),
             )
         })?;
+        // The lifecycle validated this request (its approvals are complete):
+        // the one place a seal certificate is granted.
+        let grant = Grant::validated_request(format!("ra:{}", approvers.join("+")));
         let issued = issuer
-            .issue(IssuanceRequest {
-                request_id: id,
-                policy_id: policy.id.clone(),
-                entity_id: row.entity_id,
-                seal_name: dossier.seal_name.clone(),
-                validity_days: dossier.validity_days,
-                key,
-                actor: format!("ra:{}", approvers.join("+")),
-            })
+            .issue(
+                grant,
+                IssuanceRequest {
+                    request_id: id,
+                    policy_id: policy.id.clone(),
+                    entity_id: row.entity_id,
+                    seal_name: dossier.seal_name.clone(),
+                    validity_days: dossier.validity_days,
+                    key,
+                },
+            )
             .await?;
         let certificate = self.inner.store.issued_certificate(&issued.serial).await?;
         let entity = self.inner.store.registered_entity(row.entity_id).await?;
@@ -2282,18 +2288,23 @@ impl Registry {
                         .to_owned(),
                 )
             })?;
+        // The RCCS's request for his organisation is checked above: the one
+        // place a client certificate is granted.
+        let grant = Grant::checked_rccs(principal.id.clone());
         let issued = issuer
-            .issue(ClientCertificateRequest {
-                request_id: Uuid::new_v4(),
-                entity_id,
-                organization: entity.legal_name.clone(),
-                organization_identifier: entity.organization_identifier.clone(),
-                country: entity.country.clone(),
-                common_name: format!("{} {}", holder.given_name, holder.family_name),
-                csr_der: csr_der(csr)?,
-                validity_days: CLIENT_CERTIFICATE_DAYS,
-                actor: principal.id.clone(),
-            })
+            .issue(
+                grant,
+                ClientCertificateRequest {
+                    request_id: Uuid::new_v4(),
+                    entity_id,
+                    organization: entity.legal_name.clone(),
+                    organization_identifier: entity.organization_identifier.clone(),
+                    country: entity.country.clone(),
+                    common_name: format!("{} {}", holder.given_name, holder.family_name),
+                    csr_der: csr_der(csr)?,
+                    validity_days: CLIENT_CERTIFICATE_DAYS,
+                },
+            )
             .await?;
         Ok(issued)
     }

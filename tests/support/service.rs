@@ -131,15 +131,17 @@ impl Service {
         .await
         .unwrap();
         let issued = issuer
-            .issue(IssuanceRequest {
-                request_id: Uuid::new_v4(),
-                policy_id: policy.to_owned(),
-                entity_id: entity,
-                seal_name: "Test seal".to_owned(),
-                validity_days: Some(365),
-                key: KeySource::Generate { algorithm: None },
-                actor: "test".to_owned(),
-            })
+            .issue(
+                sceau::pki::signing::Grant::validated_request("test".to_owned()),
+                IssuanceRequest {
+                    request_id: Uuid::new_v4(),
+                    policy_id: policy.to_owned(),
+                    entity_id: entity,
+                    seal_name: "Test seal".to_owned(),
+                    validity_days: Some(365),
+                    key: KeySource::Generate { algorithm: None },
+                },
+            )
             .await
             .unwrap();
         let credential = issued.credential_id.unwrap();
@@ -225,17 +227,19 @@ impl Service {
         let key = super::ca::openssl_p256_key(dir, name);
         let csr = super::ca::openssl_csr_for_key(dir, name, &key);
         let issued = issuer
-            .issue(sceau::pki::client_auth::ClientCertificateRequest {
-                request_id: Uuid::new_v4(),
-                entity_id: entity,
-                organization: organization.to_owned(),
-                organization_identifier: identifier.to_owned(),
-                country: "FR".to_owned(),
-                common_name: format!("{organization} {name}"),
-                csr_der: csr,
-                validity_days: 30,
-                actor: "test".to_owned(),
-            })
+            .issue(
+                sceau::pki::signing::Grant::checked_rccs("test".to_owned()),
+                sceau::pki::client_auth::ClientCertificateRequest {
+                    request_id: Uuid::new_v4(),
+                    entity_id: entity,
+                    organization: organization.to_owned(),
+                    organization_identifier: identifier.to_owned(),
+                    country: "FR".to_owned(),
+                    common_name: format!("{organization} {name}"),
+                    csr_der: csr,
+                    validity_days: 30,
+                },
+            )
             .await
             .unwrap();
         let certificate = dir.join(format!("{name}.pem"));

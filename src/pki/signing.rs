@@ -1,0 +1,416 @@
+//! The one path by which sceau signs a certificate. The caller shows the grant
+//! its kind needs, each made only by the layer that owns that kind; the
+//! TBSCertificate is linted against the kind's profile and signed only when
+//! clean, by the CA key in the HSM (which checks its own signature). End-entity
+//! certificates (seals, TLS clients) also have their serial reserved, their
+//! issuance (or its refusal) journaled and their record stored here.
+
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use der::Encode;
+use der::asn1::BitString;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use x509_cert::Certificate;
+use x509_cert::certificate::{TbsCertificate, Version};
+
+use super::certificate::{self, CertificateError, CertificateRequest};
+use super::issuance::serial_hex;
+use super::lint::{self, Finding};
+use super::policy::CertificatePolicy;
+use crate::clock::SharedClock;
+use crate::hsm::{HsmError, HsmSigner};
+use crate::journal::{Journal, JournalError, JournalEvent};
+use crate::store::certificates::{CertificateReservation, NewCredential, ReservationError};
+use crate::store::{Store, StoreError};
+
+/// Tries at drawing a serial number that is not taken (a collision of 128
+/// random bits is not expected; the unique constraint is the guarantee).
+const SERIAL_ATTEMPTS: usize = 3;
+
+/// What a certificate is for; each kind has its lint profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateKind {
+    Seal,
+    ClientAuth,
+    OcspResponder,
+    TimeStampingUnit,
+    Root,
+    IssuingCa,
+    ClientAuthCa,
+}
+
+impl CertificateKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Seal => "seal",
+            Self::ClientAuth => "client_auth",
+            Self::OcspResponder => "ocsp_responder",
+            Self::TimeStampingUnit => "time_stamping_unit",
+            Self::Root => "root",
+            Self::IssuingCa => "issuing_ca",
+            Self::ClientAuthCa => "client_auth_ca",
+        }
+    }
+
+    pub fn is_ca(self) -> bool {
+        matches!(self, Self::Root | Self::IssuingCa | Self::ClientAuthCa)
+    }
+}
+
+/// A service of the issuing CA whose certificate the CA operations renew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceKind {
+    OcspResponder,
+    TimeStampingUnit,
+}
+
+/// The permission to have one certificate of one kind signed. Each
+/// constructor belongs to one layer, and `tests/signing_path.rs` fails when
+/// another calls it.
+#[derive(Debug)]
+pub struct Grant {
+    kind: CertificateKind,
+    actor: String,
+}
+
+impl Grant {
+    /// A seal certificate: the RA's request lifecycle, once a request's
+    /// approvals are complete (`ra::registry`). `actor` names the approvers.
+    pub fn validated_request(actor: String) -> Self {
+        Self {
+            kind: CertificateKind::Seal,
+            actor,
+        }
+    }
+
+    /// A TLS client certificate: the RA, once it has checked the RCCS asking
+    /// for it (`ra::registry`).
+    pub fn checked_rccs(actor: String) -> Self {
+        Self {
+            kind: CertificateKind::ClientAuth,
+            actor,
+        }
+    }
+
+    /// A service certificate renewed by the CA operations (`app`).
+    pub fn service_renewal(service: ServiceKind, actor: String) -> Self {
+        Self {
+            kind: match service {
+                ServiceKind::OcspResponder => CertificateKind::OcspResponder,
+                ServiceKind::TimeStampingUnit => CertificateKind::TimeStampingUnit,
+            },
+            actor,
+        }
+    }
+
+    /// A certificate of the hierarchy the key ceremony makes (`pki::ceremony`).
+    pub fn ceremony(kind: CertificateKind) -> Self {
+        Self {
+            kind,
+            actor: "ceremony".to_owned(),
+        }
+    }
+
+    pub fn kind(&self) -> CertificateKind {
+        self.kind
+    }
+
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    #[error("the {} certificate failed the pre-signing lint: {}", kind.name(), describe(findings))]
+    Lint {
+        kind: CertificateKind,
+        findings: Vec<Finding>,
+    },
+    #[error(transparent)]
+    Certificate(#[from] CertificateError),
+    #[error(transparent)]
+    Hsm(#[from] HsmError),
+}
+
+fn describe(findings: &[Finding]) -> String {
+    findings
+        .iter()
+        .map(|f| format!("{}: {}", f.rule, f.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The findings of `kind`'s profile on `tbs`. A seal certificate is checked
+/// against its policy; without one it cannot pass.
+fn lint_of(
+    kind: CertificateKind,
+    tbs: &TbsCertificate,
+    issuer: Option<&Certificate>,
+    policy: Option<&CertificatePolicy>,
+) -> Vec<Finding> {
+    match (kind, policy, issuer) {
+        (CertificateKind::Seal, Some(policy), Some(issuer)) => {
+            lint::seal_certificate(tbs, policy, issuer)
+        }
+        (CertificateKind::Seal, ..) => vec![Finding {
+            rule: "seal.policy",
+            message: "a seal certificate is linted against its policy and its CA".to_owned(),
+        }],
+        (kind, _, issuer) => lint::certificate(kind, tbs, issuer),
+    }
+}
+
+/// The TBSCertificate of `request`, to be signed by `key` (self-signed when
+/// the request names no issuer).
+pub fn tbs_of(request: CertificateRequest, key: &HsmSigner) -> TbsCertificate {
+    let issuer = request.issuer.unwrap_or_else(|| request.subject.clone());
+    TbsCertificate {
+        version: Version::V3,
+        serial_number: request.serial,
+        signature: key.algorithm().algorithm_identifier(),
+        issuer,
+        validity: request.validity,
+        subject: request.subject,
+        subject_public_key_info: request.public_key,
+        issuer_unique_id: None,
+        subject_unique_id: None,
+        extensions: Some(request.extensions.into_iter().map(|e| e.0).collect()),
+    }
+}
+
+/// Lints `tbs` against the grant's kind, then signs it with `key`. `issuer` is
+/// the CA's certificate (`None` for the self-signed root). Blocking.
+pub fn lint_then_sign(
+    grant: &Grant,
+    tbs: TbsCertificate,
+    issuer: Option<&Certificate>,
+    key: &HsmSigner,
+) -> Result<Certificate, SigningError> {
+    let findings = lint_of(grant.kind, &tbs, issuer, None);
+    if !findings.is_empty() {
+        return Err(SigningError::Lint {
+            kind: grant.kind,
+            findings,
+        });
+    }
+    sign_linted(tbs, key)
+}
+
+/// The signature over a TBSCertificate that passed its lint. Blocking.
+fn sign_linted(tbs: TbsCertificate, key: &HsmSigner) -> Result<Certificate, SigningError> {
+    let message = tbs.to_der().map_err(CertificateError::from)?;
+    let signature = key.sign_message(&message)?;
+    Ok(Certificate {
+        signature_algorithm: tbs.signature.clone(),
+        tbs_certificate: tbs,
+        signature: BitString::from_bytes(&signature).map_err(CertificateError::from)?,
+    })
+}
+
+/// The journal entry of a certificate the lint refused: its kind, who asked,
+/// what it would have said and the findings. Returns its index.
+pub async fn journal_refusal(
+    journal: &Journal,
+    grant: &Grant,
+    mut details: Value,
+    findings: &[Finding],
+) -> Result<u64, JournalError> {
+    if let Value::Object(map) = &mut details {
+        map.insert("kind".to_owned(), json!(grant.kind.name()));
+        map.insert("findings".to_owned(), json!(findings));
+    }
+    journal
+        .append(JournalEvent::new(
+            "certificate.lint_refused",
+            &grant.actor,
+            details,
+        ))
+        .await
+}
+
+/// An end-entity CA of sceau (the issuing CA for seals, the client-auth CA
+/// for TLS clients), with what issuing needs around it.
+pub struct EndEntityCa<'a> {
+    pub store: &'a Store,
+    pub journal: &'a Journal,
+    pub clock: &'a SharedClock,
+    pub key: &'a HsmSigner,
+    pub certificate: &'a Certificate,
+}
+
+/// What one end-entity issuance records besides the certificate.
+pub struct EndEntityRecord<'a> {
+    pub policy: Option<&'a CertificatePolicy>,
+    /// The reservation's fields; serial, subject and dates come from the TBS.
+    pub reservation: CertificateReservation,
+    /// The journal entry's kind (`certificate.issued`, …).
+    pub event: &'static str,
+    /// What the refusal or the issuance entry says besides the certificate.
+    pub details: Value,
+    /// The seal credential that comes with a CA-managed key.
+    pub credential: Option<NewCredential>,
+}
+
+/// An end-entity certificate signed, journaled and stored.
+#[derive(Debug, Clone)]
+pub struct SignedEndEntity {
+    pub certificate: Certificate,
+    pub der: Vec<u8>,
+    pub serial: String,
+    pub sha256: String,
+    pub journal_index: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EndEntityError {
+    #[error(
+        "the certificate failed the pre-signing lint (journal entry {journal_index}): {}",
+        describe(findings)
+    )]
+    Lint {
+        findings: Vec<Finding>,
+        journal_index: u64,
+    },
+    #[error("this public key is already certified; a new certificate needs a new key")]
+    KeyAlreadyCertified,
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl EndEntityCa<'_> {
+    /// Lints, reserves the serial, signs, journals and stores one end-entity
+    /// certificate. Nothing is returned before the journal holds the issuance;
+    /// after the signature a failure keeps the reservation (the serial is spent).
+    pub async fn issue(
+        &self,
+        grant: Grant,
+        mut tbs: TbsCertificate,
+        record: EndEntityRecord<'_>,
+    ) -> Result<SignedEndEntity, EndEntityError> {
+        let findings = lint_of(grant.kind, &tbs, Some(self.certificate), record.policy);
+        if !findings.is_empty() {
+            let mut details = record.details.clone();
+            if let Value::Object(map) = &mut details {
+                map.insert("subject".to_owned(), json!(tbs.subject.to_string()));
+            }
+            let journal_index = journal_refusal(self.journal, &grant, details, &findings).await?;
+            tracing::error!(
+                kind = grant.kind.name(),
+                ?findings,
+                "a certificate failed the pre-signing lint and was not signed"
+            );
+            return Err(EndEntityError::Lint {
+                findings,
+                journal_index,
+            });
+        }
+        let serial = self.reserve(&mut tbs, &record.reservation).await?;
+        let key = self.key.clone();
+        let signed = tokio::task::spawn_blocking(move || sign_linted(tbs, &key))
+            .await
+            .map_err(|e| EndEntityError::Internal(format!("signing task: {e}")))
+            .and_then(|signed| signed.map_err(EndEntityError::from));
+        let certificate = match signed {
+            Ok(certificate) => certificate,
+            Err(e) => {
+                // Nothing carries the serial: give it back.
+                if let Err(release) = self.store.release_reservation(&serial).await {
+                    tracing::error!(%serial, error = %release, "releasing a reservation failed");
+                }
+                return Err(e);
+            }
+        };
+        let der = certificate
+            .to_der()
+            .map_err(|e| EndEntityError::Signing(CertificateError::from(e).into()))?;
+        let sha256 = hex::encode(Sha256::digest(&der));
+        let tbs = &certificate.tbs_certificate;
+        let mut details = record.details;
+        if let Value::Object(map) = &mut details {
+            map.insert("serial".to_owned(), json!(serial));
+            map.insert("subject".to_owned(), json!(tbs.subject.to_string()));
+            map.insert(
+                "not_before".to_owned(),
+                json!(rfc3339(tbs.validity.not_before.to_system_time())),
+            );
+            map.insert(
+                "not_after".to_owned(),
+                json!(rfc3339(tbs.validity.not_after.to_system_time())),
+            );
+            map.insert("certificate_sha256".to_owned(), json!(sha256));
+            map.insert(
+                "certificate".to_owned(),
+                json!(base64::engine::general_purpose::STANDARD.encode(&der)),
+            );
+        }
+        let journal_index = self
+            .journal
+            .append(JournalEvent::new(record.event, &grant.actor, details))
+            .await?;
+        self.store
+            .complete_certificate(
+                &serial,
+                &der,
+                &sha256,
+                journal_index,
+                record.credential.as_ref(),
+                time::OffsetDateTime::from(self.clock.now()),
+            )
+            .await?;
+        Ok(SignedEndEntity {
+            certificate,
+            der,
+            serial,
+            sha256,
+            journal_index,
+        })
+    }
+
+    /// Reserves a serial no certificate has, drawing another on a collision.
+    async fn reserve(
+        &self,
+        tbs: &mut TbsCertificate,
+        template: &CertificateReservation,
+    ) -> Result<String, EndEntityError> {
+        let now = time::OffsetDateTime::from(self.clock.now());
+        for _ in 0..SERIAL_ATTEMPTS {
+            let serial = serial_hex(&tbs.serial_number);
+            let reservation = CertificateReservation {
+                serial: serial.clone(),
+                subject: tbs.subject.to_string(),
+                not_before: tbs.validity.not_before.to_system_time().into(),
+                not_after: tbs.validity.not_after.to_system_time().into(),
+                ..template.clone()
+            };
+            match self.store.reserve_certificate(&reservation, now).await {
+                Ok(()) => return Ok(serial),
+                Err(ReservationError::SerialTaken(serial)) => {
+                    tracing::warn!(%serial, "serial number already taken; drawing another");
+                    tbs.serial_number = certificate::random_serial()
+                        .map_err(|e| EndEntityError::Signing(e.into()))?;
+                }
+                Err(ReservationError::KeyCertified(_)) => {
+                    return Err(EndEntityError::KeyAlreadyCertified);
+                }
+                Err(ReservationError::Store(e)) => return Err(e.into()),
+            }
+        }
+        Err(EndEntityError::Internal(
+            "no free serial number after several draws".to_owned(),
+        ))
+    }
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    super::ceremony::rfc3339(at)
+}
