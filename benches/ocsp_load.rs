@@ -43,6 +43,9 @@ use x509_ocsp::ext::Nonce;
 use x509_ocsp::{BasicOcspResponse, CertId, CertStatus, OcspResponse, OcspResponseStatus};
 
 /// wrk threads and connections; the machine has 2 cores, shared by wrk and the server.
+#[path = "support/tsa_flood.rs"]
+mod flood;
+
 const WRK_THREADS: usize = 2;
 const WRK_CONNECTIONS: usize = 32;
 /// Alternated static and cached phases whose median ratio is reported.
@@ -138,6 +141,11 @@ async fn run(tokens: &Path, root: &Path) {
     settings.ocsp.nonce_signatures_per_second = 1_000_000;
     settings.ocsp.nonce_burst = 1_000_000;
     settings.ocsp.over_limit = OcspOverLimit::TryLater;
+    // The same instance without the TSA's token bucket (out of reach), as
+    // before it existed: started after this one stops, for the flood phases.
+    let mut unbounded = settings.clone();
+    unbounded.tsa.requests_per_second = 1_000_000;
+    unbounded.tsa.burst = 1_000_000;
     let signing_concurrency = settings.ocsp.signing_concurrency;
 
     let app = sceau::app::Application::build(settings, sceau::clock::system())
@@ -424,8 +432,42 @@ async fn run(tokens: &Path, root: &Path) {
         other_cores: 0.0,
     });
 
+    // 9. Cached OCSP latency, idle and under a flood of time-stamp requests,
+    // with the TSA's token bucket (this instance).
+    let cached_path = cached_url.trim_start_matches(&base).to_owned();
+    let mut floods =
+        vec![flood::measure("with the TSA bucket", &base, &cached_path, sizes.load).await];
+
     // Idle keep-alive connections would hold the graceful shutdown for its grace time.
     drop(client);
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // The same, on an instance whose TSA has no bucket (as before it existed).
+    let app = sceau::app::Application::build(unbounded, sceau::clock::system())
+        .await
+        .unwrap();
+    let unbounded_base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until_stopped(async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    floods.push(
+        flood::measure(
+            "without a TSA bucket",
+            &unbounded_base,
+            &cached_path,
+            sizes.load,
+        )
+        .await,
+    );
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(30), server)
         .await
@@ -486,6 +528,14 @@ async fn run(tokens: &Path, root: &Path) {
         ),
     ] {
         println!("  {label:<58} {value:>9.2}   {goal}");
+    }
+    println!(
+        "  cached OCSP latency under a time-stamp flood ({} flooding tasks, {} measuring)",
+        flood::FLOODERS,
+        flood::PROBES
+    );
+    for report in &floods {
+        println!("  {report}");
     }
     let busiest = phases.iter().map(|p| p.other_cores).fold(0.0, f64::max);
     if busiest > 0.2 {

@@ -1,0 +1,165 @@
+//! Cached OCSP latency, idle and while time-stamp requests flood `POST /tsa`:
+//! each HSM signature a time stamp costs must not slow the cached answers
+//! relying parties depend on (issue: p99 under the flood within 1.2× idle).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Tasks posting time-stamp requests as fast as they are answered.
+pub const FLOODERS: usize = 16;
+/// Tasks asking the cached OCSP answer, one request at a time each.
+pub const PROBES: usize = 4;
+
+/// One instance's figures.
+pub struct Report {
+    label: String,
+    idle: Percentiles,
+    flooded: Percentiles,
+    granted: u64,
+    refused: u64,
+    other: u64,
+    flood_seconds: f64,
+}
+
+struct Percentiles {
+    count: usize,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        write!(
+            f,
+            "{:<22} idle p50 {:.2} ms p99 {:.2} ms ({} answers); flooded p50 {:.2} ms p99 {:.2} ms ({} answers); \
+             p99 flooded/idle {:.2} (goal <= 1.2); time stamps: {:.0}/s granted, {:.0}/s refused (429){}",
+            self.label,
+            ms(self.idle.p50),
+            ms(self.idle.p99),
+            self.idle.count,
+            ms(self.flooded.p50),
+            ms(self.flooded.p99),
+            self.flooded.count,
+            self.flooded.p99.as_secs_f64() / self.idle.p99.as_secs_f64().max(1e-9),
+            self.granted as f64 / self.flood_seconds,
+            self.refused as f64 / self.flood_seconds,
+            if self.other > 0 {
+                format!(", {} other answers", self.other)
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
+/// A TimeStampReq (RFC 3161) for SHA-256 of `seed`, certReq true, by hand:
+/// SEQUENCE { 1, MessageImprint { sha256, NULL; 32 octets }, TRUE }.
+fn time_stamp_request(seed: u64) -> Vec<u8> {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(seed.to_be_bytes());
+    let mut der = vec![
+        0x30, 0x39, 0x02, 0x01, 0x01, 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09,
+    ];
+    der.extend_from_slice(&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01]);
+    der.extend_from_slice(&[0x05, 0x00, 0x04, 0x20]);
+    der.extend_from_slice(&digest);
+    der.extend_from_slice(&[0x01, 0x01, 0xff]);
+    der
+}
+
+/// Latencies of the cached OCSP answer at `base` + `path` for `run_for`.
+async fn probe(client: &reqwest::Client, url: &str, run_for: Duration) -> Percentiles {
+    let deadline = Instant::now() + run_for;
+    let mut tasks = Vec::new();
+    for _ in 0..PROBES {
+        let (client, url) = (client.clone(), url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                let response = client.get(&url).send().await.unwrap();
+                assert_eq!(response.status().as_u16(), 200, "cached OCSP answer");
+                response.bytes().await.unwrap();
+                seen.push(started.elapsed());
+            }
+            seen
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    assert!(!all.is_empty(), "no OCSP answer measured");
+    all.sort();
+    let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
+    Percentiles {
+        count: all.len(),
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+/// Idle, then flooded: the cached OCSP latency at `base`.
+pub async fn measure(label: &str, base: &str, path: &str, load: Option<Duration>) -> Report {
+    let run_for = load.unwrap_or(Duration::from_millis(300));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let url = format!("{base}{path}");
+    // Warm the connections and the cache.
+    probe(&client, &url, Duration::from_millis(200)).await;
+    let idle = probe(&client, &url, run_for).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
+    let flood_client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut flooders = Vec::new();
+    for task in 0..FLOODERS {
+        let (client, stop, counts) = (flood_client.clone(), stop.clone(), counts.clone());
+        let url = format!("{base}/tsa");
+        flooders.push(tokio::spawn(async move {
+            let mut seed = (task as u64) << 32;
+            while !stop.load(Ordering::Relaxed) {
+                seed += 1;
+                let answer = client
+                    .post(&url)
+                    .header("content-type", "application/timestamp-query")
+                    .body(time_stamp_request(seed))
+                    .send()
+                    .await;
+                let slot = match answer.map(|r| r.status().as_u16()) {
+                    Ok(200) => 0,
+                    Ok(429) => 1,
+                    _ => 2,
+                };
+                counts[slot].fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    // Let the flood reach its steady state (the bucket's burst spent).
+    tokio::time::sleep(Duration::from_millis(500).min(run_for)).await;
+    let before: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    let started = Instant::now();
+    let flooded = probe(&client, &url, run_for).await;
+    let flood_seconds = started.elapsed().as_secs_f64();
+    let after: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    stop.store(true, Ordering::Relaxed);
+    for flooder in flooders {
+        flooder.await.unwrap();
+    }
+    Report {
+        label: label.to_owned(),
+        idle,
+        flooded,
+        granted: after[0] - before[0],
+        refused: after[1] - before[1],
+        other: after[2] - before[2],
+        flood_seconds,
+    }
+}
