@@ -25,6 +25,7 @@ pub mod checkpoint;
 pub mod entry;
 pub mod merkle;
 pub mod software_signer;
+pub mod tiles;
 pub mod verify;
 
 pub use checkpoint::SignedCheckpoint;
@@ -124,6 +125,10 @@ struct Inner {
     ticker: std::sync::Mutex<Option<JoinHandle<()>>>,
     signer: RwLock<Arc<dyn CheckpointSigner>>,
     tree: Mutex<TreeState>,
+    /// Hashes read from the store to answer proofs and roots (a measure of
+    /// their cost: O(log n) per proof, not n).
+    hashes_read: std::sync::atomic::AtomicU64,
+    checkpoint_interval: Duration,
 }
 
 /// The audit journal. Cheap to clone; every clone appends to the same writer.
@@ -182,6 +187,8 @@ impl Journal {
             ticker: std::sync::Mutex::new(None),
             signer: RwLock::new(signer),
             tree: Mutex::new(tree),
+            hashes_read: std::sync::atomic::AtomicU64::new(0),
+            checkpoint_interval: Duration::from_secs(settings.checkpoint_interval_secs.max(1)),
         });
         let interval = Duration::from_secs(settings.checkpoint_interval_secs.max(1));
         let ticker = tokio::spawn(run_ticker(Arc::downgrade(&inner), interval));
@@ -290,26 +297,39 @@ impl Journal {
         Ok(())
     }
 
-    /// The newest signed checkpoint that covers entry `index`: the latest stored
-    /// one when it covers it and was signed by the key in use, else one signed
-    /// now. What a seal's inclusion proof is checked against.
-    pub async fn checkpoint_covering(&self, index: u64) -> Result<SignedCheckpoint, JournalError> {
+    /// The latest signed checkpoint when it covers entry `index` and was
+    /// signed by the key in use; `None` until the schedule signs one (never
+    /// signed for a request). What a seal's inclusion proof is checked against.
+    pub async fn checkpoint_covering(
+        &self,
+        index: u64,
+    ) -> Result<Option<SignedCheckpoint>, JournalError> {
         let signer = self.signer();
-        if let Some(row) = self.inner.store.journal_latest_checkpoint().await?
-            && row.tree_size > index
-            && row.key_id == signer.key_id()
-            && let Ok(root_hash) = Hash::try_from(row.root_hash.as_slice())
-        {
-            return Ok(SignedCheckpoint {
-                tree_size: row.tree_size,
-                root_hash,
-                signed_at_us: row.signed_at_us,
-                key_id: row.key_id,
-                algorithm: signer.algorithm(),
-                signature: row.signature,
-            });
+        let Some(row) = self.inner.store.journal_latest_checkpoint().await? else {
+            return Ok(None);
+        };
+        if row.tree_size <= index || row.key_id != signer.key_id() {
+            return Ok(None);
         }
-        self.checkpoint().await
+        let root_hash = Hash::try_from(row.root_hash.as_slice()).map_err(|_| {
+            JournalError::Store(StoreError::Corrupt(format!(
+                "checkpoint at {}: root hash",
+                row.tree_size
+            )))
+        })?;
+        Ok(Some(SignedCheckpoint {
+            tree_size: row.tree_size,
+            root_hash,
+            signed_at_us: row.signed_at_us,
+            key_id: row.key_id,
+            algorithm: signer.algorithm(),
+            signature: row.signature,
+        }))
+    }
+
+    /// How often the schedule signs a checkpoint when the log grew.
+    pub fn checkpoint_interval(&self) -> Duration {
+        self.inner.checkpoint_interval
     }
 
     /// The audit key in use: its SPKI, to verify checkpoints with.
@@ -320,6 +340,14 @@ impl Journal {
     /// The key id of the audit key in use.
     pub fn key_id(&self) -> String {
         self.signer().key_id()
+    }
+
+    /// How many hashes this journal has read from the store for proofs and
+    /// roots since it opened.
+    pub fn hashes_read(&self) -> u64 {
+        self.inner
+            .hashes_read
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many entries the log has (all instances together).
@@ -379,9 +407,23 @@ impl Journal {
                 "index {index} is not inside a tree of {tree_size} entries"
             )));
         }
-        let leaves = self.leaves(tree_size).await?;
-        merkle::inclusion_proof(index as usize, &leaves)
-            .ok_or_else(|| JournalError::BadRange(format!("index {index}")))
+        let size = self.size().await?;
+        if tree_size > size {
+            return Err(JournalError::BadRange(format!(
+                "tree size {tree_size} is larger than the log ({size} entries)"
+            )));
+        }
+        // From the hash tiles: O(log n) hashes, whatever the tree's size.
+        tiles::lay_down(&self.inner.store).await?;
+        let mut reader = tiles::TileReader {
+            store: &self.inner.store,
+            read: 0,
+        };
+        let proof = reader.inclusion_proof(index, tree_size).await;
+        self.inner
+            .hashes_read
+            .fetch_add(reader.read, std::sync::atomic::Ordering::Relaxed);
+        Ok(proof?)
     }
 
     /// The RFC 9162 consistency proof that the tree of `new_size` extends the tree of
@@ -448,7 +490,11 @@ impl Journal {
                 "tree size {tree_size} is larger than the log ({size} entries)"
             )));
         }
-        Ok(self.inner.store.journal_leaf_hashes(0, tree_size).await?)
+        let leaves = self.inner.store.journal_leaf_hashes(0, tree_size).await?;
+        self.inner
+            .hashes_read
+            .fetch_add(leaves.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(leaves)
     }
 }
 
@@ -475,6 +521,8 @@ impl Inner {
         tree: &mut TreeState,
     ) -> Result<SignedCheckpoint, JournalError> {
         sync_frontier(&self.store, &mut tree.frontier).await?;
+        // The tiles cover what the checkpoint will: proofs against it read them.
+        tiles::lay_down(&self.store).await?;
         let signer = self.signer();
         let tree_size = tree.frontier.size();
         let root_hash = tree.frontier.root();

@@ -92,6 +92,12 @@ pub enum SealError {
     Forbidden(String),
     #[error("no seal at journal index {0} for this credential")]
     NoSuchSeal(u64),
+    /// The seal is journaled, but no signed checkpoint covers it yet: the
+    /// schedule signs the next within the seconds given.
+    #[error(
+        "no signed checkpoint covers journal index {index} yet; the next is due within {retry_after} s"
+    )]
+    NotYetCheckpointed { index: u64, retry_after: u64 },
     #[error("too many documents are being sealed; retry in {0} s")]
     Busy(u64),
     #[error(
@@ -128,7 +134,7 @@ impl HasErrorKind for SealError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::Invalid { .. } => ErrorKind::Unprocessable,
-            Self::Conflict { .. } => ErrorKind::Conflict,
+            Self::Conflict { .. } | Self::NotYetCheckpointed { .. } => ErrorKind::Conflict,
             Self::Activation(e) => e.kind(),
             Self::SadRequired | Self::Forbidden(_) => ErrorKind::Forbidden,
             Self::NoSuchSeal(_) => ErrorKind::NotFound,
@@ -630,7 +636,12 @@ impl<K: SealKeys> Sealer<K> {
         }
         let journal = &self.inner.journal;
         let entry = journal.entry(index).await?;
-        let checkpoint = journal.checkpoint_covering(index).await?;
+        let checkpoint = journal.checkpoint_covering(index).await?.ok_or_else(|| {
+            SealError::NotYetCheckpointed {
+                index,
+                retry_after: journal.checkpoint_interval().as_secs().max(1),
+            }
+        })?;
         let proof = journal.inclusion_proof(index, checkpoint.tree_size).await?;
         let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
         let public_key = journal

@@ -480,3 +480,48 @@ on_both_backends!(
     proofs_verify_independently_on_postgres,
     proofs_verify_independently
 );
+
+/// An inclusion proof comes from the stored hash tiles: it reads a few
+/// hundred hashes at most, not every leaf of the tree (20,000 here), and it
+/// is the proof the whole tree gives.
+async fn proofs_read_tiles_not_every_leaf(db: TestDb) {
+    let store = db.store().await;
+    let dir = db.dir.path().to_owned();
+    let journal = open(&store, &dir, Arc::new(SoftwareSigner::generate())).await;
+    const SIZE: u64 = 20_000;
+    for chunk in 0..(SIZE / 1000) {
+        let events = (0..1000).map(|n| event(chunk * 1000 + n)).collect();
+        journal.append_all(events).await.unwrap();
+    }
+    // The schedule's checkpoint: it also lays the tiles down.
+    let signed = journal.checkpoint().await.unwrap();
+    assert_eq!(signed.tree_size, SIZE);
+    let leaves = store.journal_leaf_hashes(0, SIZE).await.unwrap();
+    for index in [0, 1, 255, 256, 4_097, 12_345, 19_998, SIZE - 1] {
+        let before = journal.hashes_read();
+        let proof = journal.inclusion_proof(index, SIZE).await.unwrap();
+        let read = journal.hashes_read() - before;
+        assert!(read <= 1_100, "{read} hashes read for the proof of {index}");
+        assert_eq!(
+            root_from_path(index, SIZE, leaves[index as usize], &proof),
+            Some(signed.root_hash),
+            "the proof of {index}"
+        );
+        // Against a smaller tree too (the right edge is not a whole tile).
+        let smaller = 19_001;
+        if index < smaller {
+            let proof = journal.inclusion_proof(index, smaller).await.unwrap();
+            assert_eq!(
+                root_from_path(index, smaller, leaves[index as usize], &proof),
+                Some(mth(&leaves[..smaller as usize])),
+                "the proof of {index} in {smaller}"
+            );
+        }
+    }
+    journal.shutdown().await.unwrap();
+}
+on_both_backends!(
+    proofs_read_tiles_not_every_leaf_on_sqlite,
+    proofs_read_tiles_not_every_leaf_on_postgres,
+    proofs_read_tiles_not_every_leaf
+);

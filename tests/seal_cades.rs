@@ -638,6 +638,44 @@ fn idempotent_retries_make_one_seal_and_the_rccs_can_prove_each_seal() {
         .await;
         assert_eq!(rest["seals"].as_array().unwrap().len(), 1);
 
+        // No checkpoint covers the seals yet: proofs wait for the schedule's
+        // next one (never signed per request).
+        let checkpoints = service
+            .state
+            .store
+            .journal_checkpoints()
+            .await
+            .unwrap()
+            .len();
+        let response = http
+            .get(service.url(&format!(
+                "/api/v1/credentials/{credential}/seals/{index}/proof"
+            )))
+            .bearer_auth(idp.token("rccs-a", AUDIENCE, None).await)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 409);
+        let retry_after: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(retry_after >= 1, "{retry_after}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["type"], "urn:sceau:problem:conflict", "{problem}");
+        assert_eq!(
+            service
+                .state
+                .store
+                .journal_checkpoints()
+                .await
+                .unwrap()
+                .len(),
+            checkpoints,
+            "no checkpoint signed for a request"
+        );
+        service.state.journal.checkpoint().await.unwrap();
         let (status, proof) = get(
             "rccs-a",
             format!("/api/v1/credentials/{credential}/seals/{index}/proof"),

@@ -204,6 +204,9 @@ fn problem(error: SealError) -> ApiError {
         SealError::Busy(seconds) => {
             ApiError::new(&error, error.to_string()).with_retry_after(*seconds)
         }
+        SealError::NotYetCheckpointed { retry_after, .. } => {
+            ApiError::public(&error).with_retry_after(*retry_after)
+        }
         _ => ApiError::public(&error),
     }
 }

@@ -213,6 +213,88 @@ impl Store {
         Ok(hashes)
     }
 
+    /// How many hashes level `level` of the tree holds: the log's size at
+    /// level 0, else the complete subtrees of 256^level leaves laid down.
+    pub async fn journal_tree_hash_count(&self, level: u8) -> Result<u64, StoreError> {
+        if level == 0 {
+            return Ok(self.journal_head().await?.next_seq);
+        }
+        let sql = "SELECT COUNT(*) FROM journal_tree_hashes WHERE level = $1";
+        let count: i64 = on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(i32::from(level))
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?
+        });
+        seq_from_sql(count)
+    }
+
+    /// The hashes `from..to` of level `level` (level 0: the leaf hashes);
+    /// `Corrupt` when one is missing.
+    pub async fn journal_tree_hashes(
+        &self,
+        level: u8,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<[u8; 32]>, StoreError> {
+        if level == 0 {
+            return self.journal_leaf_hashes(from, to).await;
+        }
+        let sql = "SELECT idx, hash FROM journal_tree_hashes \
+                   WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx";
+        let (low, high) = (seq_to_sql(from)?, seq_to_sql(to)?);
+        let mut hashes = Vec::with_capacity(to.saturating_sub(from) as usize);
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(i32::from(level))
+                .bind(low)
+                .bind(high)
+                .fetch_all(pool)
+                .await?;
+            for row in &rows {
+                let idx: i64 = row.try_get(0)?;
+                if seq_from_sql(idx)? != from + hashes.len() as u64 {
+                    break;
+                }
+                hashes.push(hash32(&row.try_get::<Vec<u8>, _>(1)?, "tree hash")?);
+            }
+        });
+        if (hashes.len() as u64) != to.saturating_sub(from) {
+            let missing = from + hashes.len() as u64;
+            return Err(StoreError::Corrupt(format!(
+                "journal tree hash {missing} of level {level} is missing"
+            )));
+        }
+        Ok(hashes)
+    }
+
+    /// Lays down hashes of level `level` (≥ 1) from index `first`. The same
+    /// index always gets the same hash, so instances racing to lay one down
+    /// agree: the later insert does nothing.
+    pub async fn journal_insert_tree_hashes(
+        &self,
+        level: u8,
+        first: u64,
+        hashes: &[[u8; 32]],
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO journal_tree_hashes (level, idx, hash) VALUES ($1, $2, $3) \
+                   ON CONFLICT (level, idx) DO NOTHING";
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for (offset, hash) in hashes.iter().enumerate() {
+                sqlx::query(sql)
+                    .bind(i32::from(level))
+                    .bind(seq_to_sql(first + offset as u64)?)
+                    .bind(hash.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Up to `limit` stored entries with `seq > after`, in index order.
     pub async fn journal_rows_after(
         &self,
