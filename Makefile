@@ -19,8 +19,9 @@ HSM_DIR := var/softhsm
 # and curl and openssl for the commands `make run` prints.
 RUN_PACKAGES := softhsm2 openssl curl
 # What the test suite adds: Python for its tools, the PDF checkers (qpdf,
-# poppler's pdfsig and pdfinfo, Ghostscript as a corpus producer) and the browser.
-TEST_PACKAGES := python3 python3-venv qpdf poppler-utils ghostscript chromium
+# poppler's pdfsig and pdfinfo; Ghostscript, MuPDF and poppler's cairo output as
+# corpus producers) and the browser (also a corpus producer: print to PDF).
+TEST_PACKAGES := python3 python3-venv qpdf poppler-utils ghostscript chromium mupdf-tools
 # Python test tools: the top-level pins are tests/python/requirements.in, the
 # whole tree with hashes is the lock (`make python-lock` regenerates it). Tests
 # find them on PATH through .venv/bin.
@@ -32,6 +33,8 @@ PIP_TOOLS := pip-tools==7.5.2
 TEST_IDP := tests/oidc-provider
 # playwright-core driving the system Chromium for the /docs test (no browser download).
 DOCS_PAGE := tests/docs-page
+# pdf-lib, PDFKit and jsPDF for the seal corpus (versions locked in its package-lock.json).
+PDF_PRODUCERS := tests/pdf-producers
 
 # PostgreSQL for the `_on_postgres` tests.
 PG_HOST := 127.0.0.1
@@ -138,7 +141,7 @@ venv:
 # nothing missing, extraneous or of another version than package-lock.json.
 deps-check: ## the installed test tools are exactly the locked ones
 	@$(VENV)/bin/python tests/python/check_lock.py $(PY_LOCK)
-	@for dir in $(TEST_IDP) $(DOCS_PAGE); do \
+	@for dir in $(TEST_IDP) $(DOCS_PAGE) $(PDF_PRODUCERS); do \
 	  npm ls --prefix $$dir --all >/dev/null || { echo "$$dir/node_modules differs from its package-lock.json" >&2; exit 1; }; \
 	done
 	@echo "deps-check: .venv and the node tools match their locks"

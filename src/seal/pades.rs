@@ -267,6 +267,24 @@ fn no_object_number() -> SealError {
     refused("the PDF's object numbers reach the limit: no number is left for the seal")
 }
 
+/// `annots` with every annotation dictionary written in place moved to an
+/// object of its own in `revision` (references kept as they are).
+fn indirect_annotations(
+    annots: Vec<Object>,
+    revision: &mut Revision<'_, '_>,
+) -> Result<Vec<Object>, SealError> {
+    annots
+        .into_iter()
+        .map(|annot| match annot {
+            Object::Dictionary(dictionary) => revision
+                .add(Object::Dictionary(dictionary))
+                .map(Object::Reference)
+                .map_err(|_| no_object_number()),
+            other => Ok(other),
+        })
+        .collect()
+}
+
 fn text(value: &str) -> Object {
     // PDF text strings: ASCII as is; anything else as UTF-16BE with a BOM.
     if value.is_ascii() {
@@ -714,19 +732,25 @@ fn prepare_revision(
             let widget_id = revision
                 .add(Object::Dictionary(widget))
                 .map_err(|_| no_object_number())?;
-            // The page lists the widget among its annotations.
+            // The page lists the widget among its annotations. ISO 32000-1
+            // §7.7.3.3 wants indirect references there; an annotation a
+            // producer wrote in place (fpdf2 does) is moved to an object of
+            // its own, unchanged, so that validators' diff analysis of later
+            // revisions can follow every annotation.
             let mut page = page_dictionary;
             match page.get(b"Annots").cloned() {
                 Ok(Object::Reference(annots_id)) => {
-                    let mut annots = file
+                    let annots = file
                         .get(annots_id)
                         .ok()
                         .and_then(|o| o.as_array().ok().cloned())
                         .unwrap_or_default();
+                    let mut annots = indirect_annotations(annots, &mut revision)?;
                     annots.push(Object::Reference(widget_id));
                     revision.set(annots_id, Object::Array(annots));
                 }
-                Ok(Object::Array(mut annots)) => {
+                Ok(Object::Array(annots)) => {
+                    let mut annots = indirect_annotations(annots, &mut revision)?;
                     annots.push(Object::Reference(widget_id));
                     page.set("Annots", Object::Array(annots));
                 }

@@ -1,6 +1,6 @@
-"""Writes the PAdES test corpus: PDFs from several producers (reportlab,
-Ghostscript, qpdf, pyHanko, a hand-written writer) that sceau must seal or
-refuse, and OUT_DIR/manifest.json saying what the service should do with each.
+"""Writes the PAdES test corpus: PDFs from many producers (reportlab,
+Ghostscript, qpdf, pyHanko, a hand-written writer, and those of
+make_producers.py) that sceau must seal or refuse, and OUT_DIR/manifest.json saying what the service should do with each.
 A fresh clone needs no fixture files: everything is generated here, offline.
 
     python make_corpus.py OUT_DIR [--shared DIR] [--large]
@@ -56,6 +56,7 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
 from make_invoice import write_invoice
+from make_producers import producers_corpus
 
 # The 422 details of src/seal/pades.rs, lowercased.
 UNREADABLE = "cannot be read"
@@ -556,6 +557,8 @@ def main() -> None:
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     manifest = default_corpus(args.out_dir)
+    manifest += producers_corpus(args.out_dir, args.out_dir / "invoice-reportlab.pdf",
+                                 png(64, 48), entry)
     if args.shared:
         manifest += shared_corpus(args.shared, args.out_dir)
     if args.large:

@@ -95,6 +95,10 @@ def verdicts(pdf, root, context, mode=None):
     results = []
     with open(pdf, "rb") as handle:
         reader = PdfFileReader(handle)
+        if reader.xrefs.hybrid_xrefs_present:
+            # pyHanko's strict mode refuses to validate hybrid-reference files
+            # (a classic table plus /XRefStm, as Word writes): non-strict.
+            reader = PdfFileReader(handle, strict=False)
         # As reader.embedded_signatures, but one signature at a time.
         for name, _, field in enumerate_sig_fields(reader, filled_status=True):
             try:
