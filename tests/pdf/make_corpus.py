@@ -285,6 +285,23 @@ def broken_xref(pdf: bytes) -> bytes:
     return head + b"startxref" + tail.replace(offset, wrong, 1)
 
 
+def prev_loop(pdf: bytes) -> bytes:
+    """`pdf` with an update whose trailer's /Prev names its own section."""
+    root = re.search(rb"/Root (\d+ \d+ R)", pdf)[1]
+    size = re.search(rb"/Size (\d+)", pdf)[1]
+    at = len(pdf)
+    return pdf + (b"xref\n0 1\n0000000000 65535 f\r\ntrailer\n<< /Size %s /Root %s /Prev %d >>\n"
+                  b"startxref\n%d\n%%%%EOF\n" % (size, root, at, at))
+
+
+def startxref_into_object(pdf: bytes) -> bytes:
+    """`pdf` whose startxref points into the middle of its first object."""
+    head, tail = pdf.rsplit(b"startxref", 1)
+    offset = tail.split()[0]
+    inside = b"%d" % (pdf.index(b" 0 obj") + 3)
+    return head + b"startxref" + tail.replace(offset, inside, 1)
+
+
 def default_corpus(out: Path) -> list:
     """Files 1-21 of the corpus, with their manifest entries."""
     invoice = out / "invoice-reportlab.pdf"
@@ -318,6 +335,8 @@ def default_corpus(out: Path) -> list:
     data = invoice.read_bytes()
     (out / "invoice-truncated.pdf").write_bytes(data[: len(data) // 2])
     (out / "invoice-broken-xref.pdf").write_bytes(broken_xref(data))
+    (out / "invoice-prev-loop.pdf").write_bytes(prev_loop(data))
+    (out / "invoice-startxref-into-object.pdf").write_bytes(startxref_into_object(data))
     (out / "not-a-pdf.pdf").write_bytes(png(16, 16))
     (out / "empty.pdf").write_bytes(b"")
     return [
@@ -372,6 +391,11 @@ def default_corpus(out: Path) -> list:
               "startxref and every xref entry point at wrong offsets; "
               "qpdf and lenient parsers can rebuild the table by scanning",
               refusal=UNREADABLE),
+        entry("invoice-prev-loop.pdf", "mutated",
+              "an update whose trailer's /Prev names its own cross-reference section",
+              refusal=UNREADABLE),
+        entry("invoice-startxref-into-object.pdf", "mutated",
+              "startxref points into the middle of the first object", refusal=UNREADABLE),
         entry("not-a-pdf.pdf", "png", "a PNG image named .pdf", refusal=NOT_PDF),
         entry("empty.pdf", "empty", "zero bytes", refusal=NOT_PDF),
     ]
