@@ -4,6 +4,7 @@
 //! Activation of seal credentials (SAD, lockout) lives in `auth::activation`.
 
 pub mod activation;
+pub mod capacity;
 pub mod dpop;
 pub mod mtls;
 pub mod oidc;

@@ -92,8 +92,7 @@ pub enum SealError {
     Forbidden(String),
     #[error("no seal at journal index {0} for this credential")]
     NoSuchSeal(u64),
-    /// The seal is journaled, but no signed checkpoint covers it yet: the
-    /// schedule signs the next within the seconds given.
+    /// Journaled, and no signed checkpoint covers it yet (the schedule's next will).
     #[error(
         "no signed checkpoint covers journal index {index} yet; the next is due within {retry_after} s"
     )]

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::capacity;
 use super::dpop::{self, DpopRequest};
 use super::principal::{AuthError, AuthMethod, Principal, Role, Strength};
 use super::provider_fetch::{ProviderFetcher, select_key};
@@ -492,28 +493,14 @@ impl OidcVerifier {
             }
             roles.insert(role);
         }
-        // One capacity per sign-in. Staff roles need a registered staff
-        // person of a back-office provider; such a sign-in acts as staff and
-        // leaves the organisation roles it may also hold aside.
-        let mut staff = None;
-        if roles.iter().any(|role| role.is_staff()) {
-            staff = registration
-                .entity
-                .is_none()
-                .then(|| self.inner.staff.member(&claims.iss, &subject))
-                .flatten();
-            if staff.is_some() {
-                roles.retain(|role| !role.is_entity_bound());
-                entities.clear();
-            } else {
-                tracing::warn!(
-                    issuer = %claims.iss,
-                    subject = %subject,
-                    "staff roles claimed by a sign-in the staff roster does not name: ignored"
-                );
-                roles.retain(|role| !role.is_staff());
-            }
-        }
+        // One capacity per sign-in: staff (registered) or an organisation's.
+        let staff = capacity::settle(
+            &self.inner.staff,
+            registration.entity.is_none(),
+            (&claims.iss, &subject),
+            &mut roles,
+            &mut entities,
+        );
         let entity = match entities.len() {
             0 if staff.is_some() => None,
             0 => registration.entity,
