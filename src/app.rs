@@ -684,7 +684,7 @@ pub async fn perform_ceremony(
     if !force && let Some(previous) = store.latest_ceremony().await? {
         return Err(AppError::CeremonyRecorded {
             name: previous.name,
-            at: ceremony::rfc3339(previous.completed_at.into()),
+            at: crate::clock::format::rfc3339(previous.completed_at),
         });
     }
     let (file, file_sha256) = ceremony_file(settings)?;
@@ -909,7 +909,7 @@ async fn renew_service_certificate(
                 "serial": record.serial,
                 "sha256": record.sha256,
                 "key_id": hex::encode(&record.key.key_id),
-                "not_after": ceremony::rfc3339(record.not_after.into()),
+                "not_after": crate::clock::format::rfc3339(record.not_after),
             }),
         ))
         .await?;

@@ -267,7 +267,7 @@ async fn config_check(settings: Settings) -> Result<ExitCode, AppError> {
             "{} (ceremony '{}' of {})",
             AppError::NoClientAuthCa("the recorded CA hierarchy has none"),
             ceremony.name,
-            crate::pki::ceremony::rfc3339(ceremony.completed_at.into())
+            crate::clock::format::rfc3339(ceremony.completed_at)
         ));
     }
     if let Some(tls) = &settings.server.tls {
@@ -374,7 +374,7 @@ async fn ca_arl(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppE
         "ARL number {} issued: {} entries, next update {}, sha256 {}",
         published.number,
         published.entries,
-        crate::pki::ceremony::rfc3339(published.next_update),
+        crate::clock::format::rfc3339(published.next_update),
         published.sha256
     );
     store.close().await;

@@ -1,4 +1,7 @@
-//! The one source of "now" for the whole service, so tests can move time.
+//! The one source of "now" for the whole service, so tests can move time, and
+//! (`format`) the one way each time format is written.
+
+pub mod format;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};

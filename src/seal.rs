@@ -658,7 +658,7 @@ impl<K: SealKeys> Sealer<K> {
             checkpoint: CheckpointView {
                 tree_size: checkpoint.tree_size,
                 root_hash: hex::encode(checkpoint.root_hash),
-                signed_at: crate::pki::ceremony::rfc3339(checkpoint.signed_at().into()),
+                signed_at: crate::clock::format::rfc3339(checkpoint.signed_at()),
                 key_id: checkpoint.key_id.clone(),
                 message: b64(&checkpoint.message()),
                 signature: b64(&checkpoint.signature),

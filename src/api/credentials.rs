@@ -206,7 +206,7 @@ enum BindingView {
 }
 
 fn view(activation: &ActivationCredential) -> ActivationCredentialView {
-    let time = |t: time::OffsetDateTime| crate::pki::ceremony::rfc3339(t.into());
+    let time = |t: time::OffsetDateTime| crate::clock::format::rfc3339(t);
     ActivationCredentialView {
         id: activation.id,
         credential_id: activation.seal_credential_id,

@@ -7,7 +7,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
-use time::macros::format_description;
 
 use super::problem::{ApiError, OrProblem};
 use super::public::if_none_match;
@@ -86,13 +85,9 @@ pub fn crl_response(stored: &StoredCrl, now: SystemTime, headers: &HeaderMap) ->
     response
 }
 
-/// RFC 9110 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+/// The IMF-fixdate of `at` as a header value.
 fn http_date(at: OffsetDateTime) -> Option<HeaderValue> {
-    let format = format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    let text = at.to_offset(time::UtcOffset::UTC).format(&format).ok()?;
-    HeaderValue::from_str(&text).ok()
+    HeaderValue::from_str(&crate::clock::format::http_date(at)).ok()
 }
 
 #[cfg(test)]

@@ -248,7 +248,7 @@ impl Activation {
                 "scal": scal,
                 "num_signatures": count,
                 "digests": if scal == 2 { digests } else { Vec::new() },
-                "expires_at": crate::pki::ceremony::rfc3339(SystemTime::from(expires_at)),
+                "expires_at": crate::clock::format::rfc3339(SystemTime::from(expires_at)),
                 "sad_sha256": sad_hash(&sad),
             }),
         )
@@ -363,7 +363,7 @@ impl Activation {
             json!({
                 "credential_id": credential_id,
                 "sad_sha256": sad_hash(sad),
-                "expires_at": crate::pki::ceremony::rfc3339(SystemTime::from(expires_at)),
+                "expires_at": crate::clock::format::rfc3339(SystemTime::from(expires_at)),
             }),
         )
         .await?;

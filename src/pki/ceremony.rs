@@ -20,6 +20,7 @@ use super::certificate::{
 pub use super::service_certificate::issue_service_certificate;
 use super::signing::{CertificateKind, Grant, SigningError, lint_then_sign, tbs_of};
 use crate::clock::Clock;
+use crate::clock::format::rfc3339;
 use crate::config::TokenRole;
 use crate::crypto;
 use crate::error::{ErrorKind, HasErrorKind};
@@ -634,15 +635,6 @@ pub(super) fn signed(
     key: &HsmSigner,
 ) -> Result<Certificate, CeremonyError> {
     Ok(lint_then_sign(grant, tbs_of(request, key), issuer, key)?)
-}
-
-/// RFC 3339 in UTC, to the second.
-pub fn rfc3339(at: SystemTime) -> String {
-    let at = time::OffsetDateTime::from(at)
-        .replace_nanosecond(0)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// Decodes a DER certificate.

@@ -15,7 +15,7 @@ use x509_cert::Certificate;
 use x509_cert::certificate::{TbsCertificate, Version};
 use x509_cert::ext::pkix::KeyUsages;
 
-use super::ceremony::{ClientAuthSpec, rfc3339};
+use super::ceremony::ClientAuthSpec;
 use super::certificate::{self, CertificateError, PreparedExtension, SubjectName, extensions};
 use super::csr::{self, CsrError};
 use super::policy::MAX_RSA_BITS;
@@ -25,6 +25,7 @@ use super::signing::{
 };
 use super::subject::OrganizationIdentifier;
 use crate::clock::SharedClock;
+use crate::clock::format::rfc3339;
 use crate::crypto::PublicKeyKind;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{HsmError, HsmSigner};

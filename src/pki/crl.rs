@@ -266,9 +266,7 @@ async fn signer(hsm: &Hsm, key: &KeyReference) -> Result<HsmSigner, CrlError> {
     Ok(HsmSigner::new(pool, found))
 }
 
-fn rfc3339(at: SystemTime) -> String {
-    super::ceremony::rfc3339(at)
-}
+use crate::clock::format::rfc3339;
 
 /// Everything one publication needs.
 struct Publication<'a> {

@@ -50,6 +50,7 @@ use x509_ocsp::{
 
 use super::token_bucket::TokenBucket;
 use crate::clock::SharedClock;
+use crate::clock::format::http_date;
 use crate::config::{OcspOverLimit, OcspSettings};
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{HsmSignature, HsmSigner};
@@ -272,15 +273,6 @@ impl Cacheable {
             next_update_http: http_date(next_update),
         })
     }
-}
-
-/// An IMF-fixdate (RFC 9110 §5.6.7).
-pub fn http_date(at: SystemTime) -> String {
-    let at = time::OffsetDateTime::from(at);
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    at.format(&format).unwrap_or_default()
 }
 
 impl OcspAnswer {

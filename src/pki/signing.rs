@@ -5,8 +5,6 @@
 //! certificates (seals, TLS clients) also have their serial reserved, their
 //! issuance (or its refusal) journaled and their record stored here.
 
-use std::time::SystemTime;
-
 use base64::Engine as _;
 use der::Encode;
 use der::asn1::BitString;
@@ -411,6 +409,4 @@ impl EndEntityCa<'_> {
     }
 }
 
-fn rfc3339(at: SystemTime) -> String {
-    super::ceremony::rfc3339(at)
-}
+use crate::clock::format::rfc3339;

@@ -13,11 +13,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 
-use super::ceremony::rfc3339;
 use super::crl::{self, CrlError};
 use super::ocsp::{self, CertIdHash, OcspError, ResponderKey, ServedCa};
 use crate::auth::Principal;
 use crate::clock::SharedClock;
+use crate::clock::format::rfc3339;
 use crate::config::{CrlSettings, TokenRole};
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{Hsm, HsmError, HsmSigner, KeyId};
@@ -209,7 +209,7 @@ pub async fn approve(
             Some(at) => TerminationError::AlreadyTerminated {
                 purpose: ca.purpose,
                 serial: ca.serial,
-                at: rfc3339(at.into()),
+                at: rfc3339(at),
             },
             None => TerminationError::InProgress {
                 purpose: ca.purpose,
@@ -290,7 +290,7 @@ impl Terminator<'_> {
                     return Err(TerminationError::AlreadyTerminated {
                         purpose: ca.purpose,
                         serial: ca.serial,
-                        at: rfc3339(at.into()),
+                        at: rfc3339(at),
                     });
                 }
                 tracing::warn!(serial = %ca.serial, "resuming an interrupted CA termination");

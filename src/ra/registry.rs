@@ -30,6 +30,7 @@ use super::request::{Lifecycle, Move, MoveError, RequestState};
 use super::templates::{Language, NoticeText};
 use crate::auth::{AuthMethod, Principal, Role};
 use crate::clock::SharedClock;
+use crate::clock::format::rfc3339;
 use crate::config::RaSettings;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{KeyId, TokenPool};
@@ -2774,11 +2775,6 @@ fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn rfc3339(time: OffsetDateTime) -> String {
-    time.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| time.to_string())
 }
 
 /// `years` calendar years later (29 February becomes 28 February).

@@ -5,7 +5,6 @@
 
 use std::fmt;
 
-use time::format_description::well_known::Rfc3339;
 use time::{Month, OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
@@ -447,13 +446,7 @@ impl NoticeText {
     }
 }
 
-/// RFC 3339 in UTC, to the second: `2026-11-22T14:05:00Z`.
-fn rfc3339(t: OffsetDateTime) -> String {
-    let utc = t.to_offset(UtcOffset::UTC);
-    let utc = utc.replace_nanosecond(0).unwrap_or(utc);
-    // Only years outside 0..=9999 fail to format; say the date another way then.
-    utc.format(&Rfc3339).unwrap_or_else(|_| utc.to_string())
-}
+use crate::clock::format::rfc3339;
 
 /// "22 novembre 2026 à 14:05 UTC" ("1er" for the first of the month).
 fn human_fr(t: OffsetDateTime) -> String {
