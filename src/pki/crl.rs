@@ -22,6 +22,7 @@ use x509_cert::serial_number::SerialNumber;
 
 use super::certificate::rfc5280_time;
 use crate::clock::SharedClock;
+use crate::clock::format::rfc3339;
 use crate::config::CrlSettings;
 use crate::crypto;
 use crate::error::{ErrorKind, HasErrorKind};
@@ -265,8 +266,6 @@ async fn signer(hsm: &Hsm, key: &KeyReference) -> Result<HsmSigner, CrlError> {
     let found = pool.clone().find_key(id).await?;
     Ok(HsmSigner::new(pool, found))
 }
-
-use crate::clock::format::rfc3339;
 
 /// Everything one publication needs.
 struct Publication<'a> {

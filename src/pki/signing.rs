@@ -18,6 +18,7 @@ use super::issuance::serial_hex;
 use super::lint::{self, Finding};
 use super::policy::CertificatePolicy;
 use crate::clock::SharedClock;
+use crate::clock::format::rfc3339;
 use crate::hsm::{HsmError, HsmSigner};
 use crate::journal::{Journal, JournalError, JournalEvent};
 use crate::store::certificates::{CertificateReservation, NewCredential, ReservationError};
@@ -408,5 +409,3 @@ impl EndEntityCa<'_> {
         ))
     }
 }
-
-use crate::clock::format::rfc3339;

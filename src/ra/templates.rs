@@ -8,6 +8,8 @@ use std::fmt;
 use time::{Month, OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
+use crate::clock::format::rfc3339;
+
 /// The languages notices are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -445,8 +447,6 @@ impl NoticeText {
         }
     }
 }
-
-use crate::clock::format::rfc3339;
 
 /// "22 novembre 2026 à 14:05 UTC" ("1er" for the first of the month).
 fn human_fr(t: OffsetDateTime) -> String {
