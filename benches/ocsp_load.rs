@@ -148,21 +148,9 @@ async fn run(tokens: &Path, root: &Path) {
     unbounded.tsa.burst = 1_000_000;
     let signing_concurrency = settings.ocsp.signing_concurrency;
 
-    let app = sceau::app::Application::build(settings, sceau::clock::system())
-        .await
-        .unwrap();
-    let port = app.port();
-    let state = app.state().clone();
+    let instance = Instance::start(settings).await;
+    let (state, base) = (instance.state.clone(), instance.base.clone());
     state.crl.publish_if_needed().await.unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        app.run_until_stopped(async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    let base = format!("http://127.0.0.1:{port}");
 
     // One seal certificate, issued as the RA would.
     let entity = state
@@ -440,25 +428,11 @@ async fn run(tokens: &Path, root: &Path) {
 
     // Idle keep-alive connections would hold the graceful shutdown for its grace time.
     drop(client);
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(30), server)
-        .await
-        .unwrap()
-        .unwrap();
+    instance.stop().await;
 
     // The same, on an instance whose TSA has no bucket (as before it existed).
-    let app = sceau::app::Application::build(unbounded, sceau::clock::system())
-        .await
-        .unwrap();
-    let unbounded_base = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        app.run_until_stopped(async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
+    let instance = Instance::start(unbounded).await;
+    let unbounded_base = instance.base.clone();
     floods.push(
         flood::measure(
             "without a TSA bucket",
@@ -468,11 +442,7 @@ async fn run(tokens: &Path, root: &Path) {
         )
         .await,
     );
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(30), server)
-        .await
-        .unwrap()
-        .unwrap();
+    instance.stop().await;
 
     let rate = |i: usize| phases[i].rate;
     let (static_rate, cached_rate, openssl_rate) = (rate(0), rate(1), rate(2));
@@ -543,6 +513,46 @@ async fn run(tokens: &Path, root: &Path) {
             "  warning: other processes kept up to {busiest:.2} cores busy during a load: \
              the machine was not quiet, rates are low"
         );
+    }
+}
+
+/// One sceau instance serving on a free loopback port for a bench phase.
+struct Instance {
+    state: sceau::app::AppState,
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Instance {
+    async fn start(settings: Settings) -> Self {
+        let app = sceau::app::Application::build(settings, sceau::clock::system())
+            .await
+            .unwrap();
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run_until_stopped(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            state,
+            base,
+            stop,
+            server,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(30), self.server)
+            .await
+            .unwrap()
+            .unwrap();
     }
 }
 
