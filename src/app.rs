@@ -24,6 +24,7 @@ use crate::pki::crl::{self, CrlError, CrlPublisher};
 use crate::pki::issuance::Issuer;
 use crate::pki::policy::{PolicyError, PolicySet};
 use crate::pki::publication::{Publication, PublishedCertificate};
+use crate::pki::serials::{self, CeremonySerials};
 use crate::pki::signing::{self, Grant, ServiceKind, SigningError};
 use crate::store::ca::{CaCertificate, CeremonyRecord, ServiceKey};
 use crate::store::entities::KeyReference;
@@ -87,6 +88,8 @@ pub enum AppError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Ceremony(#[from] CeremonyError),
+    #[error(transparent)]
+    Serial(#[from] crate::pki::serials::SerialError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
     #[error(transparent)]
@@ -688,12 +691,13 @@ pub async fn perform_ceremony(
         });
     }
     let (file, file_sha256) = ceremony_file(settings)?;
+    let serials = CeremonySerials::reserve(store, file.client_auth.is_some(), clock.now()).await?;
     let outcome = {
         let hsm = hsm.clone();
         let file = file.clone();
         let clock = clock.clone();
         tokio::task::spawn_blocking(move || {
-            ceremony::run(&file, &file_sha256, &hsm, clock.as_ref(), force)
+            ceremony::run(&file, &file_sha256, &hsm, clock.as_ref(), force, serials)
         })
         .await
         .map_err(|e| AppError::Internal(e.to_string()))??
@@ -875,11 +879,18 @@ async fn renew_service_certificate(
     // The CA operations renew their services' certificates: the one place
     // such a certificate is granted after the ceremony.
     let grant = Grant::service_renewal(service, actor.to_owned());
+    let serial = serials::reserve(store, grant.kind(), now).await?;
     let (grant, outcome) = {
         let hsm = hsm.clone();
         tokio::task::spawn_blocking(move || {
-            let outcome =
-                ceremony::issue_service_certificate(&grant, &file, &hsm, &issuing, now, purpose);
+            let outcome = ceremony::issue_service_certificate(
+                (&grant, serial),
+                &file,
+                &hsm,
+                &issuing,
+                now,
+                purpose,
+            );
             (grant, outcome)
         })
         .await

@@ -15,6 +15,7 @@ pub mod ocsp;
 pub mod policy;
 pub mod publication;
 pub mod qc;
+pub mod serials;
 pub mod service_certificate;
 pub mod signing;
 pub mod subject;

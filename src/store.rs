@@ -25,6 +25,7 @@ pub mod journal;
 pub mod notices;
 pub mod ra;
 pub mod seals;
+pub mod serials;
 pub mod status;
 pub mod termination;
 pub mod tsa;

@@ -24,6 +24,22 @@ fn write_pem(dir: &Path, name: &str, certificate: &x509_cert::Certificate) -> st
     path
 }
 
+/// The serials of a ceremony's certificates, reserved in a store of their
+/// own (what `sceau ca init` does in its database before the ceremony).
+fn serials(file: &CeremonyFile) -> sceau::pki::serials::CeremonySerials {
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let store = db.store().await;
+        sceau::pki::serials::CeremonySerials::reserve(
+            &store,
+            file.client_auth.is_some(),
+            std::time::SystemTime::now(),
+        )
+        .await
+        .unwrap()
+    })
+}
+
 #[test]
 fn ceremony_hierarchy_passes_openssl_and_pkilint() {
     let Some(softhsm) = support::hsm::isolated("ceremony_hierarchy_passes_openssl_and_pkilint")
@@ -37,7 +53,7 @@ fn ceremony_hierarchy_passes_openssl_and_pkilint() {
     // The ceremony reads time from the clock it is given (tests move it).
     let start = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
     let clock = sceau::clock::ManualClock::new(start);
-    let outcome = ceremony::run(&file, &sha256, &hsm, &clock, false).unwrap();
+    let outcome = ceremony::run(&file, &sha256, &hsm, &clock, false, serials(&file)).unwrap();
     assert_eq!(
         outcome
             .root
@@ -174,13 +190,14 @@ fn ceremony_hierarchy_passes_openssl_and_pkilint() {
     );
 
     // A second run on the same tokens is refused, unless forced.
-    let again = ceremony::run(&file, &sha256, &hsm, &SystemClock, false).unwrap_err();
+    let again =
+        ceremony::run(&file, &sha256, &hsm, &SystemClock, false, serials(&file)).unwrap_err();
     assert!(
         matches!(again, CeremonyError::AlreadyDone { .. }),
         "{again}"
     );
     assert!(again.to_string().contains("--force"));
-    let forced = ceremony::run(&file, &sha256, &hsm, &SystemClock, true).unwrap();
+    let forced = ceremony::run(&file, &sha256, &hsm, &SystemClock, true, serials(&file)).unwrap();
     assert!(forced.transcript.forced);
     assert_ne!(forced.root.key.id, outcome.root.key.id);
 }
@@ -261,7 +278,7 @@ fn cms_builder_signs_with_a_token_key() {
     let (file, sha256) = CeremonyFile::load(&path).unwrap();
     let roles = [TokenRole::Root, TokenRole::Issuing, TokenRole::Services];
     let hsm = Hsm::open(&softhsm.settings(), &roles).unwrap();
-    let outcome = ceremony::run(&file, &sha256, &hsm, &SystemClock, false).unwrap();
+    let outcome = ceremony::run(&file, &sha256, &hsm, &SystemClock, false, serials(&file)).unwrap();
 
     let document = b"an invoice to seal".to_vec();
     let digest = sha2::Sha256::digest(&document).to_vec();

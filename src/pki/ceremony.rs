@@ -17,8 +17,9 @@ use x509_cert::ext::pkix::KeyUsages;
 use super::certificate::{
     self, CertificateError, CertificateRequest, SubjectName, extensions as ext,
 };
+use super::serials::{CeremonySerials, ReservedSerial};
 pub use super::service_certificate::issue_service_certificate;
-use super::signing::{CertificateKind, Grant, SigningError, lint_then_sign, tbs_of};
+use super::signing::{CertificateKind, Grant, SigningError, lint_then_sign};
 use crate::clock::Clock;
 use crate::clock::format::rfc3339;
 use crate::config::TokenRole;
@@ -410,15 +411,27 @@ impl TranscriptCertificate {
     }
 }
 
-/// Runs the ceremony. Blocking (key generation takes seconds): call it from
-/// `spawn_blocking`. Needs the root, issuing and services tokens.
+/// Runs the ceremony, signing each certificate under the serial reserved for
+/// it. Blocking (key generation takes seconds): call it from `spawn_blocking`.
+/// Needs the root, issuing and services tokens.
 pub fn run(
     file: &CeremonyFile,
     file_sha256: &str,
     hsm: &Hsm,
     clock: &dyn Clock,
     force: bool,
+    serials: CeremonySerials,
 ) -> Result<CeremonyOutcome, CeremonyError> {
+    let client_auth_serial = match (&file.client_auth, serials.client_auth) {
+        (Some(_), Some(serial)) => Some(serial),
+        (None, None) => None,
+        _ => {
+            return Err(CeremonyError::Invalid(
+                "a client-authentication CA has a serial reserved exactly when the ceremony file asks for one"
+                    .to_owned(),
+            ));
+        }
+    };
     let started_at = clock.now();
     let root_pool = hsm.token(TokenRole::Root)?;
     let issuing_pool = hsm.token(TokenRole::Issuing)?;
@@ -453,7 +466,7 @@ pub fn run(
         CertificateRequest {
             subject: root_name.clone(),
             issuer: None,
-            serial: certificate::random_serial()?,
+            serial: serials.root,
             validity: certificate::validity(started_at, file.root.validity_days)?,
             public_key: root_key.public_key.clone(),
             extensions: vec![
@@ -484,7 +497,7 @@ pub fn run(
         CertificateRequest {
             subject: file.issuing.subject.to_name()?,
             issuer: Some(root_name),
-            serial: certificate::random_serial()?,
+            serial: serials.issuing,
             validity: certificate::validity(started_at, file.issuing.validity_days)?,
             public_key: issuing_key.public_key.clone(),
             extensions: vec![
@@ -505,21 +518,24 @@ pub fn run(
         certificate: issuing_certificate,
     };
 
-    let client_auth = match &file.client_auth {
-        Some(spec) => Some(issue_client_auth_ca(
+    let client_auth = match (&file.client_auth, client_auth_serial) {
+        (Some(spec), Some(serial)) => Some(issue_client_auth_ca(
             file,
-            spec,
+            (spec, serial),
             issuing_pool,
             &root,
             &root_signer,
             &policies,
             started_at,
         )?),
-        None => None,
+        _ => None,
     };
 
     let ocsp = issue_service_certificate(
-        &Grant::ceremony(CertificateKind::OcspResponder),
+        (
+            &Grant::ceremony(CertificateKind::OcspResponder),
+            serials.ocsp,
+        ),
         file,
         hsm,
         &issuing,
@@ -527,7 +543,10 @@ pub fn run(
         KeyPurpose::Ocsp,
     )?;
     let tsa = issue_service_certificate(
-        &Grant::ceremony(CertificateKind::TimeStampingUnit),
+        (
+            &Grant::ceremony(CertificateKind::TimeStampingUnit),
+            serials.tsa,
+        ),
         file,
         hsm,
         &issuing,
@@ -585,7 +604,7 @@ pub fn run(
 /// its extended key usage, only for TLS client authentication. Blocking.
 fn issue_client_auth_ca(
     file: &CeremonyFile,
-    spec: &ClientAuthSpec,
+    (spec, serial): (&ClientAuthSpec, ReservedSerial),
     issuing_pool: &Arc<crate::hsm::TokenPool>,
     root: &CertifiedKey,
     root_signer: &HsmSigner,
@@ -600,7 +619,7 @@ fn issue_client_auth_ca(
         CertificateRequest {
             subject: spec.subject.to_name()?,
             issuer: Some(root.certificate.tbs_certificate.subject.clone()),
-            serial: certificate::random_serial()?,
+            serial,
             validity: certificate::validity(now, spec.validity_days)?,
             public_key: key.public_key.clone(),
             extensions: vec![
@@ -634,7 +653,7 @@ pub(super) fn signed(
     request: CertificateRequest,
     key: &HsmSigner,
 ) -> Result<Certificate, CeremonyError> {
-    Ok(lint_then_sign(grant, tbs_of(request, key), issuer, key)?)
+    Ok(lint_then_sign(grant, request, issuer, key)?)
 }
 
 /// Decodes a DER certificate.

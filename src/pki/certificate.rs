@@ -335,12 +335,13 @@ pub mod extensions {
 
 /// Everything a certificate says, before it is signed (`signing::tbs_of`
 /// makes its TBSCertificate; only `signing` signs it).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CertificateRequest {
     pub subject: Name,
     /// `None` for a self-signed certificate.
     pub issuer: Option<Name>,
-    pub serial: SerialNumber,
+    /// Reserved for this certificate's kind (`pki::serials`).
+    pub serial: super::serials::ReservedSerial,
     pub validity: Validity,
     pub public_key: SubjectPublicKeyInfoOwned,
     pub extensions: Vec<PreparedExtension>,

@@ -20,7 +20,7 @@ use super::certificate::{self, CertificateError, PreparedExtension, SubjectName,
 use super::csr::{self, CsrError};
 use super::policy::MAX_RSA_BITS;
 use super::signing::{
-    CertificateKind, EndEntityCa, EndEntityError, EndEntityRecord, Grant, SignedEndEntity,
+    self, CertificateKind, EndEntityCa, EndEntityError, EndEntityRecord, Grant, SignedEndEntity,
     SigningError,
 };
 use super::subject::OrganizationIdentifier;
@@ -241,7 +241,7 @@ impl ClientCertificateIssuer {
         }
         let tbs = TbsCertificate {
             version: Version::V3,
-            serial_number: certificate::random_serial()?,
+            serial_number: signing::serial_to_be_reserved(),
             signature: inner.ca_key.algorithm().algorithm_identifier(),
             issuer: inner.ca_certificate.tbs_certificate.subject.clone(),
             validity,

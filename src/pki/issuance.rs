@@ -25,7 +25,7 @@ use super::lint::{Finding, ID_QT_CPS};
 use super::policy::{CertificatePolicy, KeyGeneration, PolicySet};
 use super::qc;
 use super::signing::{
-    CertificateKind, EndEntityCa, EndEntityError, EndEntityRecord, Grant, SignedEndEntity,
+    self, CertificateKind, EndEntityCa, EndEntityError, EndEntityRecord, Grant, SignedEndEntity,
     SigningError,
 };
 use super::subject::{OrganizationIdentifier, SealSubject};
@@ -470,9 +470,10 @@ impl Issuer {
             EndEntityError::KeyAlreadyCertified => IssuanceError::KeyAlreadyCertified,
             EndEntityError::Signing(SigningError::Certificate(e)) => e.into(),
             EndEntityError::Signing(SigningError::Hsm(e)) => e.into(),
-            EndEntityError::Signing(e @ SigningError::Lint { .. }) => {
-                IssuanceError::Internal(e.to_string())
-            }
+            EndEntityError::Signing(
+                e @ (SigningError::Lint { .. } | SigningError::SerialKind { .. }),
+            ) => IssuanceError::Internal(e.to_string()),
+            EndEntityError::Serial(e) => IssuanceError::Internal(e.to_string()),
             EndEntityError::Store(e) => e.into(),
             EndEntityError::Journal(e) => e.into(),
             EndEntityError::Internal(e) => IssuanceError::Internal(e),
@@ -540,7 +541,7 @@ impl Issuer {
         ];
         Ok(TbsCertificate {
             version: Version::V3,
-            serial_number: certificate::random_serial()?,
+            serial_number: signing::serial_to_be_reserved(),
             signature: self.inner.ca_key.algorithm().algorithm_identifier(),
             issuer: ca.tbs_certificate.subject.clone(),
             validity: certificate::validity(now, validity_days)?,

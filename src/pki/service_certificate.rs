@@ -10,15 +10,17 @@ use x509_cert::ext::pkix::KeyUsages;
 
 use super::ceremony::{CeremonyError, CeremonyFile, CertifiedKey, KeyPurpose, signed};
 use super::certificate::{self, CertificateRequest, extensions as ext};
+use super::serials::ReservedSerial;
 use super::signing::{CertificateKind, Grant};
 use crate::config::TokenRole;
 use crate::hsm::{Hsm, HsmSigner};
 
 /// Issues a certificate with a new key for one of the issuing CA's services
 /// (OCSP responder, time-stamping unit): at the ceremony, and again at each
-/// renewal (`sceau ca renew-ocsp`, `sceau ca renew-tsu`). Blocking.
+/// renewal (`sceau ca renew-ocsp`, `sceau ca renew-tsu`), under the serial
+/// reserved for it. Blocking.
 pub fn issue_service_certificate(
-    grant: &Grant,
+    (grant, serial): (&Grant, ReservedSerial),
     file: &CeremonyFile,
     hsm: &Hsm,
     issuing: &CertifiedKey,
@@ -77,7 +79,7 @@ pub fn issue_service_certificate(
     let request = CertificateRequest {
         subject: spec.subject.to_name()?,
         issuer: Some(issuing.certificate.tbs_certificate.subject.clone()),
-        serial: certificate::random_serial()?,
+        serial,
         validity: certificate::validity(now, spec.validity_days)?,
         public_key: key.public_key.clone(),
         extensions,

@@ -1,9 +1,10 @@
 //! The one path by which sceau signs a certificate. The caller shows the grant
 //! its kind needs, each made only by the layer that owns that kind; the
-//! TBSCertificate is linted against the kind's profile and signed only when
-//! clean, by the CA key in the HSM (which checks its own signature). End-entity
-//! certificates (seals, TLS clients) also have their serial reserved, their
-//! issuance (or its refusal) journaled and their record stored here.
+//! TBSCertificate carries a serial reserved for that kind (`pki::serials`), is
+//! linted against the kind's profile and signed only when clean, by the CA key
+//! in the HSM (which checks its own signature). End-entity certificates (seals,
+//! TLS clients) also have their issuance (or its refusal) journaled and their
+//! record stored here.
 
 use base64::Engine as _;
 use der::Encode;
@@ -13,20 +14,16 @@ use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 use x509_cert::certificate::{TbsCertificate, Version};
 
-use super::certificate::{self, CertificateError, CertificateRequest};
-use super::issuance::serial_hex;
+use super::certificate::{CertificateError, CertificateRequest};
 use super::lint::{self, Finding};
 use super::policy::CertificatePolicy;
+use super::serials::{self, SerialError};
 use crate::clock::SharedClock;
 use crate::clock::format::rfc3339;
 use crate::hsm::{HsmError, HsmSigner};
 use crate::journal::{Journal, JournalError, JournalEvent};
 use crate::store::certificates::{CertificateReservation, NewCredential, ReservationError};
 use crate::store::{Store, StoreError};
-
-/// Tries at drawing a serial number that is not taken (a collision of 128
-/// random bits is not expected; the unique constraint is the guarantee).
-const SERIAL_ATTEMPTS: usize = 3;
 
 /// What a certificate is for; each kind has its lint profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -129,6 +126,11 @@ pub enum SigningError {
         kind: CertificateKind,
         findings: Vec<Finding>,
     },
+    #[error("a serial reserved for a {} certificate cannot serve a {} one", reserved.name(), kind.name())]
+    SerialKind {
+        kind: CertificateKind,
+        reserved: CertificateKind,
+    },
     #[error(transparent)]
     Certificate(#[from] CertificateError),
     #[error(transparent)]
@@ -165,11 +167,11 @@ fn lint_of(
 
 /// The TBSCertificate of `request`, to be signed by `key` (self-signed when
 /// the request names no issuer).
-pub fn tbs_of(request: CertificateRequest, key: &HsmSigner) -> TbsCertificate {
+fn tbs_of(request: CertificateRequest, key: &HsmSigner) -> TbsCertificate {
     let issuer = request.issuer.unwrap_or_else(|| request.subject.clone());
     TbsCertificate {
         version: Version::V3,
-        serial_number: request.serial,
+        serial_number: request.serial.into_number(),
         signature: key.algorithm().algorithm_identifier(),
         issuer,
         validity: request.validity,
@@ -181,14 +183,22 @@ pub fn tbs_of(request: CertificateRequest, key: &HsmSigner) -> TbsCertificate {
     }
 }
 
-/// Lints `tbs` against the grant's kind, then signs it with `key`. `issuer` is
-/// the CA's certificate (`None` for the self-signed root). Blocking.
+/// Lints `request` against the grant's kind, then signs it with `key`. Its
+/// serial must have been reserved for that kind. `issuer` is the CA's
+/// certificate (`None` for the self-signed root). Blocking.
 pub fn lint_then_sign(
     grant: &Grant,
-    tbs: TbsCertificate,
+    request: CertificateRequest,
     issuer: Option<&Certificate>,
     key: &HsmSigner,
 ) -> Result<Certificate, SigningError> {
+    if request.serial.kind() != grant.kind {
+        return Err(SigningError::SerialKind {
+            kind: grant.kind,
+            reserved: request.serial.kind(),
+        });
+    }
+    let tbs = tbs_of(request, key);
     let findings = lint_of(grant.kind, &tbs, issuer, None);
     if !findings.is_empty() {
         return Err(SigningError::Lint {
@@ -229,6 +239,13 @@ pub async fn journal_refusal(
             details,
         ))
         .await
+}
+
+/// The serial an end-entity TBSCertificate carries until [`EndEntityCa::issue`]
+/// puts the one it reserved in its place (zero: never a valid serial, so a
+/// TBSCertificate that skipped the reservation fails its lint).
+pub fn serial_to_be_reserved() -> x509_cert::serial_number::SerialNumber {
+    x509_cert::serial_number::SerialNumber::from(0u8)
 }
 
 /// An end-entity CA of sceau (the issuing CA for seals, the client-auth CA
@@ -277,6 +294,8 @@ pub enum EndEntityError {
     #[error("this public key is already certified; a new certificate needs a new key")]
     KeyAlreadyCertified,
     #[error(transparent)]
+    Serial(#[from] SerialError),
+    #[error(transparent)]
     Signing(#[from] SigningError),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -287,20 +306,25 @@ pub enum EndEntityError {
 }
 
 impl EndEntityCa<'_> {
-    /// Lints, reserves the serial, signs, journals and stores one end-entity
-    /// certificate. Nothing is returned before the journal holds the issuance;
-    /// after the signature a failure keeps the reservation (the serial is spent).
+    /// Reserves the serial, lints, signs, journals and stores one end-entity
+    /// certificate; the serial `tbs` comes with is replaced by the reserved
+    /// one. Nothing is returned before the journal holds the issuance; a
+    /// serial once reserved stays spent, whatever happens after.
     pub async fn issue(
         &self,
         grant: Grant,
         mut tbs: TbsCertificate,
         record: EndEntityRecord<'_>,
     ) -> Result<SignedEndEntity, EndEntityError> {
+        let reserved = serials::reserve(self.store, grant.kind, self.clock.now()).await?;
+        let serial = reserved.hex().to_owned();
+        tbs.serial_number = reserved.into_number();
         let findings = lint_of(grant.kind, &tbs, Some(self.certificate), record.policy);
         if !findings.is_empty() {
             let mut details = record.details.clone();
             if let Value::Object(map) = &mut details {
                 map.insert("subject".to_owned(), json!(tbs.subject.to_string()));
+                map.insert("serial".to_owned(), json!(serial));
             }
             let journal_index = journal_refusal(self.journal, &grant, details, &findings).await?;
             tracing::error!(
@@ -313,7 +337,8 @@ impl EndEntityCa<'_> {
                 journal_index,
             });
         }
-        let serial = self.reserve(&mut tbs, &record.reservation).await?;
+        self.record_reservation(&tbs, &serial, &record.reservation)
+            .await?;
         let key = self.key.clone();
         let signed = tokio::task::spawn_blocking(move || sign_linted(tbs, &key))
             .await
@@ -375,37 +400,29 @@ impl EndEntityCa<'_> {
         })
     }
 
-    /// Reserves a serial no certificate has, drawing another on a collision.
-    async fn reserve(
+    /// The certificate's row, taken before the signature: its serial (already
+    /// in the register) and its key, which no other certificate may bind.
+    async fn record_reservation(
         &self,
-        tbs: &mut TbsCertificate,
+        tbs: &TbsCertificate,
+        serial: &str,
         template: &CertificateReservation,
-    ) -> Result<String, EndEntityError> {
+    ) -> Result<(), EndEntityError> {
         let now = time::OffsetDateTime::from(self.clock.now());
-        for _ in 0..SERIAL_ATTEMPTS {
-            let serial = serial_hex(&tbs.serial_number);
-            let reservation = CertificateReservation {
-                serial: serial.clone(),
-                subject: tbs.subject.to_string(),
-                not_before: tbs.validity.not_before.to_system_time().into(),
-                not_after: tbs.validity.not_after.to_system_time().into(),
-                ..template.clone()
-            };
-            match self.store.reserve_certificate(&reservation, now).await {
-                Ok(()) => return Ok(serial),
-                Err(ReservationError::SerialTaken(serial)) => {
-                    tracing::warn!(%serial, "serial number already taken; drawing another");
-                    tbs.serial_number = certificate::random_serial()
-                        .map_err(|e| EndEntityError::Signing(e.into()))?;
-                }
-                Err(ReservationError::KeyCertified(_)) => {
-                    return Err(EndEntityError::KeyAlreadyCertified);
-                }
-                Err(ReservationError::Store(e)) => return Err(e.into()),
-            }
+        let reservation = CertificateReservation {
+            serial: serial.to_owned(),
+            subject: tbs.subject.to_string(),
+            not_before: tbs.validity.not_before.to_system_time().into(),
+            not_after: tbs.validity.not_after.to_system_time().into(),
+            ..template.clone()
+        };
+        match self.store.reserve_certificate(&reservation, now).await {
+            Ok(()) => Ok(()),
+            Err(ReservationError::KeyCertified(_)) => Err(EndEntityError::KeyAlreadyCertified),
+            Err(ReservationError::SerialTaken(serial)) => Err(EndEntityError::Internal(format!(
+                "serial {serial} is free in the register but has a certificate row"
+            ))),
+            Err(ReservationError::Store(e)) => Err(e.into()),
         }
-        Err(EndEntityError::Internal(
-            "no free serial number after several draws".to_owned(),
-        ))
     }
 }
