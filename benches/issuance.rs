@@ -91,10 +91,10 @@ async fn run(tokens: &Path, root: &Path) {
         .unwrap();
     let hsm = Hsm::connect(&settings.hsm, &TokenRole::ALL).await.unwrap();
     let clock = sceau::clock::system();
-    sceau::app::perform_ceremony(&settings, &store, &hsm, &clock, false)
+    sceau::ca::perform_ceremony(&settings, &store, &hsm, &clock, false)
         .await
         .unwrap();
-    let journal = sceau::app::open_journal(&settings, &store, &hsm, &clock)
+    let journal = sceau::ca::open_journal(&settings, &store, &hsm, &clock)
         .await
         .unwrap();
     let entity = store
@@ -131,7 +131,7 @@ async fn run(tokens: &Path, root: &Path) {
         .replace("10.3.3.", "10.3.9.");
     std::fs::write(policies_dir.join("certificates/bench-csr.toml"), from_csr).unwrap();
     let policies = Arc::new(PolicySet::load_dir(&policies_dir.join("certificates")).unwrap());
-    let issuer = sceau::app::issuer(&store, &hsm, &journal, &clock, policies)
+    let issuer = sceau::ca::issuer(&store, &hsm, &journal, &clock, policies)
         .await
         .unwrap();
 

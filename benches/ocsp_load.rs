@@ -165,7 +165,7 @@ async fn run(tokens: &Path, root: &Path) {
         )
         .await
         .unwrap();
-    let issuer = sceau::app::issuer(
+    let issuer = sceau::ca::issuer(
         &state.store,
         &state.hsm,
         &state.journal,
@@ -500,7 +500,8 @@ async fn run(tokens: &Path, root: &Path) {
         println!("  {label:<58} {value:>9.2}   {goal}");
     }
     println!(
-        "  cached OCSP latency under a time-stamp flood ({} flooding tasks, {} measuring)",
+        "  cached OCSP latency under a time-stamp flood ({}/s from {} tasks, {} measuring)",
+        flood::FLOOD_RATE,
         flood::FLOODERS,
         flood::PROBES
     );

@@ -173,7 +173,7 @@ async fn run(tokens: &Path, root: &Path) {
         .seal_credential(demo.credential_id)
         .await
         .unwrap();
-    let issuer = sceau::app::issuer(
+    let issuer = sceau::ca::issuer(
         &state.store,
         &state.hsm,
         &state.journal,

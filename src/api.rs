@@ -36,7 +36,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use request_id::RequestId;
 pub use route_table::RouteTable;
 

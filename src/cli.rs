@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{self, AppError, Application, CEREMONY_ROLES, SERVING_ROLES};
+use crate::app::{AppError, Application, CEREMONY_ROLES, SERVING_ROLES};
+use crate::ca::{self, CaError};
 use crate::clock::{self, SharedClock};
 use crate::config::{Settings, TokenRole};
 use crate::error;
@@ -196,7 +197,7 @@ async fn write_demo_file(
     let root = state
         .publication
         .get("root")
-        .ok_or(AppError::Incomplete("root"))?;
+        .ok_or(CaError::Incomplete("root"))?;
     let root_pem = dir.join("root.pem");
     std::fs::write(&root_pem, &root.pem).map_err(io(format!("writing {}", root_pem.display())))?;
     let root_pem = std::fs::canonicalize(&root_pem).unwrap_or(root_pem);
@@ -243,8 +244,8 @@ async fn write_demo_file(
 }
 
 async fn config_check(settings: Settings) -> Result<ExitCode, AppError> {
-    let (ceremony_file, _) = crate::app::ceremony_file(&settings)?;
-    let policies = crate::app::certificate_policies(&settings)?;
+    let (ceremony_file, _) = ca::ceremony_file(&settings)?;
+    let policies = ca::certificate_policies(&settings)?;
     crate::notify::transport(&settings.notify).map_err(|e| AppError::Internal(e.to_string()))?;
     settings.database.backend()?;
     // The recorded hierarchy: a client-authentication CA is reported when missing
@@ -252,12 +253,12 @@ async fn config_check(settings: Settings) -> Result<ExitCode, AppError> {
     // not from a refused issuance.
     let store = Store::connect(&settings.database).await?;
     let recorded = store.latest_ceremony().await?;
-    let client_auth_ca = app::active_client_auth_ca(&store).await?;
+    let client_auth_ca = ca::active_client_auth_ca(&store).await?;
     store.close().await;
     let mut notes = Vec::new();
     if ceremony_file.client_auth.is_none() {
         notes.push(
-            AppError::NoClientAuthCa("the ceremony file has no [client_auth] section").to_string(),
+            CaError::NoClientAuthCa("the ceremony file has no [client_auth] section").to_string(),
         );
     }
     if let Some(ceremony) = &recorded
@@ -265,7 +266,7 @@ async fn config_check(settings: Settings) -> Result<ExitCode, AppError> {
     {
         notes.push(format!(
             "{} (ceremony '{}' of {})",
-            AppError::NoClientAuthCa("the recorded CA hierarchy has none"),
+            CaError::NoClientAuthCa("the recorded CA hierarchy has none"),
             ceremony.name,
             crate::clock::format::rfc3339(ceremony.completed_at)
         ));
@@ -311,7 +312,7 @@ async fn ca_init(
 ) -> Result<ExitCode, AppError> {
     let store = Store::connect(&settings.database).await?;
     let hsm = Hsm::connect(&settings.hsm, &CEREMONY_ROLES).await?;
-    let transcript = app::perform_ceremony(&settings, &store, &hsm, &clock, force).await?;
+    let transcript = ca::perform_ceremony(&settings, &store, &hsm, &clock, force).await?;
     println!("key ceremony '{}' completed", transcript.ceremony);
     for key in &transcript.keys {
         println!(
@@ -343,7 +344,7 @@ async fn ca_init(
 async fn renew_ocsp(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppError> {
     let store = Store::connect(&settings.database).await?;
     let hsm = Hsm::connect(&settings.hsm, &SERVING_ROLES).await?;
-    let renewed = app::renew_ocsp_responder(&settings, &store, &hsm, &clock).await?;
+    let renewed = ca::renew_ocsp_responder(&settings, &store, &hsm, &clock).await?;
     println!(
         "OCSP responder certificate renewed: serial {} sha256 {} (restart serving instances to publish it)",
         renewed.serial, renewed.sha256
@@ -355,7 +356,7 @@ async fn renew_ocsp(settings: Settings, clock: SharedClock) -> Result<ExitCode, 
 async fn renew_tsu(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppError> {
     let store = Store::connect(&settings.database).await?;
     let hsm = Hsm::connect(&settings.hsm, &SERVING_ROLES).await?;
-    let renewed = app::renew_time_stamping_unit(&settings, &store, &hsm, &clock).await;
+    let renewed = ca::renew_time_stamping_unit(&settings, &store, &hsm, &clock).await;
     store.close().await;
     let renewed = renewed?;
     println!(
@@ -369,7 +370,7 @@ async fn ca_arl(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppE
     let store = Store::connect(&settings.database).await?;
     // The root token for the signature, the services token for the journal's key.
     let hsm = Hsm::connect(&settings.hsm, &CEREMONY_ROLES).await?;
-    let published = app::issue_arl(&settings, &store, &hsm, &clock, "sceau ca arl").await?;
+    let published = ca::issue_arl(&settings, &store, &hsm, &clock, "sceau ca arl").await?;
     println!(
         "ARL number {} issued: {} entries, next update {}, sha256 {}",
         published.number,
@@ -385,7 +386,7 @@ async fn ca_terminate(settings: Settings, clock: SharedClock) -> Result<ExitCode
     let store = Store::connect(&settings.database).await?;
     let hsm = Hsm::connect(&settings.hsm, &TokenRole::ALL).await?;
     let outcome =
-        app::terminate_issuing_ca(&settings, &store, &hsm, &clock, "sceau ca terminate").await;
+        ca::terminate_issuing_ca(&settings, &store, &hsm, &clock, "sceau ca terminate").await;
     store.close().await;
     let report = outcome?;
     println!(

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod ca;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -22,5 +23,6 @@ pub mod notify;
 pub mod pki;
 pub mod ra;
 pub mod seal;
+pub mod state;
 pub mod store;
 pub mod telemetry;

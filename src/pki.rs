@@ -1,7 +1,7 @@
 //! The CA side: certificate policies, certificate building and linting, CSR
 //! intake, seal and TLS client certificate issuance, the key ceremony, the CA
 //! certificates we publish, the CRLs, the OCSP responder, the time-stamping
-//! authority, CMS signing and the end of the issuing CA.
+//! authority, and CMS signing.
 
 pub mod ceremony;
 pub mod certificate;
@@ -19,6 +19,5 @@ pub mod serials;
 pub mod service_certificate;
 pub mod signing;
 pub mod subject;
-pub mod termination;
 pub mod token_bucket;
 pub mod tsa;

@@ -242,7 +242,7 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
     let services: Vec<String> = ["ocsp", "tsa"].iter().map(|p| record(p).serial).collect();
     let issuing_cert = Certificate::from_der(&issuing.der).unwrap();
     // An issuer made before the termination: it must refuse afterwards.
-    let issuer_before = sceau::app::issuer(
+    let issuer_before = sceau::ca::issuer(
         &store,
         &service.state.hsm,
         &service.state.journal,
@@ -324,7 +324,7 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
     // One approval is not enough: nothing happens.
     let hsm = Hsm::connect(&settings.hsm, &TokenRole::ALL).await.unwrap();
     let clock = service.state.clock.clone();
-    let refused = sceau::app::terminate_issuing_ca(&settings, &store, &hsm, &clock, "test")
+    let refused = sceau::ca::terminate_issuing_ca(&settings, &store, &hsm, &clock, "test")
         .await
         .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Conflict, "{refused}");
@@ -344,14 +344,14 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
     assert_eq!(body["ready"], json!(true));
 
     // The termination.
-    let report = sceau::app::terminate_issuing_ca(&settings, &store, &hsm, &clock, "test")
+    let report = sceau::ca::terminate_issuing_ca(&settings, &store, &hsm, &clock, "test")
         .await
         .unwrap();
     assert_eq!(report.ca_serial, issuing.serial);
     assert_eq!(report.certificates_revoked, 1 + services.len() as u64);
     assert_eq!(report.final_ocsp_responses, 2 * (2 + services.len() as u64));
     assert_eq!(report.seal_keys_destroyed, 2);
-    let again = sceau::app::terminate_issuing_ca(&settings, &store, &hsm, &clock, "test")
+    let again = sceau::ca::terminate_issuing_ca(&settings, &store, &hsm, &clock, "test")
         .await
         .unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Conflict, "{again}");

@@ -277,7 +277,7 @@ fn client_certificates_complete_the_mutual_tls_handshake() {
         assert_eq!(published.status().as_u16(), 200);
         let ca_der = published.bytes().await.unwrap().to_vec();
 
-        let issuer = sceau::app::client_certificate_issuer(
+        let issuer = sceau::ca::client_certificate_issuer(
             &state.store,
             &state.hsm,
             &state.journal,

@@ -760,9 +760,9 @@ fn the_responder_certificate_is_renewed_before_expiry_and_used_at_once() {
         let old = state.ocsp.key().serial().to_owned();
         assert_eq!(responder_serial(&before), old);
         // Far from expiry (30 days, renewed 10 days before): nothing to do.
-        assert!(!sceau::app::maintain_ocsp_responder(state).await.unwrap());
+        assert!(!sceau::ca::maintain_ocsp_responder(state).await.unwrap());
         f.service.clock.advance(Duration::from_secs(21 * 86_400));
-        assert!(sceau::app::maintain_ocsp_responder(state).await.unwrap());
+        assert!(sceau::ca::maintain_ocsp_responder(state).await.unwrap());
         let new = state.ocsp.key().serial().to_owned();
         assert_ne!(new, old);
         let active = state
@@ -780,7 +780,7 @@ fn the_responder_certificate_is_renewed_before_expiry_and_used_at_once() {
             new,
             "answers are signed by the new responder"
         );
-        assert!(!sceau::app::maintain_ocsp_responder(state).await.unwrap());
+        assert!(!sceau::ca::maintain_ocsp_responder(state).await.unwrap());
         let journaled = db
             .count("journal_entries WHERE kind = 'ocsp.responder_renewed'")
             .await;

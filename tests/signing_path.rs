@@ -54,7 +54,7 @@ fn a_service_certificate_that_would_outlive_its_ca_is_not_signed() {
             .unwrap();
         let clock: sceau::clock::SharedClock = service.clock.clone();
         let journal_before = service.state.journal.size().await.unwrap();
-        let refused = sceau::app::renew_time_stamping_unit(&settings, &store, &hsm, &clock).await;
+        let refused = sceau::ca::renew_time_stamping_unit(&settings, &store, &hsm, &clock).await;
         let error = refused.expect_err("a TSU certificate outliving its CA was signed");
         let text = error.to_string();
         assert!(
@@ -177,7 +177,7 @@ fn every_certificate_signed_had_its_serial_reserved_first() {
             .await
             .unwrap();
         let clock: sceau::clock::SharedClock = service.clock.clone();
-        sceau::app::renew_time_stamping_unit(&settings, &store, &hsm, &clock)
+        sceau::ca::renew_time_stamping_unit(&settings, &store, &hsm, &clock)
             .await
             .unwrap();
         drop(hsm);

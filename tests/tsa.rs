@@ -268,7 +268,7 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
         .await
         .unwrap();
     let clock: sceau::clock::SharedClock = service.clock.clone();
-    let renewed = sceau::app::renew_time_stamping_unit(&settings, &store, &hsm, &clock)
+    let renewed = sceau::ca::renew_time_stamping_unit(&settings, &store, &hsm, &clock)
         .await
         .unwrap();
     assert_ne!(renewed.serial, old_unit);

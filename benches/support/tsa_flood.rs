@@ -6,8 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Tasks posting time-stamp requests as fast as they are answered.
+/// Tasks posting time-stamp requests, each at its share of [`FLOOD_RATE`].
 pub const FLOODERS: usize = 16;
+/// Time-stamp requests per second, all flooders together: twenty times what
+/// the TSA's bucket grants (50/s), and more signatures per second than the
+/// HSM of a 2-core machine makes without one. A closed loop as fast as the
+/// answers come would measure how the machine shares its cores between the
+/// flooder and the probes rather than what the bucket spares.
+pub const FLOOD_RATE: u64 = 1_000;
 /// Tasks asking the cached OCSP answer, one request at a time each.
 pub const PROBES: usize = 4;
 
@@ -125,7 +131,12 @@ pub async fn measure(label: &str, base: &str, path: &str, load: Option<Duration>
         let url = format!("{base}/tsa");
         flooders.push(tokio::spawn(async move {
             let mut seed = (task as u64) << 32;
+            let period = Duration::from_micros(1_000_000 * FLOODERS as u64 / FLOOD_RATE);
+            let mut ticks = tokio::time::interval(period);
+            // A slow answer delays the next request rather than bunching them.
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while !stop.load(Ordering::Relaxed) {
+                ticks.tick().await;
                 seed += 1;
                 let answer = client
                     .post(&url)

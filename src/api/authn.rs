@@ -9,13 +9,13 @@ use axum::http::request::Parts;
 use super::problem::ApiError;
 use super::route_table::RequiredPermission;
 use super::tls::TlsConnection;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::auth::dpop::DpopRequest;
 use crate::auth::mtls::{self, PeerCertificates};
 use crate::auth::oidc::Presentation;
 use crate::auth::principal::{self, AuthError};
 use crate::error::ErrorKind;
+use crate::state::AppState;
 
 /// An authenticated principal that holds the route's permission.
 #[derive(Debug, Clone)]

@@ -13,9 +13,9 @@ use serde_json::json;
 use super::authn::Caller;
 use super::problem::{ApiError, json_body};
 use super::route_table::RouteTable;
-use crate::app::AppState;
 use crate::auth::principal::Permission;
-use crate::pki::termination::{self, TerminationError};
+use crate::ca::termination::{self, TerminationError};
+use crate::state::AppState;
 
 pub fn routes() -> RouteTable<AppState> {
     RouteTable::new()

@@ -11,9 +11,9 @@ use time::OffsetDateTime;
 use super::problem::{ApiError, OrProblem};
 use super::public::if_none_match;
 use super::route_table::RouteTable;
-use crate::app::AppState;
 use crate::error::ErrorKind;
 use crate::pki::crl::issuer_of_file;
+use crate::state::AppState;
 use crate::store::crl::StoredCrl;
 
 pub const CRL_MEDIA_TYPE: &str = "application/pkix-crl";

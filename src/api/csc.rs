@@ -18,7 +18,6 @@ use uuid::Uuid;
 use super::authn::Caller;
 use super::problem::FinalErrorBody;
 use super::route_table::RouteTable;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::auth::activation::AuthorizeRequest;
 use crate::auth::principal::Permission;
@@ -28,6 +27,7 @@ use crate::error::ErrorKind;
 use crate::seal::Level;
 use crate::seal::cades::Packaging;
 use crate::seal::pades::PadesOptions;
+use crate::state::AppState;
 use crate::store::entities::SealCredential;
 
 /// The CSC versions served, as `info` gives them.

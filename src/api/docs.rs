@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::route_table::RouteTable;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The contract, as committed.
 pub const OPENAPI_YAML: &str = include_str!("../../openapi/openapi.yaml");

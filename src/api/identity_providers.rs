@@ -13,11 +13,11 @@ use uuid::Uuid;
 use super::authn::Caller;
 use super::problem::{ApiError, json_body};
 use super::route_table::RouteTable;
-use crate::app::AppState;
 use crate::auth::Permission;
 use crate::auth::providers;
 use crate::config::Callers;
 use crate::error::ErrorKind;
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::identity::IdentityProviderRecord;
 

@@ -15,8 +15,8 @@ use base64::Engine;
 
 use super::limited_body::read_at_most;
 use super::route_table::RouteTable;
-use crate::app::AppState;
 use crate::pki::ocsp::{OcspAnswer, RESPONSE_MEDIA_TYPE};
+use crate::state::AppState;
 
 /// The responder's routes; the path is the one the issued certificates' AIA names
 /// (`ocsp_url` of the ceremony and policy files, e.g. `http://…/ocsp`).

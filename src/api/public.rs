@@ -13,9 +13,9 @@ use sha2::{Digest, Sha256};
 
 use super::problem::ApiError;
 use super::route_table::RouteTable;
-use crate::app::AppState;
 use crate::error::{ErrorKind, HasErrorKind, chain};
 use crate::pki::publication::{Publication, PublishedCertificate};
+use crate::state::AppState;
 
 /// How long `/readyz` waits for each dependency before calling it down.
 const READY_TIMEOUT: Duration = Duration::from_secs(3);

@@ -19,13 +19,13 @@ use uuid::Uuid;
 use super::authn::Caller;
 use super::problem::{ApiError, json_body};
 use super::route_table::RouteTable;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::auth::principal::Permission;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::ra::dossier::{Application, IdentityInput, RenewalInput, RevocationView, TermsInput};
 use crate::ra::registry::RaError;
 use crate::ra::request::{Move, MoveError};
+use crate::state::AppState;
 
 pub fn routes() -> RouteTable<AppState> {
     RouteTable::new()

@@ -21,12 +21,12 @@ use uuid::Uuid;
 use super::authn::Caller;
 use super::problem::{ApiError, ProblemType};
 use super::route_table::RouteTable;
-use crate::app::AppState;
 use crate::auth::principal::Permission;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::seal::cades::{MEDIA_TYPE, Packaging};
 use crate::seal::pades::{PadesOptions, VisibleSeal};
 use crate::seal::{Level, SealError};
+use crate::state::AppState;
 use crate::store::seals::IdempotencyClaim;
 use sha2::{Digest, Sha256};
 

@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use super::limited_body::read_at_most;
 use super::problem::{ApiError, ProblemType};
 use super::route_table::RouteTable;
-use crate::app::AppState;
 use crate::error::ErrorKind;
 use crate::pki::tsa::{REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE};
+use crate::state::AppState;
 
 pub fn routes() -> RouteTable<AppState> {
     RouteTable::new().post("/tsa", time_stamp)

@@ -136,7 +136,7 @@ impl From<&ClientAuthSpec> for ClientAuthUrls {
 }
 
 /// The client-authentication CA's key and certificate, with what issuance
-/// needs around them. Built by `app::client_certificate_issuer`.
+/// needs around them. Built by `ca::client_certificate_issuer`.
 #[derive(Debug, Clone)]
 pub struct ClientCertificateIssuer {
     inner: Arc<Inner>,

@@ -86,10 +86,10 @@ pub async fn set_up(softhsm: &SoftHsm, db: &TestDb, ceremony_file: &Path) -> CaE
     let store = db.store().await;
     let hsm = Hsm::connect(&settings.hsm, &TokenRole::ALL).await.unwrap();
     let clock = sceau::clock::system();
-    sceau::app::perform_ceremony(&settings, &store, &hsm, &clock, false)
+    sceau::ca::perform_ceremony(&settings, &store, &hsm, &clock, false)
         .await
         .unwrap();
-    let journal = sceau::app::open_journal(&settings, &store, &hsm, &clock)
+    let journal = sceau::ca::open_journal(&settings, &store, &hsm, &clock)
         .await
         .unwrap();
     let mut root = None;
@@ -134,7 +134,7 @@ pub async fn set_up(softhsm: &SoftHsm, db: &TestDb, ceremony_file: &Path) -> CaE
 impl CaEnv {
     pub async fn issuer(&self, policies_dir: &Path) -> Issuer {
         let policies = Arc::new(PolicySet::load_dir(policies_dir).unwrap());
-        sceau::app::issuer(&self.store, &self.hsm, &self.journal, &self.clock, policies)
+        sceau::ca::issuer(&self.store, &self.hsm, &self.journal, &self.clock, policies)
             .await
             .unwrap()
     }
@@ -154,7 +154,7 @@ impl CaEnv {
 
     /// The client-certificate issuer over the client-auth CA.
     pub async fn client_issuer(&self) -> sceau::pki::client_auth::ClientCertificateIssuer {
-        sceau::app::client_certificate_issuer(
+        sceau::ca::client_certificate_issuer(
             &self.store,
             &self.hsm,
             &self.journal,

@@ -121,7 +121,7 @@ impl Service {
     /// usable (what acceptance by the RCCS will do).
     pub async fn active_credential(&self, entity: Uuid, policy: &str) -> Uuid {
         let state = &self.state;
-        let issuer = sceau::app::issuer(
+        let issuer = sceau::ca::issuer(
             &state.store,
             &state.hsm,
             &state.journal,
@@ -215,7 +215,7 @@ impl Service {
         let state = &self.state;
         let (ceremony_file, _) =
             sceau::pki::ceremony::CeremonyFile::load(&state.settings.ca.ceremony_file).unwrap();
-        let issuer = sceau::app::client_certificate_issuer(
+        let issuer = sceau::ca::client_certificate_issuer(
             &state.store,
             &state.hsm,
             &state.journal,

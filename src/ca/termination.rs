@@ -13,15 +13,16 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 
-use super::crl::{self, CrlError};
-use super::ocsp::{self, CertIdHash, OcspError, ResponderKey, ServedCa};
+use super::{CaError, open_journal};
 use crate::auth::Principal;
 use crate::clock::SharedClock;
 use crate::clock::format::rfc3339;
-use crate::config::{CrlSettings, TokenRole};
+use crate::config::{CrlSettings, Settings, TokenRole};
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{Hsm, HsmError, HsmSigner, KeyId};
 use crate::journal::{Journal, JournalError, JournalEvent};
+use crate::pki::crl::{self, CrlError};
+use crate::pki::ocsp::{self, CertIdHash, OcspError, ResponderKey, ServedCa};
 use crate::ra::registry::{self, RaError};
 use crate::store::ca::CaCertificate;
 use crate::store::termination::{
@@ -570,6 +571,44 @@ impl Terminator<'_> {
         .await?;
         Ok(())
     }
+}
+
+/// Whether the termination of the active issuing CA started.
+pub async fn issuing_ca_terminating(store: &Store) -> Result<bool, CaError> {
+    let issuing = store
+        .active_ca_certificates()
+        .await?
+        .into_iter()
+        .find(|c| c.purpose == "issuing");
+    Ok(match issuing {
+        Some(ca) => store.termination(&ca.serial).await?.is_some(),
+        None => false,
+    })
+}
+
+/// `sceau ca terminate`: runs (or resumes) the approved termination of the
+/// issuing CA with its own journal handle, on tokens that include the root's
+/// (for the ARL) and the seal token (for the subscribers' keys).
+pub async fn terminate_issuing_ca(
+    settings: &Settings,
+    store: &Store,
+    hsm: &Hsm,
+    clock: &SharedClock,
+    actor: &str,
+) -> Result<TerminationReport, CaError> {
+    let journal = open_journal(settings, store, hsm, clock).await?;
+    let terminator = Terminator {
+        store,
+        journal: &journal,
+        hsm,
+        clock,
+        crl: &settings.crl,
+        message_id_domain: &settings.notify.message_id_domain,
+        actor,
+    };
+    let outcome = terminator.terminate().await;
+    journal.shutdown().await?;
+    Ok(outcome?)
 }
 
 #[cfg(test)]

@@ -1,0 +1,167 @@
+//! The layer rules of `docs/ARCHITECTURE.md`, read from the sources: each
+//! top-level module uses only modules of a lower layer, `sqlx` lives only in
+//! `store`, `cryptoki` only in `hsm`, and the PDF reader and writer
+//! (`seal/pdf_*.rs`) use nothing of the crate but each other. A new import
+//! that breaks a rule fails here, naming the file and the module it reached.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The layers, lowest first; a module may use the modules of lower layers only.
+const LAYERS: &[&[&str]] = &[
+    &["error", "clock"],
+    &["config", "crypto"],
+    &["telemetry", "store", "hsm"],
+    &["journal"],
+    &["notify", "pki"],
+    &["auth"],
+    &["seal", "ra"],
+    &["csc", "ca"],
+    &["state"],
+    &["api"],
+    &["app"],
+    &["demo"],
+    &["cli"],
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|layer| layer.contains(&module))
+}
+
+/// Every `.rs` file under `dir`.
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The file's lines that are code (comments and doc comments left out).
+fn code_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter(|line| {
+        let line = line.trim_start();
+        !line.starts_with("//")
+    })
+}
+
+/// The top-level modules a line names through `crate::…`.
+fn crate_paths(line: &str) -> Vec<String> {
+    let mut named = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("crate::") {
+        let before = rest[..at].chars().last();
+        rest = &rest[at + "crate::".len()..];
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$') {
+            continue;
+        }
+        let name: String = if rest.starts_with('{') {
+            "{".to_owned()
+        } else {
+            rest.chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect()
+        };
+        named.push(name);
+    }
+    named
+}
+
+#[test]
+fn each_module_uses_only_lower_layers_and_the_boundaries_hold() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut violations = Vec::new();
+    let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for path in sources(&root) {
+        let relative = path
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let top = relative.split(['/', '.']).next().unwrap().to_owned();
+        if ["lib", "main", "bin"].contains(&top.as_str()) {
+            continue;
+        }
+        let Some(own) = layer_of(&top) else {
+            violations.push(format!("src/{relative}: module `{top}` is in no layer"));
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).unwrap();
+        // A unit test module may reach its parent (`use super::*`).
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let pdf_codec = relative.starts_with("seal/pdf_");
+        for line in code_lines(text) {
+            for used in crate_paths(line) {
+                if used.starts_with('{') {
+                    violations.push(format!(
+                        "src/{relative}: a grouped `crate::{{…}}` import hides its layers"
+                    ));
+                    continue;
+                }
+                if pdf_codec {
+                    violations.push(format!(
+                        "src/{relative}: the PDF reader and writer use crate::{used}"
+                    ));
+                }
+                if used == top {
+                    continue;
+                }
+                match layer_of(&used) {
+                    Some(layer) if layer < own => {
+                        edges.entry(top.clone()).or_default().push(used);
+                    }
+                    Some(_) => violations.push(format!(
+                        "src/{relative}: `{top}` uses `{used}`, which is not below it"
+                    )),
+                    None => violations.push(format!(
+                        "src/{relative}: `{top}` uses `{used}`, which is in no layer"
+                    )),
+                }
+            }
+            if pdf_codec && line.contains("super::") && !line.contains("super::pdf_") {
+                violations.push(format!(
+                    "src/{relative}: the PDF reader and writer reach outside themselves: {}",
+                    line.trim()
+                ));
+            }
+            for (word, owner) in [("sqlx", "store"), ("cryptoki", "hsm")] {
+                let named = line.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+                if top != owner && named.into_iter().any(|w| w == word) {
+                    violations.push(format!(
+                        "src/{relative}: `{word}` is used outside `{owner}`"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        edges.len() > 10,
+        "the dependency graph was read ({edges:?})"
+    );
+    assert_eq!(violations, Vec::<String>::new());
+}
+
+#[test]
+fn the_reader_of_crate_paths_sees_what_it_must() {
+    assert_eq!(
+        crate_paths("use crate::pki::ceremony::{self, CeremonyFile};"),
+        vec!["pki"]
+    );
+    assert_eq!(
+        crate_paths("let x = crate::store::Store::x(); crate::hsm::y()"),
+        vec!["store", "hsm"]
+    );
+    assert_eq!(crate_paths("use crate::{a, b};"), vec!["{"]);
+    assert_eq!(crate_paths("$crate::foo"), Vec::<String>::new());
+    assert!(code_lines("// crate::api\n/// crate::app\nx").eq(["x"]));
+}
