@@ -165,7 +165,7 @@ idp:
 	  $(SUDO) apt-get update -qq; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; \
 	}
-	@for dir in $(TEST_IDP) $(DOCS_PAGE); do \
+	@for dir in $(TEST_IDP) $(DOCS_PAGE) $(PDF_PRODUCERS); do \
 	  if [ ! -f $$dir/node_modules/.package-lock.json ] || [ $$dir/package-lock.json -nt $$dir/node_modules/.package-lock.json ]; then \
 	    echo "installing the node test tools in $$dir"; \
 	    npm ci --prefix $$dir --no-audit --no-fund --loglevel=error; \
