@@ -92,9 +92,9 @@ fn a_service_certificate_that_would_outlive_its_ca_is_not_signed() {
 #[test]
 fn each_grant_is_made_by_its_owner_and_only_the_signing_path_signs() {
     let owners: [(&str, &[&str]); 4] = [
-        ("Grant::validated_request(", &["src/ra/registry.rs"]),
-        ("Grant::checked_rccs(", &["src/ra/registry.rs"]),
-        ("Grant::service_renewal(", &["src/app.rs"]),
+        ("Grant::validated_request(", &["src/ra/registry/issue.rs"]),
+        ("Grant::checked_rccs(", &["src/ra/registry/enrolment.rs"]),
+        ("Grant::service_renewal(", &["src/ca/renewal.rs"]),
         ("Grant::ceremony(", &["src/pki/ceremony.rs"]),
     ];
     // The development mode's TLS server certificate is self-signed by its own

@@ -91,7 +91,7 @@ impl Grant {
         }
     }
 
-    /// A service certificate renewed by the CA operations (`app`).
+    /// A service certificate renewed by the CA operations (`ca::renewal`).
     pub fn service_renewal(service: ServiceKind, actor: String) -> Self {
         Self {
             kind: match service {

@@ -1,0 +1,406 @@
+//! The moves of a request through its lifecycle: who may make which, the
+//! approvals, validation and what it sets off.
+
+use super::*;
+
+impl Registry {
+    pub(super) fn state_of(row: &RequestRow) -> Result<RequestState, RaError> {
+        RequestState::parse(&row.state).ok_or_else(|| {
+            RaError::Internal(format!("request {} in state {:?}", row.id, row.state))
+        })
+    }
+
+    pub(super) fn approvals_needed(policy: &CertificatePolicy) -> usize {
+        // A CA-managed key is made and used by the CA: four eyes before it exists.
+        if policy.key.generation.is_ca_managed() {
+            2
+        } else {
+            1
+        }
+    }
+
+    pub(super) fn lifecycle(
+        row: &RequestRow,
+        dossier: &Dossier,
+        policy: &CertificatePolicy,
+    ) -> Result<Lifecycle, RaError> {
+        let mut lifecycle = Lifecycle::new(Self::approvals_needed(policy));
+        lifecycle.state = Self::state_of(row)?;
+        // Four eyes count staff people, not their sign-ins.
+        lifecycle.approvals = dossier.approvals.iter().map(approver_key).collect();
+        lifecycle.identity_verifier = match &dossier.identity_verification {
+            Some(IdentityVerification::FaceToFace {
+                attested_by,
+                attested_by_person,
+                ..
+            }) => Some(
+                attested_by_person
+                    .map(|person| person.to_string())
+                    .unwrap_or_else(|| attested_by.clone()),
+            ),
+            _ => None,
+        };
+        Ok(lifecycle)
+    }
+
+    /// Makes a move on a request. Validation (the last approval) has the CA
+    /// issue at once.
+    pub async fn move_request(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        attempted: Move,
+        message: Option<String>,
+    ) -> Result<RequestView, RaError> {
+        let (row, mut dossier) = self.load(principal, id).await?;
+        let roles = acting_roles(principal, &row).unwrap_or_default();
+        if !Move::ALL
+            .iter()
+            .any(|m| m.roles().iter().any(|r| roles.contains(r)))
+        {
+            return Err(RaError::Forbidden(
+                "this principal may not move requests".to_owned(),
+            ));
+        }
+        let policy = self.policy(&row.policy_id)?;
+        let mut lifecycle = Self::lifecycle(&row, &dossier, &policy)?;
+        let from = lifecycle.state;
+        if attempted == Move::Issue {
+            return Err(MoveError::NotAllowed {
+                state: from,
+                attempted,
+                allowed: lifecycle.allowed_moves(&roles),
+            }
+            .into());
+        }
+        let message = match message {
+            Some(text) => Some(non_empty("message", &text, 2000)?),
+            None => None,
+        };
+        // Check the move against state and role before anything else.
+        let mut probe = lifecycle.clone();
+        probe.apply(attempted, &principal.person_key(), &roles)?;
+        // Staff never act on a request they are a party to.
+        if attempted.roles().iter().all(|role| !role.is_entity_bound()) {
+            self.check_not_party(principal, &row, &dossier).await?;
+        }
+        match attempted {
+            Move::Submit => self.check_complete(&row, &dossier, &policy).await?,
+            Move::Approve
+                if dossier.identity_required && dossier.identity_verification.is_none() =>
+            {
+                return Err(invalid(
+                    "identity_verification",
+                    "the applicant's identity is not verified yet",
+                ));
+            }
+            Move::RequestInformation | Move::Reject if message.is_none() => {
+                return Err(invalid("message", "say what is needed or why"));
+            }
+            _ => {}
+        }
+        let to = lifecycle.apply(attempted, &principal.person_key(), &roles)?;
+        let now = self.now();
+        if attempted == Move::Approve {
+            dossier.approvals.push(Approval {
+                operator: principal.id.clone(),
+                person: principal.staff.as_ref().map(|member| member.id),
+                at: now,
+            });
+        }
+        if attempted == Move::RequestInformation {
+            dossier.approvals.clear();
+        }
+        let persons = self.inner.store.persons_of(row.entity_id).await?;
+        let entity = self.inner.store.registered_entity(row.entity_id).await?;
+        let rccs = persons
+            .iter()
+            .find(|p| p.id == dossier.rccs)
+            .cloned()
+            .ok_or_else(|| RaError::Internal(format!("request {id} has no RCCS")))?;
+        let mut extra = Vec::new();
+        let serial = row.certificate_serial.clone();
+        let details = json!({
+            "request": id,
+            "move": attempted.name(),
+            "from": from.name(),
+            "to": to.name(),
+            "message": message,
+            "approvals": dossier.approvals.iter().map(|a| a.operator.clone()).collect::<Vec<_>>(),
+        });
+        let index = self
+            .journal("request.moved", &principal.id, details)
+            .await?;
+        match (attempted, to) {
+            (Move::Submit, _) => extra.push(self.notice(
+                &rccs,
+                &NoticeText::Acknowledgement {
+                    request_id: id,
+                    entity_name: entity.legal_name.clone(),
+                    policy_title: policy.title.clone(),
+                },
+            )),
+            (Move::RequestInformation, _) => extra.push(self.notice(
+                &rccs,
+                &NoticeText::InformationNeeded {
+                    request_id: id,
+                    entity_name: entity.legal_name.clone(),
+                    message: message.clone().unwrap_or_default(),
+                },
+            )),
+            (Move::Reject, _) => extra.push(self.notice(
+                &rccs,
+                &NoticeText::Rejected {
+                    request_id: id,
+                    entity_name: entity.legal_name.clone(),
+                    message: message.clone().unwrap_or_default(),
+                },
+            )),
+            (Move::Approve, RequestState::Validated) => {
+                extra.extend(self.validation_effects(&dossier, &entity, &persons).await?);
+                extra.push(self.notice(
+                    &rccs,
+                    &NoticeText::Validated {
+                        request_id: id,
+                        entity_name: entity.legal_name.clone(),
+                    },
+                ));
+            }
+            (Move::Accept, _) => {
+                let serial = serial.clone().ok_or_else(|| {
+                    RaError::Internal(format!("issued request {id} has no serial"))
+                })?;
+                let accepted = self
+                    .journal(
+                        "certificate.accepted",
+                        &principal.id,
+                        json!({ "request": id, "serial": serial, "credential": row.credential_id }),
+                    )
+                    .await?;
+                tracing::debug!(journal_index = accepted, "certificate accepted");
+                extra.push(Effect::CertificateAccepted(serial));
+                if let Some(credential) = row.credential_id {
+                    extra.push(Effect::CredentialStatus(
+                        credential,
+                        CredentialStatus::Active,
+                    ));
+                }
+            }
+            (Move::Refuse, _) => {
+                let serial = serial.clone().ok_or_else(|| {
+                    RaError::Internal(format!("issued request {id} has no serial"))
+                })?;
+                let certificate = self.issued_certificate(&serial).await?;
+                let revocation = self
+                    .revocation_effects(
+                        principal,
+                        "rccs",
+                        &certificate,
+                        (RevocationReason::Refused, None),
+                        message.clone(),
+                        &entity,
+                        &persons,
+                    )
+                    .await?;
+                extra.extend(revocation);
+            }
+            _ => {}
+        }
+        self.transition(
+            principal,
+            row,
+            dossier,
+            from,
+            to,
+            attempted.name(),
+            message,
+            index,
+            extra,
+        )
+        .await?;
+        if attempted == Move::Refuse {
+            self.after_revocation().await;
+        }
+        if to == RequestState::Validated {
+            // The CA issues at once; if it cannot now, the sweep retries.
+            if let Err(error) = self.issue(id).await {
+                tracing::error!(request = %id, %error, "issuance after validation failed; the sweep will retry");
+                return Err(error);
+            }
+        }
+        self.view(principal, id).await
+    }
+
+    /// Whether `principal` applied with a request that names `person`: the
+    /// applicant acts as the RCCS of his requests before holding the role.
+    pub(super) async fn applied_naming(
+        &self,
+        principal: &Principal,
+        person: &Person,
+    ) -> Result<bool, RaError> {
+        self.any_request(RequestScope::CreatedBy(&principal.id), |row, dossier| {
+            Ok(row.entity_id == person.entity_id && dossier.names(person.id))
+        })
+        .await
+    }
+
+    /// Whether a request of the person's organisation that the RA validated
+    /// names him.
+    pub(super) async fn named_by_a_validated_request(
+        &self,
+        person: &Person,
+    ) -> Result<bool, RaError> {
+        self.any_request(RequestScope::Entity(person.entity_id), |row, dossier| {
+            let validated = matches!(
+                Self::state_of(row)?,
+                RequestState::Validated | RequestState::Issued | RequestState::Accepted
+            );
+            Ok(validated && dossier.names(person.id))
+        })
+        .await
+    }
+
+    /// Whether any request of `scope` meets `test`, read a page at a time.
+    pub(super) async fn any_request(
+        &self,
+        scope: RequestScope<'_>,
+        test: impl Fn(&RequestRow, &Dossier) -> Result<bool, RaError>,
+    ) -> Result<bool, RaError> {
+        let mut before = None;
+        loop {
+            let rows = self
+                .inner
+                .store
+                .registration_requests(scope, None, before, MAX_PAGE)
+                .await?;
+            for row in &rows {
+                if test(row, &dossier_of(row)?)? {
+                    return Ok(true);
+                }
+            }
+            match rows.last() {
+                Some(last) if rows.len() == MAX_PAGE as usize => before = Some(last.id),
+                _ => return Ok(false),
+            }
+        }
+    }
+
+    /// What validating a request binds: the organisation as the request
+    /// declared it, when no one held a role in it yet, and the organisation
+    /// roles of the request's people who have signed in. Until now they had
+    /// none: an applicant holds nothing before the RA has checked him.
+    pub(super) async fn validation_effects(
+        &self,
+        dossier: &Dossier,
+        entity: &RegisteredEntity,
+        persons: &[Person],
+    ) -> Result<Vec<Effect>, RaError> {
+        let mut effects = Vec::new();
+        if let Some(declared) = &dossier.organisation
+            && self.inner.store.role_holders(entity.id).await?.is_empty()
+        {
+            effects.push(Effect::UpdateEntity(declared.over(entity)));
+        }
+        for person in persons.iter().filter(|p| dossier.names(p.id)) {
+            if let Some((issuer, subject)) = &person.identity {
+                effects.push(Effect::GrantRole {
+                    issuer: issuer.clone(),
+                    subject: subject.clone(),
+                    role: person.role,
+                    entity_id: entity.id,
+                });
+            }
+        }
+        Ok(effects)
+    }
+
+    /// Writes a state change with its event and effects.
+    #[expect(clippy::too_many_arguments, reason = "the parts of one history event")]
+    pub(super) async fn transition(
+        &self,
+        principal: &Principal,
+        row: RequestRow,
+        dossier: Dossier,
+        from: RequestState,
+        to: RequestState,
+        action: &str,
+        message: Option<String>,
+        index: u64,
+        extra: Vec<Effect>,
+    ) -> Result<(), RaError> {
+        let now = self.now();
+        let expected_version = row.version;
+        let id = row.id;
+        let updated = RequestRow {
+            state: to.name().to_owned(),
+            version: row.version + 1,
+            file: to_json(&dossier)?,
+            updated_at: now,
+            ..row
+        };
+        let mut change = RaChange::new()
+            .with(Effect::UpdateRequest {
+                row: updated,
+                expected_version,
+            })
+            .with(Effect::AppendEvent {
+                request_id: id,
+                event: RequestEvent {
+                    action: action.to_owned(),
+                    from_state: from.name().to_owned(),
+                    to_state: to.name().to_owned(),
+                    actor: principal.id.clone(),
+                    message,
+                    journal_index: Some(index),
+                    at: now,
+                },
+            });
+        for effect in extra {
+            change.push(effect);
+        }
+        self.commit(&change).await
+    }
+
+    /// What a request needs before it can be submitted.
+    pub(super) async fn check_complete(
+        &self,
+        row: &RequestRow,
+        dossier: &Dossier,
+        policy: &CertificatePolicy,
+    ) -> Result<(), RaError> {
+        match &dossier.terms {
+            None => return Err(invalid("terms", "the terms of use are not accepted yet")),
+            Some(terms) if terms.version != policy.terms.version => {
+                return Err(invalid(
+                    "terms",
+                    format!(
+                        "version {} was accepted, but the policy's terms are now version {}",
+                        terms.version, policy.terms.version
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        let documents = self.inner.store.evidence_documents(row.id).await?;
+        let have: BTreeSet<&str> = documents.iter().map(|d| d.kind.as_str()).collect();
+        let needed: &[DocumentKind] = if row.kind == "initial" {
+            &REQUIRED_DOCUMENTS
+        } else if dossier.identity_required {
+            &[DocumentKind::IdentityDocument]
+        } else {
+            &[]
+        };
+        let missing: Vec<&str> = needed
+            .iter()
+            .map(|k| k.name())
+            .filter(|k| !have.contains(k))
+            .collect();
+        if !missing.is_empty() {
+            return Err(invalid(
+                "documents",
+                format!("missing: {}", missing.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+}
