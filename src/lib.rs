@@ -14,7 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
-pub mod csc;
+pub mod csc_vocabulary;
 pub mod demo;
 pub mod error;
 pub mod hsm;

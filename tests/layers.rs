@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["notify", "pki"],
     &["auth"],
     &["seal", "ra"],
-    &["csc", "ca"],
+    &["csc_vocabulary", "ca"],
     &["state"],
     &["api"],
     &["app"],
