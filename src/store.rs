@@ -259,6 +259,16 @@ fn redact(text: &str) -> String {
     }
 }
 
+/// An insert whose unique constraint says "already there": `Ok(false)` when
+/// the row existed, `Ok(true)` when it was written.
+pub(crate) fn inserted_unless_taken(insert: Result<(), StoreError>) -> Result<bool, StoreError> {
+    match insert {
+        Ok(()) => Ok(true),
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Times are stored as microseconds since the Unix epoch, the same on both backends.
 pub(crate) fn to_micros(time: OffsetDateTime) -> i64 {
     // i64 microseconds reach year 294247: the cast cannot truncate a real date.

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::entities::parse_uuid;
-use super::{Store, StoreError, on_pool, to_micros};
+use super::{Store, StoreError, inserted_unless_taken, on_pool, to_micros};
 
 /// An organisation's identity provider, as registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,10 +246,6 @@ impl Store {
             Ok(())
         }
         .await;
-        match inserted {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
+        inserted_unless_taken(inserted)
     }
 }

@@ -4,7 +4,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Store, StoreError, on_pool, to_micros};
+use super::{Store, StoreError, inserted_unless_taken, on_pool, to_micros};
 
 impl Store {
     /// Takes `serial` (lowercase hex of its content octets) for a certificate
@@ -28,10 +28,6 @@ impl Store {
             Ok(())
         }
         .await;
-        match inserted {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
+        inserted_unless_taken(inserted)
     }
 }
