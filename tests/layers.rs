@@ -128,7 +128,9 @@ fn each_module_uses_only_lower_layers_and_the_boundaries_hold() {
                     )),
                 }
             }
-            if pdf_codec && line.contains("super::") && !line.contains("super::pdf_") {
+            // A file under `seal/pdf_x/` is part of `pdf_x`: its `super` is the codec.
+            let within = relative.matches('/').count() >= 2 && !line.contains("super::super");
+            if pdf_codec && line.contains("super::") && !line.contains("super::pdf_") && !within {
                 violations.push(format!(
                     "src/{relative}: the PDF reader and writer reach outside themselves: {}",
                     line.trim()
