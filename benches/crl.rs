@@ -16,6 +16,7 @@ use p256::ecdsa::signature::Signer;
 use p256::pkcs8::EncodePublicKey;
 use sceau::crypto::SignatureAlgorithm;
 use sceau::pki::crl::{CrlContents, CrlIssuer, CrlSigner, build_crl};
+use sceau::revocation::Reason;
 use sceau::store::crl::RevokedEntry;
 use spki::SubjectPublicKeyInfoOwned;
 use time::OffsetDateTime;
@@ -60,7 +61,14 @@ fn main() {
             RevokedEntry {
                 serial: hex::encode(serial),
                 revoked_at,
-                reason_code: Some([1, 3, 4, 5][(i % 4) as usize]),
+                reason_code: Some(
+                    [
+                        Reason::KeyCompromise,
+                        Reason::AffiliationChanged,
+                        Reason::Superseded,
+                        Reason::CessationOfOperation,
+                    ][(i % 4) as usize],
+                ),
                 invalidity_date: (i % 10 == 0).then_some(revoked_at - time::Duration::days(1)),
             }
         })

@@ -325,7 +325,7 @@ async fn issue_rate(
                 let (policy, key) = source(n);
                 issuer
                     .issue(
-                        sceau::pki::signing::Grant::validated_request("bench".to_owned()),
+                        sceau::pki::signing::Grant::validated_request(vec!["bench".to_owned()]),
                         IssuanceRequest {
                             request_id: Uuid::new_v4(),
                             policy_id: policy.to_owned(),

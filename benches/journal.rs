@@ -15,7 +15,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sceau::config::{DatabaseSettings, JournalSettings};
-use sceau::journal::{Journal, JournalEvent, SoftwareSigner};
+use sceau::journal::event::{SealCreated, SealMade};
+use sceau::journal::{Actor, Event, Journal, SoftwareSigner};
+
+/// Who appends the bench's entries.
+const BENCH: Actor = Actor::Task("bench");
+/// The digest every bench entry names.
+const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 use sceau::store::Store;
 use secrecy::SecretString;
 use sqlx::Connection;
@@ -156,8 +162,15 @@ async fn appends_per_second(
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < deadline {
-                let details = serde_json::json!({ "task": task, "n": n, "digest": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" });
-                journal.append(JournalEvent::new("bench.seal", "bench", details)).await.unwrap();
+                // A seal's entry, as the seal API journals one.
+                let seal = Event::SealCreated(SealCreated {
+                    credential_id: uuid::Uuid::from_u64_pair(task as u64, n),
+                    scal: 1,
+                    certificate_serial: "7a3f09c2d41e5b86".to_owned(),
+                    seal_sha256: DIGEST.to_owned(),
+                    seal: SealMade::of("cades", "B-B", DIGEST.to_owned()),
+                });
+                journal.append(&BENCH, seal).await.unwrap();
                 done.fetch_add(1, Ordering::Relaxed);
                 n += 1;
             }

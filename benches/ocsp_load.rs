@@ -176,7 +176,7 @@ async fn run(tokens: &Path, root: &Path) {
     .unwrap();
     let issued = issuer
         .issue(
-            sceau::pki::signing::Grant::validated_request("bench".to_owned()),
+            sceau::pki::signing::Grant::validated_request(vec!["bench".to_owned()]),
             IssuanceRequest {
                 request_id: Uuid::new_v4(),
                 policy_id: "seal-ca-managed".to_owned(),

@@ -184,7 +184,7 @@ async fn run(tokens: &Path, root: &Path) {
     .unwrap();
     let rsa = issuer
         .issue(
-            sceau::pki::signing::Grant::validated_request("bench".to_owned()),
+            sceau::pki::signing::Grant::validated_request(vec!["bench".to_owned()]),
             IssuanceRequest {
                 request_id: Uuid::new_v4(),
                 policy_id: "seal-ca-managed".to_owned(),

@@ -14,7 +14,7 @@ use crate::clock::SharedClock;
 use crate::config::{ConfigError, Settings, TokenRole};
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{Hsm, HsmError};
-use crate::journal::JournalError;
+use crate::journal::{Actor, JournalError};
 use crate::pki::crl::CrlPublisher;
 use crate::pki::publication::Publication;
 pub use crate::state::{AppState, Services};
@@ -107,7 +107,14 @@ impl Application {
             let ceremony_hsm = Hsm::connect(&settings.hsm, &CEREMONY_ROLES).await?;
             ca::perform_ceremony(&settings, &store, &ceremony_hsm, &clock, false).await?;
             // The root token is at hand: issue the first ARL, so `/crl/root.crl` exists.
-            ca::issue_arl(&settings, &store, &ceremony_hsm, &clock, "sceau ca init").await?;
+            ca::issue_arl(
+                &settings,
+                &store,
+                &ceremony_hsm,
+                &clock,
+                &Actor::Task("sceau ca init"),
+            )
+            .await?;
         }
         let journal = ca::open_journal(&settings, &store, &hsm, &clock).await?;
         let publication = Publication::default();

@@ -13,6 +13,7 @@ use crate::clock::{self, SharedClock};
 use crate::config::{Settings, TokenRole};
 use crate::error;
 use crate::hsm::Hsm;
+use crate::journal::Actor;
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
@@ -370,7 +371,14 @@ async fn ca_arl(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppE
     let store = Store::connect(&settings.database).await?;
     // The root token for the signature, the services token for the journal's key.
     let hsm = Hsm::connect(&settings.hsm, &CEREMONY_ROLES).await?;
-    let published = ca::issue_arl(&settings, &store, &hsm, &clock, "sceau ca arl").await?;
+    let published = ca::issue_arl(
+        &settings,
+        &store,
+        &hsm,
+        &clock,
+        &Actor::Task("sceau ca arl"),
+    )
+    .await?;
     println!(
         "ARL number {} issued: {} entries, next update {}, sha256 {}",
         published.number,
@@ -385,8 +393,14 @@ async fn ca_arl(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppE
 async fn ca_terminate(settings: Settings, clock: SharedClock) -> Result<ExitCode, AppError> {
     let store = Store::connect(&settings.database).await?;
     let hsm = Hsm::connect(&settings.hsm, &TokenRole::ALL).await?;
-    let outcome =
-        ca::terminate_issuing_ca(&settings, &store, &hsm, &clock, "sceau ca terminate").await;
+    let outcome = ca::terminate_issuing_ca(
+        &settings,
+        &store,
+        &hsm,
+        &clock,
+        &Actor::Task("sceau ca terminate"),
+    )
+    .await;
     store.close().await;
     let report = outcome?;
     println!(

@@ -333,10 +333,6 @@ pub async fn ensure_credential(state: &AppState, dir: &Path) -> Result<DemoCrede
             ActivationBinding::ClientCertificate {
                 sha256: issued.sha256.clone(),
             },
-            |registered| {
-                json!({ "id": registered.id, "credential_id": credential_id,
-                        "type": "client_certificate", "certificate_sha256": issued.sha256 })
-            },
         )
         .await
         .map_err(|e| internal("register the client certificate")(e.to_string()))?;

@@ -23,13 +23,18 @@ use crate::store::{Store, StoreError};
 
 pub mod checkpoint;
 pub mod entry;
+pub mod event;
 pub mod merkle;
 pub mod software_signer;
+mod tasks;
 pub mod tiles;
 pub mod verify;
 
+use tasks::{run_ticker, run_writer};
+
 pub use checkpoint::SignedCheckpoint;
 pub use entry::{JournalEntry, JournalEvent};
+pub use event::{Actor, Event};
 pub use merkle::Hash;
 pub use software_signer::SoftwareSigner;
 pub use verify::{Problem, ProblemKind, VerifyReport, verify};
@@ -48,8 +53,6 @@ pub enum JournalError {
         "append failed (if the database went away during the commit, the entry may still be there): {0}"
     )]
     AppendFailed(String),
-    #[error("event kind must be 1 to {max} bytes, got {len}", max = entry::MAX_KIND_LEN)]
-    BadKind { len: usize },
     #[error("event cannot be encoded: {0}")]
     Encode(#[from] serde_json::Error),
     #[error("the audit key could not sign a checkpoint: {0}")]
@@ -79,7 +82,7 @@ impl HasErrorKind for JournalError {
         match self {
             Self::Store(e) => e.kind(),
             Self::Closed | Self::AppendFailed(_) => ErrorKind::Unavailable,
-            Self::BadKind { .. } | Self::BadRange(_) => ErrorKind::BadRequest,
+            Self::BadRange(_) => ErrorKind::BadRequest,
             Self::NoSuchEntry { .. } => ErrorKind::NotFound,
             Self::Encode(_)
             | Self::Sign(_)
@@ -196,9 +199,10 @@ impl Journal {
         Ok(Journal { inner })
     }
 
-    /// Records `event` and returns its index, once its commit is durable.
-    pub async fn append(&self, event: JournalEvent) -> Result<u64, JournalError> {
-        let row = Self::row(event)?;
+    /// Records `event`, caused by `actor`, and returns its index once its
+    /// commit is durable.
+    pub async fn append(&self, actor: &Actor, event: Event) -> Result<u64, JournalError> {
+        let row = Self::row(actor, &event)?;
         self.submit(row)
             .await?
             .await
@@ -209,10 +213,14 @@ impl Journal {
     /// durable. They are handed to the writer together, so they share its
     /// group commits instead of waiting for one commit each. A bad event
     /// refuses the batch before any of it is handed over.
-    pub async fn append_all(&self, events: Vec<JournalEvent>) -> Result<Vec<u64>, JournalError> {
+    pub async fn append_all(
+        &self,
+        actor: &Actor,
+        events: Vec<Event>,
+    ) -> Result<Vec<u64>, JournalError> {
         let rows = events
-            .into_iter()
-            .map(Self::row)
+            .iter()
+            .map(|event| Self::row(actor, event))
             .collect::<Result<Vec<_>, _>>()?;
         let mut answers = Vec::with_capacity(rows.len());
         for row in rows {
@@ -225,18 +233,13 @@ impl Journal {
         Ok(indexes)
     }
 
-    /// The row `event` becomes, if its kind is acceptable.
-    fn row(event: JournalEvent) -> Result<NewJournalRow, JournalError> {
-        if event.kind.is_empty() || event.kind.len() > entry::MAX_KIND_LEN {
-            return Err(JournalError::BadKind {
-                len: event.kind.len(),
-            });
-        }
-        let payload = serde_json::to_vec(&event)?;
+    /// The row `event` becomes.
+    fn row(actor: &Actor, event: &Event) -> Result<NewJournalRow, JournalError> {
+        let (kind, payload) = event::encode(actor, event)?;
         Ok(NewJournalRow {
             recorded_at_us: 0, // set by the writer when it commits the batch
             payload_sha256: entry::sha256(&payload),
-            kind: event.kind,
+            kind: kind.to_owned(),
             payload,
         })
     }
@@ -280,11 +283,13 @@ impl Journal {
         )
         .await?;
         let old = self.signer().key_id();
-        self.append(JournalEvent::new(
-            "journal.audit_key_rotated",
-            "sceau",
-            serde_json::json!({ "old_key_id": old, "new_key_id": signer.key_id() }),
-        ))
+        self.append(
+            &Actor::Service,
+            Event::JournalAuditKeyRotated(event::AuditKeyRotated {
+                old_key_id: old,
+                new_key_id: signer.key_id(),
+            }),
+        )
         .await?;
         let mut tree = self.inner.tree.lock().await;
         self.inner.sign_checkpoint(&mut tree).await?;
@@ -445,7 +450,7 @@ impl Journal {
 
     /// Removes the payload of entry `index` at the end of its retention, and records
     /// that it did. Its hash stays, so the tree still verifies.
-    pub async fn purge_payload(&self, index: u64, actor: &str) -> Result<(), JournalError> {
+    pub async fn purge_payload(&self, index: u64, actor: &Actor) -> Result<(), JournalError> {
         let now = entry::to_micros(self.inner.clock.now());
         if !self.inner.store.journal_purge_payload(index, now).await? {
             return Err(JournalError::NoSuchEntry {
@@ -453,11 +458,10 @@ impl Journal {
                 size: self.size().await?,
             });
         }
-        self.append(JournalEvent::new(
-            "journal.payload_purged",
+        self.append(
             actor,
-            serde_json::json!({ "index": index }),
-        ))
+            Event::JournalPayloadPurged(event::PayloadPurged { index }),
+        )
         .await?;
         Ok(())
     }
@@ -631,70 +635,4 @@ async fn sync_frontier(store: &Store, frontier: &mut merkle::Frontier) -> Result
         }
     }
     Ok(())
-}
-
-/// The group-commit loop: takes what is queued (up to `max_batch`), commits it in one
-/// transaction, answers each caller with its index, and repeats.
-async fn run_writer(
-    store: Store,
-    clock: SharedClock,
-    mut receiver: mpsc::Receiver<Request>,
-    max_batch: usize,
-) {
-    let leaf = |seq: u64, prev: &Hash, row: &NewJournalRow| {
-        entry::entry_leaf_hash(
-            seq,
-            row.recorded_at_us,
-            prev,
-            &row.payload_sha256,
-            &row.kind,
-        )
-    };
-    let mut batch = Vec::with_capacity(max_batch);
-    while let Some(first) = receiver.recv().await {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match receiver.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
-            }
-        }
-        let now = entry::to_micros(clock.now());
-        let (rows, replies): (Vec<NewJournalRow>, Vec<_>) = batch
-            .drain(..)
-            .map(|mut request| {
-                request.row.recorded_at_us = now;
-                (request.row, request.reply)
-            })
-            .unzip();
-        match store.journal_append(&rows, &leaf).await {
-            Ok(first_index) => {
-                for (offset, reply) in replies.into_iter().enumerate() {
-                    // A caller that gave up waiting is no reason to stop.
-                    let _ = reply.send(Ok(first_index + offset as u64));
-                }
-            }
-            Err(error) => {
-                tracing::error!(error = %crate::error::chain(&error), "journal append failed");
-                let reason = error.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(JournalError::AppendFailed(reason.clone())));
-                }
-            }
-        }
-    }
-}
-
-/// Signs a checkpoint every `interval` when the log grew; ends with the journal.
-async fn run_ticker(inner: Weak<Inner>, interval: Duration) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        ticks.tick().await;
-        let Some(inner) = inner.upgrade() else { break };
-        if let Err(error) = inner.checkpoint_if_grown().await {
-            tracing::warn!(error = %crate::error::chain(&error), "periodic journal checkpoint failed");
-        }
-    }
 }

@@ -22,6 +22,7 @@ pub mod journal;
 pub mod notify;
 pub mod pki;
 pub mod ra;
+pub mod revocation;
 pub mod seal;
 pub mod state;
 pub mod store;

@@ -15,11 +15,11 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{AsyncTransport, Tokio1Executor};
-use serde_json::json;
 
 use crate::clock::SharedClock;
 use crate::config::{NotifySettings, SmtpSecurity};
-use crate::journal::{Journal, JournalEvent};
+use crate::journal::event::NoticeSent;
+use crate::journal::{Actor, Event, Journal};
 use crate::store::Store;
 use crate::store::notices::{Notice, SECRET_PLACEHOLDER, secret_context};
 
@@ -140,17 +140,16 @@ impl Notifier {
                     // Journaled first: if marking fails, the resend is expected.
                     let journaled = self
                         .journal
-                        .append(JournalEvent::new(
-                            "notice.sent",
-                            "sceau",
-                            json!({
-                                "notice_id": notice.id,
-                                "kind": notice.kind,
-                                "recipient": notice.recipient,
-                                "message_id": notice.message_id,
-                                "attempt": notice.attempts + 1,
+                        .append(
+                            &Actor::Service,
+                            Event::NoticeSent(NoticeSent {
+                                notice_id: notice.id,
+                                kind: notice.kind.clone(),
+                                recipient: notice.recipient.clone(),
+                                message_id: notice.message_id.clone(),
+                                attempt: notice.attempts + 1,
                             }),
-                        ))
+                        )
                         .await;
                     if let Err(error) = journaled {
                         tracing::error!(%error, notice = %notice.id, "journaling a sent notice failed; it will be sent again");

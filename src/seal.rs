@@ -15,7 +15,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use der::Decode;
-use serde_json::json;
 use uuid::Uuid;
 use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
@@ -29,7 +28,8 @@ use crate::crypto::DigestAlgorithm;
 use crate::crypto::MessageSigner;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{HsmError, HsmSigner, KeyId, TokenPool};
-use crate::journal::{Journal, JournalError, JournalEvent};
+use crate::journal::event::{self, SealMade};
+use crate::journal::{Actor, Event, Journal, JournalError};
 use crate::pki::cms::CmsError;
 use crate::pki::tsa::{Refusal, Stamp, Tsa, TsaClient};
 use crate::store::entities::KeyReference;
@@ -529,7 +529,7 @@ impl<K: SealKeys> Sealer<K> {
         &self,
         principal: &Principal,
         key: &SealingKey,
-        details: serde_json::Value,
+        details: SealMade,
         seal_sha256: [u8; 32],
     ) -> Result<u64, SealError> {
         let indexes = self
@@ -548,32 +548,38 @@ impl<K: SealKeys> Sealer<K> {
         &self,
         principal: &Principal,
         key: &SealingKey,
-        seals: Vec<(serde_json::Value, [u8; 32])>,
+        seals: Vec<(SealMade, [u8; 32])>,
     ) -> Result<Vec<u64>, SealError> {
         let now = self.inner.clock.now();
         let mut events = Vec::with_capacity(seals.len());
         let mut records = Vec::with_capacity(seals.len());
-        for (mut details, seal_sha256) in seals {
-            details["credential_id"] = json!(key.credential_id);
-            details["scal"] = json!(key.scal);
-            details["seal_sha256"] = json!(hex::encode(seal_sha256));
-            details["certificate_serial"] = json!(hex::encode(
-                key.certificate.tbs_certificate.serial_number.as_bytes()
-            ));
-            let text = |name: &str| details[name].as_str().unwrap_or_default().to_owned();
+        let certificate_serial =
+            hex::encode(key.certificate.tbs_certificate.serial_number.as_bytes());
+        for (seal, seal_sha256) in seals {
+            let seal_sha256 = hex::encode(seal_sha256);
             records.push(SealRecord {
                 journal_index: 0,
                 credential_id: key.credential_id,
                 principal: principal.id.clone(),
-                format: text("format"),
-                level: text("level"),
-                document_sha256: text("document_sha256"),
-                seal_sha256: text("seal_sha256"),
+                format: seal.format.clone(),
+                level: seal.level.clone(),
+                document_sha256: seal.document_sha256.clone().unwrap_or_default(),
+                seal_sha256: seal_sha256.clone(),
                 created_at: now.into(),
             });
-            events.push(JournalEvent::new("seal.created", &principal.id, details));
+            events.push(Event::SealCreated(event::SealCreated {
+                credential_id: key.credential_id,
+                scal: key.scal,
+                certificate_serial: certificate_serial.clone(),
+                seal_sha256,
+                seal,
+            }));
         }
-        let indexes = self.inner.journal.append_all(events).await?;
+        let indexes = self
+            .inner
+            .journal
+            .append_all(&Actor::from(principal), events)
+            .await?;
         for (record, index) in records.iter_mut().zip(&indexes) {
             record.journal_index = *index;
         }
@@ -676,25 +682,17 @@ impl<K: SealKeys> Sealer<K> {
     ) -> Result<(), SealError> {
         self.inner
             .journal
-            .append(JournalEvent::new(
-                "seal.failed",
-                &principal.id,
-                json!({ "credential_id": credential_id, "reason": error.to_string() }),
-            ))
+            .append(
+                &Actor::from(principal),
+                Event::SealFailed(event::SealFailed {
+                    credential_id,
+                    reason: error.to_string(),
+                }),
+            )
             .await?;
         Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn levels_parse_by_their_etsi_names() {
-        assert_eq!("B-LT".parse::<Level>(), Ok(Level::BLt));
-        assert_eq!(Level::BLta.name(), "B-LTA");
-        assert!("b-b".parse::<Level>().is_err());
-        assert!(Level::BB < Level::BT && Level::BT < Level::BLt);
-    }
-}
+mod tests;

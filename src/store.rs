@@ -285,6 +285,22 @@ pub(crate) fn seq_to_sql(seq: u64) -> Result<i64, StoreError> {
     i64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("index {seq} is out of range")))
 }
 
+/// A stored CRLReason code, as the one type that carries it.
+pub(crate) fn reason_from_sql(
+    code: Option<i64>,
+) -> Result<Option<crate::revocation::Reason>, StoreError> {
+    Ok(code
+        .map(crate::revocation::Reason::from_code)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        .flatten())
+}
+
+/// A CRLReason as its column stores it.
+pub(crate) fn reason_to_sql(reason: Option<crate::revocation::Reason>) -> Option<i64> {
+    reason.map(|reason| i64::from(reason.code()))
+}
+
 pub(crate) fn seq_from_sql(seq: i64) -> Result<u64, StoreError> {
     u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("negative index {seq}")))
 }

@@ -13,7 +13,7 @@ const SCENARIOS: &[(&str, &[&str], &[&str])] = &[
     (
         "one changed byte",
         &[
-            "UPDATE journal_entries SET payload = CAST(REPLACE(CAST(payload AS TEXT), 'sealed', 'seeled') AS BLOB) WHERE seq = 12",
+            "UPDATE journal_entries SET payload = CAST(REPLACE(CAST(payload AS TEXT), 'tester', 'testor') AS BLOB) WHERE seq = 12",
         ],
         &["entry 12"],
     ),
@@ -67,8 +67,8 @@ async fn every_tampering_is_named(db: TestDb) {
         for statement in *statements {
             let sql = if db.is_postgres() {
                 statement.replace(
-                        "CAST(REPLACE(CAST(payload AS TEXT), 'sealed', 'seeled') AS BLOB)",
-                        "convert_to(replace(convert_from(payload, 'UTF8'), 'sealed', 'seeled'), 'UTF8')",
+                        "CAST(REPLACE(CAST(payload AS TEXT), 'tester', 'testor') AS BLOB)",
+                        "convert_to(replace(convert_from(payload, 'UTF8'), 'tester', 'testor'), 'UTF8')",
                     )
             } else {
                 statement.to_string()

@@ -14,6 +14,7 @@ use sceau::config::{Callers, IdentityProviderSettings, TokenRole};
 use sceau::error::{ErrorKind, HasErrorKind};
 use sceau::hsm::{Hsm, KeyId};
 use sceau::pki::issuance::{IssuanceError, IssuanceRequest, KeySource};
+use sceau::revocation::Reason;
 use sceau::store::ra::{Effect, RaChange, Revocation};
 use sceau::store::status::SerialStatus;
 use serde_json::{Value, json};
@@ -27,6 +28,9 @@ use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
 use x509_ocsp::builder::OcspRequestBuilder;
 use x509_ocsp::{OcspResponse, OcspResponseStatus};
+
+/// Who runs the terminations here.
+const TEST_ACTOR: sceau::journal::Actor = sceau::journal::Actor::Task("test");
 
 fn people() -> Vec<(&'static str, Value)> {
     let otp = |roles: &[&str]| json!({ "amr": ["pwd", "otp"], "sceau_roles": roles });
@@ -218,7 +222,7 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
     let change = RaChange::new().with(Effect::Revoke(Revocation {
         serial: issued[1].serial.clone(),
         reason: "key_compromise".to_owned(),
-        reason_code: Some(1),
+        reason_code: Some(Reason::KeyCompromise),
         revoked_at: earlier,
         requested_by: "test".to_owned(),
         requester_role: "ca_admin".to_owned(),
@@ -324,7 +328,7 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
     // One approval is not enough: nothing happens.
     let hsm = Hsm::connect(&settings.hsm, &TokenRole::ALL).await.unwrap();
     let clock = service.state.clock.clone();
-    let refused = sceau::ca::terminate_issuing_ca(&settings, &store, &hsm, &clock, "test")
+    let refused = sceau::ca::terminate_issuing_ca(&settings, &store, &hsm, &clock, &TEST_ACTOR)
         .await
         .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Conflict, "{refused}");
@@ -344,14 +348,14 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
     assert_eq!(body["ready"], json!(true));
 
     // The termination.
-    let report = sceau::ca::terminate_issuing_ca(&settings, &store, &hsm, &clock, "test")
+    let report = sceau::ca::terminate_issuing_ca(&settings, &store, &hsm, &clock, &TEST_ACTOR)
         .await
         .unwrap();
     assert_eq!(report.ca_serial, issuing.serial);
     assert_eq!(report.certificates_revoked, 1 + services.len() as u64);
     assert_eq!(report.final_ocsp_responses, 2 * (2 + services.len() as u64));
     assert_eq!(report.seal_keys_destroyed, 2);
-    let again = sceau::ca::terminate_issuing_ca(&settings, &store, &hsm, &clock, "test")
+    let again = sceau::ca::terminate_issuing_ca(&settings, &store, &hsm, &clock, &TEST_ACTOR)
         .await
         .unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Conflict, "{again}");
@@ -384,7 +388,7 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
             .status,
         SerialStatus::Revoked {
             at: earlier,
-            reason_code: Some(1)
+            reason_code: Some(Reason::KeyCompromise)
         }
     );
     for serial in &services {
@@ -412,7 +416,7 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
     // Nothing more is issued, by an issuer made before or by the RA.
     let refused = issuer_before
         .issue(
-            sceau::pki::signing::Grant::validated_request("test".to_owned()),
+            sceau::pki::signing::Grant::validated_request(vec!["test".to_owned()]),
             IssuanceRequest {
                 request_id: uuid::Uuid::new_v4(),
                 policy_id: "seal-ca-managed".to_owned(),

@@ -37,7 +37,9 @@ fn request(entity: Uuid, csr_der: Vec<u8>) -> ClientCertificateRequest {
 }
 
 fn grant() -> sceau::pki::signing::Grant {
-    sceau::pki::signing::Grant::checked_rccs("ra:test-operator".to_owned())
+    sceau::pki::signing::Grant::checked_rccs(sceau::journal::Actor::Principal(
+        "ra:test-operator".to_owned(),
+    ))
 }
 
 fn write_pem(dir: &Path, name: &str, certificate: &Certificate) -> PathBuf {

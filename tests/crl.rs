@@ -13,8 +13,10 @@ use std::time::Duration;
 
 use der::Decode;
 use sceau::app::AppState;
-use sceau::journal::JournalEvent;
+use sceau::journal::event::CertificateRevoked;
+use sceau::journal::{Actor, Event};
 use sceau::pki::crl::{CrlPublisher, EXPIRED_CERTS_ON_CRL, INVALIDITY_DATE};
+use sceau::revocation::Reason;
 use sceau::store::ra::{Effect, RaChange, Revocation};
 use support::ca;
 use support::db::TestDb;
@@ -47,15 +49,25 @@ async fn seal_certificate(service: &Service, entity: uuid::Uuid) -> (String, Vec
 }
 
 /// Records a revocation as the RA does (journal first, then the change).
-async fn revoke(state: &AppState, serial: &str, reason_code: Option<u8>) {
+async fn revoke(state: &AppState, serial: &str, reason_code: Option<Reason>) {
     let now = OffsetDateTime::from(state.clock.now());
     let journal_index = state
         .journal
-        .append(JournalEvent::new(
-            "certificate.revoked",
-            "test",
-            serde_json::json!({ "serial": serial }),
-        ))
+        .append(
+            &Actor::Task("test"),
+            Event::CertificateRevoked(CertificateRevoked {
+                serial: serial.to_owned(),
+                certificate_sha256: String::new(),
+                activation_credentials: Vec::new(),
+                entity: uuid::Uuid::nil(),
+                reason: "key_compromise".to_owned(),
+                reason_code: reason_code.map(Reason::code),
+                requester_role: "ca_admin".to_owned(),
+                comment: None,
+                invalidity_date: None,
+                effective: now.into(),
+            }),
+        )
         .await
         .unwrap();
     let change = RaChange::new().with(Effect::Revoke(Revocation {
@@ -116,7 +128,7 @@ fn a_revoked_seal_certificate_is_listed_and_refused_by_openssl() {
         // Before the revocation the CRLs from the start are current: nothing to publish.
         assert!(state.crl.publish_if_needed().await.unwrap().is_empty());
 
-        revoke(&state, &bad_serial, Some(1)).await;
+        revoke(&state, &bad_serial, Some(Reason::KeyCompromise)).await;
         let invalid_since = OffsetDateTime::from(state.clock.now()) - time::Duration::days(2);
         state
             .store
@@ -342,7 +354,7 @@ async fn numbers_and_republication(softhsm: &SoftHsm, db: TestDb) {
     );
     assert!(other.publish_if_needed().await.unwrap().is_empty());
 
-    revoke(&state, &first, Some(4)).await;
+    revoke(&state, &first, Some(Reason::Superseded)).await;
     let published = other.publish_if_needed().await.unwrap();
     assert_eq!(published.len(), 1, "{published:?}");
     assert_eq!(published[0].issuer, "issuing");
@@ -369,7 +381,7 @@ async fn numbers_and_republication(softhsm: &SoftHsm, db: TestDb) {
     assert_eq!(latest.number, number);
     assert_eq!(latest.entries, 2);
 
-    revoke(&state, &third, Some(5)).await;
+    revoke(&state, &third, Some(Reason::CessationOfOperation)).await;
     let published = state.crl.publish_if_needed().await.unwrap();
     assert_eq!(published.len(), 1);
     assert_eq!(published[0].number, number + 1);
@@ -429,7 +441,7 @@ fn revoked_certificates_stay_listed_after_they_expire() {
         let state = service.state.clone();
         let entity = service.entity("Alpha SA", "NTRFR-123456782").await;
         let (serial, der) = seal_certificate(&service, entity).await;
-        revoke(&state, &serial, Some(1)).await;
+        revoke(&state, &serial, Some(Reason::KeyCompromise)).await;
         state.crl.publish_now().await.unwrap();
         let before = state.store.latest_crl("issuing").await.unwrap().unwrap();
         assert_eq!(listed_serials(&before.der), vec![serial.clone()]);

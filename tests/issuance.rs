@@ -40,7 +40,10 @@ fn request(env: &CaEnv, policy: &str, key: KeySource) -> IssuanceRequest {
 const ACTOR: &str = "ra:test-operator-1+test-operator-2";
 
 fn grant() -> sceau::pki::signing::Grant {
-    sceau::pki::signing::Grant::validated_request(ACTOR.to_owned())
+    sceau::pki::signing::Grant::validated_request(vec![
+        "test-operator-1".to_owned(),
+        "test-operator-2".to_owned(),
+    ])
 }
 
 fn extension(certificate: &Certificate, oid: ObjectIdentifier) -> &[u8] {
@@ -712,7 +715,7 @@ fn ten_thousand_serial_numbers_are_unique_positive_and_short() {
                 for _ in 0..TOTAL / WORKERS {
                     let issued = issuer
                         .issue(
-                            sceau::pki::signing::Grant::validated_request("test".to_owned()),
+                            sceau::pki::signing::Grant::validated_request(vec!["test".to_owned()]),
                             IssuanceRequest {
                                 request_id: Uuid::new_v4(),
                                 policy_id: "volume".to_owned(),

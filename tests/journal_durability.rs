@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use sceau::config::JournalSettings;
-use sceau::journal::{self, Journal, JournalEvent, SoftwareSigner};
+use sceau::journal::{self, Journal, SoftwareSigner};
 use support::db::{TestDb, on_both_backends};
 
 const LOAD: &str = env!("CARGO_BIN_EXE_journal-load");
@@ -121,11 +121,7 @@ async fn sigkill_loses_no_acknowledged_append(db: TestDb) {
     .await
     .unwrap();
     let next = journal
-        .append(JournalEvent::new(
-            "test.restart",
-            "tester",
-            serde_json::json!({}),
-        ))
+        .append(&support::journal::TESTER, support::journal::event(0))
         .await
         .unwrap();
     assert_eq!(next, head.next_seq);

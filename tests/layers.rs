@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers, lowest first; a module may use the modules of lower layers only.
 const LAYERS: &[&[&str]] = &[
-    &["error", "clock"],
+    &["error", "clock", "revocation"],
     &["config", "crypto"],
     &["telemetry", "store", "hsm"],
     &["journal"],

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use der::{Decode, Encode, EncodePem};
 use sceau::config::{OcspOverLimit, TokenRole};
+use sceau::revocation::Reason;
 use sceau::store::ra::{Effect, RaChange, Revocation};
 use support::ca;
 use support::db::TestDb;
@@ -88,7 +89,11 @@ async fn fixture(service: Service) -> Fixture {
     }
 }
 
-async fn revoke(service: &Service, serial: &str, reason_code: Option<u8>) -> time::OffsetDateTime {
+async fn revoke(
+    service: &Service,
+    serial: &str,
+    reason_code: Option<Reason>,
+) -> time::OffsetDateTime {
     let now = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap();
@@ -226,7 +231,7 @@ fn openssl_verifies_good_revoked_and_unknown_answers_and_pkilint_finds_nothing()
         pkilint_clean(&out("unknown.der"));
 
         // Revoked, with the reason and the time; the cached "good" is not reused.
-        let revoked_at = revoke(&f.service, &f.serial, Some(1)).await;
+        let revoked_at = revoke(&f.service, &f.serial, Some(Reason::KeyCompromise)).await;
         for (extra, file) in [
             (&[][..], "revoked-nonce.der"),
             (&["-no_nonce"][..], "revoked.der"),
@@ -450,7 +455,7 @@ async fn freshness_across_instances(softhsm: &SoftHsm, db: &TestDb) {
     ));
     assert_eq!(first, second, "the second answer comes from B's cache");
 
-    revoke(&f.service, &f.serial, Some(1)).await;
+    revoke(&f.service, &f.serial, Some(Reason::KeyCompromise)).await;
     // The revocation call has returned: B's next answer must already say revoked.
     // Polled with a deadline only so that a failure reports instead of hanging.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -519,7 +524,7 @@ async fn freshness_across_instances(softhsm: &SoftHsm, db: &TestDb) {
         assert!(matches!(decode(&answer).1, Some((CertStatus::Good(_), _))));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    revoke(&f.service, &busy, Some(4)).await;
+    revoke(&f.service, &busy, Some(Reason::Superseded)).await;
     let (_, answer) = post(&client, &b, busy_ask.clone()).await;
     stop.store(true, Ordering::Release);
     assert!(

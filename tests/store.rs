@@ -9,6 +9,7 @@ mod support;
 
 use sceau::config::{DatabaseBackend, TokenRole};
 use sceau::error::{ErrorKind, HasErrorKind};
+use sceau::revocation::Reason;
 use sceau::store::auth::ActivationBinding;
 use sceau::store::entities::{CredentialStatus, KeyReference, NewEntity};
 use support::db::{TestDb, on_both_backends};
@@ -250,7 +251,7 @@ async fn the_status_generation_moves_with_every_status_change(db: TestDb) {
     let revocation = RaChange::new().with(Effect::Revoke(Revocation {
         serial: serial.clone(),
         reason: "keyCompromise".to_owned(),
-        reason_code: Some(1),
+        reason_code: Some(Reason::KeyCompromise),
         revoked_at: now,
         requested_by: "test".to_owned(),
         requester_role: "ca_admin".to_owned(),
@@ -278,7 +279,7 @@ async fn the_status_generation_moves_with_every_status_change(db: TestDb) {
     assert!(matches!(
         read.statuses[0].status,
         SerialStatus::Revoked {
-            reason_code: Some(1),
+            reason_code: Some(Reason::KeyCompromise),
             ..
         }
     ));

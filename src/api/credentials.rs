@@ -309,9 +309,7 @@ async fn register(
 ) -> Result<ActivationCredential, ApiError> {
     state
         .activation
-        .register(principal, credential, binding, |registered| {
-            serde_json::to_value(view(registered)).unwrap_or_default()
-        })
+        .register(principal, credential, binding)
         .await
         .map_err(|e| ApiError::public(&e))
 }

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use rand::RngCore;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -19,7 +18,7 @@ use crate::clock::SharedClock;
 use crate::config::AuthSettings;
 use crate::crypto::DigestAlgorithm;
 use crate::error::{ErrorKind, HasErrorKind};
-use crate::journal::{Journal, JournalError, JournalEvent};
+use crate::journal::{Actor, Event, Journal, JournalError, event};
 use crate::pki::policy::PolicySet;
 use crate::store::auth::{ActivationBinding, NewSad, SadRefusal};
 use crate::store::entities::{CredentialStatus, SealCredential};
@@ -241,15 +240,15 @@ impl Activation {
             .reset_activation_failures(credential.id)
             .await?;
         self.journal(
-            "activation.authorized",
             principal,
-            json!({
-                "credential_id": credential_id,
-                "scal": scal,
-                "num_signatures": count,
-                "digests": if scal == 2 { digests } else { Vec::new() },
-                "expires_at": crate::clock::format::rfc3339(SystemTime::from(expires_at)),
-                "sad_sha256": sad_hash(&sad),
+            Event::ActivationAuthorized(event::ActivationAuthorized {
+                credential_id,
+                scal,
+                num_signatures: count,
+                digests: if scal == 2 { digests } else { Vec::new() },
+                expires_at: SystemTime::from(expires_at).into(),
+                sad_sha256: sad_hash(&sad),
+                principal: principal.snapshot(),
             }),
         )
         .await?;
@@ -358,12 +357,12 @@ impl Activation {
             }
         };
         self.journal(
-            "activation.extended",
             principal,
-            json!({
-                "credential_id": credential_id,
-                "sad_sha256": sad_hash(sad),
-                "expires_at": crate::clock::format::rfc3339(SystemTime::from(expires_at)),
+            Event::ActivationExtended(event::ActivationExtended {
+                credential_id,
+                sad_sha256: sad_hash(sad),
+                expires_at: SystemTime::from(expires_at).into(),
+                principal: principal.snapshot(),
             }),
         )
         .await?;
@@ -423,9 +422,11 @@ impl Activation {
             return Err(ActivationError::NotLocked);
         }
         self.journal(
-            "credential.unlocked",
             principal,
-            json!({ "credential_id": credential_id }),
+            Event::CredentialUnlocked(event::CredentialUnlocked {
+                credential_id,
+                principal: principal.snapshot(),
+            }),
         )
         .await?;
         Ok(())
@@ -452,9 +453,12 @@ impl Activation {
             CredentialStatus::Active => Ok(credential),
             CredentialStatus::Locked => {
                 self.journal(
-                    "activation.refused",
                     principal,
-                    json!({ "credential_id": credential_id, "reason": "locked" }),
+                    Event::ActivationRefused(event::ActivationRefused {
+                        credential_id,
+                        reason: "locked".to_owned(),
+                        principal: principal.snapshot(),
+                    }),
                 )
                 .await?;
                 Err(ActivationError::Locked)
@@ -532,21 +536,24 @@ impl Activation {
             .record_activation_failure(credential_id, limit, self.now())
             .await?;
         self.journal(
-            "activation.failed",
             principal,
-            json!({
-                "credential_id": credential_id,
-                "reason": reason,
-                "consecutive_failures": count,
-                "limit": limit,
+            Event::ActivationFailed(event::ActivationFailed {
+                credential_id,
+                reason: reason.to_owned(),
+                consecutive_failures: count,
+                limit,
+                principal: principal.snapshot(),
             }),
         )
         .await?;
         if locked {
             self.journal(
-                "credential.locked",
                 principal,
-                json!({ "credential_id": credential_id, "after_failures": count }),
+                Event::CredentialLocked(event::CredentialLocked {
+                    credential_id,
+                    after_failures: count,
+                    principal: principal.snapshot(),
+                }),
             )
             .await?;
         }
@@ -576,31 +583,22 @@ impl Activation {
             return Err(ActivationError::RateLimited);
         }
         self.journal(
-            "activation.refused",
             principal,
-            json!({ "credential_id": credential_id, "reason": "not entitled" }),
+            Event::ActivationRefused(event::ActivationRefused {
+                credential_id,
+                reason: "not entitled".to_owned(),
+                principal: principal.snapshot(),
+            }),
         )
         .await?;
         Ok(())
     }
 
-    async fn journal(
-        &self,
-        kind: &str,
-        principal: &Principal,
-        details: serde_json::Value,
-    ) -> Result<u64, ActivationError> {
-        let mut details = details;
-        if let Some(map) = details.as_object_mut() {
-            map.insert(
-                "principal".to_owned(),
-                serde_json::to_value(principal).unwrap_or(serde_json::Value::Null),
-            );
-        }
+    async fn journal(&self, principal: &Principal, event: Event) -> Result<u64, ActivationError> {
         Ok(self
             .inner
             .journal
-            .append(JournalEvent::new(kind, &principal.id, details))
+            .append(&Actor::from(principal), event)
             .await?)
     }
 }

@@ -148,7 +148,19 @@ fn staff_id<S: serde::Serializer>(
     }
 }
 
+impl From<&Principal> for crate::journal::Actor {
+    fn from(principal: &Principal) -> Self {
+        Self::Principal(principal.id.clone())
+    }
+}
+
 impl Principal {
+    /// The principal as a journal payload records it.
+    pub fn snapshot(&self) -> serde_json::Value {
+        // Every field serialises to plain JSON (strings, UUIDs, enums): no error.
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }

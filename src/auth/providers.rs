@@ -3,7 +3,6 @@
 //! registrations, the service's own included), registration and removal, each
 //! journaled as an intent before the write and its outcome after.
 
-use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -12,7 +11,8 @@ use super::provider_fetch::issuer_url_problem;
 use crate::clock::SharedClock;
 use crate::config::{AuthSettings, Callers};
 use crate::error::{ErrorKind, HasErrorKind};
-use crate::journal::{Journal, JournalError, JournalEvent};
+use crate::journal::event::{NotDone, Provider, ProviderDone};
+use crate::journal::{Actor, Event, Journal, JournalError};
 use crate::store::identity::IdentityProviderRecord;
 use crate::store::{Store, StoreError};
 
@@ -162,9 +162,12 @@ impl ProviderRegistry {
             acr_values: new.acr_values,
             disabled: false,
         };
-        let details = record_details(&record);
+        let provider = journal_provider(&record);
         let intent = self
-            .append("identity_provider.registering", principal, details.clone())
+            .append(
+                principal,
+                Event::IdentityProviderRegistering(provider.clone()),
+            )
             .await?;
         match self
             .store
@@ -172,21 +175,16 @@ impl ProviderRegistry {
             .await
         {
             Ok(()) => {
-                self.outcome(
-                    "identity_provider.registered",
-                    principal,
-                    json!({ "intent": intent, "provider": details }),
-                )
-                .await;
+                let done = ProviderDone { intent, provider };
+                self.outcome(principal, Event::IdentityProviderRegistered(done))
+                    .await;
                 Ok(record)
             }
             Err(error) => {
-                self.outcome(
-                    "identity_provider.not_registered",
-                    principal,
-                    json!({ "intent": intent, "reason": error.to_string() }),
-                )
-                .await;
+                let reason = error.to_string();
+                let not_done = NotDone { intent, reason };
+                self.outcome(principal, Event::IdentityProviderNotRegistered(not_done))
+                    .await;
                 Err(match error {
                     StoreError::Conflict(_) => ProviderError::Conflict(
                         "this provider is already registered for these callers of this \
@@ -213,36 +211,27 @@ impl ProviderRegistry {
             .into_iter()
             .find(|record| record.id == id)
             .ok_or(ProviderError::NotFound(id))?;
-        let details = record_details(&record);
+        let provider = journal_provider(&record);
         let intent = self
-            .append("identity_provider.removing", principal, details.clone())
+            .append(principal, Event::IdentityProviderRemoving(provider.clone()))
             .await?;
+        let not_removed =
+            |reason: String| Event::IdentityProviderNotRemoved(NotDone { intent, reason });
         match self.store.delete_identity_provider(entity, id).await {
             Ok(true) => {
-                self.outcome(
-                    "identity_provider.removed",
-                    principal,
-                    json!({ "intent": intent, "provider": details }),
-                )
-                .await;
+                let done = ProviderDone { intent, provider };
+                self.outcome(principal, Event::IdentityProviderRemoved(done))
+                    .await;
                 Ok(())
             }
             Ok(false) => {
-                self.outcome(
-                    "identity_provider.not_removed",
-                    principal,
-                    json!({ "intent": intent, "reason": "already removed" }),
-                )
-                .await;
+                self.outcome(principal, not_removed("already removed".to_owned()))
+                    .await;
                 Err(ProviderError::NotFound(id))
             }
             Err(error) => {
-                self.outcome(
-                    "identity_provider.not_removed",
-                    principal,
-                    json!({ "intent": intent, "reason": error.to_string() }),
-                )
-                .await;
+                self.outcome(principal, not_removed(error.to_string()))
+                    .await;
                 Err(error.into())
             }
         }
@@ -265,64 +254,66 @@ impl ProviderRegistry {
             .into_iter()
             .find(|record| record.id == id)
             .ok_or(ProviderError::NotFound(id))?;
-        let (doing, done, not_done) = if disabled {
-            ("disabling", "disabled", "not_disabled")
-        } else {
-            ("enabling", "enabled", "not_enabled")
-        };
+        // The three events of this change: intent, done, not done.
+        type Made<T> = fn(T) -> Event;
+        let (done, doing, made, not_made): (_, Made<Provider>, Made<ProviderDone>, Made<NotDone>) =
+            if disabled {
+                (
+                    "disabled",
+                    Event::IdentityProviderDisabling,
+                    Event::IdentityProviderDisabled,
+                    Event::IdentityProviderNotDisabled,
+                )
+            } else {
+                (
+                    "enabled",
+                    Event::IdentityProviderEnabling,
+                    Event::IdentityProviderEnabled,
+                    Event::IdentityProviderNotEnabled,
+                )
+            };
         if record.disabled == disabled {
             return Err(ProviderError::AlreadyThere(id, done));
         }
-        let details = record_details(&record);
-        let intent = self
-            .append(
-                &format!("identity_provider.{doing}"),
-                principal,
-                details.clone(),
-            )
-            .await?;
+        let provider = journal_provider(&record);
+        let intent = self.append(principal, doing(provider.clone())).await?;
         let written = self
             .store
             .set_identity_provider_disabled(entity, id, disabled, self.now())
             .await;
-        let (kind, outcome, result) = match written {
+        let (outcome, result) = match written {
             Ok(true) => (
-                done,
-                json!({ "intent": intent, "provider": details }),
+                made(ProviderDone { intent, provider }),
                 Ok(IdentityProviderRecord { disabled, ..record }),
             ),
             Ok(false) => (
-                not_done,
-                json!({ "intent": intent, "reason": format!("{done} already") }),
+                not_made(NotDone {
+                    intent,
+                    reason: format!("{done} already"),
+                }),
                 Err(ProviderError::AlreadyThere(id, done)),
             ),
             Err(error) => (
-                not_done,
-                json!({ "intent": intent, "reason": error.to_string() }),
+                not_made(NotDone {
+                    intent,
+                    reason: error.to_string(),
+                }),
                 Err(error.into()),
             ),
         };
-        self.outcome(&format!("identity_provider.{kind}"), principal, outcome)
-            .await;
+        self.outcome(principal, outcome).await;
         result
     }
 
-    async fn append(
-        &self,
-        kind: &str,
-        principal: &Principal,
-        details: serde_json::Value,
-    ) -> Result<u64, ProviderError> {
-        Ok(self
-            .journal
-            .append(JournalEvent::new(kind, &principal.id, details))
-            .await?)
+    async fn append(&self, principal: &Principal, event: Event) -> Result<u64, ProviderError> {
+        Ok(self.journal.append(&Actor::from(principal), event).await?)
     }
 
     /// The outcome of a write already made or refused: a journal failure is
     /// logged, and the intent entry stands for it.
-    async fn outcome(&self, kind: &str, principal: &Principal, details: serde_json::Value) {
-        if let Err(error) = self.append(kind, principal, details).await {
+    async fn outcome(&self, principal: &Principal, event: Event) {
+        let kind = event.kind();
+        if let Err(error) = self.append(principal, event).await {
             tracing::error!(%error, kind, "journaling an outcome failed; its intent entry stands");
         }
     }
@@ -333,18 +324,19 @@ fn overlap(one: &[String], other: &[String]) -> bool {
     one.is_empty() || other.is_empty() || one.iter().any(|caller| other.contains(caller))
 }
 
-fn record_details(record: &IdentityProviderRecord) -> serde_json::Value {
-    json!({
-        "id": record.id,
-        "entity_id": record.entity_id,
-        "issuer": record.issuer,
-        "audience": record.audience,
-        "callers": match record.callers {
+fn journal_provider(record: &IdentityProviderRecord) -> Provider {
+    Provider {
+        id: record.id,
+        entity_id: record.entity_id,
+        issuer: record.issuer.clone(),
+        audience: record.audience.clone(),
+        callers: match record.callers {
             Callers::People => "people",
             Callers::Servers => "servers",
-        },
-        "allowed": record.allowed,
-        "acr_values": record.acr_values,
-        "disabled": record.disabled,
-    })
+        }
+        .to_owned(),
+        allowed: record.allowed.clone(),
+        acr_values: record.acr_values.clone(),
+        disabled: record.disabled,
+    }
 }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use clap::Parser;
 use sceau::config::{DatabaseSettings, JournalSettings};
-use sceau::journal::{Journal, JournalEvent, SoftwareSigner};
+use sceau::journal::event::LoadTest;
+use sceau::journal::{Actor, Event, Journal, SoftwareSigner};
 use sceau::store::Store;
 use secrecy::SecretString;
 
@@ -84,13 +85,13 @@ async fn run(args: Args) -> Result<(), String> {
         tasks.push(tokio::spawn(async move {
             let mut n = task;
             while n < count {
-                let event = JournalEvent::new(
-                    "load.test",
-                    "journal-load",
-                    serde_json::json!({ "pid": std::process::id(), "task": task, "n": n }),
-                );
+                let event = Event::LoadTest(LoadTest {
+                    pid: std::process::id(),
+                    task,
+                    n,
+                });
                 let index = journal
-                    .append(event)
+                    .append(&Actor::Task("journal-load"), event)
                     .await
                     .map_err(|e| sceau::error::chain(&e))?;
                 let mut out = std::io::stdout().lock();

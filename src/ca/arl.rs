@@ -5,6 +5,7 @@ use super::{CaError, open_journal};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::hsm::Hsm;
+use crate::journal::Actor;
 use crate::pki::crl;
 use crate::store::Store;
 
@@ -15,7 +16,7 @@ pub async fn issue_arl(
     store: &Store,
     hsm: &Hsm,
     clock: &SharedClock,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<crl::Published, CaError> {
     let journal = open_journal(settings, store, hsm, clock).await?;
     let published = crl::publish_arl(store, &journal, hsm, clock, &settings.crl, actor).await;

@@ -11,7 +11,7 @@ use super::{CaError, open_journal};
 use crate::clock::SharedClock;
 use crate::config::{Settings, TokenRole};
 use crate::hsm::Hsm;
-use crate::journal::JournalEvent;
+use crate::journal::{Actor, Event};
 use crate::pki::ceremony::{self, CeremonyFile, CertifiedKey, Transcript};
 use crate::pki::policy::PolicySet;
 use crate::pki::serials::CeremonySerials;
@@ -110,7 +110,7 @@ pub async fn perform_ceremony(
     let details =
         serde_json::to_value(&outcome.transcript).map_err(|e| CaError::Internal(e.to_string()))?;
     let index = journal
-        .append(JournalEvent::new("ca.ceremony", "sceau ca init", details))
+        .append(&Actor::Task("sceau ca init"), Event::CaCeremony(details))
         .await?;
     journal.checkpoint().await?;
     journal.shutdown().await?;

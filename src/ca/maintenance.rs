@@ -10,7 +10,7 @@ use super::{CaError, active_service_record, ceremony_file};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::hsm::Hsm;
-use crate::journal::Journal;
+use crate::journal::{Actor, Event, Journal};
 use crate::pki::ceremony;
 use crate::pki::ocsp::OcspResponder;
 use crate::pki::tsa::Tsa;
@@ -108,7 +108,10 @@ pub async fn maintain_ocsp_responder<S: ServingCa>(state: &S) -> Result<bool, Ca
             state.hsm(),
             state.clock(),
             state.journal(),
-            ("ocsp.responder_renewed", "sceau ocsp maintenance"),
+            (
+                Event::OcspResponderRenewed,
+                Actor::Task("sceau ocsp maintenance"),
+            ),
         )
         .await?;
         tracing::info!(serial = %record.serial, "OCSP responder certificate renewed");

@@ -9,7 +9,8 @@ use super::{CaError, ceremony_file, hsm_signer, open_journal};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::hsm::Hsm;
-use crate::journal::{Journal, JournalEvent};
+use crate::journal::event::ServiceRenewed;
+use crate::journal::{Actor, Event, Journal};
 use crate::pki::ceremony::{self, CeremonyError, CertifiedKey};
 use crate::pki::serials;
 use crate::pki::signing::{self, Grant, ServiceKind, SigningError};
@@ -31,12 +32,18 @@ pub async fn renew_ocsp_responder(
         hsm,
         clock,
         &journal,
-        ("ca.ocsp_responder_renewed", "sceau ca renew-ocsp"),
+        (
+            Event::CaOcspResponderRenewed,
+            Actor::Task("sceau ca renew-ocsp"),
+        ),
     )
     .await;
     journal.shutdown().await?;
     renewed
 }
+
+/// How a renewal is journaled: its event, and who asked.
+pub(super) type Recorded = (fn(ServiceRenewed) -> Event, Actor);
 
 /// The renewal itself, journaled on `journal` as `(event, actor)`.
 pub(super) async fn renew_ocsp_responder_in(
@@ -45,7 +52,7 @@ pub(super) async fn renew_ocsp_responder_in(
     hsm: &Hsm,
     clock: &SharedClock,
     journal: &Journal,
-    (event, actor): (&str, &str),
+    recorded: Recorded,
 ) -> Result<CaCertificate, CaError> {
     renew_service_certificate(
         settings,
@@ -54,7 +61,7 @@ pub(super) async fn renew_ocsp_responder_in(
         clock,
         journal,
         ceremony::KeyPurpose::Ocsp,
-        (event, actor),
+        recorded,
     )
     .await
 }
@@ -69,7 +76,7 @@ async fn renew_service_certificate(
     clock: &SharedClock,
     journal: &Journal,
     purpose: ceremony::KeyPurpose,
-    (event, actor): (&str, &str),
+    (event, actor): Recorded,
 ) -> Result<CaCertificate, CaError> {
     let (file, _) = ceremony_file(settings)?;
     let issuing_record = store
@@ -98,7 +105,7 @@ async fn renew_service_certificate(
     };
     // The CA operations renew their services' certificates: the one place
     // such a certificate is granted after the ceremony.
-    let grant = Grant::service_renewal(service, actor.to_owned());
+    let grant = Grant::service_renewal(service, actor.clone());
     let serial = serials::reserve(store, grant.kind(), now).await?;
     let (grant, outcome) = {
         let hsm = hsm.clone();
@@ -122,7 +129,10 @@ async fn renew_service_certificate(
             signing::journal_refusal(
                 journal,
                 &grant,
-                serde_json::json!({ "issuer_serial": issuing_record.serial }),
+                crate::journal::event::LintRefused {
+                    issuer_serial: Some(issuing_record.serial.clone()),
+                    ..signing::refusal()
+                },
                 &findings,
             )
             .await?;
@@ -133,16 +143,15 @@ async fn renew_service_certificate(
     let record = ca_certificate(&renewed, now.into())?;
     store.replace_ca_certificate(&record).await?;
     journal
-        .append(JournalEvent::new(
-            event,
-            actor,
-            serde_json::json!({
-                "serial": record.serial,
-                "sha256": record.sha256,
-                "key_id": hex::encode(&record.key.key_id),
-                "not_after": crate::clock::format::rfc3339(record.not_after),
+        .append(
+            &actor,
+            event(ServiceRenewed {
+                serial: record.serial.clone(),
+                sha256: record.sha256.clone(),
+                key_id: hex::encode(&record.key.key_id),
+                not_after: record.not_after.into(),
             }),
-        ))
+        )
         .await?;
     Ok(record)
 }
@@ -164,7 +173,7 @@ pub async fn renew_time_stamping_unit(
         clock,
         &journal,
         ceremony::KeyPurpose::Tsa,
-        ("ca.tsu_renewed", "sceau ca renew-tsu"),
+        (Event::CaTsuRenewed, Actor::Task("sceau ca renew-tsu")),
     )
     .await;
     journal.shutdown().await?;

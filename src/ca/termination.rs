@@ -20,10 +20,11 @@ use crate::clock::format::rfc3339;
 use crate::config::{CrlSettings, Settings, TokenRole};
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{Hsm, HsmError, HsmSigner, KeyId};
-use crate::journal::{Journal, JournalError, JournalEvent};
+use crate::journal::{Actor, Event, Journal, JournalError, event};
 use crate::pki::crl::{self, CrlError};
 use crate::pki::ocsp::{self, CertIdHash, OcspError, ResponderKey, ServedCa};
 use crate::ra::registry::{self, RaError};
+use crate::revocation::Reason;
 use crate::store::ca::CaCertificate;
 use crate::store::termination::{
     FinalOcspResponse, TerminationApproval, TerminationRecord, TerminationStep,
@@ -35,7 +36,6 @@ pub const APPROVALS_NEEDED: usize = 2;
 /// How long an approval counts: an old approval cannot be paired with a new one.
 pub const APPROVAL_VALIDITY: Duration = Duration::from_secs(72 * 3600);
 /// CRLReason cessationOfOperation, for the CA's certificate and its services'.
-const CESSATION_OF_OPERATION: u8 = 5;
 /// The CA that ends: the one that issues seal certificates.
 const ISSUING: &str = "issuing";
 /// Longest reason an administrator may give.
@@ -230,16 +230,16 @@ pub async fn approve(
         .map_err(|e| TerminationError::Internal(e.to_string()))?;
     let now = clock.now();
     let index = journal
-        .append(JournalEvent::new(
-            "ca.termination_approved",
-            &principal.id,
-            serde_json::json!({
-                "ca_serial": ca.serial,
-                "approver": principal.id,
-                "auth_method": principal.method,
-                "reason": reason,
+        .append(
+            &Actor::from(principal),
+            Event::CaTerminationApproved(event::TerminationApproved {
+                ca_serial: ca.serial.clone(),
+                approver: principal.id.clone(),
+                auth_method: serde_json::to_value(&principal.method)
+                    .map_err(|e| TerminationError::Internal(e.to_string()))?,
+                reason: reason.to_owned(),
             }),
-        ))
+        )
         .await?;
     let approval = TerminationApproval {
         approver: principal.id.clone(),
@@ -270,14 +270,12 @@ pub struct Terminator<'a> {
     pub crl: &'a CrlSettings,
     /// The outbox's Message-ID domain, for the notices to subscribers.
     pub message_id_domain: &'a str,
-    pub actor: &'a str,
+    pub actor: &'a Actor,
 }
 
 impl Terminator<'_> {
-    async fn journal(&self, kind: &str, details: serde_json::Value) -> Result<u64, JournalError> {
-        self.journal
-            .append(JournalEvent::new(kind, self.actor, details))
-            .await
+    async fn journal(&self, event: Event) -> Result<u64, JournalError> {
+        self.journal.append(self.actor, event).await
     }
 
     /// Runs (or resumes) the termination of the issuing CA.
@@ -313,20 +311,19 @@ impl Terminator<'_> {
         .await?;
         let services = store.unrevoked_service_certificates().await?;
         if !services.is_empty() {
-            self.journal(
-                "ca.service_certificates_revoked",
-                serde_json::json!({
-                    "ca_serial": ca.serial,
-                    "serials": services,
-                    "crl_reason": "cessationOfOperation",
-                }),
-            )
+            self.journal(Event::CaServiceCertificatesRevoked(
+                event::ServiceCertificatesRevoked {
+                    ca_serial: ca.serial.clone(),
+                    serials: services.clone(),
+                    crl_reason: "cessationOfOperation".to_owned(),
+                },
+            ))
             .await?;
             store
                 .revoke_ca_certificates(
                     &services,
                     ISSUING,
-                    Some(CESSATION_OF_OPERATION),
+                    Some(Reason::CessationOfOperation),
                     revoked_at,
                 )
                 .await?;
@@ -364,21 +361,18 @@ impl Terminator<'_> {
         let arl = match record.arl_number {
             Some(number) => number,
             None => {
-                self.journal(
-                    "ca.revoked",
-                    serde_json::json!({
-                        "serial": ca.serial,
-                        "subject": subject,
-                        "issuer": crl::ROOT,
-                        "crl_reason": "cessationOfOperation",
-                    }),
-                )
+                self.journal(Event::CaRevoked(event::CaRevoked {
+                    serial: ca.serial.clone(),
+                    subject: subject.clone(),
+                    issuer: crl::ROOT.to_owned(),
+                    crl_reason: "cessationOfOperation".to_owned(),
+                }))
                 .await?;
                 store
                     .revoke_ca_certificates(
                         std::slice::from_ref(&ca.serial),
                         crl::ROOT,
-                        Some(CESSATION_OF_OPERATION),
+                        Some(Reason::CessationOfOperation),
                         self.clock.now().into(),
                     )
                     .await?;
@@ -425,10 +419,14 @@ impl Terminator<'_> {
             arl_number: arl,
             seal_keys_destroyed: seal_keys.len(),
         };
-        self.journal(
-            "ca.terminated",
-            serde_json::to_value(&report).map_err(|e| TerminationError::Internal(e.to_string()))?,
-        )
+        self.journal(Event::CaTerminated(event::Terminated {
+            ca_serial: report.ca_serial.clone(),
+            certificates_revoked: report.certificates_revoked,
+            final_crl_number: report.final_crl_number,
+            final_ocsp_responses: report.final_ocsp_responses,
+            arl_number: report.arl_number,
+            seal_keys_destroyed: u64::try_from(report.seal_keys_destroyed).unwrap_or(u64::MAX),
+        }))
         .await?;
         store
             .record_termination_step(
@@ -456,14 +454,12 @@ impl Terminator<'_> {
                 hours: APPROVAL_VALIDITY.as_secs() / 3600,
             });
         }
-        self.journal(
-            "ca.termination_started",
-            serde_json::json!({
-                "ca_serial": ca.serial,
-                "subject": subject,
-                "approvals": approvals,
-            }),
-        )
+        self.journal(Event::CaTerminationStarted(event::TerminationStarted {
+            ca_serial: ca.serial.clone(),
+            subject: subject.to_owned(),
+            approvals: serde_json::to_value(approvals)
+                .map_err(|e| TerminationError::Internal(e.to_string()))?,
+        }))
         .await?;
         self.store
             .begin_termination(&ca.serial, &ca.purpose, now.into())
@@ -525,17 +521,15 @@ impl Terminator<'_> {
             digest.update(Sha256::digest(&response.der));
         }
         let count = u64::try_from(responses.len()).unwrap_or(u64::MAX);
-        self.journal(
-            "ocsp.final_responses",
-            serde_json::json!({
-                "ca_serial": ca.serial,
-                "responses": count,
-                "certificates": responses.len() / CertIdHash::ALL.len(),
-                "next_update": rfc3339(crl::forever()),
-                // SHA-256 over the SHA-256 of each response, in serial order.
-                "sha256": hex::encode(digest.finalize()),
-            }),
-        )
+        let certificates = responses.len() / CertIdHash::ALL.len();
+        self.journal(Event::OcspFinalResponses(event::FinalOcspResponses {
+            ca_serial: ca.serial.clone(),
+            responses: count,
+            certificates: u64::try_from(certificates).unwrap_or(u64::MAX),
+            next_update: crl::forever().into(),
+            // SHA-256 over the SHA-256 of each response, in serial order.
+            sha256: hex::encode(digest.finalize()),
+        }))
         .await?;
         self.store.insert_final_ocsp_responses(&responses).await?;
         self.store
@@ -559,15 +553,12 @@ impl Terminator<'_> {
                 "key {id} is still on the token after C_DestroyObject"
             )));
         }
-        self.journal(
-            "ca.key_destroyed",
-            serde_json::json!({
-                "ca_serial": ca.serial,
-                "key_id": id.to_string(),
-                "key_label": ca.key.key_label,
-                "token": ca.key.token_role.name(),
-            }),
-        )
+        self.journal(Event::CaKeyDestroyed(event::CaKeyDestroyed {
+            ca_serial: ca.serial.clone(),
+            key_id: id.to_string(),
+            key_label: ca.key.key_label.clone(),
+            token: ca.key.token_role.name().to_owned(),
+        }))
         .await?;
         Ok(())
     }
@@ -594,7 +585,7 @@ pub async fn terminate_issuing_ca(
     store: &Store,
     hsm: &Hsm,
     clock: &SharedClock,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<TerminationReport, CaError> {
     let journal = open_journal(settings, store, hsm, clock).await?;
     let terminator = Terminator {

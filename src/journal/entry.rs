@@ -14,28 +14,16 @@ pub const LEAF_VERSION: u8 = 1;
 /// The longest event kind accepted, in bytes.
 pub const MAX_KIND_LEN: usize = 128;
 
-/// An event to record: what happened, who did it, and the details.
+/// An entry's stored form: what happened, who did it, and the details. Only
+/// [`super::event::encode`] writes one, from a typed [`super::Event`]; readers
+/// get it back from the stored bytes ([`super::event::decode`] types it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalEvent {
-    /// A dotted event name, e.g. `ca.ceremony`, `seal.created`, `journal.key_rotated`.
+    /// A dotted event name, e.g. `ca.ceremony`, `seal.created`.
     pub kind: String,
     /// Who caused it: a principal, an operator, or `sceau` for the service itself.
     pub actor: String,
     pub details: serde_json::Value,
-}
-
-impl JournalEvent {
-    pub fn new(
-        kind: impl Into<String>,
-        actor: impl Into<String>,
-        details: serde_json::Value,
-    ) -> Self {
-        Self {
-            kind: kind.into(),
-            actor: actor.into(),
-            details,
-        }
-    }
 }
 
 /// An entry read back from the journal.

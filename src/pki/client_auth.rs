@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use const_oid::db::rfc5912;
-use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use x509_cert::Certificate;
@@ -29,6 +28,7 @@ use crate::clock::format::rfc3339;
 use crate::crypto::PublicKeyKind;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{HsmError, HsmSigner};
+use crate::journal::event::{ClientIssuance, EndEntityRequest};
 use crate::journal::{Journal, JournalError};
 use crate::store::certificates::CertificateReservation;
 use crate::store::{Store, StoreError};
@@ -272,12 +272,11 @@ impl ClientCertificateIssuer {
                 not_before: time_of(now),
                 not_after: time_of(now),
             },
-            event: "client_certificate.issued",
-            details: json!({
-                "request_id": request.request_id,
-                "entity_id": request.entity_id,
-                "issuer": inner.ca_certificate.tbs_certificate.subject.to_string(),
-                "spki_sha256": spki_sha256,
+            request: EndEntityRequest::Client(ClientIssuance {
+                request_id: request.request_id,
+                entity_id: request.entity_id,
+                issuer: inner.ca_certificate.tbs_certificate.subject.to_string(),
+                spki_sha256: spki_sha256.clone(),
             }),
             credential: None,
         };

@@ -15,19 +15,19 @@ use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Certificate;
 use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
 use x509_cert::ext::Extension;
-use x509_cert::ext::pkix::crl::CrlReason;
 use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 
 use super::certificate::rfc5280_time;
 use crate::clock::SharedClock;
-use crate::clock::format::rfc3339;
 use crate::config::CrlSettings;
 use crate::crypto;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{Hsm, HsmError, HsmSigner, KeyId};
-use crate::journal::{Journal, JournalError, JournalEvent};
+use crate::journal::event::CrlIssued;
+use crate::journal::{Actor, Event, Journal, JournalError};
+use crate::revocation::Reason;
 use crate::store::ca::CaCertificate;
 use crate::store::crl::{CrlScope, RevokedEntry, StoredCrl};
 use crate::store::entities::KeyReference;
@@ -158,28 +158,11 @@ fn extension(
     })
 }
 
-fn reason(code: u8) -> Result<Option<CrlReason>, CrlError> {
-    Ok(Some(match code {
-        // RFC 5280 §5.3.1: unspecified SHOULD NOT be written.
-        0 => return Ok(None),
-        1 => CrlReason::KeyCompromise,
-        2 => CrlReason::CaCompromise,
-        3 => CrlReason::AffiliationChanged,
-        4 => CrlReason::Superseded,
-        5 => CrlReason::CessationOfOperation,
-        6 => CrlReason::CertificateHold,
-        8 => CrlReason::RemoveFromCRL,
-        9 => CrlReason::PrivilegeWithdrawn,
-        10 => CrlReason::AaCompromise,
-        other => return Err(CrlError::Invalid(format!("CRLReason code {other}"))),
-    }))
-}
-
 fn revoked_cert(entry: &RevokedEntry) -> Result<RevokedCert, CrlError> {
     let serial = hex::decode(&entry.serial)
         .map_err(|e| CrlError::Invalid(format!("serial {:?}: {e}", entry.serial)))?;
     let mut extensions = Vec::new();
-    if let Some(reason) = entry.reason_code.map(reason).transpose()?.flatten() {
+    if let Some(reason) = entry.reason_code.map(Reason::crl_reason) {
         extensions.push(extension(rfc5912::ID_CE_CRL_REASONS, false, &reason)?);
     }
     if let Some(invalidity) = entry.invalidity_date {
@@ -276,8 +259,8 @@ struct Publication<'a> {
     ca: &'a CaCertificate,
     scope: CrlScope,
     next_update: NextUpdate,
-    event: &'static str,
-    actor: &'a str,
+    event: fn(CrlIssued) -> Event,
+    actor: &'a Actor,
 }
 
 /// When a CRL's nextUpdate falls.
@@ -325,19 +308,18 @@ impl Publication<'_> {
             .map_err(|e| CrlError::Signing(e.to_string()))??;
         let sha256 = hex::encode(Sha256::digest(&der));
         self.journal
-            .append(JournalEvent::new(
-                self.event,
+            .append(
                 self.actor,
-                serde_json::json!({
-                    "issuer": self.ca.purpose,
-                    "ca_serial": self.ca.serial,
-                    "number": number,
-                    "this_update": rfc3339(this_update),
-                    "next_update": rfc3339(next_update),
-                    "entries": count,
-                    "sha256": sha256,
+                (self.event)(CrlIssued {
+                    issuer: self.ca.purpose.clone(),
+                    ca_serial: self.ca.serial.clone(),
+                    number,
+                    this_update: this_update.into(),
+                    next_update: next_update.into(),
+                    entries: count,
+                    sha256: sha256.clone(),
                 }),
-            ))
+            )
             .await?;
         self.store
             .insert_crl(&StoredCrl {
@@ -442,8 +424,8 @@ impl CrlPublisher {
                     ca,
                     scope,
                     next_update: NextUpdate::After(validity),
-                    event: "crl.published",
-                    actor: "sceau",
+                    event: Event::CrlPublished,
+                    actor: &Actor::Service,
                 };
                 published.push(publication.publish().await?);
             }
@@ -481,7 +463,7 @@ pub async fn publish_arl(
     hsm: &Hsm,
     clock: &SharedClock,
     settings: &CrlSettings,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<Published, CrlError> {
     let root = store
         .active_ca_certificates()
@@ -499,7 +481,7 @@ pub async fn publish_arl(
         next_update: NextUpdate::After(Duration::from_secs(
             u64::from(settings.arl_validity_days) * 86_400,
         )),
-        event: "arl.published",
+        event: Event::ArlPublished,
         actor,
     }
     .publish()
@@ -515,7 +497,7 @@ pub async fn publish_final(
     hsm: &Hsm,
     clock: &SharedClock,
     ca: &CaCertificate,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<Published, CrlError> {
     Publication {
         store,
@@ -525,7 +507,7 @@ pub async fn publish_final(
         ca,
         scope: CrlScope::Seal,
         next_update: NextUpdate::Never,
-        event: "crl.final",
+        event: Event::CrlFinal,
         actor,
     }
     .publish()
@@ -547,15 +529,6 @@ pub fn issuer_of_file(file: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reason_codes_map_and_unspecified_is_left_out() {
-        assert_eq!(reason(0).unwrap(), None);
-        assert_eq!(reason(1).unwrap(), Some(CrlReason::KeyCompromise));
-        assert_eq!(reason(10).unwrap(), Some(CrlReason::AaCompromise));
-        assert!(reason(7).is_err());
-        assert!(reason(11).is_err());
-    }
 
     #[test]
     fn file_names_map_to_issuers() {

@@ -34,6 +34,7 @@ use crate::config::TokenRole;
 use crate::crypto;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{HsmError, HsmKey, HsmSigner, KeyAlgorithm, TokenPool};
+use crate::journal::event::{EndEntityRequest, SealIssuance};
 use crate::journal::{Journal, JournalError};
 use crate::store::certificates::{CertificateReservation, NewCredential};
 use crate::store::entities::KeyReference;
@@ -442,14 +443,13 @@ impl Issuer {
                 not_before: time_of(now),
                 not_after: time_of(now),
             },
-            event: "certificate.issued",
-            details: json!({
-                "request_id": request.request_id,
-                "policy": policy.id,
-                "policy_oid": policy.ca_policy_oid.to_string(),
-                "level": policy.level.name(),
-                "entity_id": request.entity_id,
-                "key": key_details,
+            request: EndEntityRequest::Seal(SealIssuance {
+                request_id: request.request_id,
+                entity_id: request.entity_id,
+                policy: policy.id.clone(),
+                policy_oid: policy.ca_policy_oid.to_string(),
+                level: policy.level.name().to_owned(),
+                key: key_details,
             }),
             credential,
         };

@@ -40,7 +40,6 @@ use der::{Decode, Encode};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::crl::CrlReason;
 use x509_ocsp::builder::OcspResponseBuilder;
 use x509_ocsp::ext::{ArchiveCutoff, Nonce};
 use x509_ocsp::{
@@ -54,6 +53,7 @@ use crate::clock::format::http_date;
 use crate::config::{OcspOverLimit, OcspSettings};
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{HsmSignature, HsmSigner};
+use crate::revocation::Reason;
 use crate::store::status::{CertificateStatus, SerialStatus};
 use crate::store::{Store, StoreError};
 
@@ -561,7 +561,7 @@ impl OcspResponder {
                 SerialStatus::Unknown => CertStatus::unknown(),
                 SerialStatus::Revoked { at, reason_code } => CertStatus::revoked(RevokedInfo {
                     revocation_time: generalized(truncate(at.into()))?,
-                    revocation_reason: reason_code.and_then(crl_reason),
+                    revocation_reason: reason_code.map(Reason::crl_reason),
                 }),
             };
             singles.push(
@@ -619,12 +619,5 @@ mod tests {
             view.current(start + Duration::from_millis(110), lease),
             Some((5, false))
         );
-    }
-
-    #[test]
-    fn unspecified_and_unknown_reason_codes_are_left_out() {
-        assert_eq!(crl_reason(0), None);
-        assert_eq!(crl_reason(7), None);
-        assert_eq!(crl_reason(1), Some(CrlReason::KeyCompromise));
     }
 }

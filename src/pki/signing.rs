@@ -9,7 +9,6 @@
 use base64::Engine as _;
 use der::Encode;
 use der::asn1::BitString;
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 use x509_cert::certificate::{TbsCertificate, Version};
@@ -19,9 +18,9 @@ use super::lint::{self, Finding};
 use super::policy::CertificatePolicy;
 use super::serials::{self, SerialError};
 use crate::clock::SharedClock;
-use crate::clock::format::rfc3339;
 use crate::hsm::{HsmError, HsmSigner};
-use crate::journal::{Journal, JournalError, JournalEvent};
+use crate::journal::event::{EndEntityRequest, LintRefused, SignedCertificate};
+use crate::journal::{Actor, Event, Journal, JournalError};
 use crate::store::certificates::{CertificateReservation, NewCredential, ReservationError};
 use crate::store::{Store, StoreError};
 
@@ -69,22 +68,22 @@ pub enum ServiceKind {
 #[derive(Debug)]
 pub struct Grant {
     kind: CertificateKind,
-    actor: String,
+    actor: Actor,
 }
 
 impl Grant {
     /// A seal certificate: the RA's request lifecycle, once a request's
-    /// approvals are complete (`ra::registry`). `actor` names the approvers.
-    pub fn validated_request(actor: String) -> Self {
+    /// approvals are complete (`ra::registry`), by the approvers named.
+    pub fn validated_request(approvers: Vec<String>) -> Self {
         Self {
             kind: CertificateKind::Seal,
-            actor,
+            actor: Actor::Approvers(approvers),
         }
     }
 
     /// A TLS client certificate: the RA, once it has checked the RCCS asking
     /// for it (`ra::registry`).
-    pub fn checked_rccs(actor: String) -> Self {
+    pub fn checked_rccs(actor: Actor) -> Self {
         Self {
             kind: CertificateKind::ClientAuth,
             actor,
@@ -92,7 +91,7 @@ impl Grant {
     }
 
     /// A service certificate renewed by the CA operations (`ca::renewal`).
-    pub fn service_renewal(service: ServiceKind, actor: String) -> Self {
+    pub fn service_renewal(service: ServiceKind, actor: Actor) -> Self {
         Self {
             kind: match service {
                 ServiceKind::OcspResponder => CertificateKind::OcspResponder,
@@ -106,7 +105,7 @@ impl Grant {
     pub fn ceremony(kind: CertificateKind) -> Self {
         Self {
             kind,
-            actor: "ceremony".to_owned(),
+            actor: Actor::Task("ceremony"),
         }
     }
 
@@ -114,7 +113,7 @@ impl Grant {
         self.kind
     }
 
-    pub fn actor(&self) -> &str {
+    pub fn actor(&self) -> &Actor {
         &self.actor
     }
 }
@@ -221,24 +220,31 @@ fn sign_linted(tbs: TbsCertificate, key: &HsmSigner) -> Result<Certificate, Sign
 }
 
 /// The journal entry of a certificate the lint refused: its kind, who asked,
-/// what it would have said and the findings. Returns its index.
+/// what it would have said (`refused`, whose kind and findings this fills in)
+/// and the findings. Returns its index.
 pub async fn journal_refusal(
     journal: &Journal,
     grant: &Grant,
-    mut details: Value,
+    mut refused: LintRefused,
     findings: &[Finding],
 ) -> Result<u64, JournalError> {
-    if let Value::Object(map) = &mut details {
-        map.insert("kind".to_owned(), json!(grant.kind.name()));
-        map.insert("findings".to_owned(), json!(findings));
-    }
+    refused.kind = grant.kind.name().to_owned();
+    refused.findings = serde_json::to_value(findings)?;
     journal
-        .append(JournalEvent::new(
-            "certificate.lint_refused",
-            &grant.actor,
-            details,
-        ))
+        .append(&grant.actor, Event::CertificateLintRefused(refused))
         .await
+}
+
+/// A refusal's record before [`journal_refusal`] adds the kind and findings.
+pub fn refusal() -> LintRefused {
+    LintRefused {
+        kind: String::new(),
+        findings: serde_json::Value::Null,
+        request: None,
+        subject: None,
+        serial: None,
+        issuer_serial: None,
+    }
 }
 
 /// The serial an end-entity TBSCertificate carries until [`EndEntityCa::issue`]
@@ -263,10 +269,9 @@ pub struct EndEntityRecord<'a> {
     pub policy: Option<&'a CertificatePolicy>,
     /// The reservation's fields; serial, subject and dates come from the TBS.
     pub reservation: CertificateReservation,
-    /// The journal entry's kind (`certificate.issued`, …).
-    pub event: &'static str,
-    /// What the refusal or the issuance entry says besides the certificate.
-    pub details: Value,
+    /// What the refusal or the issuance entry says besides the certificate
+    /// (and so which event it is: `certificate.issued`, …).
+    pub request: EndEntityRequest,
     /// The seal credential that comes with a CA-managed key.
     pub credential: Option<NewCredential>,
 }
@@ -321,12 +326,13 @@ impl EndEntityCa<'_> {
         tbs.serial_number = reserved.into_number();
         let findings = lint_of(grant.kind, &tbs, Some(self.certificate), record.policy);
         if !findings.is_empty() {
-            let mut details = record.details.clone();
-            if let Value::Object(map) = &mut details {
-                map.insert("subject".to_owned(), json!(tbs.subject.to_string()));
-                map.insert("serial".to_owned(), json!(serial));
-            }
-            let journal_index = journal_refusal(self.journal, &grant, details, &findings).await?;
+            let refused = LintRefused {
+                request: Some(record.request.clone()),
+                subject: Some(tbs.subject.to_string()),
+                serial: Some(serial.clone()),
+                ..refusal()
+            };
+            let journal_index = journal_refusal(self.journal, &grant, refused, &findings).await?;
             tracing::error!(
                 kind = grant.kind.name(),
                 ?findings,
@@ -359,27 +365,17 @@ impl EndEntityCa<'_> {
             .map_err(|e| EndEntityError::Signing(CertificateError::from(e).into()))?;
         let sha256 = hex::encode(Sha256::digest(&der));
         let tbs = &certificate.tbs_certificate;
-        let mut details = record.details;
-        if let Value::Object(map) = &mut details {
-            map.insert("serial".to_owned(), json!(serial));
-            map.insert("subject".to_owned(), json!(tbs.subject.to_string()));
-            map.insert(
-                "not_before".to_owned(),
-                json!(rfc3339(tbs.validity.not_before.to_system_time())),
-            );
-            map.insert(
-                "not_after".to_owned(),
-                json!(rfc3339(tbs.validity.not_after.to_system_time())),
-            );
-            map.insert("certificate_sha256".to_owned(), json!(sha256));
-            map.insert(
-                "certificate".to_owned(),
-                json!(base64::engine::general_purpose::STANDARD.encode(&der)),
-            );
-        }
+        let signed = SignedCertificate {
+            serial: serial.clone(),
+            subject: tbs.subject.to_string(),
+            not_before: tbs.validity.not_before.to_system_time().into(),
+            not_after: tbs.validity.not_after.to_system_time().into(),
+            certificate_sha256: sha256.clone(),
+            certificate: base64::engine::general_purpose::STANDARD.encode(&der),
+        };
         let journal_index = self
             .journal
-            .append(JournalEvent::new(record.event, &grant.actor, details))
+            .append(&grant.actor, record.request.issued(signed))
             .await?;
         self.store
             .complete_certificate(

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::request::{Move, RequestState};
 use crate::pki::issuance::DeviceEvidence;
+use crate::revocation::Reason;
 use crate::store::ra::{Person, RegisteredEntity, RequestEvent};
 
 /// How the applicant's identity was verified (seed 000 §8).
@@ -227,13 +228,15 @@ impl RevocationReason {
     /// The RFC 5280 CRLReason: keyCompromise (1), cACompromise (2),
     /// affiliationChanged (3), cessationOfOperation (5), privilegeWithdrawn (9);
     /// none for unspecified and refused.
-    pub fn crl_reason_code(self) -> Option<u8> {
+    pub fn crl_reason(self) -> Option<Reason> {
         match self {
-            Self::KeyCompromise | Self::ActivationDataCompromise | Self::TechnologyBreak => Some(1),
-            Self::CaRevoked => Some(2),
-            Self::InformationError => Some(3),
-            Self::CessationOfOperation => Some(5),
-            Self::ObligationsNotMet => Some(9),
+            Self::KeyCompromise | Self::ActivationDataCompromise | Self::TechnologyBreak => {
+                Some(Reason::KeyCompromise)
+            }
+            Self::CaRevoked => Some(Reason::CaCompromise),
+            Self::InformationError => Some(Reason::AffiliationChanged),
+            Self::CessationOfOperation => Some(Reason::CessationOfOperation),
+            Self::ObligationsNotMet => Some(Reason::PrivilegeWithdrawn),
             Self::Refused | Self::Unspecified => None,
         }
     }

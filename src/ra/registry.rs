@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use base64::Engine as _;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -34,7 +33,7 @@ use crate::clock::format::rfc3339;
 use crate::config::RaSettings;
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::hsm::{KeyId, TokenPool};
-use crate::journal::{Journal, JournalError, JournalEvent};
+use crate::journal::{Actor, Event, Journal, JournalError, event};
 use crate::pki::client_auth::{
     ClientCertificateError, ClientCertificateIssuer, ClientCertificateRequest,
     IssuedClientCertificate,
@@ -44,6 +43,7 @@ use crate::pki::csr::{self, CsrError};
 use crate::pki::issuance::{DeviceEvidence, IssuanceError, IssuanceRequest, Issuer, KeySource};
 use crate::pki::policy::{CertificatePolicy, PolicySet};
 use crate::pki::signing::Grant;
+use crate::revocation::Reason;
 use crate::store::certificates::IssuedCertificate;
 use crate::store::entities::CredentialStatus;
 use crate::store::notices::{NewNotice, SECRET_PLACEHOLDER, secret_context};
@@ -406,17 +406,8 @@ impl Registry {
         })
     }
 
-    async fn journal(
-        &self,
-        kind: &str,
-        actor: &str,
-        details: serde_json::Value,
-    ) -> Result<u64, RaError> {
-        Ok(self
-            .inner
-            .journal
-            .append(JournalEvent::new(kind, actor, details))
-            .await?)
+    async fn journal(&self, actor: &Actor, event: Event) -> Result<u64, RaError> {
+        Ok(self.inner.journal.append(actor, event).await?)
     }
 
     /// Writes `change` in one transaction. The journal entries that
@@ -445,14 +436,16 @@ impl Registry {
             .apply_ra_change(change, &self.inner.message_id_domain, self.now())
             .await;
         if !intents.is_empty() {
-            let (kind, details) = match &written {
-                Ok(()) => ("ra.applied", json!({ "intents": intents })),
-                Err(error) => (
-                    "ra.not_applied",
-                    json!({ "intents": intents, "reason": error.to_string() }),
-                ),
+            let outcome = match &written {
+                Ok(()) => Event::RaApplied(event::RaApplied {
+                    intents: intents.clone(),
+                }),
+                Err(error) => Event::RaNotApplied(event::RaNotApplied {
+                    intents: intents.clone(),
+                    reason: error.to_string(),
+                }),
             };
-            if let Err(error) = self.journal(kind, "ra", details).await {
+            if let Err(error) = self.journal(&Actor::Registry, outcome).await {
                 // The intents stand without an outcome: unknown, not done.
                 tracing::error!(%error, ?intents, "the outcome of an RA change was not journaled");
             }
@@ -518,6 +511,11 @@ fn check_validity(policy: &CertificatePolicy, days: Option<u32>) -> Result<(), R
     }
 }
 
+/// A dossier part as a journal payload records it.
+fn snapshot(value: &impl serde::Serialize) -> Result<serde_json::Value, RaError> {
+    serde_json::to_value(value).map_err(|e| RaError::Internal(format!("journal payload: {e}")))
+}
+
 fn to_json(dossier: &Dossier) -> Result<String, RaError> {
     serde_json::to_string(dossier).map_err(|e| RaError::Internal(format!("dossier: {e}")))
 }
@@ -545,7 +543,7 @@ mod tests {
     fn every_reason_parses_back_and_maps_to_a_crl_reason() {
         for reason in RevocationReason::ALL {
             assert_eq!(RevocationReason::parse(reason.name()), Some(reason));
-            if let Some(code) = reason.crl_reason_code() {
+            if let Some(code) = reason.crl_reason().map(Reason::code) {
                 // RFC 5280 §5.3.1: 7 is unused, 8 is removeFromCRL (deltas only).
                 assert!(
                     code <= 10 && code != 7 && code != 8 && code != 6,
@@ -553,10 +551,13 @@ mod tests {
                 );
             }
         }
-        assert_eq!(RevocationReason::KeyCompromise.crl_reason_code(), Some(1));
         assert_eq!(
-            RevocationReason::CessationOfOperation.crl_reason_code(),
-            Some(5)
+            RevocationReason::KeyCompromise.crl_reason(),
+            Some(Reason::KeyCompromise)
+        );
+        assert_eq!(
+            RevocationReason::CessationOfOperation.crl_reason(),
+            Some(Reason::CessationOfOperation)
         );
     }
 

@@ -10,11 +10,11 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
+use crate::journal::event::SealMade;
 use ::cms::signed_data::SignerInfos;
 use const_oid::ObjectIdentifier;
 use der::asn1::SetOfVec;
 use der::{Any, Decode};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -97,11 +97,10 @@ impl<K: SealKeys> Sealer<K> {
             level,
             &digest,
             enveloped,
-            json!({
-                "format": "cades",
-                "packaging": packaging.name(),
-                "document_sha256": hex::encode(&digest),
-            }),
+            SealMade {
+                packaging: Some(packaging.name().to_owned()),
+                ..SealMade::of("cades", level.name(), hex::encode(&digest))
+            },
         )
         .await
     }
@@ -138,13 +137,11 @@ impl<K: SealKeys> Sealer<K> {
             .zip(&signatures)
             .map(|(digest, der)| {
                 (
-                    json!({
-                        "format": "cades",
-                        "packaging": "detached",
-                        "level": level.name(),
-                        "document_sha256": hex::encode(digest),
-                        "hash_only": true,
-                    }),
+                    SealMade {
+                        packaging: Some("detached".to_owned()),
+                        hash_only: true,
+                        ..SealMade::of("cades", level.name(), hex::encode(digest))
+                    },
                     Sha256::digest(der).into(),
                 )
             })
@@ -165,12 +162,11 @@ impl<K: SealKeys> Sealer<K> {
         level: Level,
         digest: &[u8],
         content: Option<&[u8]>,
-        mut details: serde_json::Value,
+        details: SealMade,
     ) -> Result<Sealed, SealError> {
         let der = self
             .signed_data(principal, key, level, digest, content, true)
             .await?;
-        details["level"] = json!(level.name());
         let journal_index = self
             .record(principal, key, details, Sha256::digest(&der).into())
             .await?;

@@ -3,7 +3,7 @@
 //! every other seal, but the answer is the signature value alone, which the
 //! client puts into its own CMS or PDF.
 
-use serde_json::json;
+use crate::journal::event::SealMade;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -99,17 +99,18 @@ impl<K: SealKeys> Sealer<K> {
             .zip(&values)
             .map(|(digest, value)| {
                 (
-                    json!({
-                        "format": "digest",
-                        "level": "raw",
-                        "scheme": format!("{scheme:?}"),
-                        "digest_algorithm": digest_algorithm.oid().to_string(),
-                        "document_digest": hex::encode(digest),
+                    SealMade {
+                        format: "digest".to_owned(),
+                        level: "raw".to_owned(),
+                        packaging: None,
+                        scheme: Some(format!("{scheme:?}")),
+                        digest_algorithm: Some(digest_algorithm.oid().to_string()),
+                        document_digest: Some(hex::encode(digest)),
                         // The seal index lists SHA-256 document digests only.
-                        "document_sha256": (digest_algorithm == DigestAlgorithm::Sha256)
+                        document_sha256: (digest_algorithm == DigestAlgorithm::Sha256)
                             .then(|| hex::encode(digest)),
-                        "hash_only": true,
-                    }),
+                        hash_only: true,
+                    },
                     Sha256::digest(value).into(),
                 )
             })

@@ -8,9 +8,9 @@
 
 use std::time::SystemTime;
 
+use crate::journal::event::SealMade;
 use bytes::Bytes;
 use lopdf::{Dictionary, Object, ObjectId, StringFormat};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -133,11 +133,7 @@ impl<K: SealKeys> Sealer<K> {
         } else {
             (pdf, update)
         };
-        let details = json!({
-            "format": "pades",
-            "level": level.name(),
-            "document_sha256": hex::encode(&document_sha256),
-        });
+        let details = SealMade::of("pades", level.name(), hex::encode(&document_sha256));
         // The state already covers the whole file: no second pass over it.
         let journal_index = self
             .record(principal, &key, details, hashed.finalize().into())

@@ -5,6 +5,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::{Store, StoreError, from_micros, on_pool, seq_from_sql, seq_to_sql, to_micros};
+use crate::revocation::Reason;
 
 /// The policy id of client certificates (issued by the client-auth CA); every
 /// other certificate in `certificates` is a seal certificate of the issuing CA.
@@ -28,7 +29,7 @@ pub struct RevokedEntry {
     pub serial: String,
     pub revoked_at: OffsetDateTime,
     /// RFC 5280 CRLReason; `None` means no reasonCode extension.
-    pub reason_code: Option<u8>,
+    pub reason_code: Option<Reason>,
     pub invalidity_date: Option<OffsetDateTime>,
 }
 
@@ -113,12 +114,7 @@ impl Store {
                 out.push(RevokedEntry {
                     serial: row.try_get(0)?,
                     revoked_at: from_micros(row.try_get(1)?)?,
-                    reason_code: code
-                        .map(|c| {
-                            u8::try_from(c)
-                                .map_err(|_| StoreError::Corrupt(format!("reason code {c}")))
-                        })
-                        .transpose()?,
+                    reason_code: super::reason_from_sql(code)?,
                     invalidity_date: invalidity.map(from_micros).transpose()?,
                 });
             }

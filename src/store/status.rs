@@ -21,6 +21,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::{Store, StoreError, from_micros, on_pool};
+use crate::revocation::Reason;
 
 /// What the database says of a serial number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +32,7 @@ pub enum SerialStatus {
     Revoked {
         at: OffsetDateTime,
         /// RFC 5280 CRLReason, when the revocation recorded one.
-        reason_code: Option<u8>,
+        reason_code: Option<Reason>,
     },
     /// Never issued (or only reserved): never "good".
     Unknown,
@@ -48,11 +49,6 @@ pub struct CertificateStatus {
     /// Whether its CA, before it was terminated, signed a final OCSP response
     /// for it (`final_ocsp_responses`): that response is the answer from then on.
     pub final_response: bool,
-}
-
-fn reason(code: Option<i64>) -> Result<Option<u8>, StoreError> {
-    code.map(|c| u8::try_from(c).map_err(|_| StoreError::Corrupt(format!("reason code {c}"))))
-        .transpose()
 }
 
 /// Statuses read together, and the status generation they are at least as new as.
@@ -147,7 +143,7 @@ impl Store {
                     ("issued", None) => SerialStatus::Good,
                     ("issued", Some(at)) => SerialStatus::Revoked {
                         at: from_micros(at)?,
-                        reason_code: reason(code)?,
+                        reason_code: super::reason_from_sql(code)?,
                     },
                     _ => SerialStatus::Unknown,
                 };
@@ -189,7 +185,7 @@ impl Store {
                         ("ocsp" | "tsa", None) => SerialStatus::Good,
                         ("ocsp" | "tsa", Some(at)) => SerialStatus::Revoked {
                             at: from_micros(at)?,
-                            reason_code: reason(code)?,
+                            reason_code: super::reason_from_sql(code)?,
                         },
                         _ => SerialStatus::Unknown,
                     };

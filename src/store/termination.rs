@@ -9,6 +9,7 @@ use super::crl::CLIENT_AUTH_POLICY;
 use super::entities::parse_uuid;
 use super::status::SerialStatus;
 use super::{Store, StoreError, from_micros, on_pool, seq_from_sql, seq_to_sql, to_micros};
+use crate::revocation::Reason;
 
 /// One CA administrator's approval of a CA's termination.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -82,18 +83,12 @@ fn optional_seq(value: Option<i64>) -> Result<Option<u64>, StoreError> {
     value.map(seq_from_sql).transpose()
 }
 
-fn reason_code(value: Option<i64>) -> Result<Option<u8>, StoreError> {
-    value
-        .map(|c| u8::try_from(c).map_err(|_| StoreError::Corrupt(format!("reason code {c}"))))
-        .transpose()
-}
-
 fn status_of(revoked_at: Option<i64>, code: Option<i64>) -> Result<SerialStatus, StoreError> {
     Ok(match revoked_at {
         None => SerialStatus::Good,
         Some(at) => SerialStatus::Revoked {
             at: from_micros(at)?,
-            reason_code: reason_code(code)?,
+            reason_code: super::reason_from_sql(code)?,
         },
     })
 }
@@ -289,7 +284,7 @@ impl Store {
         &self,
         serials: &[String],
         issuer: &str,
-        reason_code: Option<u8>,
+        reason_code: Option<Reason>,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let sql = "INSERT INTO ca_revocations (serial, issuer, reason_code, revoked_at) \
@@ -300,7 +295,7 @@ impl Store {
                 sqlx::query(sql)
                     .bind(serial)
                     .bind(issuer)
-                    .bind(reason_code.map(i64::from))
+                    .bind(super::reason_to_sql(reason_code))
                     .bind(to_micros(at))
                     .execute(&mut *tx)
                     .await?;

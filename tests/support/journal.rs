@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sceau::config::JournalSettings;
-use sceau::journal::{Journal, JournalEvent, SoftwareSigner};
+use sceau::journal::event::LoadTest;
+use sceau::journal::{Actor, Event, Journal, SoftwareSigner};
 use sceau::store::Store;
 
 use super::db::TestDb;
@@ -18,12 +19,11 @@ pub fn settings(dir: &Path) -> JournalSettings {
     }
 }
 
-pub fn event(n: u64) -> JournalEvent {
-    JournalEvent::new(
-        "test.event",
-        "tester",
-        serde_json::json!({ "n": n, "text": "sealed document" }),
-    )
+/// Who appends the test entries.
+pub const TESTER: Actor = Actor::Task("tester");
+
+pub fn event(n: u64) -> Event {
+    Event::LoadTest(LoadTest { pid: 0, task: 0, n })
 }
 
 pub async fn open(store: &Store, dir: &Path, signer: Arc<SoftwareSigner>) -> Journal {
@@ -43,13 +43,13 @@ pub async fn twenty_entries(db: &TestDb) -> (Store, PathBuf) {
     let dir = db.dir.path().to_owned();
     let journal = open(&store, &dir, Arc::new(SoftwareSigner::generate())).await;
     for n in 0..10 {
-        assert_eq!(journal.append(event(n)).await.unwrap(), n);
+        assert_eq!(journal.append(&TESTER, event(n)).await.unwrap(), n);
     }
     journal.checkpoint().await.unwrap();
     let appends: Vec<_> = (10..20)
         .map(|n| {
             let journal = journal.clone();
-            tokio::spawn(async move { journal.append(event(n)).await })
+            tokio::spawn(async move { journal.append(&TESTER, event(n)).await })
         })
         .collect();
     let mut indexes = Vec::new();

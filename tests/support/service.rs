@@ -132,7 +132,7 @@ impl Service {
         .unwrap();
         let issued = issuer
             .issue(
-                sceau::pki::signing::Grant::validated_request("test".to_owned()),
+                sceau::pki::signing::Grant::validated_request(vec!["test".to_owned()]),
                 IssuanceRequest {
                     request_id: Uuid::new_v4(),
                     policy_id: policy.to_owned(),
@@ -228,7 +228,7 @@ impl Service {
         let csr = super::ca::openssl_csr_for_key(dir, name, &key);
         let issued = issuer
             .issue(
-                sceau::pki::signing::Grant::checked_rccs("test".to_owned()),
+                sceau::pki::signing::Grant::checked_rccs(sceau::journal::Actor::Task("test")),
                 sceau::pki::client_auth::ClientCertificateRequest {
                     request_id: Uuid::new_v4(),
                     entity_id: entity,

@@ -2,12 +2,15 @@
 //! intent and its outcome in the journal, so a failed write is never recorded
 //! as done.
 
-use serde_json::json;
 use uuid::Uuid;
 
 use super::{Activation, ActivationError};
 use crate::auth::principal::Principal;
-use crate::journal::JournalEvent;
+use crate::journal::event::{
+    ActivationRegistered, ActivationRegistering, ActivationRevoked, ActivationRevoking, Binding,
+    NotDone,
+};
+use crate::journal::{Actor, Event};
 use crate::store::StoreError;
 use crate::store::auth::{ActivationBinding, ActivationCredential};
 use crate::store::entities::SealCredential;
@@ -15,8 +18,8 @@ use crate::store::entities::SealCredential;
 impl Activation {
     /// Registers an activation credential for `credential`. The journal has
     /// the intent (`activation_credential.registering`) before the write and
-    /// the outcome after it (`activation_credential.registered` with `details`
-    /// of the new record, or `activation_credential.not_registered`), so a
+    /// the outcome after it (`activation_credential.registered` with the new
+    /// record, or `activation_credential.not_registered`), so a
     /// write that failed is never recorded as done. The caller's right to
     /// manage the credential is checked by the caller.
     pub async fn register(
@@ -24,14 +27,15 @@ impl Activation {
         principal: &Principal,
         credential: &SealCredential,
         binding: ActivationBinding,
-        details: impl FnOnce(&ActivationCredential) -> serde_json::Value,
     ) -> Result<ActivationCredential, ActivationError> {
         let now = self.now();
         let intent = self
             .journal_event(
-                "activation_credential.registering",
                 principal,
-                json!({ "credential_id": credential.id, "binding": binding_details(&binding) }),
+                Event::ActivationCredentialRegistering(ActivationRegistering {
+                    credential_id: credential.id,
+                    binding: journal_binding(&binding),
+                }),
             )
             .await?;
         let written = self
@@ -47,19 +51,31 @@ impl Activation {
             .await;
         match written {
             Ok(registered) => {
-                let mut outcome = details(&registered);
-                if let Some(fields) = outcome.as_object_mut() {
-                    fields.insert("intent".to_owned(), json!(intent));
-                }
-                self.journal_outcome("activation_credential.registered", principal, outcome)
+                let outcome = ActivationRegistered {
+                    intent,
+                    id: registered.id,
+                    credential_id: registered.seal_credential_id,
+                    binding: journal_binding(&registered.binding),
+                    status: if registered.active {
+                        "active"
+                    } else {
+                        "revoked"
+                    }
+                    .to_owned(),
+                    created_by: registered.created_by.clone(),
+                    created_at: registered.created_at.into(),
+                };
+                self.journal_outcome(principal, Event::ActivationCredentialRegistered(outcome))
                     .await;
                 Ok(registered)
             }
             Err(error) => {
                 self.journal_outcome(
-                    "activation_credential.not_registered",
                     principal,
-                    json!({ "intent": intent, "reason": error.to_string() }),
+                    Event::ActivationCredentialNotRegistered(NotDone {
+                        intent,
+                        reason: error.to_string(),
+                    }),
                 )
                 .await;
                 Err(error.into())
@@ -87,9 +103,14 @@ impl Activation {
         if !activation.active {
             return Err(ActivationError::AlreadyRevoked);
         }
-        let details = json!({ "id": activation.id, "credential_id": credential.id });
         let intent = self
-            .journal_event("activation_credential.revoking", principal, details.clone())
+            .journal_event(
+                principal,
+                Event::ActivationCredentialRevoking(ActivationRevoking {
+                    id: activation.id,
+                    credential_id: credential.id,
+                }),
+            )
             .await?;
         let now = self.now();
         let written = self
@@ -97,10 +118,15 @@ impl Activation {
             .store
             .revoke_activation_credential(activation.id, now)
             .await;
-        let (kind, outcome, result) = match written {
+        let not_revoked =
+            |reason: String| Event::ActivationCredentialNotRevoked(NotDone { intent, reason });
+        let (outcome, result) = match written {
             Ok(true) => (
-                "activation_credential.revoked",
-                json!({ "id": activation.id, "credential_id": credential.id, "intent": intent }),
+                Event::ActivationCredentialRevoked(ActivationRevoked {
+                    id: activation.id,
+                    credential_id: credential.id,
+                    intent,
+                }),
                 Ok(ActivationCredential {
                     active: false,
                     revoked_at: Some(now),
@@ -108,50 +134,46 @@ impl Activation {
                 }),
             ),
             Ok(false) => (
-                "activation_credential.not_revoked",
-                json!({ "intent": intent, "reason": "already revoked" }),
+                not_revoked("already revoked".to_owned()),
                 Err(ActivationError::AlreadyRevoked),
             ),
-            Err(error) => (
-                "activation_credential.not_revoked",
-                json!({ "intent": intent, "reason": error.to_string() }),
-                Err(error.into()),
-            ),
+            Err(error) => (not_revoked(error.to_string()), Err(error.into())),
         };
-        self.journal_outcome(kind, principal, outcome).await;
+        self.journal_outcome(principal, outcome).await;
         result
     }
 
     async fn journal_event(
         &self,
-        kind: &str,
         principal: &Principal,
-        details: serde_json::Value,
+        event: Event,
     ) -> Result<u64, ActivationError> {
         Ok(self
             .inner
             .journal
-            .append(JournalEvent::new(kind, &principal.id, details))
+            .append(&Actor::from(principal), event)
             .await?)
     }
 
     /// An outcome entry: the change is already written or refused, so a
     /// journal failure here is logged; the intent entry stands for it.
-    async fn journal_outcome(&self, kind: &str, principal: &Principal, details: serde_json::Value) {
-        if let Err(error) = self.journal_event(kind, principal, details).await {
+    async fn journal_outcome(&self, principal: &Principal, event: Event) {
+        let kind = event.kind();
+        if let Err(error) = self.journal_event(principal, event).await {
             tracing::error!(%error, kind, "journaling an outcome failed; its intent entry stands");
         }
     }
 }
 
 /// What an activation credential binds, for the journal.
-fn binding_details(binding: &ActivationBinding) -> serde_json::Value {
+fn journal_binding(binding: &ActivationBinding) -> Binding {
     match binding {
-        ActivationBinding::ClientCertificate { sha256 } => {
-            json!({ "type": "client_certificate", "certificate_sha256": sha256 })
-        }
-        ActivationBinding::Oidc { issuer, subject } => {
-            json!({ "type": "oidc", "issuer": issuer, "subject": subject })
-        }
+        ActivationBinding::ClientCertificate { sha256 } => Binding::ClientCertificate {
+            certificate_sha256: sha256.clone(),
+        },
+        ActivationBinding::Oidc { issuer, subject } => Binding::Oidc {
+            issuer: issuer.clone(),
+            subject: subject.clone(),
+        },
     }
 }

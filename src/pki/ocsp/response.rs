@@ -72,7 +72,7 @@ pub fn final_response(
         ca.cert_id(hash, &serial)?,
         CertStatus::revoked(RevokedInfo {
             revocation_time: generalized(truncate(at.into()))?,
-            revocation_reason: reason_code.and_then(crl_reason),
+            revocation_reason: reason_code.map(Reason::crl_reason),
         }),
         now,
     )
@@ -80,22 +80,6 @@ pub fn final_response(
     .with_extension(ArchiveCutoff(ca.archive_cutoff))
     .map_err(|e| OcspError::Internal(e.to_string()))?;
     build(ca_key, vec![single], None, now)
-}
-
-/// RFC 5280 CRLReason from its code; `unspecified` is left out (RFC 5280 §5.3.1).
-pub(super) fn crl_reason(code: u8) -> Option<CrlReason> {
-    Some(match code {
-        1 => CrlReason::KeyCompromise,
-        2 => CrlReason::CaCompromise,
-        3 => CrlReason::AffiliationChanged,
-        4 => CrlReason::Superseded,
-        5 => CrlReason::CessationOfOperation,
-        6 => CrlReason::CertificateHold,
-        8 => CrlReason::RemoveFromCRL,
-        9 => CrlReason::PrivilegeWithdrawn,
-        10 => CrlReason::AaCompromise,
-        _ => return None,
-    })
 }
 
 pub(super) fn truncate(at: SystemTime) -> SystemTime {

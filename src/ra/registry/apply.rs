@@ -198,21 +198,20 @@ impl Registry {
         }
         let index = self
             .journal(
-                "request.created",
-                &principal.id,
-                json!({
-                    "request": request_id,
-                    "kind": "initial",
-                    "policy": policy.id,
-                    "entity": entity.id,
-                    "organization_identifier": entity.organization_identifier,
-                    "siren": siren.as_str(),
-                    "siret": siret.as_ref().map(|s| s.as_str().to_owned()),
-                    "rccs": rccs.id,
-                    "legal_representative": legal.id,
-                    "agent": agent.as_ref().map(|a| a.id),
-                    "terms": dossier.terms,
-                    "identity_verification": dossier.identity_verification,
+                &Actor::from(principal),
+                Event::RequestCreated(event::RequestCreated {
+                    request: request_id,
+                    kind: "initial".to_owned(),
+                    policy: policy.id.clone(),
+                    entity: entity.id,
+                    organization_identifier: entity.organization_identifier.clone(),
+                    siren: siren.as_str().to_owned(),
+                    siret: siret.as_ref().map(|s| s.as_str().to_owned()),
+                    rccs: rccs.id,
+                    legal_representative: legal.id,
+                    agent: agent.as_ref().map(|a| a.id),
+                    terms: snapshot(&dossier.terms)?,
+                    identity_verification: snapshot(&dossier.identity_verification)?,
                 }),
             )
             .await?;

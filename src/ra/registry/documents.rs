@@ -49,16 +49,15 @@ impl Registry {
         let sha256 = hex::encode(sealed.sha256);
         let index = self
             .journal(
-                "evidence.received",
-                &principal.id,
-                json!({
-                    "request": id,
-                    "document": document_id,
-                    "kind": kind.name(),
-                    "media_type": sealed.media_type.mime(),
-                    "size": sealed.size,
-                    "sha256": sha256,
-                    "retain_until": rfc3339(retain_until),
+                &Actor::from(principal),
+                Event::EvidenceReceived(event::EvidenceReceived {
+                    request: id,
+                    document: document_id,
+                    kind: kind.name().to_owned(),
+                    media_type: sealed.media_type.mime().to_owned(),
+                    size: sealed.size,
+                    sha256: sha256.clone(),
+                    retain_until: retain_until.into(),
                 }),
             )
             .await?;
@@ -142,9 +141,11 @@ impl Registry {
             )
             .await?;
         self.journal(
-            "evidence.read",
-            &principal.id,
-            json!({ "request": id, "document": document_id }),
+            &Actor::from(principal),
+            Event::EvidenceRead(event::EvidenceRead {
+                request: id,
+                document: document_id,
+            }),
         )
         .await?;
         Ok((record.media_type, content))
@@ -164,11 +165,15 @@ impl Registry {
         let acceptance = self.terms_acceptance(&policy, terms, principal, now)?;
         let index = self
             .journal(
-                "terms.accepted",
-                &principal.id,
-                json!({ "request": id, "policy": policy.id, "terms_oid": policy.terms.oid.to_string(),
-                        "version": acceptance.version, "sha256": acceptance.sha256,
-                        "accepted_at": rfc3339(now) }),
+                &Actor::from(principal),
+                Event::TermsAccepted(event::TermsAccepted {
+                    request: id,
+                    policy: policy.id.clone(),
+                    terms_oid: policy.terms.oid.to_string(),
+                    version: acceptance.version.clone(),
+                    sha256: acceptance.sha256.clone(),
+                    accepted_at: now.into(),
+                }),
             )
             .await?;
         dossier.terms = Some(acceptance);
@@ -217,10 +222,12 @@ impl Registry {
             .collect();
         let index = self
             .journal(
-                "identity.verified",
-                &principal.id,
-                json!({ "request": id, "verification": verification,
-                        "approvals_cleared": cleared }),
+                &Actor::from(principal),
+                Event::IdentityVerified(event::IdentityVerified {
+                    request: id,
+                    verification: snapshot(&verification)?,
+                    approvals_cleared: cleared,
+                }),
             )
             .await?;
         dossier.approvals.clear();
@@ -241,7 +248,7 @@ impl Registry {
     ) -> Result<RequestView, RaError> {
         let id = row.id;
         self.transition(
-            principal,
+            &Actor::from(principal),
             row,
             dossier,
             state,

@@ -35,7 +35,7 @@ impl Registry {
             })?;
         // The RCCS's request for his organisation is checked above: the one
         // place a client certificate is granted.
-        let grant = Grant::checked_rccs(principal.id.clone());
+        let grant = Grant::checked_rccs(Actor::from(principal));
         let issued = issuer
             .issue(
                 grant,
@@ -85,10 +85,13 @@ impl Registry {
         let entity = self.inner.store.registered_entity(person.entity_id).await?;
         let announced = self
             .journal(
-                "person.enrolment_sent",
-                &principal.id,
-                json!({ "person": person.id, "entity": person.entity_id, "role": person.role.name(),
-                    "expires": rfc3339(expires) }),
+                &Actor::from(principal),
+                Event::PersonEnrolmentSent(event::EnrolmentSent {
+                    person: person.id,
+                    entity: person.entity_id,
+                    role: person.role.name().to_owned(),
+                    expires: expires.into(),
+                }),
             )
             .await?;
         let notice = self
@@ -130,10 +133,14 @@ impl Registry {
         }
         let announced = self
             .journal(
-                "person.enrolled",
-                &principal.id,
-                json!({ "person": person.id, "entity": person.entity_id, "role": person.role.name(),
-                    "issuer": issuer, "subject": subject }),
+                &Actor::from(principal),
+                Event::PersonEnrolled(event::Enrolled {
+                    person: person.id,
+                    entity: person.entity_id,
+                    role: person.role.name().to_owned(),
+                    issuer: issuer.clone(),
+                    subject: subject.clone(),
+                }),
             )
             .await?;
         let mut change = RaChange::new().with(Effect::BindPerson {

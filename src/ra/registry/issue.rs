@@ -30,7 +30,7 @@ impl Registry {
         })?;
         // The lifecycle validated this request (its approvals are complete):
         // the one place a seal certificate is granted.
-        let grant = Grant::validated_request(format!("ra:{}", approvers.join("+")));
+        let grant = Grant::validated_request(approvers);
         let issued = issuer
             .issue(
                 grant,
@@ -49,10 +49,15 @@ impl Registry {
         let persons = self.inner.store.persons_of(row.entity_id).await?;
         let index = self
             .journal(
-                "request.moved",
-                "ra",
-                json!({ "request": id, "move": "issue", "from": "validated", "to": "issued",
-                        "serial": issued.serial, "certificate_journal_index": issued.journal_index }),
+                &Actor::Registry,
+                Event::RequestMoved(event::RequestMoved::Issued {
+                    request: id,
+                    step: "issue".to_owned(),
+                    from: RequestState::Validated.name().to_owned(),
+                    to: RequestState::Issued.name().to_owned(),
+                    serial: issued.serial.clone(),
+                    certificate_journal_index: issued.journal_index,
+                }),
             )
             .await?;
         let mut extra = Vec::new();
@@ -68,23 +73,13 @@ impl Registry {
                 },
             ));
         }
-        let system = Principal {
-            id: "ra".to_owned(),
-            entity: None,
-            method: AuthMethod::ClientCertificate {
-                sha256: String::new(),
-            },
-            roles: BTreeSet::new(),
-            strength: crate::auth::Strength::Strong,
-            staff: None,
-        };
         let row = RequestRow {
             certificate_serial: Some(issued.serial.clone()),
             credential_id: issued.credential_id,
             ..row
         };
         self.transition(
-            &system,
+            &Actor::Registry,
             row,
             dossier,
             RequestState::Validated,
@@ -193,11 +188,15 @@ impl Registry {
         let request_id = Uuid::new_v4();
         let index = self
             .journal(
-                "renewal.started",
-                &principal.id,
-                json!({ "request": request_id, "renews": serial, "policy": policy.id,
-                        "renewal_number": renewal_number, "identity_required": identity_required,
-                        "terms": dossier.terms }),
+                &Actor::from(principal),
+                Event::RenewalStarted(event::RenewalStarted {
+                    request: request_id,
+                    renews: serial.to_owned(),
+                    policy: policy.id.clone(),
+                    renewal_number,
+                    identity_required,
+                    terms: snapshot(&dossier.terms)?,
+                }),
             )
             .await?;
         let entity = store.registered_entity(certificate.entity_id).await?;

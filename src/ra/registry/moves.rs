@@ -120,16 +120,20 @@ impl Registry {
             .ok_or_else(|| RaError::Internal(format!("request {id} has no RCCS")))?;
         let mut extra = Vec::new();
         let serial = row.certificate_serial.clone();
-        let details = json!({
-            "request": id,
-            "move": attempted.name(),
-            "from": from.name(),
-            "to": to.name(),
-            "message": message,
-            "approvals": dossier.approvals.iter().map(|a| a.operator.clone()).collect::<Vec<_>>(),
-        });
+        let moved = event::RequestMoved::ByPerson {
+            request: id,
+            step: attempted.name().to_owned(),
+            from: from.name().to_owned(),
+            to: to.name().to_owned(),
+            message: message.clone(),
+            approvals: dossier
+                .approvals
+                .iter()
+                .map(|a| a.operator.clone())
+                .collect(),
+        };
         let index = self
-            .journal("request.moved", &principal.id, details)
+            .journal(&Actor::from(principal), Event::RequestMoved(moved))
             .await?;
         match (attempted, to) {
             (Move::Submit, _) => extra.push(self.notice(
@@ -172,9 +176,12 @@ impl Registry {
                 })?;
                 let accepted = self
                     .journal(
-                        "certificate.accepted",
-                        &principal.id,
-                        json!({ "request": id, "serial": serial, "credential": row.credential_id }),
+                        &Actor::from(principal),
+                        Event::CertificateAccepted(event::CertificateAccepted {
+                            request: id,
+                            serial: serial.clone(),
+                            credential: row.credential_id,
+                        }),
                     )
                     .await?;
                 tracing::debug!(journal_index = accepted, "certificate accepted");
@@ -207,7 +214,7 @@ impl Registry {
             _ => {}
         }
         self.transition(
-            principal,
+            &Actor::from(principal),
             row,
             dossier,
             from,
@@ -318,7 +325,7 @@ impl Registry {
     #[expect(clippy::too_many_arguments, reason = "the parts of one history event")]
     pub(super) async fn transition(
         &self,
-        principal: &Principal,
+        actor: &Actor,
         row: RequestRow,
         dossier: Dossier,
         from: RequestState,
@@ -349,7 +356,7 @@ impl Registry {
                     action: action.to_owned(),
                     from_state: from.name().to_owned(),
                     to_state: to.name().to_owned(),
-                    actor: principal.id.clone(),
+                    actor: actor.recorded(),
                     message,
                     journal_index: Some(index),
                     at: now,

@@ -93,7 +93,7 @@ impl Registry {
                 view = Some(RevocationView {
                     serial: r.serial.clone(),
                     reason: r.reason.clone(),
-                    reason_code: r.reason_code,
+                    reason_code: r.reason_code.map(Reason::code),
                     revoked_at: r.revoked_at,
                     requested_by: r.requested_by.clone(),
                     requester_role: r.requester_role.clone(),
@@ -145,26 +145,25 @@ impl Registry {
         let now = self.now();
         let index = self
             .journal(
-                "certificate.revoked",
-                &principal.id,
-                json!({
-                    "serial": serial,
-                    "certificate_sha256": certificate.sha256,
-                    "activation_credentials": activation_credentials,
-                    "entity": entity.id,
-                    "reason": reason.name(),
-                    "reason_code": reason.crl_reason_code(),
-                    "requester_role": role,
-                    "comment": comment,
-                    "invalidity_date": invalidity_date.map(rfc3339),
-                    "effective": rfc3339(now),
+                &Actor::from(principal),
+                Event::CertificateRevoked(event::CertificateRevoked {
+                    serial: serial.to_owned(),
+                    certificate_sha256: certificate.sha256.clone(),
+                    activation_credentials,
+                    entity: entity.id,
+                    reason: reason.name().to_owned(),
+                    reason_code: reason.crl_reason().map(Reason::code),
+                    requester_role: role.to_owned(),
+                    comment: comment.clone(),
+                    invalidity_date: invalidity_date.map(Into::into),
+                    effective: now.into(),
                 }),
             )
             .await?;
         let mut effects = vec![Effect::Revoke(Revocation {
             serial: serial.to_owned(),
             reason: reason.name().to_owned(),
-            reason_code: reason.crl_reason_code(),
+            reason_code: reason.crl_reason(),
             revoked_at: now,
             requested_by: principal.id.clone(),
             requester_role: role.to_owned(),
@@ -214,7 +213,7 @@ pub async fn revoke_all_for_ca_termination(
     store: &Store,
     journal: &Journal,
     message_id_domain: &str,
-    actor: &str,
+    actor: &Actor,
     now: OffsetDateTime,
 ) -> Result<Vec<String>, RaError> {
     let still_valid = store.still_valid_seal_certificates().await?;
@@ -223,16 +222,15 @@ pub async fn revoke_all_for_ca_termination(
     }
     let serials: Vec<String> = still_valid.iter().map(|c| c.serial.clone()).collect();
     let index = journal
-        .append(JournalEvent::new(
-            "certificates.revoked_for_ca_termination",
+        .append(
             actor,
-            json!({
-                "serials": serials,
-                "reason": CA_TERMINATION_REASON,
-                "crl_reason": "cessationOfOperation",
-                "effective": rfc3339(now),
+            Event::CertificatesRevokedForCaTermination(event::RevokedForTermination {
+                serials: serials.clone(),
+                reason: CA_TERMINATION_REASON.to_owned(),
+                crl_reason: "cessationOfOperation".to_owned(),
+                effective: now.into(),
             }),
-        ))
+        )
         .await?;
     let mut change = RaChange::new();
     let mut entities: std::collections::BTreeMap<Uuid, Vec<String>> = Default::default();
@@ -240,9 +238,9 @@ pub async fn revoke_all_for_ca_termination(
         change = change.with(Effect::Revoke(Revocation {
             serial: certificate.serial.clone(),
             reason: CA_TERMINATION_REASON.to_owned(),
-            reason_code: Some(5),
+            reason_code: Some(Reason::CessationOfOperation),
             revoked_at: now,
-            requested_by: actor.to_owned(),
+            requested_by: actor.recorded(),
             requester_role: "ca_admin".to_owned(),
             comment: Some("the issuing CA ends".to_owned()),
             journal_index: index,

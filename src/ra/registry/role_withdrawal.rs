@@ -2,11 +2,12 @@
 //! someone who does not represent it, a person who left): the write between
 //! its intent and its outcome in the journal.
 
-use serde_json::json;
 use uuid::Uuid;
 
 use super::{RaError, Registry, non_empty};
 use crate::auth::{Principal, Role};
+use crate::journal::event::{NotDone, RoleWithdrawal, RoleWithdrawn};
+use crate::journal::{Actor, Event};
 use crate::store::StoreError;
 use crate::store::ra::{Effect, Person, RaChange};
 
@@ -57,11 +58,17 @@ impl Registry {
                 "person {person_id} holds no role in the organisation"
             )));
         }
-        let details = json!({ "person": person.id, "entity": person.entity_id,
-                              "issuer": issuer, "subject": subject, "roles": roles,
-                              "reason": reason });
+        let withdrawal = RoleWithdrawal {
+            person: person.id,
+            entity: person.entity_id,
+            issuer: issuer.clone(),
+            subject: subject.clone(),
+            roles: roles.clone(),
+            reason: reason.to_string(),
+        };
+        let actor = Actor::from(principal);
         let intent = self
-            .journal("role.withdrawing", &principal.id, details.clone())
+            .journal(&actor, Event::RoleWithdrawing(withdrawal.clone()))
             .await?;
         let change = RaChange::new().with(Effect::WithdrawRoles {
             issuer,
@@ -69,17 +76,14 @@ impl Registry {
             entity_id: person.entity_id,
         });
         let written = self.commit(&change).await;
-        let (kind, outcome) = match &written {
-            Ok(()) => (
-                "role.withdrawn",
-                json!({ "intent": intent, "withdrawal": details }),
-            ),
-            Err(error) => (
-                "role.not_withdrawn",
-                json!({ "intent": intent, "reason": error.to_string() }),
-            ),
+        let outcome = match &written {
+            Ok(()) => Event::RoleWithdrawn(RoleWithdrawn { intent, withdrawal }),
+            Err(error) => Event::RoleNotWithdrawn(NotDone {
+                intent,
+                reason: error.to_string(),
+            }),
         };
-        if let Err(error) = self.journal(kind, &principal.id, outcome).await {
+        if let Err(error) = self.journal(&actor, outcome).await {
             // The intent is recorded; the outcome's absence says it is unknown.
             tracing::error!(%error, intent, "the outcome of a role withdrawal was not journaled");
         }

@@ -107,15 +107,14 @@ impl Registry {
         for document in store.evidence_due_for_purge(now).await? {
             let index = self
                 .journal(
-                    "evidence.purged",
-                    "sceau",
-                    json!({
-                        "request": document.request_id,
-                        "document": document.id,
-                        "kind": document.kind,
-                        "sha256": document.sha256,
-                        "uploaded_at": rfc3339(document.uploaded_at),
-                        "retain_until": rfc3339(document.retain_until),
+                    &Actor::Service,
+                    Event::EvidencePurged(event::EvidencePurged {
+                        request: document.request_id,
+                        document: document.id,
+                        kind: document.kind.clone(),
+                        sha256: document.sha256.clone(),
+                        uploaded_at: document.uploaded_at.into(),
+                        retain_until: document.retain_until.into(),
                     }),
                 )
                 .await?;
@@ -179,19 +178,18 @@ pub async fn destroy_retired_seal_keys(
             .map_err(|e| RaError::Internal(format!("destroying key {id}: {e}")))?;
         let expired = !key.revoked;
         let index = journal
-            .append(JournalEvent::new(
-                "key.destroyed",
-                "sceau",
-                json!({
-                    "credential": key.credential_id,
-                    "serial": key.serial,
-                    "key_id": id.to_string(),
-                    "key_label": key.key.key_label,
-                    "token": key.key.token_role.name(),
-                    "reason": if expired { "expired" } else { "revoked" },
-                    "not_after": key.not_after.map(rfc3339),
+            .append(
+                &Actor::Service,
+                Event::KeyDestroyed(event::KeyDestroyed {
+                    credential: key.credential_id,
+                    serial: key.serial.clone(),
+                    key_id: id.to_string(),
+                    key_label: key.key.key_label.clone(),
+                    token: key.key.token_role.name().to_owned(),
+                    reason: if expired { "expired" } else { "revoked" }.to_owned(),
+                    not_after: key.not_after.map(Into::into),
                 }),
-            ))
+            )
             .await?;
         store
             .mark_key_destroyed(key.credential_id, expired, index, now)
