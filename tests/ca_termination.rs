@@ -233,7 +233,9 @@ async fn scenario(softhsm: &SoftHsm, db: &TestDb) {
     store
         .apply_ra_change(&change, "sceau.invalid", earlier)
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     let active = store.active_ca_certificates().await.unwrap();
     let record = |purpose: &str| {
         active

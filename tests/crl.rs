@@ -85,7 +85,9 @@ async fn revoke(state: &AppState, serial: &str, reason_code: Option<Reason>) {
         .store
         .apply_ra_change(&change, "sceau.test", now)
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
 }
 
 fn listed_serials(der: &[u8]) -> Vec<String> {

@@ -113,7 +113,9 @@ async fn revoke(
         .store
         .apply_ra_change(&change, "sceau.invalid", now)
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     now
 }
 

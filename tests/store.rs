@@ -241,7 +241,9 @@ async fn the_status_generation_moves_with_every_status_change(db: TestDb) {
     store
         .apply_ra_change(&unrelated, "sceau.invalid", now)
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert_eq!(
         store.status_generation().await.unwrap(),
         issued,
@@ -263,7 +265,9 @@ async fn the_status_generation_moves_with_every_status_change(db: TestDb) {
     store
         .apply_ra_change(&revocation, "sceau.invalid", now)
         .await
-        .unwrap();
+        .unwrap()
+        .settled()
+        .await;
     assert!(
         asked.elapsed() >= store.status_lease(),
         "a revocation returned before the status lease ran out"

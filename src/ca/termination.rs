@@ -326,7 +326,9 @@ impl Terminator<'_> {
                     Some(Reason::CessationOfOperation),
                     revoked_at,
                 )
-                .await?;
+                .await?
+                .settled()
+                .await;
         }
         let revoked = record.certificates_revoked.unwrap_or(0)
             + u64::try_from(seal.len() + services.len()).unwrap_or(u64::MAX);
@@ -375,7 +377,9 @@ impl Terminator<'_> {
                         Some(Reason::CessationOfOperation),
                         self.clock.now().into(),
                     )
-                    .await?;
+                    .await?
+                    .settled()
+                    .await;
                 let published = crl::publish_arl(
                     store,
                     self.journal,
@@ -531,7 +535,11 @@ impl Terminator<'_> {
             sha256: hex::encode(digest.finalize()),
         }))
         .await?;
-        self.store.insert_final_ocsp_responses(&responses).await?;
+        self.store
+            .insert_final_ocsp_responses(&responses)
+            .await?
+            .settled()
+            .await;
         self.store
             .record_termination_step(&ca.serial, TerminationStep::FinalOcspResponses(count))
             .await?;

@@ -430,11 +430,18 @@ impl Registry {
         }
         intents.sort_unstable();
         intents.dedup();
-        let written = self
+        let written = match self
             .inner
             .store
             .apply_ra_change(change, &self.inner.message_id_domain, self.now())
-            .await;
+            .await
+        {
+            Ok(status) => {
+                status.settled().await;
+                Ok(())
+            }
+            Err(error) => Err(error),
+        };
         if !intents.is_empty() {
             let outcome = match &written {
                 Ok(()) => Event::RaApplied(event::RaApplied {

@@ -58,6 +58,33 @@ pub struct StatusRead {
     pub statuses: Vec<CertificateStatus>,
 }
 
+/// A change of certificate status committed but not done yet: until the
+/// status lease has passed, an instance may still answer from a status
+/// generation it read before the commit (an OCSP "good" for a certificate
+/// just revoked). The caller settles it before saying the change is done.
+#[derive(Debug)]
+#[must_use = "a status change is done only once settled: `.settled().await` before saying so"]
+pub struct StatusChange {
+    lease: Duration,
+}
+
+impl StatusChange {
+    /// A change that touched no certificate status: nothing to wait for.
+    pub(crate) fn none() -> Self {
+        Self {
+            lease: Duration::ZERO,
+        }
+    }
+
+    /// Waits out the status lease: by then no instance still relies on a
+    /// generation read before the commit.
+    pub async fn settled(self) {
+        if !self.lease.is_zero() {
+            tokio::time::sleep(self.lease).await;
+        }
+    }
+}
+
 const GENERATION: &str = "SELECT value FROM status_generation WHERE id = 1";
 
 impl Store {
@@ -67,12 +94,10 @@ impl Store {
         self.status_lease
     }
 
-    /// Waits out the status lease. Called after committing a revocation and
-    /// before saying it is done: by then no instance still relies on a
-    /// generation read before the commit.
-    pub async fn settle_status_change(&self) {
-        if !self.status_lease.is_zero() {
-            tokio::time::sleep(self.status_lease).await;
+    /// A status change just committed, to settle before it is said done.
+    pub(crate) fn status_changed(&self) -> StatusChange {
+        StatusChange {
+            lease: self.status_lease,
         }
     }
 

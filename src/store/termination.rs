@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::crl::CLIENT_AUTH_POLICY;
 use super::entities::parse_uuid;
-use super::status::SerialStatus;
+use super::status::{SerialStatus, StatusChange};
 use super::{Store, StoreError, from_micros, on_pool, seq_from_sql, seq_to_sql, to_micros};
 use crate::revocation::Reason;
 
@@ -286,7 +286,7 @@ impl Store {
         issuer: &str,
         reason_code: Option<Reason>,
         at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<StatusChange, StoreError> {
         let sql = "INSERT INTO ca_revocations (serial, issuer, reason_code, revoked_at) \
                    VALUES ($1, $2, $3, $4) ON CONFLICT (serial) DO NOTHING";
         on_pool!(self, |pool| {
@@ -303,8 +303,7 @@ impl Store {
             tx.commit().await?;
         });
         // Done only once no instance can answer OCSP "good" for them.
-        self.settle_status_change().await;
-        Ok(())
+        Ok(self.status_changed())
     }
 
     /// Every certificate the issuing CA issued (seal certificates in state
@@ -337,7 +336,7 @@ impl Store {
     pub async fn insert_final_ocsp_responses(
         &self,
         responses: &[FinalOcspResponse],
-    ) -> Result<(), StoreError> {
+    ) -> Result<StatusChange, StoreError> {
         let delete = "DELETE FROM final_ocsp_responses WHERE serial = $1 AND hash_algorithm = $2";
         let insert = "INSERT INTO final_ocsp_responses (serial, hash_algorithm, ca_serial, der, \
                       produced_at) VALUES ($1, $2, $3, $4, $5)";
@@ -361,8 +360,7 @@ impl Store {
             tx.commit().await?;
         });
         // Done only once every instance answers with them.
-        self.settle_status_change().await;
-        Ok(())
+        Ok(self.status_changed())
     }
 
     /// The final OCSP response for `serial` with a CertID hashed by `hash_algorithm`.

@@ -271,6 +271,8 @@ pub async fn revoke_all_for_ca_termination(
     }
     store
         .apply_ra_change(&change, message_id_domain, now)
-        .await?;
+        .await?
+        .settled()
+        .await;
     Ok(serials)
 }

@@ -1,6 +1,7 @@
 //! An RA change written: each effect inside one transaction, on either backend.
 
 use super::*;
+use crate::store::status::StatusChange;
 
 /// Writes one effect inside the open transaction `$tx` (a macro: the
 /// transaction types differ per backend).
@@ -345,7 +346,7 @@ impl Store {
         change: &RaChange,
         message_id_domain: &str,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<StatusChange, StoreError> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             for effect in &change.effects {
@@ -354,13 +355,14 @@ impl Store {
             tx.commit().await?;
         });
         // A revocation is done only once no instance can answer OCSP "good" for it.
-        if change
+        let revokes = change
             .effects
             .iter()
-            .any(|effect| matches!(effect, Effect::Revoke(_)))
-        {
-            self.settle_status_change().await;
-        }
-        Ok(())
+            .any(|effect| matches!(effect, Effect::Revoke(_)));
+        Ok(if revokes {
+            self.status_changed()
+        } else {
+            StatusChange::none()
+        })
     }
 }
