@@ -57,13 +57,13 @@ run: run-deps build ## build and serve the development instance (tokens and CA m
 	SOFTHSM2_CONF=$(CURDIR)/$(HSM_DIR)/softhsm2.conf $(SCEAU) serve --config $(DEV_CONFIG)
 
 test: deps deps-check postgres ## fmt, clippy, unit and integration tests (SQLite and PostgreSQL)
-	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
 	@mkdir -p $(dir $(TEST_LOG))
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
 	SCEAU_TEST_DATABASE_URL=$(TEST_DATABASE_URL) \
 	$(if $(CI),SCEAU_REQUIRE_PG=1) \
-	cargo test --all-targets 2>&1 | tee $(TEST_LOG)
+	cargo test --workspace --all-targets 2>&1 | tee $(TEST_LOG)
 	@if [ -n "$(CI)" ]; then \
 	  if grep -Eq 'test .*_on_postgres.* \.\.\. ok' $(TEST_LOG); then \
 	    echo "PostgreSQL suite ran: $$(grep -Ec 'test .*_on_postgres.* \.\.\. ok' $(TEST_LOG)) test(s) passed"; \
@@ -81,8 +81,8 @@ build: ## compile the service (debug)
 	cargo build
 
 lint: ## formatting and clippy, warnings as errors
-	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
 
 bench: deps postgres ## journal appends/s; certificates issued/s against raw HSM rates; OCSP load; seals
 	SCEAU_TEST_DATABASE_URL=$(TEST_DATABASE_URL) cargo bench --bench journal

@@ -7,9 +7,6 @@
 pub mod cades;
 pub mod digests;
 pub mod pades;
-mod pdf_file;
-mod pdf_patch;
-mod pdf_syntax;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -326,11 +323,11 @@ pub const PDF_MEMORY_FACTOR: usize = 4;
 
 /// What sealing a PDF of `size` bytes reserves: `PDF_MEMORY_FACTOR` times its
 /// size, and the floor its cross-reference index and an inflated stream may
-/// always take, however small the file (`pdf_file::row_budget`).
+/// always take, however small the file (`sceau_pdf::row_budget`).
 pub fn pdf_reservation(size: usize) -> usize {
     size.saturating_mul(PDF_MEMORY_FACTOR)
-        .saturating_add(pdf_file::INDEX_FLOOR_BYTES)
-        .saturating_add(pdf_file::DECODED_FLOOR_BYTES)
+        .saturating_add(sceau_pdf::INDEX_FLOOR_BYTES)
+        .saturating_add(sceau_pdf::DECODED_FLOOR_BYTES)
 }
 /// The same for CAdES: the content, its copy for the signing task, and an
 /// enveloping CMS that holds it once more.

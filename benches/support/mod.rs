@@ -2,6 +2,7 @@
 //! settings over them. SoftHSM reads its configuration once per process, so a
 //! bench makes its tokens and re-runs itself with SOFTHSM2_CONF pointing at
 //! them.
+#![expect(unreachable_pub, reason = "helpers shared by the bench binaries")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

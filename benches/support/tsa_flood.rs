@@ -7,18 +7,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Tasks posting time-stamp requests, each at its share of [`FLOOD_RATE`].
-pub const FLOODERS: usize = 16;
+pub(crate) const FLOODERS: usize = 16;
 /// Time-stamp requests per second, all flooders together: twenty times what
 /// the TSA's bucket grants (50/s), and more signatures per second than the
 /// HSM of a 2-core machine makes without one. A closed loop as fast as the
 /// answers come would measure how the machine shares its cores between the
 /// flooder and the probes rather than what the bucket spares.
-pub const FLOOD_RATE: u64 = 1_000;
+pub(crate) const FLOOD_RATE: u64 = 1_000;
 /// Tasks asking the cached OCSP answer, one request at a time each.
-pub const PROBES: usize = 4;
+pub(crate) const PROBES: usize = 4;
 
 /// One instance's figures.
-pub struct Report {
+pub(crate) struct Report {
     label: String,
     idle: Percentiles,
     flooded: Percentiles,
@@ -108,7 +108,7 @@ async fn probe(client: &reqwest::Client, url: &str, run_for: Duration) -> Percen
 }
 
 /// Idle, then flooded: the cached OCSP latency at `base`.
-pub async fn measure(label: &str, base: &str, path: &str, load: Option<Duration>) -> Report {
+pub(crate) async fn measure(label: &str, base: &str, path: &str, load: Option<Duration>) -> Report {
     let run_for = load.unwrap_or(Duration::from_millis(300));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))

@@ -66,7 +66,7 @@ impl TileReader<'_> {
 
     /// The RFC 9162 inclusion proof of leaf `index` in the tree of `size`
     /// leaves, from the leaf up.
-    pub async fn inclusion_proof(
+    pub(super) async fn inclusion_proof(
         &mut self,
         index: u64,
         size: u64,

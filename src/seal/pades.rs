@@ -14,9 +14,9 @@ use lopdf::{Dictionary, Object, ObjectId, StringFormat};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::pdf_file::{PdfFile, ReadError, Revision};
 use super::{Level, SealError, SealKeys, Sealer, TimeStamper};
 use crate::auth::Principal;
+use sceau_pdf::{PdfFile, ReadError, Revision};
 
 mod appearance;
 mod document;

@@ -4,6 +4,9 @@
 #![allow(dead_code, unused_imports, unused_macros)]
 // Test helpers fail loudly: an unwrap here is an assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// `pub` here means "for the test binaries", which reach the helpers through
+// their private `mod support`: every binary has some of them unreachable.
+#![expect(unreachable_pub, reason = "helpers shared by the test binaries")]
 
 pub mod app;
 pub mod back_office;

@@ -10,13 +10,13 @@ use flate2::write::ZlibEncoder;
 /// Rows of one section of the cross-reference row bomb: five sections stay
 /// under the 8,388,608 object numbers a PDF may use, so only the count of
 /// rows betrays them.
-pub const BOMB_ROWS: usize = 1_600_000;
+pub(crate) const BOMB_ROWS: usize = 1_600_000;
 /// Rows of one section as the reproduced bomb had them (4 MiB): five
 /// sections name more objects than a PDF may hold.
-pub const REPRODUCED_BOMB_ROWS: usize = 4 << 20;
+pub(crate) const REPRODUCED_BOMB_ROWS: usize = 4 << 20;
 
 /// `n` bytes of `byte`, zlib-compressed without holding them.
-pub fn deflate_repeated(byte: u8, n: usize) -> Vec<u8> {
+pub(crate) fn deflate_repeated(byte: u8, n: usize) -> Vec<u8> {
     let mut encoder = ZlibEncoder::new(Vec::new(), Compression::best());
     let chunk = vec![byte; 1 << 16];
     let mut left = n;
@@ -108,7 +108,7 @@ fn deflate_repeated_rows(rows: &[u8]) -> Vec<u8> {
 /// Five cross-reference streams of `/W [1 0 0]`, each `rows` one-byte rows
 /// (all "in use at offset 0") over its own `/Index` range, chained by
 /// `/Prev`: about 4 KB per section for 4 MiB rows.
-pub fn xref_row_bomb(rows: usize) -> Vec<u8> {
+pub(crate) fn xref_row_bomb(rows: usize) -> Vec<u8> {
     let mut w = Writer::new();
     let first_section = w.xref_stream(4, &[], "");
     let mut previous = first_section;
@@ -128,7 +128,7 @@ pub fn xref_row_bomb(rows: usize) -> Vec<u8> {
 
 /// An object stream whose one object is followed by `decoded` bytes of
 /// spaces, about 1000 times smaller compressed.
-pub fn object_stream_bomb(decoded: usize) -> Vec<u8> {
+pub(crate) fn object_stream_bomb(decoded: usize) -> Vec<u8> {
     let mut w = Writer::new();
     let header = b"5 0 ";
     let mut encoder = ZlibEncoder::new(Vec::new(), Compression::best());
@@ -156,7 +156,7 @@ pub fn object_stream_bomb(decoded: usize) -> Vec<u8> {
 
 /// A cross-reference stream whose rows are followed by `decoded` bytes of
 /// zeros: a 1000:1 deflate stream where the reader expects a few rows.
-pub fn deflate_ratio_bomb(decoded: usize) -> Vec<u8> {
+pub(crate) fn deflate_ratio_bomb(decoded: usize) -> Vec<u8> {
     let mut w = Writer::new();
     let at = w.bytes.len();
     let mut rows = Vec::new();
@@ -190,7 +190,7 @@ pub fn deflate_ratio_bomb(decoded: usize) -> Vec<u8> {
 
 /// A cross-reference stream declaring `/Size` 2^31 - 1, with `/Index`
 /// ranges near the top: object numbers no file of this size can hold.
-pub fn huge_size_bomb() -> Vec<u8> {
+pub(crate) fn huge_size_bomb() -> Vec<u8> {
     let mut w = Writer::new();
     let previous = w.xref_stream(4, &[], "");
     let data = deflate_repeated_rows(&[1u8; 3]);
@@ -204,7 +204,7 @@ pub fn huge_size_bomb() -> Vec<u8> {
 
 /// A sound file of the same make (catalog, page, one cross-reference
 /// stream), padded to about `size` bytes with a comment: the control.
-pub fn sound_file(size: usize) -> Vec<u8> {
+pub(crate) fn sound_file(size: usize) -> Vec<u8> {
     let mut w = Writer::new();
     let padding = size.saturating_sub(600);
     let mut filler = Vec::with_capacity(padding + 64);

@@ -13,8 +13,8 @@ use std::rc::Rc;
 
 use lopdf::{Dictionary, Object, ObjectId};
 
-use super::pdf_patch::patched;
-use super::pdf_syntax::{Body, Inflate, Reader, inflates, is_flate};
+use crate::patch::patched;
+use crate::syntax::{Body, Inflate, Reader, inflates, is_flate};
 
 mod revision;
 pub use revision::Revision;

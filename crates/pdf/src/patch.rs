@@ -6,10 +6,10 @@
 
 use lopdf::Object;
 
-use super::pdf_syntax::{MAX_DEPTH, Reader};
+use crate::syntax::{MAX_DEPTH, Reader};
 
 /// `new` written over `original`, which `raw` is the written form of.
-pub fn patched(raw: &[u8], original: &Object, new: &Object) -> Result<Vec<u8>, String> {
+pub(crate) fn patched(raw: &[u8], original: &Object, new: &Object) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(raw.len() + 64);
     write_patched(&mut out, raw, original, new, 0)?;
     Ok(out)

@@ -11,7 +11,7 @@ use lopdf::{Dictionary, Object, StringFormat};
 mod values;
 
 /// Dictionary and array nesting in one object.
-pub const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// Character classes (§7.2.2), looked up rather than compared: the whole
 /// file goes through these when it is checked.
@@ -56,7 +56,7 @@ fn is_regular(byte: u8) -> bool {
 
 /// One entry of a classic cross-reference subsection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableEntry {
+pub(crate) struct TableEntry {
     pub number: u32,
     pub generation: u16,
     /// The object's offset when in use; `None` for a free entry.
@@ -65,7 +65,7 @@ pub struct TableEntry {
 
 /// How an indirect object's body ends.
 #[derive(Debug)]
-pub enum Body {
+pub(crate) enum Body {
     /// `endobj` after the value.
     Value(Object),
     /// A stream: its dictionary (empty when not building), its /Length as
@@ -82,7 +82,7 @@ pub enum Body {
 /// where the key as written starts, where its value starts, and where the
 /// value ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntrySpan {
+pub(crate) struct EntrySpan {
     pub key: Vec<u8>,
     pub key_start: usize,
     pub value_start: usize,
@@ -91,7 +91,7 @@ pub struct EntrySpan {
 
 /// A cursor over the file. With `build` false it only validates, and the
 /// values it returns are `Null` placeholders (no allocation per object).
-pub struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     pub pdf: &'a [u8],
     pub at: usize,
     pub build: bool,
@@ -106,7 +106,7 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// A reader at `at`, or at the end when `at` lies past it (an offset
     /// read from the file may point anywhere).
-    pub fn new(pdf: &'a [u8], at: usize, build: bool) -> Self {
+    pub(crate) fn new(pdf: &'a [u8], at: usize, build: bool) -> Self {
         Self {
             pdf,
             at: at.min(pdf.len()),
@@ -125,12 +125,12 @@ impl<'a> Reader<'a> {
         self.pdf.get(self.at).copied()
     }
 
-    pub fn rest(&self) -> &'a [u8] {
+    pub(crate) fn rest(&self) -> &'a [u8] {
         self.pdf.get(self.at..).unwrap_or_default()
     }
 
     /// Skips white space and comments.
-    pub fn skip_white(&mut self) {
+    pub(crate) fn skip_white(&mut self) {
         while let Some(byte) = self.peek() {
             if is_white(byte) {
                 self.at += 1;
@@ -145,7 +145,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `word` here, followed by white space, a delimiter or the end.
-    pub fn keyword(&mut self, word: &[u8]) -> bool {
+    pub(crate) fn keyword(&mut self, word: &[u8]) -> bool {
         let rest = self.rest();
         let ends = rest
             .get(word.len())
@@ -159,7 +159,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An unsigned decimal integer after optional white space.
-    pub fn unsigned(&mut self) -> Option<usize> {
+    pub(crate) fn unsigned(&mut self) -> Option<usize> {
         self.skip_white();
         let start = self.at;
         while self.peek().is_some_and(|b| b.is_ascii_digit()) {
@@ -169,7 +169,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `N G obj`: the object number and generation.
-    pub fn object_header(&mut self) -> Option<(usize, usize)> {
+    pub(crate) fn object_header(&mut self) -> Option<(usize, usize)> {
         let number = self.unsigned()?;
         let generation = self.unsigned()?;
         self.skip_white();
@@ -179,7 +179,7 @@ impl<'a> Reader<'a> {
     /// The indirect object `number` (and `generation`, when the caller knows
     /// it) at this offset: its header, its value, then `endobj`, or a
     /// stream dictionary and `stream` and its end of line.
-    pub fn indirect_object(
+    pub(crate) fn indirect_object(
         &mut self,
         number: u32,
         generation: Option<u16>,
@@ -224,7 +224,7 @@ impl<'a> Reader<'a> {
 
     /// Stream data of `length` bytes at `data_at`, then an optional end of
     /// line and `endstream`; the data.
-    pub fn stream_data(
+    pub(crate) fn stream_data(
         pdf: &'a [u8],
         number: u32,
         data_at: usize,
@@ -247,7 +247,7 @@ impl<'a> Reader<'a> {
     /// The subsections of a classic section: `first count` on a line, then
     /// `count` entries of exactly 20 bytes, `nnnnnnnnnn ggggg n` and a
     /// two-byte end of line.
-    pub fn xref_entries(&mut self) -> Result<Vec<TableEntry>, String> {
+    pub(crate) fn xref_entries(&mut self) -> Result<Vec<TableEntry>, String> {
         let mut entries = Vec::new();
         loop {
             self.skip_white();
@@ -302,7 +302,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A dictionary (`<<` here); built when the reader builds.
-    pub fn dictionary(&mut self, depth: usize) -> Result<Dictionary, String> {
+    pub(crate) fn dictionary(&mut self, depth: usize) -> Result<Dictionary, String> {
         let start = self.at;
         if !self.rest().starts_with(b"<<") {
             return Err(format!("no dictionary at {start}"));
@@ -361,7 +361,7 @@ impl<'a> Reader<'a> {
 
     /// The entries of the dictionary here (`<<`), as spans of the bytes,
     /// in the order written; the reader ends past its `>>`.
-    pub fn dictionary_spans(&mut self) -> Result<Vec<EntrySpan>, String> {
+    pub(crate) fn dictionary_spans(&mut self) -> Result<Vec<EntrySpan>, String> {
         let start = self.at;
         if !self.rest().starts_with(b"<<") {
             return Err(format!("no dictionary at {start}"));
@@ -432,7 +432,7 @@ impl<'a> Reader<'a> {
 }
 
 /// An unsigned decimal number of ASCII digits, if it fits.
-pub fn decimal(digits: &[u8]) -> Option<usize> {
+pub(crate) fn decimal(digits: &[u8]) -> Option<usize> {
     if digits.is_empty() {
         return None;
     }
@@ -472,7 +472,7 @@ fn decode_name(raw: &[u8]) -> Vec<u8> {
 
 /// Why a zlib stream was not inflated.
 #[derive(Debug)]
-pub enum Inflate {
+pub(crate) enum Inflate {
     /// It would inflate to more than the limit: stopped there.
     TooLarge { limit: usize },
     /// It is damaged, or its checksum is wrong.
@@ -483,7 +483,7 @@ pub enum Inflate {
 /// sound checksum (the output is dropped as it comes, and no more than
 /// `limit` + 1 bytes are ever produced). lopdf inflates without the check;
 /// other readers stop at a bad one.
-pub fn inflates(data: &[u8], limit: usize) -> Result<(), Inflate> {
+pub(crate) fn inflates(data: &[u8], limit: usize) -> Result<(), Inflate> {
     use std::io::Read as _;
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     let produced = std::io::copy(
@@ -499,7 +499,7 @@ pub fn inflates(data: &[u8], limit: usize) -> Result<(), Inflate> {
 }
 
 /// Whether a stream dictionary's only filter is FlateDecode.
-pub fn is_flate(dict: &Dictionary) -> bool {
+pub(crate) fn is_flate(dict: &Dictionary) -> bool {
     match dict.get(b"Filter") {
         Ok(Object::Name(name)) => name == b"FlateDecode",
         Ok(Object::Array(filters)) => {

@@ -13,7 +13,7 @@ pub struct Revision<'f, 'a> {
     file: &'f PdfFile<'a>,
     objects: BTreeMap<u32, (u16, Object)>,
     /// The numbers of the file's own objects that `set` replaces: written
-    /// over their bytes as read (`pdf_patch`).
+    /// over their bytes as read (`crate::patch`).
     replaced: HashSet<u32>,
     next: u32,
 }

@@ -5,7 +5,7 @@ use super::*;
 
 impl<'a> Reader<'a> {
     /// Any value; a number followed by `G R` reads as a reference.
-    pub fn value(&mut self, depth: usize) -> Result<Object, String> {
+    pub(crate) fn value(&mut self, depth: usize) -> Result<Object, String> {
         let start = self.at;
         match self.peek() {
             None => Err("the file ends inside a value".to_owned()),
