@@ -24,6 +24,7 @@ pub mod identity;
 pub mod journal;
 pub mod notices;
 pub mod ra;
+mod rows;
 pub mod seals;
 pub mod serials;
 pub mod status;

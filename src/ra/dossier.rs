@@ -10,7 +10,8 @@ use uuid::Uuid;
 use super::request::{Move, RequestState};
 use crate::pki::issuance::DeviceEvidence;
 use crate::revocation::Reason;
-use crate::store::ra::{Person, RegisteredEntity, RequestEvent};
+use crate::store::entities::Entity;
+use crate::store::ra::{Person, RequestEvent};
 
 /// How the applicant's identity was verified (seed 000 §8).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,8 +123,8 @@ pub struct DeclaredOrganisation {
 
 impl DeclaredOrganisation {
     /// `entity` as this application declares it.
-    pub fn over(&self, entity: &RegisteredEntity) -> RegisteredEntity {
-        RegisteredEntity {
+    pub fn over(&self, entity: &Entity) -> Entity {
+        Entity {
             legal_name: self.legal_name.clone(),
             siret: self.siret.clone(),
             legal_form: Some(self.legal_form.clone()),
@@ -378,7 +379,7 @@ pub struct RequestView {
     pub version: i64,
     /// The moves the caller may make now.
     pub allowed_moves: Vec<Move>,
-    pub entity: RegisteredEntity,
+    pub entity: Entity,
     pub persons: PersonsView,
     pub seal_name: String,
     pub validity_days: Option<u32>,

@@ -46,10 +46,11 @@ use crate::pki::signing::Grant;
 use crate::revocation::Reason;
 use crate::store::certificates::IssuedCertificate;
 use crate::store::entities::CredentialStatus;
+use crate::store::entities::Entity;
 use crate::store::notices::{NewNotice, SECRET_PLACEHOLDER, secret_context};
 use crate::store::ra::{
-    Effect, Enrolment, EvidenceRow, Person, PersonRole, RaChange, RegisteredEntity, RequestEvent,
-    RequestRow, RequestScope, Revocation,
+    Effect, Enrolment, EvidenceRow, Person, PersonRole, RaChange, RequestEvent, RequestRow,
+    RequestScope, Revocation,
 };
 use crate::store::{Store, StoreError};
 
@@ -83,7 +84,7 @@ pub struct RequestPage {
 
 /// An organisation and its people, as a request's view shows them.
 struct Organisation {
-    entity: RegisteredEntity,
+    entity: Entity,
     persons: Vec<Person>,
 }
 

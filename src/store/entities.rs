@@ -1,15 +1,16 @@
 //! Entities (the organisations that hold seals) and their seal credentials: the key
 //! reference in the HSM, the certificate, and the credential's status.
 
-use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::rows::read;
 use super::{Store, StoreError, from_micros, on_pool, to_micros};
 use crate::config::TokenRole;
 
-/// An organisation registered for seals.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An organisation registered for seals: the one model of the `entities`
+/// table. The registry details are those the RA records with an application.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Entity {
     pub id: Uuid,
     pub legal_name: String,
@@ -17,7 +18,85 @@ pub struct Entity {
     pub organization_identifier: String,
     /// ISO 3166-1 alpha-2 country code.
     pub country: String,
+    pub siren: Option<String>,
+    pub siret: Option<String>,
+    pub legal_form: Option<String>,
+    pub street: Option<String>,
+    pub postal_code: Option<String>,
+    pub city: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// An `entities` row as stored.
+#[derive(sqlx::FromRow)]
+pub(super) struct EntityRow {
+    id: String,
+    legal_name: String,
+    organization_identifier: String,
+    country: String,
+    siren: Option<String>,
+    siret: Option<String>,
+    legal_form: Option<String>,
+    street: Option<String>,
+    postal_code: Option<String>,
+    city: Option<String>,
+    created_at: i64,
+}
+
+impl TryFrom<EntityRow> for Entity {
+    type Error = StoreError;
+
+    fn try_from(row: EntityRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: parse_uuid(&row.id)?,
+            legal_name: row.legal_name,
+            organization_identifier: row.organization_identifier,
+            country: row.country,
+            siren: row.siren,
+            siret: row.siret,
+            legal_form: row.legal_form,
+            street: row.street,
+            postal_code: row.postal_code,
+            city: row.city,
+            created_at: from_micros(row.created_at)?,
+        })
+    }
+}
+
+/// A `seal_credentials` row as stored.
+#[derive(sqlx::FromRow)]
+struct CredentialRow {
+    id: String,
+    entity_id: String,
+    token_role: String,
+    key_id: String,
+    key_label: String,
+    certificate: Option<Vec<u8>>,
+    status: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<CredentialRow> for SealCredential {
+    type Error = StoreError;
+
+    fn try_from(row: CredentialRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: parse_uuid(&row.id)?,
+            entity_id: parse_uuid(&row.entity_id)?,
+            key: KeyReference {
+                token_role: parse_role(&row.token_role)?,
+                key_id: hex::decode(&row.key_id)
+                    .map_err(|e| StoreError::Corrupt(format!("key id {:?}: {e}", row.key_id)))?,
+                key_label: row.key_label,
+            },
+            certificate: row.certificate,
+            status: CredentialStatus::parse(&row.status)?,
+            created_at: from_micros(row.created_at)?,
+            updated_at: from_micros(row.updated_at)?,
+        })
+    }
 }
 
 /// What a caller supplies to register an entity.
@@ -95,44 +174,10 @@ pub(super) fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("id {text:?}: {e}")))
 }
 
-const ENTITY_COLUMNS: &str = "id, legal_name, organization_identifier, country, created_at";
+pub(super) const ENTITY_COLUMNS: &str = "id, legal_name, organization_identifier, country, siren, \
+                                         siret, legal_form, street, postal_code, city, created_at";
 const CREDENTIAL_COLUMNS: &str = "id, entity_id, token_role, key_id, key_label, certificate, \
                                   status, created_at, updated_at";
-
-/// Reads an entity from a row of either backend (a macro: the row types differ).
-macro_rules! entity_from_row {
-    ($row:expr) => {{
-        let row = $row;
-        Entity {
-            id: parse_uuid(&row.try_get::<String, _>(0)?)?,
-            legal_name: row.try_get(1)?,
-            organization_identifier: row.try_get(2)?,
-            country: row.try_get(3)?,
-            created_at: from_micros(row.try_get(4)?)?,
-        }
-    }};
-}
-
-macro_rules! credential_from_row {
-    ($row:expr) => {{
-        let row = $row;
-        let key_id: String = row.try_get(3)?;
-        SealCredential {
-            id: parse_uuid(&row.try_get::<String, _>(0)?)?,
-            entity_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
-            key: KeyReference {
-                token_role: parse_role(&row.try_get::<String, _>(2)?)?,
-                key_id: hex::decode(&key_id)
-                    .map_err(|e| StoreError::Corrupt(format!("key id {key_id:?}: {e}")))?,
-                key_label: row.try_get(4)?,
-            },
-            certificate: row.try_get(5)?,
-            status: CredentialStatus::parse(&row.try_get::<String, _>(6)?)?,
-            created_at: from_micros(row.try_get(7)?)?,
-            updated_at: from_micros(row.try_get(8)?)?,
-        }
-    }};
-}
 
 impl Store {
     /// Registers an entity; `Conflict` when its organisation identifier is already known.
@@ -146,11 +191,18 @@ impl Store {
             legal_name: new.legal_name.clone(),
             organization_identifier: new.organization_identifier.clone(),
             country: new.country.clone(),
+            siren: None,
+            siret: None,
+            legal_form: None,
+            street: None,
+            postal_code: None,
+            city: None,
             created_at: from_micros(to_micros(now))?,
         };
-        let sql = format!("INSERT INTO entities ({ENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
+        let sql = "INSERT INTO entities (id, legal_name, organization_identifier, country, \
+                   created_at) VALUES ($1, $2, $3, $4, $5)";
         on_pool!(self, |pool| {
-            sqlx::query(&sql)
+            sqlx::query(sql)
                 .bind(entity.id.to_string())
                 .bind(&entity.legal_name)
                 .bind(&entity.organization_identifier)
@@ -173,7 +225,7 @@ impl Store {
                     what: "entity",
                     id: id.to_string(),
                 })?;
-            Ok(entity_from_row!(&row))
+            Ok(read::<EntityRow, _, _>(&row)?)
         })
     }
 
@@ -184,7 +236,7 @@ impl Store {
             let rows = sqlx::query(&sql).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                out.push(entity_from_row!(row));
+                out.push(read::<EntityRow, _, _>(row)?);
             }
             Ok(out)
         })
@@ -237,7 +289,7 @@ impl Store {
                     what: "seal credential",
                     id: id.to_string(),
                 })?;
-            Ok(credential_from_row!(&row))
+            Ok(read::<CredentialRow, _, _>(&row)?)
         })
     }
 
@@ -257,7 +309,7 @@ impl Store {
                 .await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                out.push(credential_from_row!(row));
+                out.push(read::<CredentialRow, _, _>(row)?);
             }
             Ok(out)
         })

@@ -7,27 +7,12 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::entities::{CredentialStatus, KeyReference, parse_role, parse_uuid};
+use super::entities::{
+    CredentialStatus, ENTITY_COLUMNS, Entity, KeyReference, parse_role, parse_uuid,
+};
 use super::notices::NewNotice;
 use super::{Store, StoreError, from_micros, on_pool, seq_from_sql, seq_to_sql, to_micros};
 use crate::revocation::Reason;
-
-/// An organisation as the RA registers it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RegisteredEntity {
-    pub id: Uuid,
-    pub legal_name: String,
-    pub organization_identifier: String,
-    pub country: String,
-    pub siren: Option<String>,
-    pub siret: Option<String>,
-    pub legal_form: Option<String>,
-    pub street: Option<String>,
-    pub postal_code: Option<String>,
-    pub city: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-}
 
 /// What a person is to an organisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -176,7 +161,7 @@ pub struct ExpiringCertificate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Registers a new organisation.
-    InsertEntity(RegisteredEntity),
+    InsertEntity(Entity),
     /// Attaches a person, with an enrolment link if the person must bind an identity.
     /// Attaches a person, with an enrolment link if the person must bind an
     /// identity. It gives no role: roles come with `GrantRole`, once the RA
@@ -203,7 +188,7 @@ pub enum Effect {
     },
     /// Writes what the validated request declared over an organisation no
     /// one holds a role in yet.
-    UpdateEntity(RegisteredEntity),
+    UpdateEntity(Entity),
     /// Replaces an unbound person's enrolment link (the old one stops working).
     RenewEnrolment {
         person_id: Uuid,
@@ -261,8 +246,6 @@ impl RaChange {
     }
 }
 
-const ENTITY_COLUMNS: &str = "id, legal_name, organization_identifier, country, siren, siret, \
-                              legal_form, street, postal_code, city, created_at";
 const PERSON_COLUMNS: &str = "id, entity_id, role, given_name, family_name, email, phone, \
                               language, oidc_issuer, oidc_subject, created_at";
 const REQUEST_COLUMNS: &str = "id, entity_id, kind, policy_id, state, version, file, \
@@ -274,113 +257,8 @@ const EVIDENCE_COLUMNS: &str = "id, request_id, kind, media_type, size, sha256, 
 const REVOCATION_COLUMNS: &str = "serial, reason, reason_code, revoked_at, requested_by, \
                                   requester_role, comment, journal_index, invalidity_date";
 
-macro_rules! entity_from_row {
-    ($row:expr) => {{
-        let row = $row;
-        RegisteredEntity {
-            id: parse_uuid(&row.try_get::<String, _>(0)?)?,
-            legal_name: row.try_get(1)?,
-            organization_identifier: row.try_get(2)?,
-            country: row.try_get(3)?,
-            siren: row.try_get(4)?,
-            siret: row.try_get(5)?,
-            legal_form: row.try_get(6)?,
-            street: row.try_get(7)?,
-            postal_code: row.try_get(8)?,
-            city: row.try_get(9)?,
-            created_at: from_micros(row.try_get(10)?)?,
-        }
-    }};
-}
-
-macro_rules! person_from_row {
-    ($row:expr) => {{
-        let row = $row;
-        let issuer: Option<String> = row.try_get(8)?;
-        let subject: Option<String> = row.try_get(9)?;
-        Person {
-            id: parse_uuid(&row.try_get::<String, _>(0)?)?,
-            entity_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
-            role: PersonRole::parse(&row.try_get::<String, _>(2)?)?,
-            given_name: row.try_get(3)?,
-            family_name: row.try_get(4)?,
-            email: row.try_get(5)?,
-            phone: row.try_get(6)?,
-            language: row.try_get(7)?,
-            identity: issuer.zip(subject),
-            created_at: from_micros(row.try_get(10)?)?,
-        }
-    }};
-}
-
-macro_rules! request_from_row {
-    ($row:expr) => {{
-        let row = $row;
-        let credential: Option<String> = row.try_get(9)?;
-        RequestRow {
-            id: parse_uuid(&row.try_get::<String, _>(0)?)?,
-            entity_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
-            kind: row.try_get(2)?,
-            policy_id: row.try_get(3)?,
-            state: row.try_get(4)?,
-            version: row.try_get(5)?,
-            file: row.try_get(6)?,
-            renews_serial: row.try_get(7)?,
-            certificate_serial: row.try_get(8)?,
-            credential_id: credential.as_deref().map(parse_uuid).transpose()?,
-            created_by: row.try_get(10)?,
-            created_at: from_micros(row.try_get(11)?)?,
-            updated_at: from_micros(row.try_get(12)?)?,
-        }
-    }};
-}
-
-macro_rules! evidence_from_row {
-    ($row:expr) => {{
-        let row = $row;
-        let size: i64 = row.try_get(4)?;
-        let purged: Option<i64> = row.try_get(12)?;
-        let index: Option<i64> = row.try_get(13)?;
-        EvidenceRow {
-            id: parse_uuid(&row.try_get::<String, _>(0)?)?,
-            request_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
-            kind: row.try_get(2)?,
-            media_type: row.try_get(3)?,
-            size: seq_from_sql(size)?,
-            sha256: row.try_get(5)?,
-            kek_label: row.try_get(6)?,
-            wrapped_key: row.try_get(7)?,
-            ciphertext: row.try_get(8)?,
-            uploaded_by: row.try_get(9)?,
-            uploaded_at: from_micros(row.try_get(10)?)?,
-            retain_until: from_micros(row.try_get(11)?)?,
-            purged_at: purged.map(from_micros).transpose()?,
-            journal_index: index.map(seq_from_sql).transpose()?,
-        }
-    }};
-}
-
-macro_rules! revocation_from_row {
-    ($row:expr) => {{
-        let row = $row;
-        let code: Option<i64> = row.try_get(2)?;
-        let index: i64 = row.try_get(7)?;
-        let invalidity: Option<i64> = row.try_get(8)?;
-        Revocation {
-            serial: row.try_get(0)?,
-            reason: row.try_get(1)?,
-            reason_code: crate::store::reason_from_sql(code)?,
-            revoked_at: from_micros(row.try_get(3)?)?,
-            requested_by: row.try_get(4)?,
-            requester_role: row.try_get(5)?,
-            comment: row.try_get(6)?,
-            journal_index: seq_from_sql(index)?,
-            invalidity_date: invalidity.map(from_micros).transpose()?,
-        }
-    }};
-}
-
 mod change;
 mod keys;
 mod reads;
+mod rows;
 pub use keys::KeyToDestroy;

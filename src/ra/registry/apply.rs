@@ -110,7 +110,7 @@ impl Registry {
                 let identifier = siren
                     .organization_identifier()
                     .map_err(|e| invalid("organisation.siren", e))?;
-                let entity = declared.over(&RegisteredEntity {
+                let entity = declared.over(&Entity {
                     id: Uuid::new_v4(),
                     legal_name: String::new(),
                     organization_identifier: identifier.to_string(),

@@ -22,7 +22,7 @@ impl Registry {
         })?;
         check_entity(principal, entity_id, "organisation")?;
         let (issuer_url, subject, _) = person_identity(principal)?;
-        let entity = self.inner.store.registered_entity(entity_id).await?;
+        let entity = self.inner.store.entity(entity_id).await?;
         let persons = self.inner.store.persons_of(entity_id).await?;
         let holder = persons
             .iter()
@@ -82,7 +82,7 @@ impl Registry {
         let expires =
             now + Duration::hours(i64::from(self.inner.settings.enrolment_lifetime_hours));
         let token = random_token();
-        let entity = self.inner.store.registered_entity(person.entity_id).await?;
+        let entity = self.inner.store.entity(person.entity_id).await?;
         let announced = self
             .journal(
                 &Actor::from(principal),

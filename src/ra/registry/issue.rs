@@ -45,7 +45,7 @@ impl Registry {
             )
             .await?;
         let certificate = self.inner.store.issued_certificate(&issued.serial).await?;
-        let entity = self.inner.store.registered_entity(row.entity_id).await?;
+        let entity = self.inner.store.entity(row.entity_id).await?;
         let persons = self.inner.store.persons_of(row.entity_id).await?;
         let index = self
             .journal(
@@ -199,7 +199,7 @@ impl Registry {
                 }),
             )
             .await?;
-        let entity = store.registered_entity(certificate.entity_id).await?;
+        let entity = store.entity(certificate.entity_id).await?;
         let persons = store.persons_of(certificate.entity_id).await?;
         let mut change = RaChange::new()
             .with(Effect::InsertRequest(RequestRow {

@@ -112,7 +112,7 @@ impl Registry {
             dossier.approvals.clear();
         }
         let persons = self.inner.store.persons_of(row.entity_id).await?;
-        let entity = self.inner.store.registered_entity(row.entity_id).await?;
+        let entity = self.inner.store.entity(row.entity_id).await?;
         let rccs = persons
             .iter()
             .find(|p| p.id == dossier.rccs)
@@ -299,7 +299,7 @@ impl Registry {
     pub(super) async fn validation_effects(
         &self,
         dossier: &Dossier,
-        entity: &RegisteredEntity,
+        entity: &Entity,
         persons: &[Person],
     ) -> Result<Vec<Effect>, RaError> {
         let mut effects = Vec::new();

@@ -65,7 +65,7 @@ impl Registry {
         } else {
             "agent"
         };
-        let entity = store.registered_entity(certificate.entity_id).await?;
+        let entity = store.entity(certificate.entity_id).await?;
         let persons = store.persons_of(certificate.entity_id).await?;
         if let Some(date) = invalidity_date
             && date > self.now()
@@ -120,7 +120,7 @@ impl Registry {
         certificate: &IssuedCertificate,
         (reason, invalidity_date): (RevocationReason, Option<OffsetDateTime>),
         comment: Option<String>,
-        entity: &RegisteredEntity,
+        entity: &Entity,
         persons: &[Person],
     ) -> Result<Vec<Effect>, RaError> {
         let serial = certificate.serial.as_str();

@@ -75,7 +75,7 @@ impl Registry {
                 });
             }
             if !renewed {
-                let entity = store.registered_entity(certificate.entity_id).await?;
+                let entity = store.entity(certificate.entity_id).await?;
                 let persons = store.persons_of(certificate.entity_id).await?;
                 let days_left = u32::try_from(left.whole_days().max(0)).unwrap_or(0);
                 let text = NoticeText::Reminder {

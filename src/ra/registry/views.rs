@@ -47,7 +47,7 @@ impl Registry {
     pub(super) async fn organisation(&self, entity_id: Uuid) -> Result<Organisation, RaError> {
         let store = &self.inner.store;
         Ok(Organisation {
-            entity: store.registered_entity(entity_id).await?,
+            entity: store.entity(entity_id).await?,
             persons: store.persons_of(entity_id).await?,
         })
     }

@@ -1,24 +1,12 @@
 //! The RA's reads: organisations, persons, requests and their history,
 //! evidence documents, revocations and certificates near their end.
 
+use super::rows::{PersonRow, StoredEvidence, StoredRequest, StoredRevocation};
 use super::*;
+use crate::store::entities::EntityRow;
+use crate::store::rows::read;
 
 impl Store {
-    pub async fn registered_entity(&self, id: Uuid) -> Result<RegisteredEntity, StoreError> {
-        let sql = format!("SELECT {ENTITY_COLUMNS} FROM entities WHERE id = $1");
-        on_pool!(self, |pool| {
-            let row = sqlx::query(&sql)
-                .bind(id.to_string())
-                .fetch_optional(pool)
-                .await?
-                .ok_or(StoreError::NotFound {
-                    what: "entity",
-                    id: id.to_string(),
-                })?;
-            Ok(entity_from_row!(&row))
-        })
-    }
-
     /// Who holds a role in an organisation: (issuer, subject, role), in order.
     pub async fn role_holders(
         &self,
@@ -40,14 +28,11 @@ impl Store {
     }
 
     /// The organisation registered under a SIREN, if any.
-    pub async fn entity_by_siren(
-        &self,
-        siren: &str,
-    ) -> Result<Option<RegisteredEntity>, StoreError> {
+    pub async fn entity_by_siren(&self, siren: &str) -> Result<Option<Entity>, StoreError> {
         let sql = format!("SELECT {ENTITY_COLUMNS} FROM entities WHERE siren = $1");
         on_pool!(self, |pool| {
             match sqlx::query(&sql).bind(siren).fetch_optional(pool).await? {
-                Some(row) => Ok(Some(entity_from_row!(&row))),
+                Some(row) => Ok(Some(read::<EntityRow, _, _>(&row)?)),
                 None => Ok(None),
             }
         })
@@ -64,7 +49,7 @@ impl Store {
                 .await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                out.push(person_from_row!(row));
+                out.push(read::<PersonRow, _, _>(row)?);
             }
             Ok(out)
         })
@@ -81,7 +66,7 @@ impl Store {
                     what: "person",
                     id: id.to_string(),
                 })?;
-            Ok(person_from_row!(&row))
+            Ok(read::<PersonRow, _, _>(&row)?)
         })
     }
 
@@ -102,7 +87,7 @@ impl Store {
                 .fetch_optional(pool)
                 .await?
             {
-                Some(row) => Ok(Some(person_from_row!(&row))),
+                Some(row) => Ok(Some(read::<PersonRow, _, _>(&row)?)),
                 None => Ok(None),
             }
         })
@@ -119,7 +104,7 @@ impl Store {
                     what: "request",
                     id: id.to_string(),
                 })?;
-            Ok(request_from_row!(&row))
+            Ok(read::<StoredRequest, _, _>(&row)?)
         })
     }
 
@@ -159,7 +144,7 @@ impl Store {
                 .await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                out.push(request_from_row!(row));
+                out.push(read::<StoredRequest, _, _>(row)?);
             }
             Ok(out)
         })
@@ -175,7 +160,7 @@ impl Store {
             let rows = sqlx::query(&sql).bind(serial).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                out.push(request_from_row!(row));
+                out.push(read::<StoredRequest, _, _>(row)?);
             }
             Ok(out)
         })
@@ -221,7 +206,7 @@ impl Store {
                 .await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                out.push(evidence_from_row!(row));
+                out.push(read::<StoredEvidence, _, _>(row)?);
             }
             Ok(out)
         })
@@ -238,7 +223,7 @@ impl Store {
                     what: "document",
                     id: id.to_string(),
                 })?;
-            Ok(evidence_from_row!(&row))
+            Ok(read::<StoredEvidence, _, _>(&row)?)
         })
     }
 
@@ -258,7 +243,7 @@ impl Store {
                 .await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                out.push(evidence_from_row!(row));
+                out.push(read::<StoredEvidence, _, _>(row)?);
             }
             Ok(out)
         })
@@ -288,7 +273,7 @@ impl Store {
         let sql = format!("SELECT {REVOCATION_COLUMNS} FROM revocations WHERE serial = $1");
         on_pool!(self, |pool| {
             match sqlx::query(&sql).bind(serial).fetch_optional(pool).await? {
-                Some(row) => Ok(Some(revocation_from_row!(&row))),
+                Some(row) => Ok(Some(read::<StoredRevocation, _, _>(&row)?)),
                 None => Ok(None),
             }
         })
