@@ -52,7 +52,90 @@ impl Registry {
         attempted: Move,
         message: Option<String>,
     ) -> Result<RequestView, RaError> {
-        let (row, mut dossier) = self.load(principal, id).await?;
+        let CheckedMove {
+            row,
+            mut dossier,
+            policy,
+            mut lifecycle,
+            roles,
+            message,
+        } = self.check_move(principal, id, attempted, message).await?;
+        let from = lifecycle.state;
+        let to = lifecycle.apply(attempted, &principal.person_key(), &roles)?;
+        let now = self.now();
+        if attempted == Move::Approve {
+            dossier.approvals.push(Approval {
+                operator: principal.id.clone(),
+                person: principal.staff.as_ref().map(|member| member.id),
+                at: now,
+            });
+        }
+        if attempted == Move::RequestInformation {
+            dossier.approvals.clear();
+        }
+        // Read before the journal entry: a request without its RCCS moves not.
+        let parties = self.parties_of(&row, &dossier).await?;
+        let moved = event::RequestMoved::ByPerson {
+            request: id,
+            step: attempted.name().to_owned(),
+            from: from.name().to_owned(),
+            to: to.name().to_owned(),
+            message: message.clone(),
+            approvals: dossier
+                .approvals
+                .iter()
+                .map(|a| a.operator.clone())
+                .collect(),
+        };
+        let index = self
+            .journal(&Actor::from(principal), Event::RequestMoved(moved))
+            .await?;
+        let extra = self
+            .effects_of_move(
+                principal,
+                (attempted, to),
+                &row,
+                &dossier,
+                &policy,
+                &message,
+                parties,
+            )
+            .await?;
+        self.transition(
+            &Actor::from(principal),
+            row,
+            dossier,
+            from,
+            to,
+            attempted.name(),
+            message,
+            index,
+            extra,
+        )
+        .await?;
+        if attempted == Move::Refuse {
+            self.after_revocation().await;
+        }
+        if to == RequestState::Validated {
+            // The CA issues at once; if it cannot now, the sweep retries.
+            if let Err(error) = self.issue(id).await {
+                tracing::error!(request = %id, %error, "issuance after validation failed; the sweep will retry");
+                return Err(error);
+            }
+        }
+        self.view(principal, id).await
+    }
+
+    /// `attempted` checked against the request's state, the caller's roles,
+    /// the parties to the request and the dossier, before anything is written.
+    async fn check_move(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        attempted: Move,
+        message: Option<String>,
+    ) -> Result<CheckedMove, RaError> {
+        let (row, dossier) = self.load(principal, id).await?;
         let roles = acting_roles(principal, &row).unwrap_or_default();
         if !Move::ALL
             .iter()
@@ -63,11 +146,10 @@ impl Registry {
             ));
         }
         let policy = self.policy(&row.policy_id)?;
-        let mut lifecycle = Self::lifecycle(&row, &dossier, &policy)?;
-        let from = lifecycle.state;
+        let lifecycle = Self::lifecycle(&row, &dossier, &policy)?;
         if attempted == Move::Issue {
             return Err(MoveError::NotAllowed {
-                state: from,
+                state: lifecycle.state,
                 attempted,
                 allowed: lifecycle.allowed_moves(&roles),
             }
@@ -99,42 +181,56 @@ impl Registry {
             }
             _ => {}
         }
-        let to = lifecycle.apply(attempted, &principal.person_key(), &roles)?;
-        let now = self.now();
-        if attempted == Move::Approve {
-            dossier.approvals.push(Approval {
-                operator: principal.id.clone(),
-                person: principal.staff.as_ref().map(|member| member.id),
-                at: now,
-            });
-        }
-        if attempted == Move::RequestInformation {
-            dossier.approvals.clear();
-        }
+        Ok(CheckedMove {
+            row,
+            dossier,
+            policy,
+            lifecycle,
+            roles,
+            message,
+        })
+    }
+
+    /// The request's organisation, its persons and its RCCS.
+    async fn parties_of(&self, row: &RequestRow, dossier: &Dossier) -> Result<Parties, RaError> {
         let persons = self.inner.store.persons_of(row.entity_id).await?;
         let entity = self.inner.store.entity(row.entity_id).await?;
         let rccs = persons
             .iter()
             .find(|p| p.id == dossier.rccs)
             .cloned()
-            .ok_or_else(|| RaError::Internal(format!("request {id} has no RCCS")))?;
-        let mut extra = Vec::new();
-        let serial = row.certificate_serial.clone();
-        let moved = event::RequestMoved::ByPerson {
-            request: id,
-            step: attempted.name().to_owned(),
-            from: from.name().to_owned(),
-            to: to.name().to_owned(),
-            message: message.clone(),
-            approvals: dossier
-                .approvals
-                .iter()
-                .map(|a| a.operator.clone())
-                .collect(),
+            .ok_or_else(|| RaError::Internal(format!("request {} has no RCCS", row.id)))?;
+        Ok(Parties {
+            entity,
+            persons,
+            rccs,
+        })
+    }
+
+    /// What a move brings besides the state change: the notice to the RCCS,
+    /// the effects of validation, an acceptance or a refusal.
+    #[expect(clippy::too_many_arguments, reason = "the parts of one checked move")]
+    async fn effects_of_move(
+        &self,
+        principal: &Principal,
+        (attempted, to): (Move, RequestState),
+        row: &RequestRow,
+        dossier: &Dossier,
+        policy: &CertificatePolicy,
+        message: &Option<String>,
+        Parties {
+            entity,
+            persons,
+            rccs,
+        }: Parties,
+    ) -> Result<Vec<Effect>, RaError> {
+        let id = row.id;
+        let issued_serial = || {
+            row.certificate_serial
+                .clone()
+                .ok_or_else(|| RaError::Internal(format!("issued request {id} has no serial")))
         };
-        let index = self
-            .journal(&Actor::from(principal), Event::RequestMoved(moved))
-            .await?;
+        let mut extra = Vec::new();
         match (attempted, to) {
             (Move::Submit, _) => extra.push(self.notice(
                 &rccs,
@@ -161,7 +257,7 @@ impl Registry {
                 },
             )),
             (Move::Approve, RequestState::Validated) => {
-                extra.extend(self.validation_effects(&dossier, &entity, &persons).await?);
+                extra.extend(self.validation_effects(dossier, &entity, &persons).await?);
                 extra.push(self.notice(
                     &rccs,
                     &NoticeText::Validated {
@@ -171,9 +267,7 @@ impl Registry {
                 ));
             }
             (Move::Accept, _) => {
-                let serial = serial.clone().ok_or_else(|| {
-                    RaError::Internal(format!("issued request {id} has no serial"))
-                })?;
+                let serial = issued_serial()?;
                 let accepted = self
                     .journal(
                         &Actor::from(principal),
@@ -194,10 +288,7 @@ impl Registry {
                 }
             }
             (Move::Refuse, _) => {
-                let serial = serial.clone().ok_or_else(|| {
-                    RaError::Internal(format!("issued request {id} has no serial"))
-                })?;
-                let certificate = self.issued_certificate(&serial).await?;
+                let certificate = self.issued_certificate(&issued_serial()?).await?;
                 let revocation = self
                     .revocation_effects(
                         principal,
@@ -213,29 +304,7 @@ impl Registry {
             }
             _ => {}
         }
-        self.transition(
-            &Actor::from(principal),
-            row,
-            dossier,
-            from,
-            to,
-            attempted.name(),
-            message,
-            index,
-            extra,
-        )
-        .await?;
-        if attempted == Move::Refuse {
-            self.after_revocation().await;
-        }
-        if to == RequestState::Validated {
-            // The CA issues at once; if it cannot now, the sweep retries.
-            if let Err(error) = self.issue(id).await {
-                tracing::error!(request = %id, %error, "issuance after validation failed; the sweep will retry");
-                return Err(error);
-            }
-        }
-        self.view(principal, id).await
+        Ok(extra)
     }
 
     /// Whether `principal` applied with a request that names `person`: the
@@ -410,4 +479,21 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+/// A move that passed its checks, with what they read.
+struct CheckedMove {
+    row: RequestRow,
+    dossier: Dossier,
+    policy: Arc<CertificatePolicy>,
+    lifecycle: Lifecycle,
+    roles: BTreeSet<Role>,
+    message: Option<String>,
+}
+
+/// Who a request concerns.
+struct Parties {
+    entity: Entity,
+    persons: Vec<Person>,
+    rccs: Person,
 }
