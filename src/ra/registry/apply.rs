@@ -81,52 +81,15 @@ impl Registry {
             city,
         };
         let mut change = RaChange::new();
-        let (entity, declared) = match existing {
-            Some(entity) if principal.entity == Some(entity.id) && principal.has(Role::Rccs) => {
-                (entity, None)
-            }
-            Some(entity) => {
-                if let Some(other) = principal.entity {
-                    return Err(RaError::Conflict(format!(
-                        "this sign-in acts for organisation {other}; apply for another \
-                         organisation with another identity"
-                    )));
-                }
-                if !self.inner.store.role_holders(entity.id).await?.is_empty() {
-                    return Err(RaError::Conflict(format!(
-                        "the organisation with SIREN {siren} is registered; its RCCS applies \
-                         for it, or the RA withdraws a role given in error"
-                    )));
-                }
-                (entity, Some(declared))
-            }
-            None => {
-                if let Some(other) = principal.entity {
-                    return Err(RaError::Conflict(format!(
-                        "this sign-in acts for organisation {other}; apply for another \
-                         organisation with another identity"
-                    )));
-                }
-                let identifier = siren
-                    .organization_identifier()
-                    .map_err(|e| invalid("organisation.siren", e))?;
-                let entity = declared.over(&Entity {
-                    id: Uuid::new_v4(),
-                    legal_name: String::new(),
-                    organization_identifier: identifier.to_string(),
-                    country,
-                    siren: Some(siren.as_str().to_owned()),
-                    siret: None,
-                    legal_form: None,
-                    street: None,
-                    postal_code: None,
-                    city: None,
-                    created_at: now,
-                });
-                change.push(Effect::InsertEntity(entity.clone()));
-                (entity, Some(declared))
-            }
-        };
+        let (entity, declared) = self
+            .organisation_for(
+                principal,
+                existing,
+                (&siren, declared, country),
+                now,
+                &mut change,
+            )
+            .await?;
 
         // The applicant is the RCCS; reuse his record when he has one.
         let persons = self.inner.store.persons_of(entity.id).await?;
@@ -255,6 +218,66 @@ impl Registry {
         let row = self.inner.store.registration_request(request_id).await?;
         let organisation = self.organisation(row.entity_id).await?;
         self.render(principal, row, dossier, &organisation).await
+    }
+
+    /// The organisation an application is for: the caller's own, one no one
+    /// holds a role in yet (competing applications reach the RA, which
+    /// decides; the declared details go to the dossier), or a new one, added
+    /// to `change`.
+    async fn organisation_for(
+        &self,
+        principal: &Principal,
+        existing: Option<Entity>,
+        (siren, declared, country): (&Siren, DeclaredOrganisation, String),
+        now: OffsetDateTime,
+        change: &mut RaChange,
+    ) -> Result<(Entity, Option<DeclaredOrganisation>), RaError> {
+        Ok(match existing {
+            Some(entity) if principal.entity == Some(entity.id) && principal.has(Role::Rccs) => {
+                (entity, None)
+            }
+            Some(entity) => {
+                if let Some(other) = principal.entity {
+                    return Err(RaError::Conflict(format!(
+                        "this sign-in acts for organisation {other}; apply for another \
+                         organisation with another identity"
+                    )));
+                }
+                if !self.inner.store.role_holders(entity.id).await?.is_empty() {
+                    return Err(RaError::Conflict(format!(
+                        "the organisation with SIREN {siren} is registered; its RCCS applies \
+                         for it, or the RA withdraws a role given in error"
+                    )));
+                }
+                (entity, Some(declared))
+            }
+            None => {
+                if let Some(other) = principal.entity {
+                    return Err(RaError::Conflict(format!(
+                        "this sign-in acts for organisation {other}; apply for another \
+                         organisation with another identity"
+                    )));
+                }
+                let identifier = siren
+                    .organization_identifier()
+                    .map_err(|e| invalid("organisation.siren", e))?;
+                let entity = declared.over(&Entity {
+                    id: Uuid::new_v4(),
+                    legal_name: String::new(),
+                    organization_identifier: identifier.to_string(),
+                    country,
+                    siren: Some(siren.as_str().to_owned()),
+                    siret: None,
+                    legal_form: None,
+                    street: None,
+                    postal_code: None,
+                    city: None,
+                    created_at: now,
+                });
+                change.push(Effect::InsertEntity(entity.clone()));
+                (entity, Some(declared))
+            }
+        })
     }
 
     pub(super) fn person_input(
