@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::entities::{CredentialStatus, parse_uuid};
+use super::rows::read;
 use super::{Store, StoreError, from_micros, on_pool, to_micros};
 
 /// What an activation credential names.
@@ -62,32 +63,47 @@ pub struct NewSad {
 const ACTIVATION_COLUMNS: &str = "id, seal_credential_id, entity_id, kind, certificate_sha256, \
     oidc_issuer, oidc_subject, status, created_by, created_at, revoked_at";
 
-macro_rules! activation_from_row {
-    ($row:expr) => {{
-        let row = $row;
-        let kind: String = row.try_get(3)?;
-        let binding = match kind.as_str() {
+/// An `activation_credentials` row as stored.
+#[derive(sqlx::FromRow)]
+struct StoredActivation {
+    id: String,
+    seal_credential_id: String,
+    entity_id: String,
+    kind: String,
+    certificate_sha256: Option<String>,
+    oidc_issuer: Option<String>,
+    oidc_subject: Option<String>,
+    status: String,
+    created_by: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<StoredActivation> for ActivationCredential {
+    type Error = StoreError;
+
+    fn try_from(row: StoredActivation) -> Result<Self, StoreError> {
+        let binding = match row.kind.as_str() {
             "client_certificate" => ActivationBinding::ClientCertificate {
-                sha256: row.try_get::<Option<String>, _>(4)?.unwrap_or_default(),
+                sha256: row.certificate_sha256.unwrap_or_default(),
             },
             "oidc" => ActivationBinding::Oidc {
-                issuer: row.try_get::<Option<String>, _>(5)?.unwrap_or_default(),
-                subject: row.try_get::<Option<String>, _>(6)?.unwrap_or_default(),
+                issuer: row.oidc_issuer.unwrap_or_default(),
+                subject: row.oidc_subject.unwrap_or_default(),
             },
             other => return Err(StoreError::Corrupt(format!("activation kind {other:?}"))),
         };
-        let revoked_at: Option<i64> = row.try_get(10)?;
-        ActivationCredential {
-            id: parse_uuid(&row.try_get::<String, _>(0)?)?,
-            seal_credential_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
-            entity_id: parse_uuid(&row.try_get::<String, _>(2)?)?,
+        Ok(Self {
+            id: parse_uuid(&row.id)?,
+            seal_credential_id: parse_uuid(&row.seal_credential_id)?,
+            entity_id: parse_uuid(&row.entity_id)?,
             binding,
-            active: row.try_get::<String, _>(7)? == "active",
-            created_by: row.try_get(8)?,
-            created_at: from_micros(row.try_get(9)?)?,
-            revoked_at: revoked_at.map(from_micros).transpose()?,
-        }
-    }};
+            active: row.status == "active",
+            created_by: row.created_by,
+            created_at: from_micros(row.created_at)?,
+            revoked_at: row.revoked_at.map(from_micros).transpose()?,
+        })
+    }
 }
 
 impl Store {
@@ -198,7 +214,7 @@ impl Store {
             let rows = sqlx::query(&sql).bind(value).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                out.push(activation_from_row!(row));
+                out.push(read::<StoredActivation, _, _>(row)?);
             }
             Ok(out)
         })
@@ -218,7 +234,7 @@ impl Store {
                     what: "activation credential",
                     id: id.to_string(),
                 })?;
-            Ok(activation_from_row!(&row))
+            Ok(read::<StoredActivation, _, _>(&row)?)
         })
     }
 

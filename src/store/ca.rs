@@ -5,6 +5,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::entities::{KeyReference, parse_role};
+use super::rows::read;
 use super::{Store, StoreError, from_micros, on_pool, to_micros};
 
 /// One completed key ceremony.
@@ -58,43 +59,74 @@ const INSERT_CERTIFICATE: &str = "INSERT INTO ca_certificates (serial, purpose, 
 const SERVICE_KEY_COLUMNS: &str =
     "purpose, token_role, key_id, key_label, algorithm, public_key, active, created_at";
 
-macro_rules! certificate_from_row {
-    ($row:expr) => {{
-        let row = $row;
-        CaCertificate {
-            serial: row.try_get(0)?,
-            purpose: row.try_get(1)?,
-            key: KeyReference {
-                token_role: parse_role(&row.try_get::<String, _>(2)?)?,
-                key_id: parse_key_id(&row.try_get::<String, _>(3)?)?,
-                key_label: row.try_get(4)?,
-            },
-            der: row.try_get(5)?,
-            sha256: row.try_get(6)?,
-            not_before: from_micros(row.try_get(7)?)?,
-            not_after: from_micros(row.try_get(8)?)?,
-            active: row.try_get(9)?,
-            created_at: from_micros(row.try_get(10)?)?,
-        }
-    }};
+/// A `ca_certificates` row as stored.
+#[derive(sqlx::FromRow)]
+struct StoredCaCertificate {
+    serial: String,
+    purpose: String,
+    token_role: String,
+    key_id: String,
+    key_label: String,
+    der: Vec<u8>,
+    sha256: String,
+    not_before: i64,
+    not_after: i64,
+    active: bool,
+    created_at: i64,
 }
 
-macro_rules! service_key_from_row {
-    ($row:expr) => {{
-        let row = $row;
-        ServiceKey {
-            purpose: row.try_get(0)?,
+impl TryFrom<StoredCaCertificate> for CaCertificate {
+    type Error = StoreError;
+
+    fn try_from(row: StoredCaCertificate) -> Result<Self, StoreError> {
+        Ok(Self {
+            serial: row.serial,
+            purpose: row.purpose,
             key: KeyReference {
-                token_role: parse_role(&row.try_get::<String, _>(1)?)?,
-                key_id: parse_key_id(&row.try_get::<String, _>(2)?)?,
-                key_label: row.try_get(3)?,
+                token_role: parse_role(&row.token_role)?,
+                key_id: parse_key_id(&row.key_id)?,
+                key_label: row.key_label,
             },
-            algorithm: row.try_get(4)?,
-            public_key: row.try_get(5)?,
-            active: row.try_get(6)?,
-            created_at: from_micros(row.try_get(7)?)?,
-        }
-    }};
+            der: row.der,
+            sha256: row.sha256,
+            not_before: from_micros(row.not_before)?,
+            not_after: from_micros(row.not_after)?,
+            active: row.active,
+            created_at: from_micros(row.created_at)?,
+        })
+    }
+}
+
+/// A `service_keys` row as stored.
+#[derive(sqlx::FromRow)]
+struct StoredServiceKey {
+    purpose: String,
+    token_role: String,
+    key_id: String,
+    key_label: String,
+    algorithm: String,
+    public_key: Vec<u8>,
+    active: bool,
+    created_at: i64,
+}
+
+impl TryFrom<StoredServiceKey> for ServiceKey {
+    type Error = StoreError;
+
+    fn try_from(row: StoredServiceKey) -> Result<Self, StoreError> {
+        Ok(Self {
+            purpose: row.purpose,
+            key: KeyReference {
+                token_role: parse_role(&row.token_role)?,
+                key_id: parse_key_id(&row.key_id)?,
+                key_label: row.key_label,
+            },
+            algorithm: row.algorithm,
+            public_key: row.public_key,
+            active: row.active,
+            created_at: from_micros(row.created_at)?,
+        })
+    }
 }
 
 /// Inside a transaction: the active certificate of the same purpose stops being
@@ -226,7 +258,7 @@ impl Store {
             let rows = sqlx::query(&sql).bind(true).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                out.push(certificate_from_row!(row));
+                out.push(read::<StoredCaCertificate, _, _>(row)?);
             }
             Ok(out)
         })
@@ -247,7 +279,7 @@ impl Store {
                 .fetch_optional(pool)
                 .await?;
             match row {
-                Some(row) => Ok(Some(service_key_from_row!(&row))),
+                Some(row) => Ok(Some(read::<StoredServiceKey, _, _>(&row)?)),
                 None => Ok(None),
             }
         })

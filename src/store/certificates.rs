@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::entities::{CredentialStatus, KeyReference, parse_uuid};
-use super::{Store, StoreError, from_micros, on_pool, to_micros};
+use super::rows::read;
+use super::{Store, StoreError, from_micros, on_pool, seq_from_sql, to_micros};
 
 /// What is known of a certificate before the CA signs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,28 +66,44 @@ pub struct IssuedCertificate {
 const ISSUED_COLUMNS: &str = "serial, policy_id, request_id, entity_id, credential_id, subject, \
     spki_sha256, der, sha256, not_before, not_after, issued_at, journal_index";
 
-macro_rules! issued_from_row {
-    ($row:expr) => {{
-        let row = $row;
-        let credential: Option<String> = row.try_get(4)?;
-        let index: i64 = row.try_get(12)?;
-        IssuedCertificate {
-            serial: row.try_get(0)?,
-            policy_id: row.try_get(1)?,
-            request_id: parse_uuid(&row.try_get::<String, _>(2)?)?,
-            entity_id: parse_uuid(&row.try_get::<String, _>(3)?)?,
-            credential_id: credential.as_deref().map(parse_uuid).transpose()?,
-            subject: row.try_get(5)?,
-            spki_sha256: row.try_get(6)?,
-            der: row.try_get(7)?,
-            sha256: row.try_get(8)?,
-            not_before: from_micros(row.try_get(9)?)?,
-            not_after: from_micros(row.try_get(10)?)?,
-            issued_at: from_micros(row.try_get(11)?)?,
-            journal_index: u64::try_from(index)
-                .map_err(|_| StoreError::Corrupt(format!("journal index {index}")))?,
-        }
-    }};
+/// A `certificates` row as stored (an issued one).
+#[derive(sqlx::FromRow)]
+struct StoredCertificate {
+    serial: String,
+    policy_id: String,
+    request_id: String,
+    entity_id: String,
+    credential_id: Option<String>,
+    subject: String,
+    spki_sha256: String,
+    der: Vec<u8>,
+    sha256: String,
+    not_before: i64,
+    not_after: i64,
+    issued_at: i64,
+    journal_index: i64,
+}
+
+impl TryFrom<StoredCertificate> for IssuedCertificate {
+    type Error = StoreError;
+
+    fn try_from(row: StoredCertificate) -> Result<Self, StoreError> {
+        Ok(Self {
+            serial: row.serial,
+            policy_id: row.policy_id,
+            request_id: parse_uuid(&row.request_id)?,
+            entity_id: parse_uuid(&row.entity_id)?,
+            credential_id: row.credential_id.as_deref().map(parse_uuid).transpose()?,
+            subject: row.subject,
+            spki_sha256: row.spki_sha256,
+            der: row.der,
+            sha256: row.sha256,
+            not_before: from_micros(row.not_before)?,
+            not_after: from_micros(row.not_after)?,
+            issued_at: from_micros(row.issued_at)?,
+            journal_index: seq_from_sql(row.journal_index)?,
+        })
+    }
 }
 
 impl Store {
@@ -221,7 +238,7 @@ impl Store {
                     what: "certificate",
                     id: serial.to_owned(),
                 })?;
-            Ok(issued_from_row!(&row))
+            Ok(read::<StoredCertificate, _, _>(&row)?)
         })
     }
 
@@ -240,7 +257,7 @@ impl Store {
                 .fetch_optional(pool)
                 .await?
             {
-                Some(row) => Ok(Some(issued_from_row!(&row))),
+                Some(row) => Ok(Some(read::<StoredCertificate, _, _>(&row)?)),
                 None => Ok(None),
             }
         })

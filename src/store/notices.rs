@@ -1,11 +1,11 @@
 //! The notification outbox: notices written durably, the ones due for (another)
 //! delivery attempt, and what each attempt gave.
 
-use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::entities::parse_uuid;
+use super::rows::read;
 use super::{Store, StoreError, from_micros, on_pool, to_micros};
 
 /// Where a notice's secret goes in its body when it is sent.
@@ -52,26 +52,42 @@ pub struct Notice {
 const COLUMNS: &str = "id, message_id, kind, recipient, subject, body, created_at, attempts, \
                        next_attempt_at, last_error, sent_at, sealed_secret";
 
-macro_rules! notice_from_row {
-    ($row:expr) => {{
-        let row = $row;
-        let attempts: i64 = row.try_get(7)?;
-        let sent_at: Option<i64> = row.try_get(10)?;
-        Notice {
-            id: parse_uuid(&row.try_get::<String, _>(0)?)?,
-            message_id: row.try_get(1)?,
-            kind: row.try_get(2)?,
-            recipient: row.try_get(3)?,
-            subject: row.try_get(4)?,
-            body: row.try_get(5)?,
-            created_at: from_micros(row.try_get(6)?)?,
-            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            next_attempt_at: from_micros(row.try_get(8)?)?,
-            last_error: row.try_get(9)?,
-            sent_at: sent_at.map(from_micros).transpose()?,
-            sealed_secret: row.try_get(11)?,
-        }
-    }};
+/// A `notices` row as stored.
+#[derive(sqlx::FromRow)]
+struct StoredNotice {
+    id: String,
+    message_id: String,
+    kind: String,
+    recipient: String,
+    subject: String,
+    body: String,
+    created_at: i64,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    sent_at: Option<i64>,
+    sealed_secret: Option<Vec<u8>>,
+}
+
+impl TryFrom<StoredNotice> for Notice {
+    type Error = StoreError;
+
+    fn try_from(row: StoredNotice) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: parse_uuid(&row.id)?,
+            message_id: row.message_id,
+            kind: row.kind,
+            recipient: row.recipient,
+            subject: row.subject,
+            body: row.body,
+            created_at: from_micros(row.created_at)?,
+            attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+            next_attempt_at: from_micros(row.next_attempt_at)?,
+            last_error: row.last_error,
+            sent_at: row.sent_at.map(from_micros).transpose()?,
+            sealed_secret: row.sealed_secret,
+        })
+    }
 }
 
 impl Store {
@@ -136,7 +152,7 @@ impl Store {
                 .await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                out.push(notice_from_row!(row));
+                out.push(read::<StoredNotice, _, _>(row)?);
             }
             Ok(out)
         })
@@ -149,7 +165,7 @@ impl Store {
             let rows = sqlx::query(&sql).fetch_all(pool).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                out.push(notice_from_row!(row));
+                out.push(read::<StoredNotice, _, _>(row)?);
             }
             Ok(out)
         })
