@@ -4,7 +4,7 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use super::entities::{KeyReference, parse_role};
+use super::entities::KeyReference;
 use super::rows::read;
 use super::{Store, StoreError, from_micros, on_pool, to_micros};
 
@@ -47,10 +47,6 @@ pub struct ServiceKey {
     pub created_at: OffsetDateTime,
 }
 
-fn parse_key_id(text: &str) -> Result<Vec<u8>, StoreError> {
-    hex::decode(text).map_err(|e| StoreError::Corrupt(format!("key id {text:?}: {e}")))
-}
-
 const CERTIFICATE_COLUMNS: &str = "serial, purpose, token_role, key_id, key_label, der, sha256, \
                                    not_before, not_after, active, created_at";
 const INSERT_CERTIFICATE: &str = "INSERT INTO ca_certificates (serial, purpose, token_role, \
@@ -82,11 +78,7 @@ impl TryFrom<StoredCaCertificate> for CaCertificate {
         Ok(Self {
             serial: row.serial,
             purpose: row.purpose,
-            key: KeyReference {
-                token_role: parse_role(&row.token_role)?,
-                key_id: parse_key_id(&row.key_id)?,
-                key_label: row.key_label,
-            },
+            key: KeyReference::from_stored(&row.token_role, &row.key_id, row.key_label)?,
             der: row.der,
             sha256: row.sha256,
             not_before: from_micros(row.not_before)?,
@@ -116,11 +108,7 @@ impl TryFrom<StoredServiceKey> for ServiceKey {
     fn try_from(row: StoredServiceKey) -> Result<Self, StoreError> {
         Ok(Self {
             purpose: row.purpose,
-            key: KeyReference {
-                token_role: parse_role(&row.token_role)?,
-                key_id: parse_key_id(&row.key_id)?,
-                key_label: row.key_label,
-            },
+            key: KeyReference::from_stored(&row.token_role, &row.key_id, row.key_label)?,
             algorithm: row.algorithm,
             public_key: row.public_key,
             active: row.active,

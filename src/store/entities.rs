@@ -85,12 +85,7 @@ impl TryFrom<CredentialRow> for SealCredential {
         Ok(Self {
             id: parse_uuid(&row.id)?,
             entity_id: parse_uuid(&row.entity_id)?,
-            key: KeyReference {
-                token_role: parse_role(&row.token_role)?,
-                key_id: hex::decode(&row.key_id)
-                    .map_err(|e| StoreError::Corrupt(format!("key id {:?}: {e}", row.key_id)))?,
-                key_label: row.key_label,
-            },
+            key: KeyReference::from_stored(&row.token_role, &row.key_id, row.key_label)?,
             certificate: row.certificate,
             status: CredentialStatus::parse(&row.status)?,
             created_at: from_micros(row.created_at)?,
@@ -113,6 +108,22 @@ pub struct KeyReference {
     pub token_role: TokenRole,
     pub key_id: Vec<u8>,
     pub key_label: String,
+}
+
+impl KeyReference {
+    /// A key reference from its columns: the role's name, the hex CKA_ID, the label.
+    pub(super) fn from_stored(
+        token_role: &str,
+        key_id: &str,
+        key_label: String,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            token_role: parse_role(token_role)?,
+            key_id: hex::decode(key_id)
+                .map_err(|e| StoreError::Corrupt(format!("key id {key_id:?}: {e}")))?,
+            key_label,
+        })
+    }
 }
 
 /// The lifecycle of a seal credential.

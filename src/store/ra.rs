@@ -7,9 +7,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::entities::{
-    CredentialStatus, ENTITY_COLUMNS, Entity, KeyReference, parse_role, parse_uuid,
-};
+use super::entities::{CredentialStatus, ENTITY_COLUMNS, Entity, KeyReference, parse_uuid};
 use super::notices::NewNotice;
 use super::{Store, StoreError, from_micros, on_pool, seq_from_sql, seq_to_sql, to_micros};
 use crate::revocation::Reason;

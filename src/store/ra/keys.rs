@@ -35,16 +35,14 @@ impl Store {
                 .await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                let key_id: String = row.try_get(2)?;
                 let not_after: Option<i64> = row.try_get(6)?;
                 out.push(KeyToDestroy {
                     credential_id: parse_uuid(&row.try_get::<String, _>(0)?)?,
-                    key: KeyReference {
-                        token_role: parse_role(&row.try_get::<String, _>(1)?)?,
-                        key_id: hex::decode(&key_id)
-                            .map_err(|e| StoreError::Corrupt(format!("key id {key_id:?}: {e}")))?,
-                        key_label: row.try_get(3)?,
-                    },
+                    key: KeyReference::from_stored(
+                        &row.try_get::<String, _>(1)?,
+                        &row.try_get::<String, _>(2)?,
+                        row.try_get(3)?,
+                    )?,
                     serial: row.try_get(4)?,
                     revoked: row.try_get(5)?,
                     not_after: not_after.map(from_micros).transpose()?,
