@@ -79,6 +79,13 @@ impl HasErrorKind for StoreError {
     }
 }
 
+/// A row read as it is stored, with nothing to check, cannot fail.
+impl From<std::convert::Infallible> for StoreError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match error {

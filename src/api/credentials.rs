@@ -168,6 +168,21 @@ async fn credential_for(
     Ok(credential)
 }
 
+/// The seal credential `id`, when the caller manages its activation credentials.
+async fn managed_credential(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<SealCredential, ApiError> {
+    credential_for(
+        state,
+        principal,
+        id,
+        Permission::ManageActivationCredentials,
+    )
+    .await
+}
+
 #[derive(Debug, Serialize)]
 struct ActivationCredentialView {
     id: Uuid,
@@ -237,13 +252,7 @@ async fn list_activation_credentials(
     Caller(principal): Caller,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let credential = credential_for(
-        &state,
-        &principal,
-        &id,
-        Permission::ManageActivationCredentials,
-    )
-    .await?;
+    let credential = managed_credential(&state, &principal, &id).await?;
     let all = state
         .store
         .activation_credentials_of(credential.id)
@@ -320,13 +329,7 @@ async fn register_activation_credential(
     Path(id): Path<String>,
     payload: Result<Json<BindingView>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let credential = credential_for(
-        &state,
-        &principal,
-        &id,
-        Permission::ManageActivationCredentials,
-    )
-    .await?;
+    let credential = managed_credential(&state, &principal, &id).await?;
     let body = json_body(payload)?;
     if let BindingView::ClientCertificateRequest { csr } = &body {
         // The RA has the client-authentication CA certify the RCCS's key, then
@@ -368,13 +371,7 @@ async fn revoke_activation_credential(
     Caller(principal): Caller,
     Path((id, activation_id)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let credential = credential_for(
-        &state,
-        &principal,
-        &id,
-        Permission::ManageActivationCredentials,
-    )
-    .await?;
+    let credential = managed_credential(&state, &principal, &id).await?;
     revoke(&state, &principal, &credential, &activation_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -387,13 +384,7 @@ async fn rotate_activation_credential(
     Path((id, activation_id)): Path<(String, String)>,
     payload: Result<Json<BindingView>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let credential = credential_for(
-        &state,
-        &principal,
-        &id,
-        Permission::ManageActivationCredentials,
-    )
-    .await?;
+    let credential = managed_credential(&state, &principal, &id).await?;
     let binding = binding_of(json_body(payload)?)?;
     let registered = register(&state, &principal, &credential, binding).await?;
     revoke(&state, &principal, &credential, &activation_id).await?;

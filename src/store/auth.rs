@@ -1,12 +1,10 @@
 //! Activation records: the activation credentials of each seal credential, the
 //! lockout counter, and the SAD ledger that holds across instances.
 
-use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::entities::{CredentialStatus, parse_uuid};
-use super::rows::read;
 use super::{Store, StoreError, from_micros, on_pool, to_micros};
 
 /// What an activation credential names.
@@ -159,13 +157,12 @@ impl Store {
                 .bind(entity_id.to_string())
                 .execute(&mut *tx)
                 .await?;
-                let owner: String = sqlx::query(
+                let owner: String = sqlx::query_scalar(
                     "SELECT entity_id FROM client_certificate_owners WHERE certificate_sha256 = $1",
                 )
                 .bind(sha256)
                 .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
+                .await?;
                 if owner != entity_id.to_string() {
                     return Err(StoreError::Conflict(
                         "this client certificate is registered for another organisation".to_owned(),
@@ -210,14 +207,8 @@ impl Store {
             "SELECT {ACTIVATION_COLUMNS} FROM activation_credentials \
              WHERE {condition} ORDER BY created_at, id"
         );
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql).bind(value).fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(read::<StoredActivation, _, _>(row)?);
-            }
-            Ok(out)
-        })
+        self.read_all::<StoredActivation, _>(&sql, &[value.into()])
+            .await
     }
 
     pub async fn activation_credential(
@@ -225,17 +216,8 @@ impl Store {
         id: Uuid,
     ) -> Result<ActivationCredential, StoreError> {
         let sql = format!("SELECT {ACTIVATION_COLUMNS} FROM activation_credentials WHERE id = $1");
-        on_pool!(self, |pool| {
-            let row = sqlx::query(&sql)
-                .bind(id.to_string())
-                .fetch_optional(pool)
-                .await?
-                .ok_or(StoreError::NotFound {
-                    what: "activation credential",
-                    id: id.to_string(),
-                })?;
-            Ok(read::<StoredActivation, _, _>(&row)?)
-        })
+        self.read_by_id::<StoredActivation, _>(&sql, id, "activation credential")
+            .await
     }
 
     /// Active registrations of a client certificate that sceau has not
@@ -311,7 +293,7 @@ impl Store {
                    WHERE id = $3 RETURNING failed_activations, status";
         let limit = i64::from(limit);
         let (count, status): (i64, String) = on_pool!(self, |pool| {
-            let row = sqlx::query(sql)
+            sqlx::query_as(sql)
                 .bind(limit)
                 .bind(to_micros(now))
                 .bind(credential_id.to_string())
@@ -320,8 +302,7 @@ impl Store {
                 .ok_or(StoreError::NotFound {
                     what: "seal credential",
                     id: credential_id.to_string(),
-                })?;
-            (row.try_get::<i64, _>(0)?, row.try_get(1)?)
+                })?
         });
         let count = u32::try_from(count).unwrap_or(u32::MAX);
         Ok((
@@ -410,15 +391,13 @@ impl Store {
         let now_us = to_micros(now);
         let spent: bool = on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            let scal: Option<i64> = sqlx::query(spend)
+            let scal: Option<i64> = sqlx::query_scalar(spend)
                 .bind(sad_sha256)
                 .bind(credential_id.to_string())
                 .bind(principal_id)
                 .bind(now_us)
                 .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| row.try_get(0))
-                .transpose()?;
+                .await?;
             match scal {
                 None => false,
                 Some(2) => {
@@ -448,35 +427,44 @@ impl Store {
             return Ok(Ok(()));
         }
         // Say why, from what is there (read after the failed attempt).
-        let sql = "SELECT credential_id, principal_id, expires_at, remaining FROM sads \
-                   WHERE sad_sha256 = $1";
-        let refusal = on_pool!(self, |pool| {
-            match sqlx::query(sql)
-                .bind(sad_sha256)
-                .fetch_optional(pool)
-                .await?
-            {
-                None => SadRefusal::Unknown,
-                Some(row) => {
-                    let credential: String = row.try_get(0)?;
-                    let principal: String = row.try_get(1)?;
-                    let expires_at: i64 = row.try_get(2)?;
-                    let remaining: i64 = row.try_get(3)?;
-                    if credential != credential_id.to_string() {
-                        SadRefusal::OtherCredential
-                    } else if principal != principal_id {
-                        SadRefusal::OtherPrincipal
-                    } else if expires_at <= now_us {
-                        SadRefusal::Expired
-                    } else if remaining <= 0 {
-                        SadRefusal::Spent
-                    } else {
-                        SadRefusal::Unknown
-                    }
-                }
-            }
-        });
+        let sad = self
+            .read_optional::<StoredSad, StoredSad>(SAD_READ, &[sad_sha256.into()])
+            .await?;
+        let refusal = sad
+            .and_then(|sad| sad.refusal(credential_id, principal_id, now_us))
+            .unwrap_or(SadRefusal::Unknown);
         Ok(Err(refusal))
+    }
+}
+
+/// A SAD's row as stored, read to say why it was refused or to extend it.
+#[derive(sqlx::FromRow)]
+struct StoredSad {
+    credential_id: String,
+    principal_id: String,
+    expires_at: i64,
+    remaining: i64,
+    created_at: i64,
+}
+
+const SAD_READ: &str = "SELECT credential_id, principal_id, expires_at, remaining, created_at \
+                        FROM sads WHERE sad_sha256 = $1";
+
+impl StoredSad {
+    /// Why this SAD cannot serve `principal_id` with `credential_id` at
+    /// `now_us`, if it cannot.
+    fn refusal(&self, credential_id: Uuid, principal_id: &str, now_us: i64) -> Option<SadRefusal> {
+        if self.credential_id != credential_id.to_string() {
+            Some(SadRefusal::OtherCredential)
+        } else if self.principal_id != principal_id {
+            Some(SadRefusal::OtherPrincipal)
+        } else if self.expires_at <= now_us {
+            Some(SadRefusal::Expired)
+        } else if self.remaining <= 0 {
+            Some(SadRefusal::Spent)
+        } else {
+            None
+        }
     }
 }
 
@@ -494,40 +482,17 @@ impl Store {
         new_expiry: OffsetDateTime,
         latest_expiry_from_issue: std::time::Duration,
     ) -> Result<Result<OffsetDateTime, SadRefusal>, StoreError> {
-        let read = "SELECT credential_id, principal_id, expires_at, remaining, created_at \
-                    FROM sads WHERE sad_sha256 = $1";
         let now_us = to_micros(now);
-        let row: Option<(String, String, i64, i64, i64)> = on_pool!(self, |pool| {
-            match sqlx::query(read)
-                .bind(sad_sha256)
-                .fetch_optional(pool)
-                .await?
-            {
-                None => None,
-                Some(row) => Some((
-                    row.try_get(0)?,
-                    row.try_get(1)?,
-                    row.try_get(2)?,
-                    row.try_get(3)?,
-                    row.try_get(4)?,
-                )),
-            }
-        });
-        let Some((credential, principal, expires_at, remaining, created_at)) = row else {
+        let Some(sad) = self
+            .read_optional::<StoredSad, StoredSad>(SAD_READ, &[sad_sha256.into()])
+            .await?
+        else {
             return Ok(Err(SadRefusal::Unknown));
         };
-        if credential != credential_id.to_string() {
-            return Ok(Err(SadRefusal::OtherCredential));
+        if let Some(refusal) = sad.refusal(credential_id, principal_id, now_us) {
+            return Ok(Err(refusal));
         }
-        if principal != principal_id {
-            return Ok(Err(SadRefusal::OtherPrincipal));
-        }
-        if expires_at <= now_us {
-            return Ok(Err(SadRefusal::Expired));
-        }
-        if remaining <= 0 {
-            return Ok(Err(SadRefusal::Spent));
-        }
+        let (expires_at, created_at) = (sad.expires_at, sad.created_at);
         let cap_us = i64::try_from(latest_expiry_from_issue.as_micros()).unwrap_or(i64::MAX);
         let latest_us = created_at.saturating_add(cap_us);
         if expires_at >= latest_us {

@@ -1,11 +1,9 @@
 //! The CA hierarchy's records: ceremonies, CA and service certificates (with
 //! their unique serial numbers) and keys without certificates (the audit key).
 
-use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::entities::KeyReference;
-use super::rows::read;
 use super::{Store, StoreError, from_micros, on_pool, to_micros};
 
 /// One completed key ceremony.
@@ -17,6 +15,30 @@ pub struct CeremonyRecord {
     pub completed_at: OffsetDateTime,
     /// The transcript, JSON, as written to the journal.
     pub transcript: Vec<u8>,
+}
+
+/// A `ceremonies` row as stored.
+#[derive(sqlx::FromRow)]
+struct StoredCeremony {
+    id: String,
+    name: String,
+    file_sha256: String,
+    completed_at: i64,
+    transcript: Vec<u8>,
+}
+
+impl TryFrom<StoredCeremony> for CeremonyRecord {
+    type Error = StoreError;
+
+    fn try_from(row: StoredCeremony) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.id,
+            name: row.name,
+            file_sha256: row.file_sha256,
+            completed_at: from_micros(row.completed_at)?,
+            transcript: row.transcript,
+        })
+    }
 }
 
 /// A CA or service certificate (root, issuing, client-auth, ocsp, tsa).
@@ -223,18 +245,7 @@ impl Store {
     pub async fn latest_ceremony(&self) -> Result<Option<CeremonyRecord>, StoreError> {
         let sql = "SELECT id, name, file_sha256, completed_at, transcript FROM ceremonies \
                    ORDER BY completed_at DESC LIMIT 1";
-        on_pool!(self, |pool| {
-            let Some(row) = sqlx::query(sql).fetch_optional(pool).await? else {
-                return Ok(None);
-            };
-            Ok(Some(CeremonyRecord {
-                id: row.try_get(0)?,
-                name: row.try_get(1)?,
-                file_sha256: row.try_get(2)?,
-                completed_at: from_micros(row.try_get(3)?)?,
-                transcript: row.try_get(4)?,
-            }))
-        })
+        self.read_optional::<StoredCeremony, _>(sql, &[]).await
     }
 
     /// The certificates in use, one per purpose.
@@ -242,14 +253,8 @@ impl Store {
         let sql = format!(
             "SELECT {CERTIFICATE_COLUMNS} FROM ca_certificates WHERE active = $1 ORDER BY purpose"
         );
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql).bind(true).fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(read::<StoredCaCertificate, _, _>(row)?);
-            }
-            Ok(out)
-        })
+        self.read_all::<StoredCaCertificate, _>(&sql, &[true.into()])
+            .await
     }
 
     /// The active key for `purpose` (e.g. `audit`), if any.
@@ -260,16 +265,7 @@ impl Store {
         let sql = format!(
             "SELECT {SERVICE_KEY_COLUMNS} FROM service_keys WHERE purpose = $1 AND active = $2"
         );
-        on_pool!(self, |pool| {
-            let row = sqlx::query(&sql)
-                .bind(purpose)
-                .bind(true)
-                .fetch_optional(pool)
-                .await?;
-            match row {
-                Some(row) => Ok(Some(read::<StoredServiceKey, _, _>(&row)?)),
-                None => Ok(None),
-            }
-        })
+        self.read_optional::<StoredServiceKey, _>(&sql, &[purpose.into(), true.into()])
+            .await
     }
 }

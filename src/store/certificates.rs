@@ -1,12 +1,10 @@
 //! Seal certificates: the serial reserved before signing (unique by constraint),
 //! the issued certificate, and for CA-managed keys the seal credential it binds.
 
-use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::entities::{CredentialStatus, KeyReference, parse_uuid};
-use super::rows::read;
 use super::{Store, StoreError, from_micros, on_pool, seq_from_sql, to_micros};
 
 /// What is known of a certificate before the CA signs it.
@@ -111,11 +109,10 @@ impl Store {
     pub async fn is_key_certified(&self, spki_sha256: &str) -> Result<bool, StoreError> {
         let sql = "SELECT COUNT(*) FROM certificates WHERE spki_sha256 = $1";
         let count: i64 = on_pool!(self, |pool| {
-            sqlx::query(sql)
+            sqlx::query_scalar(sql)
                 .bind(spki_sha256)
                 .fetch_one(pool)
                 .await?
-                .try_get(0)?
         });
         Ok(count > 0)
     }
@@ -229,17 +226,12 @@ impl Store {
         let sql = format!(
             "SELECT {ISSUED_COLUMNS} FROM certificates WHERE serial = $1 AND state = 'issued'"
         );
-        on_pool!(self, |pool| {
-            let row = sqlx::query(&sql)
-                .bind(serial)
-                .fetch_optional(pool)
-                .await?
-                .ok_or(StoreError::NotFound {
-                    what: "certificate",
-                    id: serial.to_owned(),
-                })?;
-            Ok(read::<StoredCertificate, _, _>(&row)?)
-        })
+        self.read_optional::<StoredCertificate, _>(&sql, &[serial.into()])
+            .await?
+            .ok_or(StoreError::NotFound {
+                what: "certificate",
+                id: serial.to_owned(),
+            })
     }
 
     /// The certificate issued for a CA-managed seal credential.
@@ -251,26 +243,16 @@ impl Store {
             "SELECT {ISSUED_COLUMNS} FROM certificates WHERE credential_id = $1 \
              AND state = 'issued' ORDER BY issued_at DESC LIMIT 1"
         );
-        on_pool!(self, |pool| {
-            match sqlx::query(&sql)
-                .bind(credential_id.to_string())
-                .fetch_optional(pool)
-                .await?
-            {
-                Some(row) => Ok(Some(read::<StoredCertificate, _, _>(&row)?)),
-                None => Ok(None),
-            }
-        })
+        self.read_optional::<StoredCertificate, _>(&sql, &[credential_id.into()])
+            .await
     }
 
     /// How many certificates are in each state: (reserved, issued).
     pub async fn certificate_counts(&self) -> Result<(u64, u64), StoreError> {
         let sql = "SELECT (SELECT COUNT(*) FROM certificates WHERE state = 'reserved'), \
                    (SELECT COUNT(*) FROM certificates WHERE state = 'issued')";
-        let (reserved, issued): (i64, i64) = on_pool!(self, |pool| {
-            let row = sqlx::query(sql).fetch_one(pool).await?;
-            (row.try_get(0)?, row.try_get(1)?)
-        });
+        let (reserved, issued): (i64, i64) =
+            on_pool!(self, |pool| { sqlx::query_as(sql).fetch_one(pool).await? });
         Ok((
             u64::try_from(reserved).unwrap_or_default(),
             u64::try_from(issued).unwrap_or_default(),
@@ -280,13 +262,6 @@ impl Store {
     /// Every issued serial (hex), for audits and tests.
     pub async fn issued_serials(&self) -> Result<Vec<String>, StoreError> {
         let sql = "SELECT serial FROM certificates WHERE state = 'issued' ORDER BY serial";
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql).fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(row.try_get(0)?);
-            }
-            Ok(out)
-        })
+        self.read_scalars(sql, &[]).await
     }
 }

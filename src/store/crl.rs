@@ -1,7 +1,6 @@
 //! Certificate revocation lists: the revoked serials each CA lists, the shared
 //! cRLNumber counters, and the CRLs published (the one served is the highest number).
 
-use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::{Store, StoreError, from_micros, on_pool, seq_from_sql, seq_to_sql, to_micros};
@@ -64,6 +63,84 @@ pub struct CrlHead {
 const CRL_COLUMNS: &str = "issuer, number, ca_serial, der, sha256, this_update, next_update, \
                            entries, covers, published_at";
 
+/// A revocation as [`revocations_in`] selects it.
+#[derive(sqlx::FromRow)]
+struct StoredRevoked {
+    serial: String,
+    revoked_at: i64,
+    reason_code: Option<i64>,
+    invalidity_date: Option<i64>,
+}
+
+impl TryFrom<StoredRevoked> for RevokedEntry {
+    type Error = StoreError;
+
+    fn try_from(row: StoredRevoked) -> Result<Self, StoreError> {
+        Ok(Self {
+            serial: row.serial,
+            revoked_at: from_micros(row.revoked_at)?,
+            reason_code: super::reason_from_sql(row.reason_code)?,
+            invalidity_date: row.invalidity_date.map(from_micros).transpose()?,
+        })
+    }
+}
+
+/// A `crls` row as stored.
+#[derive(sqlx::FromRow)]
+struct StoredCrlRow {
+    issuer: String,
+    number: i64,
+    ca_serial: String,
+    der: Vec<u8>,
+    sha256: String,
+    this_update: i64,
+    next_update: i64,
+    entries: i64,
+    covers: String,
+    published_at: i64,
+}
+
+impl TryFrom<StoredCrlRow> for StoredCrl {
+    type Error = StoreError;
+
+    fn try_from(row: StoredCrlRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            issuer: row.issuer,
+            number: seq_from_sql(row.number)?,
+            ca_serial: row.ca_serial,
+            der: row.der,
+            sha256: row.sha256,
+            this_update: from_micros(row.this_update)?,
+            next_update: from_micros(row.next_update)?,
+            entries: seq_from_sql(row.entries)?,
+            covers: row.covers,
+            published_at: from_micros(row.published_at)?,
+        })
+    }
+}
+
+/// The head columns of a `crls` row.
+#[derive(sqlx::FromRow)]
+struct StoredCrlHead {
+    number: i64,
+    ca_serial: String,
+    next_update: i64,
+    covers: String,
+}
+
+impl TryFrom<StoredCrlHead> for CrlHead {
+    type Error = StoreError;
+
+    fn try_from(row: StoredCrlHead) -> Result<Self, StoreError> {
+        Ok(Self {
+            number: seq_from_sql(row.number)?,
+            ca_serial: row.ca_serial,
+            next_update: from_micros(row.next_update)?,
+            covers: row.covers,
+        })
+    }
+}
+
 fn scope_filter(scope: CrlScope) -> &'static str {
     match scope {
         CrlScope::Seal => "c.policy_id <> $1",
@@ -88,7 +165,8 @@ fn scope_issuer(scope: CrlScope) -> &'static str {
 /// CA or service certificates. Columns: serial, revoked_at, reason_code, invalidity_date.
 fn revocations_in(scope: CrlScope) -> String {
     format!(
-        "SELECT r.serial, r.revoked_at, r.reason_code, r.invalidity_date \
+        "SELECT r.serial AS serial, r.revoked_at AS revoked_at, r.reason_code AS reason_code, \
+         r.invalidity_date AS invalidity_date \
          FROM revocations r JOIN certificates c ON c.serial = r.serial WHERE {} \
          UNION ALL \
          SELECT v.serial, v.revoked_at, v.reason_code, NULL FROM ca_revocations v \
@@ -101,25 +179,8 @@ impl Store {
     /// Every revoked certificate in `scope`, expired or not (they are never removed).
     pub async fn revoked_for_crl(&self, scope: CrlScope) -> Result<Vec<RevokedEntry>, StoreError> {
         let sql = format!("{} ORDER BY 2, 1", revocations_in(scope));
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql)
-                .bind(CLIENT_AUTH_POLICY)
-                .bind(scope_issuer(scope))
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let code: Option<i64> = row.try_get(2)?;
-                let invalidity: Option<i64> = row.try_get(3)?;
-                out.push(RevokedEntry {
-                    serial: row.try_get(0)?,
-                    revoked_at: from_micros(row.try_get(1)?)?,
-                    reason_code: super::reason_from_sql(code)?,
-                    invalidity_date: invalidity.map(from_micros).transpose()?,
-                });
-            }
-            Ok(out)
-        })
+        let args = [CLIENT_AUTH_POLICY.into(), scope_issuer(scope).into()];
+        self.read_all::<StoredRevoked, _>(&sql, &args).await
     }
 
     /// A short summary of the revocations in `scope` (count, latest revocation,
@@ -130,17 +191,14 @@ impl Store {
             "SELECT COUNT(*), MAX(t.revoked_at), COUNT(t.invalidity_date) FROM ({}) t",
             revocations_in(scope)
         );
-        on_pool!(self, |pool| {
-            let row = sqlx::query(&sql)
+        let (count, latest, invalidity): (i64, Option<i64>, i64) = on_pool!(self, |pool| {
+            sqlx::query_as(&sql)
                 .bind(CLIENT_AUTH_POLICY)
                 .bind(scope_issuer(scope))
                 .fetch_one(pool)
-                .await?;
-            let count: i64 = row.try_get(0)?;
-            let latest: Option<i64> = row.try_get(1)?;
-            let invalidity: i64 = row.try_get(2)?;
-            Ok(format!("{count}:{}:{invalidity}", latest.unwrap_or(0)))
-        })
+                .await?
+        });
+        Ok(format!("{count}:{}:{invalidity}", latest.unwrap_or(0)))
     }
 
     /// Records when the key of a revoked certificate is known or suspected to
@@ -217,17 +275,8 @@ impl Store {
     pub async fn latest_crl_head(&self, issuer: &str) -> Result<Option<CrlHead>, StoreError> {
         let sql = "SELECT number, ca_serial, next_update, covers FROM crls WHERE issuer = $1 \
                    ORDER BY number DESC LIMIT 1";
-        on_pool!(self, |pool| {
-            let Some(row) = sqlx::query(sql).bind(issuer).fetch_optional(pool).await? else {
-                return Ok(None);
-            };
-            Ok(Some(CrlHead {
-                number: seq_from_sql(row.try_get(0)?)?,
-                ca_serial: row.try_get(1)?,
-                next_update: from_micros(row.try_get(2)?)?,
-                covers: row.try_get(3)?,
-            }))
-        })
+        self.read_optional::<StoredCrlHead, _>(sql, &[issuer.into()])
+            .await
     }
 
     /// The CRL with the highest number of `issuer`, if one was published.
@@ -235,22 +284,7 @@ impl Store {
         let sql = format!(
             "SELECT {CRL_COLUMNS} FROM crls WHERE issuer = $1 ORDER BY number DESC LIMIT 1"
         );
-        on_pool!(self, |pool| {
-            let Some(row) = sqlx::query(&sql).bind(issuer).fetch_optional(pool).await? else {
-                return Ok(None);
-            };
-            Ok(Some(StoredCrl {
-                issuer: row.try_get(0)?,
-                number: seq_from_sql(row.try_get(1)?)?,
-                ca_serial: row.try_get(2)?,
-                der: row.try_get(3)?,
-                sha256: row.try_get(4)?,
-                this_update: from_micros(row.try_get(5)?)?,
-                next_update: from_micros(row.try_get(6)?)?,
-                entries: seq_from_sql(row.try_get(7)?)?,
-                covers: row.try_get(8)?,
-                published_at: from_micros(row.try_get(9)?)?,
-            }))
-        })
+        self.read_optional::<StoredCrlRow, _>(&sql, &[issuer.into()])
+            .await
     }
 }

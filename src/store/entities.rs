@@ -4,7 +4,6 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::rows::read;
 use super::{Store, StoreError, from_micros, on_pool, to_micros};
 use crate::config::TokenRole;
 
@@ -227,30 +226,13 @@ impl Store {
 
     pub async fn entity(&self, id: Uuid) -> Result<Entity, StoreError> {
         let sql = format!("SELECT {ENTITY_COLUMNS} FROM entities WHERE id = $1");
-        on_pool!(self, |pool| {
-            let row = sqlx::query(&sql)
-                .bind(id.to_string())
-                .fetch_optional(pool)
-                .await?
-                .ok_or(StoreError::NotFound {
-                    what: "entity",
-                    id: id.to_string(),
-                })?;
-            Ok(read::<EntityRow, _, _>(&row)?)
-        })
+        self.read_by_id::<EntityRow, _>(&sql, id, "entity").await
     }
 
     /// Every entity, oldest first.
     pub async fn entities(&self) -> Result<Vec<Entity>, StoreError> {
         let sql = format!("SELECT {ENTITY_COLUMNS} FROM entities ORDER BY created_at, id");
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql).fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(read::<EntityRow, _, _>(row)?);
-            }
-            Ok(out)
-        })
+        self.read_all::<EntityRow, _>(&sql, &[]).await
     }
 
     /// Records a new seal credential in `pending` status, with no certificate yet.
@@ -291,17 +273,8 @@ impl Store {
 
     pub async fn seal_credential(&self, id: Uuid) -> Result<SealCredential, StoreError> {
         let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM seal_credentials WHERE id = $1");
-        on_pool!(self, |pool| {
-            let row = sqlx::query(&sql)
-                .bind(id.to_string())
-                .fetch_optional(pool)
-                .await?
-                .ok_or(StoreError::NotFound {
-                    what: "seal credential",
-                    id: id.to_string(),
-                })?;
-            Ok(read::<CredentialRow, _, _>(&row)?)
-        })
+        self.read_by_id::<CredentialRow, _>(&sql, id, "seal credential")
+            .await
     }
 
     /// The seal credentials of one entity, oldest first.
@@ -313,17 +286,8 @@ impl Store {
             "SELECT {CREDENTIAL_COLUMNS} FROM seal_credentials WHERE entity_id = $1 \
              ORDER BY created_at, id"
         );
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql)
-                .bind(entity_id.to_string())
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(read::<CredentialRow, _, _>(row)?);
-            }
-            Ok(out)
-        })
+        self.read_all::<CredentialRow, _>(&sql, &[entity_id.into()])
+            .await
     }
 
     pub async fn set_seal_credential_status(

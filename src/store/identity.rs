@@ -2,7 +2,6 @@
 //! assigned to OIDC identities, and the DPoP proofs already seen (a ledger
 //! every instance shares).
 
-use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -22,6 +21,40 @@ pub struct IdentityProviderRecord {
     /// While set, its tokens authenticate no one (the registration stays,
     /// and still counts against colliding ones).
     pub disabled: bool,
+}
+
+/// An `identity_providers` row as stored.
+#[derive(sqlx::FromRow)]
+struct StoredProvider {
+    id: String,
+    entity_id: String,
+    issuer: String,
+    audience: String,
+    callers: String,
+    allowed: String,
+    acr_values: String,
+    disabled_at: Option<i64>,
+}
+
+impl TryFrom<StoredProvider> for IdentityProviderRecord {
+    type Error = StoreError;
+
+    fn try_from(row: StoredProvider) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: parse_uuid(&row.id)?,
+            entity_id: parse_uuid(&row.entity_id)?,
+            issuer: row.issuer,
+            audience: row.audience,
+            callers: match row.callers.as_str() {
+                "people" => crate::config::Callers::People,
+                "servers" => crate::config::Callers::Servers,
+                other => return Err(StoreError::Corrupt(format!("callers {other:?}"))),
+            },
+            allowed: json_list(&row.allowed)?,
+            acr_values: json_list(&row.acr_values)?,
+            disabled: row.disabled_at.is_some(),
+        })
+    }
 }
 
 fn callers_name(callers: crate::config::Callers) -> &'static str {
@@ -136,30 +169,8 @@ impl Store {
             "SELECT id, entity_id, issuer, audience, callers, allowed, acr_values, disabled_at \
              FROM identity_providers WHERE {condition} ORDER BY created_at, id"
         );
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql).bind(value).fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let callers: String = row.try_get(4)?;
-                out.push(IdentityProviderRecord {
-                    id: parse_uuid(&row.try_get::<String, _>(0)?)?,
-                    entity_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
-                    issuer: row.try_get(2)?,
-                    audience: row.try_get(3)?,
-                    callers: match callers.as_str() {
-                        "people" => crate::config::Callers::People,
-                        "servers" => crate::config::Callers::Servers,
-                        other => {
-                            return Err(StoreError::Corrupt(format!("callers {other:?}")));
-                        }
-                    },
-                    allowed: json_list(&row.try_get::<String, _>(5)?)?,
-                    acr_values: json_list(&row.try_get::<String, _>(6)?)?,
-                    disabled: row.try_get::<Option<i64>, _>(7)?.is_some(),
-                });
-            }
-            Ok(out)
-        })
+        self.read_all::<StoredProvider, _>(&sql, &[value.into()])
+            .await
     }
 
     /// Gives `role` to the OIDC identity (issuer, subject), for `entity` when the
@@ -196,25 +207,19 @@ impl Store {
         subject: &str,
     ) -> Result<Vec<(String, Option<Uuid>)>, StoreError> {
         let sql = "SELECT role, entity_id FROM role_assignments WHERE issuer = $1 AND subject = $2";
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
-                .bind(issuer)
-                .bind(subject)
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let role: String = row.try_get(0)?;
-                let entity: String = row.try_get(1)?;
+        let rows: Vec<(String, String)> = self
+            .read_all::<(String, String), _>(sql, &[issuer.into(), subject.into()])
+            .await?;
+        rows.into_iter()
+            .map(|(role, entity)| {
                 let entity = if entity.is_empty() {
                     None
                 } else {
                     Some(parse_uuid(&entity)?)
                 };
-                out.push((role, entity));
-            }
-            Ok(out)
-        })
+                Ok((role, entity))
+            })
+            .collect()
     }
 }
 

@@ -2,8 +2,6 @@
 //! keys, and the signed checkpoints. Hashing is the journal's business: the store
 //! only assigns indexes under the head lock and stores what it is given.
 
-use sqlx::Row;
-
 use super::{Store, StoreError, on_pool, seq_from_sql, seq_to_sql};
 use crate::config::DatabaseBackend;
 
@@ -20,9 +18,10 @@ pub struct NewJournalRow {
 }
 
 /// An entry as stored, with no check at all (verification reads these).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct JournalRow {
     pub seq: i64,
+    #[sqlx(rename = "recorded_at")]
     pub recorded_at_us: i64,
     pub kind: String,
     /// `None` once purged at the end of retention.
@@ -40,12 +39,14 @@ pub struct JournalHead {
 }
 
 /// An audit key that signed checkpoints.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct JournalKeyRow {
     pub key_id: String,
     /// The signature algorithm's OID, dotted.
     pub algorithm: String,
+    #[sqlx(rename = "spki")]
     pub spki_der: Vec<u8>,
+    #[sqlx(rename = "added_at")]
     pub added_at_us: i64,
 }
 
@@ -69,33 +70,30 @@ const ENTRY_COLUMNS: &str =
     "seq, recorded_at, kind, payload, payload_sha256, prev_leaf_hash, leaf_hash";
 const CHECKPOINT_COLUMNS: &str = "tree_size, root_hash, signed_at, key_id, signature, frontier";
 
-macro_rules! journal_row {
-    ($row:expr) => {{
-        let row = $row;
-        JournalRow {
-            seq: row.try_get(0)?,
-            recorded_at_us: row.try_get(1)?,
-            kind: row.try_get(2)?,
-            payload: row.try_get(3)?,
-            payload_sha256: row.try_get(4)?,
-            prev_leaf_hash: row.try_get(5)?,
-            leaf_hash: row.try_get(6)?,
-        }
-    }};
+/// A `journal_checkpoints` row as stored.
+#[derive(sqlx::FromRow)]
+struct StoredCheckpoint {
+    tree_size: i64,
+    root_hash: Vec<u8>,
+    signed_at: i64,
+    key_id: String,
+    signature: Vec<u8>,
+    frontier: Vec<u8>,
 }
 
-macro_rules! checkpoint_row {
-    ($row:expr) => {{
-        let row = $row;
-        CheckpointRow {
-            tree_size: seq_from_sql(row.try_get(0)?)?,
-            root_hash: row.try_get(1)?,
-            signed_at_us: row.try_get(2)?,
-            key_id: row.try_get(3)?,
-            signature: row.try_get(4)?,
-            frontier: row.try_get(5)?,
-        }
-    }};
+impl TryFrom<StoredCheckpoint> for CheckpointRow {
+    type Error = StoreError;
+
+    fn try_from(row: StoredCheckpoint) -> Result<Self, StoreError> {
+        Ok(Self {
+            tree_size: seq_from_sql(row.tree_size)?,
+            root_hash: row.root_hash,
+            signed_at_us: row.signed_at,
+            key_id: row.key_id,
+            signature: row.signature,
+            frontier: row.frontier,
+        })
+    }
 }
 
 fn hash32(bytes: &[u8], what: &str) -> Result<[u8; 32], StoreError> {
@@ -127,9 +125,11 @@ impl Store {
         };
         on_pool!(self, |pool| {
             let mut tx = pool.begin_with(begin).await?;
-            let head = sqlx::query(lock).fetch_one(&mut *tx).await?;
-            let first = seq_from_sql(head.try_get(0)?)?;
-            let mut prev = hash32(&head.try_get::<Vec<u8>, _>(1)?, "journal head hash")?;
+            let (next_seq, last_leaf_hash) = sqlx::query_as::<_, (i64, Vec<u8>)>(lock)
+                .fetch_one(&mut *tx)
+                .await?;
+            let first = seq_from_sql(next_seq)?;
+            let mut prev = hash32(&last_leaf_hash, "journal head hash")?;
             let mut hashed = Vec::with_capacity(rows.len());
             for (offset, row) in rows.iter().enumerate() {
                 let seq = first + offset as u64;
@@ -165,15 +165,15 @@ impl Store {
     }
 
     pub async fn journal_head(&self) -> Result<JournalHead, StoreError> {
-        on_pool!(self, |pool| {
-            let row = sqlx::query("SELECT next_seq, last_leaf_hash FROM journal_head WHERE id = 1")
-                .fetch_optional(pool)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt("the journal head row is missing".into()))?;
-            Ok(JournalHead {
-                next_seq: seq_from_sql(row.try_get(0)?)?,
-                last_leaf_hash: row.try_get(1)?,
-            })
+        let sql = "SELECT next_seq, last_leaf_hash FROM journal_head WHERE id = 1";
+        let head: Option<(i64, Vec<u8>)> = on_pool!(self, |pool| {
+            sqlx::query_as(sql).fetch_optional(pool).await?
+        });
+        let (next_seq, last_leaf_hash) =
+            head.ok_or_else(|| StoreError::Corrupt("the journal head row is missing".into()))?;
+        Ok(JournalHead {
+            next_seq: seq_from_sql(next_seq)?,
+            last_leaf_hash,
         })
     }
 
@@ -187,23 +187,22 @@ impl Store {
                    WHERE seq >= $1 AND seq < $2 ORDER BY seq";
         let (low, high) = (seq_to_sql(from)?, seq_to_sql(to)?);
         let mut hashes = Vec::with_capacity(to.saturating_sub(from) as usize);
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
+        let rows: Vec<(i64, Vec<u8>)> = on_pool!(self, |pool| {
+            sqlx::query_as(sql)
                 .bind(low)
                 .bind(high)
                 .fetch_all(pool)
-                .await?;
-            for row in &rows {
-                let seq: i64 = row.try_get(0)?;
-                let expected = from + hashes.len() as u64;
-                if seq_from_sql(seq)? != expected {
-                    return Err(StoreError::Corrupt(format!(
-                        "journal entry {expected} is missing"
-                    )));
-                }
-                hashes.push(hash32(&row.try_get::<Vec<u8>, _>(1)?, "leaf hash")?);
-            }
+                .await?
         });
+        for (seq, leaf_hash) in &rows {
+            let expected = from + hashes.len() as u64;
+            if seq_from_sql(*seq)? != expected {
+                return Err(StoreError::Corrupt(format!(
+                    "journal entry {expected} is missing"
+                )));
+            }
+            hashes.push(hash32(leaf_hash, "leaf hash")?);
+        }
         if (hashes.len() as u64) != to.saturating_sub(from) {
             let missing = from + hashes.len() as u64;
             return Err(StoreError::Corrupt(format!(
@@ -221,11 +220,10 @@ impl Store {
         }
         let sql = "SELECT COUNT(*) FROM journal_tree_hashes WHERE level = $1";
         let count: i64 = on_pool!(self, |pool| {
-            sqlx::query(sql)
+            sqlx::query_scalar(sql)
                 .bind(i32::from(level))
                 .fetch_one(pool)
                 .await?
-                .try_get(0)?
         });
         seq_from_sql(count)
     }
@@ -245,21 +243,20 @@ impl Store {
                    WHERE level = $1 AND idx >= $2 AND idx < $3 ORDER BY idx";
         let (low, high) = (seq_to_sql(from)?, seq_to_sql(to)?);
         let mut hashes = Vec::with_capacity(to.saturating_sub(from) as usize);
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
+        let rows: Vec<(i64, Vec<u8>)> = on_pool!(self, |pool| {
+            sqlx::query_as(sql)
                 .bind(i32::from(level))
                 .bind(low)
                 .bind(high)
                 .fetch_all(pool)
-                .await?;
-            for row in &rows {
-                let idx: i64 = row.try_get(0)?;
-                if seq_from_sql(idx)? != from + hashes.len() as u64 {
-                    break;
-                }
-                hashes.push(hash32(&row.try_get::<Vec<u8>, _>(1)?, "tree hash")?);
-            }
+                .await?
         });
+        for (idx, hash) in &rows {
+            if seq_from_sql(*idx)? != from + hashes.len() as u64 {
+                break;
+            }
+            hashes.push(hash32(hash, "tree hash")?);
+        }
         if (hashes.len() as u64) != to.saturating_sub(from) {
             let missing = from + hashes.len() as u64;
             return Err(StoreError::Corrupt(format!(
@@ -304,29 +301,15 @@ impl Store {
         let sql = format!(
             "SELECT {ENTRY_COLUMNS} FROM journal_entries WHERE seq > $1 ORDER BY seq LIMIT $2"
         );
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql)
-                .bind(after)
-                .bind(i64::from(limit))
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(journal_row!(row));
-            }
-            Ok(out)
-        })
+        self.read_all::<JournalRow, JournalRow>(&sql, &[after.into(), i64::from(limit).into()])
+            .await
     }
 
     pub async fn journal_row(&self, seq: u64) -> Result<Option<JournalRow>, StoreError> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM journal_entries WHERE seq = $1");
         let seq = seq_to_sql(seq)?;
-        on_pool!(self, |pool| {
-            match sqlx::query(&sql).bind(seq).fetch_optional(pool).await? {
-                Some(row) => Ok(Some(journal_row!(&row))),
-                None => Ok(None),
-            }
-        })
+        self.read_optional::<JournalRow, JournalRow>(&sql, &[seq.into()])
+            .await
     }
 
     /// Drops an entry's payload (its hash stays, so the tree still verifies).
@@ -365,19 +348,8 @@ impl Store {
     pub async fn journal_keys(&self) -> Result<Vec<JournalKeyRow>, StoreError> {
         let sql = "SELECT key_id, algorithm, spki, added_at FROM journal_keys \
                    ORDER BY added_at, key_id";
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql).fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(JournalKeyRow {
-                    key_id: row.try_get(0)?,
-                    algorithm: row.try_get(1)?,
-                    spki_der: row.try_get(2)?,
-                    added_at_us: row.try_get(3)?,
-                });
-            }
-            Ok(out)
-        })
+        self.read_all::<JournalKeyRow, JournalKeyRow>(sql, &[])
+            .await
     }
 
     pub async fn journal_insert_checkpoint(
@@ -405,14 +377,7 @@ impl Store {
     /// Every stored checkpoint, in the order they were written.
     pub async fn journal_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
         let sql = format!("SELECT {CHECKPOINT_COLUMNS} FROM journal_checkpoints ORDER BY id");
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql).fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(checkpoint_row!(row));
-            }
-            Ok(out)
-        })
+        self.read_all::<StoredCheckpoint, _>(&sql, &[]).await
     }
 
     /// The checkpoint covering the most entries, if any.
@@ -421,11 +386,6 @@ impl Store {
             "SELECT {CHECKPOINT_COLUMNS} FROM journal_checkpoints \
              ORDER BY tree_size DESC, id DESC LIMIT 1"
         );
-        on_pool!(self, |pool| {
-            match sqlx::query(&sql).fetch_optional(pool).await? {
-                Some(row) => Ok(Some(checkpoint_row!(&row))),
-                None => Ok(None),
-            }
-        })
+        self.read_optional::<StoredCheckpoint, _>(&sql, &[]).await
     }
 }

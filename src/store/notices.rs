@@ -5,7 +5,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::entities::parse_uuid;
-use super::rows::read;
 use super::{Store, StoreError, from_micros, on_pool, to_micros};
 
 /// Where a notice's secret goes in its body when it is sent.
@@ -144,31 +143,14 @@ impl Store {
             "SELECT {COLUMNS} FROM notices WHERE sent_at IS NULL AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at, created_at LIMIT $2"
         );
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql)
-                .bind(to_micros(now))
-                .bind(i64::from(limit))
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(read::<StoredNotice, _, _>(row)?);
-            }
-            Ok(out)
-        })
+        self.read_all::<StoredNotice, _>(&sql, &[to_micros(now).into(), (i64::from(limit)).into()])
+            .await
     }
 
     /// Every notice, oldest first.
     pub async fn notices(&self) -> Result<Vec<Notice>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM notices ORDER BY created_at, id");
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql).fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(read::<StoredNotice, _, _>(row)?);
-            }
-            Ok(out)
-        })
+        self.read_all::<StoredNotice, _>(&sql, &[]).await
     }
 
     pub async fn mark_notice_sent(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {

@@ -3,7 +3,6 @@
 //! documents, revocations and renewal reminders. Every change the RA makes is
 //! one [`RaChange`], written in one transaction with the notices it produces.
 
-use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 

@@ -1,7 +1,6 @@
 //! Seals by credential (an index of the journal's `seal.created` entries) and
 //! the Idempotency-Key ledger of seal calls.
 
-use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -39,6 +38,46 @@ pub enum IdempotencyClaim {
 
 const SEAL_COLUMNS: &str = "journal_index, credential_id, principal, format, level, \
                             document_sha256, seal_sha256, created_at";
+
+/// A `seals` row as stored.
+#[derive(sqlx::FromRow)]
+struct StoredSeal {
+    journal_index: i64,
+    credential_id: String,
+    principal: String,
+    format: String,
+    level: String,
+    document_sha256: String,
+    seal_sha256: String,
+    created_at: i64,
+}
+
+impl TryFrom<StoredSeal> for SealRecord {
+    type Error = StoreError;
+
+    fn try_from(row: StoredSeal) -> Result<Self, StoreError> {
+        Ok(Self {
+            journal_index: seq_from_sql(row.journal_index)?,
+            credential_id: super::entities::parse_uuid(&row.credential_id)?,
+            principal: row.principal,
+            format: row.format,
+            level: row.level,
+            document_sha256: row.document_sha256,
+            seal_sha256: row.seal_sha256,
+            created_at: from_micros(row.created_at)?,
+        })
+    }
+}
+
+/// A `seal_idempotency` row as a second call with the same key reads it.
+#[derive(sqlx::FromRow)]
+struct StoredClaim {
+    request_sha256: String,
+    state: String,
+    media_type: Option<String>,
+    response: Option<Vec<u8>>,
+    journal_index: Option<i64>,
+}
 
 impl Store {
     pub async fn insert_seal_record(&self, seal: &SealRecord) -> Result<(), StoreError> {
@@ -85,28 +124,8 @@ impl Store {
             Some(index) => seq_to_sql(index)?,
             None => i64::MAX,
         };
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql)
-                .bind(credential_id.to_string())
-                .bind(before)
-                .bind(i64::from(limit))
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(SealRecord {
-                    journal_index: seq_from_sql(row.try_get(0)?)?,
-                    credential_id: super::entities::parse_uuid(&row.try_get::<String, _>(1)?)?,
-                    principal: row.try_get(2)?,
-                    format: row.try_get(3)?,
-                    level: row.try_get(4)?,
-                    document_sha256: row.try_get(5)?,
-                    seal_sha256: row.try_get(6)?,
-                    created_at: from_micros(row.try_get(7)?)?,
-                });
-            }
-            Ok(out)
-        })
+        let args = [credential_id.into(), before.into(), i64::from(limit).into()];
+        self.read_all::<StoredSeal, _>(&sql, &args).await
     }
 
     /// Takes `key` for `principal`, or says what it already holds.
@@ -134,22 +153,19 @@ impl Store {
             if inserted == 1 {
                 return Ok(IdempotencyClaim::New);
             }
-            let row = sqlx::query(select)
+            let row: StoredClaim = sqlx::query_as(select)
                 .bind(principal)
                 .bind(key)
                 .fetch_one(pool)
                 .await?;
-            let request_sha256: String = row.try_get(0)?;
-            let state: String = row.try_get(1)?;
-            if state != "done" {
-                return Ok(IdempotencyClaim::Pending { request_sha256 });
+            if row.state != "done" {
+                return Ok(IdempotencyClaim::Pending {
+                    request_sha256: row.request_sha256,
+                });
             }
-            let media_type: Option<String> = row.try_get(2)?;
-            let response: Option<Vec<u8>> = row.try_get(3)?;
-            let index: Option<i64> = row.try_get(4)?;
-            match (media_type, response, index) {
+            match (row.media_type, row.response, row.journal_index) {
                 (Some(media_type), Some(response), Some(index)) => Ok(IdempotencyClaim::Done {
-                    request_sha256,
+                    request_sha256: row.request_sha256,
                     media_type,
                     response,
                     journal_index: seq_from_sql(index)?,

@@ -17,9 +17,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use sqlx::Row;
 use time::OffsetDateTime;
 
+use super::rows::Arg;
 use super::{Store, StoreError, from_micros, on_pool};
 use crate::revocation::Reason;
 
@@ -85,6 +85,46 @@ impl StatusChange {
     }
 }
 
+/// A serial as the issued-certificate lookup reads it, with the generation
+/// (the certificate's columns are empty when no serial matched).
+#[derive(sqlx::FromRow)]
+struct IssuedRow {
+    generation: i64,
+    serial: Option<String>,
+    state: Option<String>,
+    policy_id: Option<String>,
+    reason_code: Option<i64>,
+    revoked_at: Option<i64>,
+    final_serial: Option<String>,
+}
+
+/// A service certificate of the issuing CA as the second lookup reads it.
+#[derive(sqlx::FromRow)]
+struct ServiceRow {
+    serial: String,
+    purpose: String,
+    reason_code: Option<i64>,
+    revoked_at: Option<i64>,
+    final_serial: Option<String>,
+}
+
+/// The status of a serial sceau knows (`known`), revoked when it has a
+/// revocation time; `Unknown` otherwise.
+pub(super) fn status_of(
+    known: bool,
+    revoked_at: Option<i64>,
+    code: Option<i64>,
+) -> Result<SerialStatus, StoreError> {
+    Ok(match (known, revoked_at) {
+        (false, _) => SerialStatus::Unknown,
+        (true, None) => SerialStatus::Good,
+        (true, Some(at)) => SerialStatus::Revoked {
+            at: from_micros(at)?,
+            reason_code: super::reason_from_sql(code)?,
+        },
+    })
+}
+
 const GENERATION: &str = "SELECT value FROM status_generation WHERE id = 1";
 
 impl Store {
@@ -103,10 +143,9 @@ impl Store {
 
     /// The status generation now.
     pub async fn status_generation(&self) -> Result<i64, StoreError> {
-        on_pool!(self, |pool| {
-            let row = sqlx::query(GENERATION).fetch_one(pool).await?;
-            Ok(row.try_get(0)?)
-        })
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_scalar(GENERATION).fetch_one(pool).await?
+        }))
     }
 
     /// The status of `serial` (hex of the serial number's content octets).
@@ -140,7 +179,9 @@ impl Store {
         // Driven by the generation's one row, so it comes back even when no
         // serial matches.
         let issued = format!(
-            "SELECT g.value, c.serial, c.state, c.policy_id, r.reason_code, r.revoked_at, f.serial \
+            "SELECT g.value AS generation, c.serial AS serial, c.state AS state, \
+             c.policy_id AS policy_id, r.reason_code AS reason_code, \
+             r.revoked_at AS revoked_at, f.serial AS final_serial \
              FROM status_generation g LEFT JOIN certificates c ON c.serial IN ({}) \
              LEFT JOIN revocations r ON r.serial = c.serial \
              LEFT JOIN final_ocsp_responses f \
@@ -148,101 +189,75 @@ impl Store {
              WHERE g.id = 1",
             placeholders(unique.len())
         );
-        on_pool!(self, |pool| {
-            let mut query = sqlx::query(&issued);
-            for serial in &unique {
-                query = query.bind(*serial);
-            }
-            let mut generation = None;
-            for row in query.fetch_all(pool).await? {
-                generation = Some(row.try_get::<i64, _>(0)?);
-                let Some(serial) = row.try_get::<Option<String>, _>(1)? else {
-                    continue;
-                };
-                let state: String = row.try_get(2)?;
-                let policy: String = row.try_get(3)?;
-                let code: Option<i64> = row.try_get(4)?;
-                let revoked_at: Option<i64> = row.try_get(5)?;
-                let final_response: Option<String> = row.try_get(6)?;
-                let status = match (state.as_str(), revoked_at) {
-                    ("issued", None) => SerialStatus::Good,
-                    ("issued", Some(at)) => SerialStatus::Revoked {
-                        at: from_micros(at)?,
-                        reason_code: super::reason_from_sql(code)?,
-                    },
-                    _ => SerialStatus::Unknown,
-                };
+        let args: Vec<Arg> = unique.iter().map(|serial| Arg::from(*serial)).collect();
+        let mut generation = None;
+        for row in self
+            .read_all::<IssuedRow, IssuedRow>(&issued, &args)
+            .await?
+        {
+            generation = Some(row.generation);
+            let Some(serial) = row.serial else {
+                continue;
+            };
+            let issued = row.state.as_deref() == Some("issued");
+            found.insert(
+                serial,
+                CertificateStatus {
+                    issued_under: row.policy_id.unwrap_or_default(),
+                    status: status_of(issued, row.revoked_at, row.reason_code)?,
+                    final_response: row.final_serial.is_some(),
+                },
+            );
+        }
+        // Only misses pay for the second lookup (also by primary key).
+        let missed: Vec<Arg> = unique
+            .iter()
+            .filter(|s| !found.contains_key(**s))
+            .map(|serial| Arg::from(*serial))
+            .collect();
+        if !missed.is_empty() {
+            let service = format!(
+                "SELECT a.serial AS serial, a.purpose AS purpose, v.reason_code AS reason_code, \
+                 v.revoked_at AS revoked_at, f.serial AS final_serial \
+                 FROM ca_certificates a LEFT JOIN ca_revocations v ON v.serial = a.serial \
+                 LEFT JOIN final_ocsp_responses f \
+                 ON f.serial = a.serial AND f.hash_algorithm = 'sha1' \
+                 WHERE a.serial IN ({})",
+                placeholders(missed.len())
+            );
+            for row in self
+                .read_all::<ServiceRow, ServiceRow>(&service, &missed)
+                .await?
+            {
+                let service = matches!(row.purpose.as_str(), "ocsp" | "tsa");
                 found.insert(
-                    serial,
+                    row.serial,
                     CertificateStatus {
-                        issued_under: policy,
-                        status,
-                        final_response: final_response.is_some(),
+                        status: status_of(service, row.revoked_at, row.reason_code)?,
+                        issued_under: format!("service:{}", row.purpose),
+                        final_response: row.final_serial.is_some(),
                     },
                 );
             }
-            // Only misses pay for the second lookup (also by primary key).
-            let missed: Vec<&str> = unique
-                .iter()
-                .copied()
-                .filter(|s| !found.contains_key(*s))
-                .collect();
-            if !missed.is_empty() {
-                let service = format!(
-                    "SELECT a.serial, a.purpose, v.reason_code, v.revoked_at, f.serial \
-                     FROM ca_certificates a LEFT JOIN ca_revocations v ON v.serial = a.serial \
-                     LEFT JOIN final_ocsp_responses f \
-                     ON f.serial = a.serial AND f.hash_algorithm = 'sha1' \
-                     WHERE a.serial IN ({})",
-                    placeholders(missed.len())
-                );
-                let mut query = sqlx::query(&service);
-                for serial in &missed {
-                    query = query.bind(*serial);
-                }
-                for row in query.fetch_all(pool).await? {
-                    let serial: String = row.try_get(0)?;
-                    let purpose: String = row.try_get(1)?;
-                    let code: Option<i64> = row.try_get(2)?;
-                    let revoked_at: Option<i64> = row.try_get(3)?;
-                    let final_response: Option<String> = row.try_get(4)?;
-                    let status = match (purpose.as_str(), revoked_at) {
-                        ("ocsp" | "tsa", None) => SerialStatus::Good,
-                        ("ocsp" | "tsa", Some(at)) => SerialStatus::Revoked {
-                            at: from_micros(at)?,
-                            reason_code: super::reason_from_sql(code)?,
-                        },
-                        _ => SerialStatus::Unknown,
-                    };
-                    found.insert(
-                        serial,
-                        CertificateStatus {
-                            issued_under: format!("service:{purpose}"),
-                            status,
-                            final_response: final_response.is_some(),
-                        },
-                    );
-                }
-            }
-            let generation =
-                generation.ok_or_else(|| StoreError::Corrupt("no status generation".to_owned()))?;
-            let statuses = serials
-                .iter()
-                .map(|serial| {
-                    found
-                        .get(serial.as_str())
-                        .cloned()
-                        .unwrap_or(CertificateStatus {
-                            issued_under: String::new(),
-                            status: SerialStatus::Unknown,
-                            final_response: false,
-                        })
-                })
-                .collect();
-            Ok(StatusRead {
-                generation,
-                statuses,
+        }
+        let generation =
+            generation.ok_or_else(|| StoreError::Corrupt("no status generation".to_owned()))?;
+        let statuses = serials
+            .iter()
+            .map(|serial| {
+                found
+                    .get(serial.as_str())
+                    .cloned()
+                    .unwrap_or(CertificateStatus {
+                        issued_under: String::new(),
+                        status: SerialStatus::Unknown,
+                        final_response: false,
+                    })
             })
+            .collect();
+        Ok(StatusRead {
+            generation,
+            statuses,
         })
     }
 }

@@ -1,13 +1,12 @@
 //! The end of a CA: the administrators' approvals, the termination's recorded
 //! steps, revoked CA and service certificates, and the final OCSP responses.
 
-use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::crl::CLIENT_AUTH_POLICY;
 use super::entities::parse_uuid;
-use super::status::{SerialStatus, StatusChange};
+use super::status::{SerialStatus, StatusChange, status_of};
 use super::{Store, StoreError, from_micros, on_pool, seq_from_sql, seq_to_sql, to_micros};
 use crate::revocation::Reason;
 
@@ -83,14 +82,97 @@ fn optional_seq(value: Option<i64>) -> Result<Option<u64>, StoreError> {
     value.map(seq_from_sql).transpose()
 }
 
-fn status_of(revoked_at: Option<i64>, code: Option<i64>) -> Result<SerialStatus, StoreError> {
-    Ok(match revoked_at {
-        None => SerialStatus::Good,
-        Some(at) => SerialStatus::Revoked {
-            at: from_micros(at)?,
-            reason_code: super::reason_from_sql(code)?,
-        },
-    })
+/// A `ca_termination_approvals` row as stored.
+#[derive(sqlx::FromRow)]
+struct StoredApproval {
+    approver: String,
+    auth_method: String,
+    reason: String,
+    approved_at: i64,
+    journal_index: i64,
+}
+
+impl TryFrom<StoredApproval> for TerminationApproval {
+    type Error = StoreError;
+
+    fn try_from(row: StoredApproval) -> Result<Self, StoreError> {
+        Ok(Self {
+            approver: row.approver,
+            auth_method: row.auth_method,
+            reason: row.reason,
+            approved_at: from_micros(row.approved_at)?,
+            journal_index: seq_from_sql(row.journal_index)?,
+        })
+    }
+}
+
+/// A `ca_terminations` row as stored.
+#[derive(sqlx::FromRow)]
+struct StoredTermination {
+    ca_serial: String,
+    purpose: String,
+    started_at: i64,
+    certificates_revoked: Option<i64>,
+    final_crl_number: Option<i64>,
+    final_ocsp_responses: Option<i64>,
+    arl_number: Option<i64>,
+    key_destroyed_at: Option<i64>,
+    completed_at: Option<i64>,
+}
+
+impl TryFrom<StoredTermination> for TerminationRecord {
+    type Error = StoreError;
+
+    fn try_from(row: StoredTermination) -> Result<Self, StoreError> {
+        Ok(Self {
+            ca_serial: row.ca_serial,
+            purpose: row.purpose,
+            started_at: from_micros(row.started_at)?,
+            certificates_revoked: optional_seq(row.certificates_revoked)?,
+            final_crl_number: optional_seq(row.final_crl_number)?,
+            final_ocsp_responses: optional_seq(row.final_ocsp_responses)?,
+            arl_number: optional_seq(row.arl_number)?,
+            key_destroyed_at: row.key_destroyed_at.map(from_micros).transpose()?,
+            completed_at: row.completed_at.map(from_micros).transpose()?,
+        })
+    }
+}
+
+/// A seal certificate's serial and organisation as stored.
+#[derive(sqlx::FromRow)]
+struct StoredStillValid {
+    serial: String,
+    entity_id: String,
+}
+
+impl TryFrom<StoredStillValid> for StillValid {
+    type Error = StoreError;
+
+    fn try_from(row: StoredStillValid) -> Result<Self, StoreError> {
+        Ok(Self {
+            serial: row.serial,
+            entity_id: parse_uuid(&row.entity_id)?,
+        })
+    }
+}
+
+/// A serial with its revocation, if any, as the status query selects it.
+#[derive(sqlx::FromRow)]
+struct StoredStatus {
+    serial: String,
+    revoked_at: Option<i64>,
+    reason_code: Option<i64>,
+}
+
+impl TryFrom<StoredStatus> for IssuedStatus {
+    type Error = StoreError;
+
+    fn try_from(row: StoredStatus) -> Result<Self, StoreError> {
+        Ok(Self {
+            serial: row.serial,
+            status: status_of(true, row.revoked_at, row.reason_code)?,
+        })
+    }
 }
 
 impl Store {
@@ -123,20 +205,8 @@ impl Store {
     ) -> Result<Vec<TerminationApproval>, StoreError> {
         let sql = "SELECT approver, auth_method, reason, approved_at, journal_index \
                    FROM ca_termination_approvals WHERE ca_serial = $1 ORDER BY approved_at";
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql).bind(ca_serial).fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(TerminationApproval {
-                    approver: row.try_get(0)?,
-                    auth_method: row.try_get(1)?,
-                    reason: row.try_get(2)?,
-                    approved_at: from_micros(row.try_get(3)?)?,
-                    journal_index: seq_from_sql(row.try_get(4)?)?,
-                });
-            }
-            Ok(out)
-        })
+        self.read_all::<StoredApproval, _>(sql, &[ca_serial.into()])
+            .await
     }
 
     /// Records that the termination of `ca_serial` started (once; a resumed
@@ -166,46 +236,15 @@ impl Store {
         ca_serial: &str,
     ) -> Result<Option<TerminationRecord>, StoreError> {
         let sql = format!("SELECT {RECORD_COLUMNS} FROM ca_terminations WHERE ca_serial = $1");
-        on_pool!(self, |pool| {
-            let Some(row) = sqlx::query(&sql)
-                .bind(ca_serial)
-                .fetch_optional(pool)
-                .await?
-            else {
-                return Ok(None);
-            };
-            Ok(Some(TerminationRecord {
-                ca_serial: row.try_get(0)?,
-                purpose: row.try_get(1)?,
-                started_at: from_micros(row.try_get(2)?)?,
-                certificates_revoked: optional_seq(row.try_get(3)?)?,
-                final_crl_number: optional_seq(row.try_get(4)?)?,
-                final_ocsp_responses: optional_seq(row.try_get(5)?)?,
-                arl_number: optional_seq(row.try_get(6)?)?,
-                key_destroyed_at: row
-                    .try_get::<Option<i64>, _>(7)?
-                    .map(from_micros)
-                    .transpose()?,
-                completed_at: row
-                    .try_get::<Option<i64>, _>(8)?
-                    .map(from_micros)
-                    .transpose()?,
-            }))
-        })
+        self.read_optional::<StoredTermination, _>(&sql, &[ca_serial.into()])
+            .await
     }
 
     /// The serials of the CA certificates whose termination started: their keys
     /// sign nothing more (the CRL publisher and the OCSP maintenance skip them).
     pub async fn terminating_ca_serials(&self) -> Result<Vec<String>, StoreError> {
         let sql = "SELECT ca_serial FROM ca_terminations ORDER BY ca_serial";
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql).fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(row.try_get(0)?);
-            }
-            Ok(out)
-        })
+        self.read_scalars(sql, &[]).await
     }
 
     pub async fn record_termination_step(
@@ -241,24 +280,12 @@ impl Store {
 
     /// Seal certificates of the issuing CA that are issued and not revoked.
     pub async fn still_valid_seal_certificates(&self) -> Result<Vec<StillValid>, StoreError> {
-        let sql = "SELECT c.serial, c.entity_id FROM certificates c \
+        let sql = "SELECT c.serial AS serial, c.entity_id AS entity_id FROM certificates c \
                    LEFT JOIN revocations r ON r.serial = c.serial \
                    WHERE c.state = 'issued' AND c.policy_id <> $1 AND r.serial IS NULL \
                    ORDER BY c.serial";
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
-                .bind(CLIENT_AUTH_POLICY)
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(StillValid {
-                    serial: row.try_get(0)?,
-                    entity_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
-                });
-            }
-            Ok(out)
-        })
+        self.read_all::<StoredStillValid, _>(sql, &[CLIENT_AUTH_POLICY.into()])
+            .await
     }
 
     /// The issuing CA's service certificates (OCSP responder, TSU), active or
@@ -267,14 +294,7 @@ impl Store {
         let sql = "SELECT a.serial FROM ca_certificates a \
                    LEFT JOIN ca_revocations r ON r.serial = a.serial \
                    WHERE a.purpose IN ('ocsp', 'tsa') AND r.serial IS NULL ORDER BY a.serial";
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql).fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(row.try_get(0)?);
-            }
-            Ok(out)
-        })
+        self.read_scalars(sql, &[]).await
     }
 
     /// Revokes CA or service certificates: `issuer` is the purpose of the CA
@@ -309,27 +329,15 @@ impl Store {
     /// Every certificate the issuing CA issued (seal certificates in state
     /// `issued`, and its service certificates) with its status.
     pub async fn issuing_ca_statuses(&self) -> Result<Vec<IssuedStatus>, StoreError> {
-        let sql = "SELECT c.serial, r.revoked_at, r.reason_code FROM certificates c \
+        let sql = "SELECT c.serial AS serial, r.revoked_at AS revoked_at, r.reason_code AS reason_code FROM certificates c \
                    LEFT JOIN revocations r ON r.serial = c.serial \
                    WHERE c.state = 'issued' AND c.policy_id <> $1 \
                    UNION ALL \
                    SELECT a.serial, v.revoked_at, v.reason_code FROM ca_certificates a \
                    LEFT JOIN ca_revocations v ON v.serial = a.serial \
                    WHERE a.purpose IN ('ocsp', 'tsa') ORDER BY 1";
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
-                .bind(CLIENT_AUTH_POLICY)
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(IssuedStatus {
-                    serial: row.try_get(0)?,
-                    status: status_of(row.try_get(1)?, row.try_get(2)?)?,
-                });
-            }
-            Ok(out)
-        })
+        self.read_all::<StoredStatus, _>(sql, &[CLIENT_AUTH_POLICY.into()])
+            .await
     }
 
     /// Stores final OCSP responses, all or none (a resumed termination replaces them).
@@ -371,16 +379,14 @@ impl Store {
     ) -> Result<Option<(Vec<u8>, OffsetDateTime)>, StoreError> {
         let sql = "SELECT der, produced_at FROM final_ocsp_responses \
                    WHERE serial = $1 AND hash_algorithm = $2";
-        on_pool!(self, |pool| {
-            let Some(row) = sqlx::query(sql)
+        let row: Option<(Vec<u8>, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(sql)
                 .bind(serial)
                 .bind(hash_algorithm)
                 .fetch_optional(pool)
                 .await?
-            else {
-                return Ok(None);
-            };
-            Ok(Some((row.try_get(0)?, from_micros(row.try_get(1)?)?)))
-        })
+        });
+        row.map(|(der, produced_at)| Ok((der, from_micros(produced_at)?)))
+            .transpose()
     }
 }

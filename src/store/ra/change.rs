@@ -182,13 +182,12 @@ macro_rules! write_effect {
                 }
             }
             Effect::AppendEvent { request_id, event } => {
-                let next: i64 = sqlx::query(
+                let next: i64 = sqlx::query_scalar(
                     "SELECT COALESCE(MAX(seq), -1) + 1 FROM request_events WHERE request_id = $1",
                 )
                 .bind(request_id.to_string())
                 .fetch_one(&mut *$tx)
-                .await?
-                .try_get(0)?;
+                .await?;
                 sqlx::query(
                     "INSERT INTO request_events (request_id, seq, action, from_state, to_state, \
                      actor, message, journal_index, at) \

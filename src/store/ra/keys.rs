@@ -13,6 +13,32 @@ pub struct KeyToDestroy {
     pub not_after: Option<OffsetDateTime>,
 }
 
+/// A seal key due for destruction as the query selects it.
+#[derive(sqlx::FromRow)]
+struct StoredKeyToDestroy {
+    id: String,
+    token_role: String,
+    key_id: String,
+    key_label: String,
+    serial: Option<String>,
+    revoked: bool,
+    not_after: Option<i64>,
+}
+
+impl TryFrom<StoredKeyToDestroy> for KeyToDestroy {
+    type Error = StoreError;
+
+    fn try_from(row: StoredKeyToDestroy) -> Result<Self, StoreError> {
+        Ok(Self {
+            credential_id: parse_uuid(&row.id)?,
+            key: KeyReference::from_stored(&row.token_role, &row.key_id, row.key_label)?,
+            serial: row.serial,
+            revoked: row.revoked,
+            not_after: row.not_after.map(from_micros).transpose()?,
+        })
+    }
+}
+
 impl Store {
     /// Seal keys to destroy at `now`: their credential or certificate is
     /// revoked, or the certificate has expired, and the key is not destroyed yet.
@@ -20,36 +46,18 @@ impl Store {
         &self,
         now: OffsetDateTime,
     ) -> Result<Vec<KeyToDestroy>, StoreError> {
-        let sql = "SELECT s.id, s.token_role, s.key_id, s.key_label, c.serial, \
-                   (s.status = 'revoked' OR v.serial IS NOT NULL), c.not_after \
+        let sql = "SELECT s.id AS id, s.token_role AS token_role, s.key_id AS key_id, \
+                   s.key_label AS key_label, c.serial AS serial, \
+                   (s.status = 'revoked' OR v.serial IS NOT NULL) AS revoked, \
+                   c.not_after AS not_after \
                    FROM seal_credentials s \
                    LEFT JOIN certificates c ON c.credential_id = s.id AND c.state = 'issued' \
                    LEFT JOIN revocations v ON v.serial = c.serial \
                    WHERE s.key_destroyed_at IS NULL \
                    AND (s.status = 'revoked' OR v.serial IS NOT NULL OR c.not_after <= $1) \
                    ORDER BY s.id";
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
-                .bind(to_micros(now))
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let not_after: Option<i64> = row.try_get(6)?;
-                out.push(KeyToDestroy {
-                    credential_id: parse_uuid(&row.try_get::<String, _>(0)?)?,
-                    key: KeyReference::from_stored(
-                        &row.try_get::<String, _>(1)?,
-                        &row.try_get::<String, _>(2)?,
-                        row.try_get(3)?,
-                    )?,
-                    serial: row.try_get(4)?,
-                    revoked: row.try_get(5)?,
-                    not_after: not_after.map(from_micros).transpose()?,
-                });
-            }
-            Ok(out)
-        })
+        self.read_all::<StoredKeyToDestroy, _>(sql, &[to_micros(now).into()])
+            .await
     }
 
     /// Records that a credential's key is gone from the HSM; an expired (not

@@ -1,10 +1,9 @@
 //! The RA's reads: organisations, persons, requests and their history,
 //! evidence documents, revocations and certificates near their end.
 
-use super::rows::{PersonRow, StoredEvidence, StoredRequest, StoredRevocation};
+use super::rows::{PersonRow, StoredEvidence, StoredRequest, StoredRequestEvent, StoredRevocation};
 use super::*;
 use crate::store::entities::EntityRow;
-use crate::store::rows::read;
 
 impl Store {
     /// Who holds a role in an organisation: (issuer, subject, role), in order.
@@ -14,60 +13,28 @@ impl Store {
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         let sql = "SELECT issuer, subject, role FROM role_assignments WHERE entity_id = $1 \
                    ORDER BY issuer, subject, role";
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
-                .bind(entity_id.to_string())
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
-            }
-            Ok(out)
-        })
+        self.read_all::<(String, String, String), _>(sql, &[entity_id.into()])
+            .await
     }
 
     /// The organisation registered under a SIREN, if any.
     pub async fn entity_by_siren(&self, siren: &str) -> Result<Option<Entity>, StoreError> {
         let sql = format!("SELECT {ENTITY_COLUMNS} FROM entities WHERE siren = $1");
-        on_pool!(self, |pool| {
-            match sqlx::query(&sql).bind(siren).fetch_optional(pool).await? {
-                Some(row) => Ok(Some(read::<EntityRow, _, _>(&row)?)),
-                None => Ok(None),
-            }
-        })
+        self.read_optional::<EntityRow, _>(&sql, &[siren.into()])
+            .await
     }
 
     pub async fn persons_of(&self, entity_id: Uuid) -> Result<Vec<Person>, StoreError> {
         let sql = format!(
             "SELECT {PERSON_COLUMNS} FROM persons WHERE entity_id = $1 ORDER BY created_at, id"
         );
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql)
-                .bind(entity_id.to_string())
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(read::<PersonRow, _, _>(row)?);
-            }
-            Ok(out)
-        })
+        self.read_all::<PersonRow, _>(&sql, &[entity_id.into()])
+            .await
     }
 
     pub async fn person(&self, id: Uuid) -> Result<Person, StoreError> {
         let sql = format!("SELECT {PERSON_COLUMNS} FROM persons WHERE id = $1");
-        on_pool!(self, |pool| {
-            let row = sqlx::query(&sql)
-                .bind(id.to_string())
-                .fetch_optional(pool)
-                .await?
-                .ok_or(StoreError::NotFound {
-                    what: "person",
-                    id: id.to_string(),
-                })?;
-            Ok(read::<PersonRow, _, _>(&row)?)
-        })
+        self.read_by_id::<PersonRow, _>(&sql, id, "person").await
     }
 
     /// The person an unexpired enrolment link belongs to.
@@ -80,32 +47,14 @@ impl Store {
             "SELECT {PERSON_COLUMNS} FROM persons \
              WHERE enrolment_sha256 = $1 AND enrolment_expires_at > $2"
         );
-        on_pool!(self, |pool| {
-            match sqlx::query(&sql)
-                .bind(sha256)
-                .bind(to_micros(now))
-                .fetch_optional(pool)
-                .await?
-            {
-                Some(row) => Ok(Some(read::<PersonRow, _, _>(&row)?)),
-                None => Ok(None),
-            }
-        })
+        self.read_optional::<PersonRow, _>(&sql, &[sha256.into(), to_micros(now).into()])
+            .await
     }
 
     pub async fn registration_request(&self, id: Uuid) -> Result<RequestRow, StoreError> {
         let sql = format!("SELECT {REQUEST_COLUMNS} FROM registration_requests WHERE id = $1");
-        on_pool!(self, |pool| {
-            let row = sqlx::query(&sql)
-                .bind(id.to_string())
-                .fetch_optional(pool)
-                .await?
-                .ok_or(StoreError::NotFound {
-                    what: "request",
-                    id: id.to_string(),
-                })?;
-            Ok(read::<StoredRequest, _, _>(&row)?)
-        })
+        self.read_by_id::<StoredRequest, _>(&sql, id, "request")
+            .await
     }
 
     /// Up to `limit` requests (of `entity_id`, in `state`, when given), newest
@@ -127,27 +76,22 @@ impl Store {
                   (SELECT created_at, id FROM registration_requests WHERE id = $3)) \
              ORDER BY created_at DESC, id DESC LIMIT $4"
         );
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql)
-                .bind(match scope {
-                    RequestScope::Entity(entity) => entity.to_string(),
-                    _ => String::new(),
-                })
-                .bind(state.unwrap_or_default())
-                .bind(before.map(|b| b.to_string()).unwrap_or_default())
-                .bind(i64::from(limit))
-                .bind(match scope {
-                    RequestScope::CreatedBy(principal) => principal,
-                    _ => "",
-                })
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(read::<StoredRequest, _, _>(row)?);
+        let args = [
+            match scope {
+                RequestScope::Entity(entity) => entity.to_string(),
+                _ => String::new(),
             }
-            Ok(out)
-        })
+            .into(),
+            state.unwrap_or_default().into(),
+            before.map(|b| b.to_string()).unwrap_or_default().into(),
+            i64::from(limit).into(),
+            match scope {
+                RequestScope::CreatedBy(principal) => principal,
+                _ => "",
+            }
+            .into(),
+        ];
+        self.read_all::<StoredRequest, _>(&sql, &args).await
     }
 
     /// Renewal requests of a certificate.
@@ -156,39 +100,15 @@ impl Store {
             "SELECT {REQUEST_COLUMNS} FROM registration_requests WHERE renews_serial = $1 \
              ORDER BY created_at, id"
         );
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql).bind(serial).fetch_all(pool).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(read::<StoredRequest, _, _>(row)?);
-            }
-            Ok(out)
-        })
+        self.read_all::<StoredRequest, _>(&sql, &[serial.into()])
+            .await
     }
 
     pub async fn request_events(&self, id: Uuid) -> Result<Vec<RequestEvent>, StoreError> {
         let sql = "SELECT action, from_state, to_state, actor, message, journal_index, at \
                    FROM request_events WHERE request_id = $1 ORDER BY seq";
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
-                .bind(id.to_string())
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let index: Option<i64> = row.try_get(5)?;
-                out.push(RequestEvent {
-                    action: row.try_get(0)?,
-                    from_state: row.try_get(1)?,
-                    to_state: row.try_get(2)?,
-                    actor: row.try_get(3)?,
-                    message: row.try_get(4)?,
-                    journal_index: index.map(seq_from_sql).transpose()?,
-                    at: from_micros(row.try_get(6)?)?,
-                });
-            }
-            Ok(out)
-        })
+        self.read_all::<StoredRequestEvent, _>(sql, &[id.into()])
+            .await
     }
 
     pub async fn evidence_documents(
@@ -199,32 +119,14 @@ impl Store {
             "SELECT {EVIDENCE_COLUMNS} FROM evidence_documents WHERE request_id = $1 \
              ORDER BY uploaded_at, id"
         );
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql)
-                .bind(request_id.to_string())
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(read::<StoredEvidence, _, _>(row)?);
-            }
-            Ok(out)
-        })
+        self.read_all::<StoredEvidence, _>(&sql, &[request_id.into()])
+            .await
     }
 
     pub async fn evidence_document(&self, id: Uuid) -> Result<EvidenceRow, StoreError> {
         let sql = format!("SELECT {EVIDENCE_COLUMNS} FROM evidence_documents WHERE id = $1");
-        on_pool!(self, |pool| {
-            let row = sqlx::query(&sql)
-                .bind(id.to_string())
-                .fetch_optional(pool)
-                .await?
-                .ok_or(StoreError::NotFound {
-                    what: "document",
-                    id: id.to_string(),
-                })?;
-            Ok(read::<StoredEvidence, _, _>(&row)?)
-        })
+        self.read_by_id::<StoredEvidence, _>(&sql, id, "document")
+            .await
     }
 
     /// Documents kept past their retention date and not yet purged.
@@ -236,17 +138,8 @@ impl Store {
             "SELECT {EVIDENCE_COLUMNS} FROM evidence_documents \
              WHERE retain_until <= $1 AND purged_at IS NULL ORDER BY retain_until, id"
         );
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(&sql)
-                .bind(to_micros(now))
-                .fetch_all(pool)
-                .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                out.push(read::<StoredEvidence, _, _>(row)?);
-            }
-            Ok(out)
-        })
+        self.read_all::<StoredEvidence, _>(&sql, &[to_micros(now).into()])
+            .await
     }
 
     /// Erases a document's content and wrapped key; its record and SHA-256 stay.
@@ -271,12 +164,8 @@ impl Store {
 
     pub async fn revocation(&self, serial: &str) -> Result<Option<Revocation>, StoreError> {
         let sql = format!("SELECT {REVOCATION_COLUMNS} FROM revocations WHERE serial = $1");
-        on_pool!(self, |pool| {
-            match sqlx::query(&sql).bind(serial).fetch_optional(pool).await? {
-                Some(row) => Ok(Some(read::<StoredRevocation, _, _>(&row)?)),
-                None => Ok(None),
-            }
-        })
+        self.read_optional::<StoredRevocation, _>(&sql, &[serial.into()])
+            .await
     }
 
     /// When the certificate was accepted by its RCCS, if it was.
@@ -285,18 +174,17 @@ impl Store {
         serial: &str,
     ) -> Result<Option<OffsetDateTime>, StoreError> {
         let sql = "SELECT accepted_at FROM certificates WHERE serial = $1";
-        on_pool!(self, |pool| {
-            let row = sqlx::query(sql)
+        let at: Option<i64> = on_pool!(self, |pool| {
+            sqlx::query_scalar(sql)
                 .bind(serial)
                 .fetch_optional(pool)
                 .await?
                 .ok_or(StoreError::NotFound {
                     what: "certificate",
                     id: serial.to_owned(),
-                })?;
-            let at: Option<i64> = row.try_get(0)?;
-            at.map(from_micros).transpose()
-        })
+                })?
+        });
+        at.map(from_micros).transpose()
     }
 
     /// Accepted, unrevoked certificates expiring after `now` and by `horizon`,
@@ -306,39 +194,50 @@ impl Store {
         now: OffsetDateTime,
         horizon: OffsetDateTime,
     ) -> Result<Vec<ExpiringCertificate>, StoreError> {
-        let sql = "SELECT c.serial, c.entity_id, c.policy_id, c.request_id, c.not_after, \
-                   r.days_before FROM certificates c \
+        let sql = "SELECT c.serial AS serial, c.entity_id AS entity_id, \
+                   c.policy_id AS policy_id, c.request_id AS request_id, \
+                   c.not_after AS not_after, r.days_before AS days_before FROM certificates c \
                    LEFT JOIN renewal_reminders r ON r.serial = c.serial \
                    WHERE c.state = 'issued' AND c.accepted_at IS NOT NULL \
                    AND c.not_after > $1 AND c.not_after <= $2 \
                    AND NOT EXISTS (SELECT 1 FROM revocations v WHERE v.serial = c.serial) \
                    ORDER BY c.not_after, c.serial";
-        on_pool!(self, |pool| {
-            let rows = sqlx::query(sql)
-                .bind(to_micros(now))
-                .bind(to_micros(horizon))
-                .fetch_all(pool)
-                .await?;
-            let mut out: Vec<ExpiringCertificate> = Vec::new();
-            for row in &rows {
-                let serial: String = row.try_get(0)?;
-                let reminded: Option<i64> = row.try_get(5)?;
-                let reminded = reminded
-                    .map(|d| u32::try_from(d).map_err(|_| StoreError::Corrupt(format!("days {d}"))))
-                    .transpose()?;
-                match out.last_mut() {
-                    Some(last) if last.serial == serial => last.reminded.extend(reminded),
-                    _ => out.push(ExpiringCertificate {
-                        serial,
-                        entity_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
-                        policy_id: row.try_get(2)?,
-                        request_id: parse_uuid(&row.try_get::<String, _>(3)?)?,
-                        not_after: from_micros(row.try_get(4)?)?,
-                        reminded: reminded.into_iter().collect(),
-                    }),
-                }
+        let rows: Vec<StoredExpiring> = self
+            .read_all::<StoredExpiring, StoredExpiring>(
+                sql,
+                &[to_micros(now).into(), to_micros(horizon).into()],
+            )
+            .await?;
+        let mut out: Vec<ExpiringCertificate> = Vec::new();
+        for row in rows {
+            let reminded = row
+                .days_before
+                .map(|d| u32::try_from(d).map_err(|_| StoreError::Corrupt(format!("days {d}"))))
+                .transpose()?;
+            match out.last_mut() {
+                Some(last) if last.serial == row.serial => last.reminded.extend(reminded),
+                _ => out.push(ExpiringCertificate {
+                    serial: row.serial,
+                    entity_id: parse_uuid(&row.entity_id)?,
+                    policy_id: row.policy_id,
+                    request_id: parse_uuid(&row.request_id)?,
+                    not_after: from_micros(row.not_after)?,
+                    reminded: reminded.into_iter().collect(),
+                }),
             }
-            Ok(out)
-        })
+        }
+        Ok(out)
     }
+}
+
+/// A certificate near its expiry with one reminder sent (or none), as the
+/// query selects it: one row per reminder.
+#[derive(sqlx::FromRow)]
+struct StoredExpiring {
+    serial: String,
+    entity_id: String,
+    policy_id: String,
+    request_id: String,
+    not_after: i64,
+    days_before: Option<i64>,
 }

@@ -152,3 +152,31 @@ impl TryFrom<StoredRevocation> for Revocation {
         })
     }
 }
+
+/// A `request_events` row as stored.
+#[derive(sqlx::FromRow)]
+pub(super) struct StoredRequestEvent {
+    action: String,
+    from_state: String,
+    to_state: String,
+    actor: String,
+    message: Option<String>,
+    journal_index: Option<i64>,
+    at: i64,
+}
+
+impl TryFrom<StoredRequestEvent> for RequestEvent {
+    type Error = StoreError;
+
+    fn try_from(row: StoredRequestEvent) -> Result<Self, StoreError> {
+        Ok(Self {
+            action: row.action,
+            from_state: row.from_state,
+            to_state: row.to_state,
+            actor: row.actor,
+            message: row.message,
+            journal_index: row.journal_index.map(seq_from_sql).transpose()?,
+            at: from_micros(row.at)?,
+        })
+    }
+}
