@@ -13,9 +13,8 @@ use crate::error::{ErrorKind, HasErrorKind};
 
 mod hsm;
 mod staff;
-pub use hsm::{
-    DEFAULT_SOFTHSM_MODULE, HsmSettings, PinSource, TokenRole, TokenRoles, TokenSettings,
-};
+pub use hsm::{DEFAULT_SOFTHSM_MODULE, HsmSettings, PinSource, TokenRoles, TokenSettings};
+pub use sceau_core::{Callers, TokenRole};
 pub use staff::{SignIn, StaffMember, StaffRoster};
 
 /// Everything that can be wrong with the configuration, each naming the setting.
@@ -384,16 +383,6 @@ pub enum OcspOverLimit {
     /// The cached response for the certificate, without the nonce (when there is
     /// one; `tryLater` otherwise).
     Cached,
-}
-
-/// Who an identity provider vouches for.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Callers {
-    /// People: strong when `acr` is one of `acr_values` or `amr` names a second factor.
-    People,
-    /// Servers: only sender-constrained tokens (RFC 8705 certificate-bound).
-    Servers,
 }
 
 /// A back-office identity provider.

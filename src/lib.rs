@@ -7,22 +7,22 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+// The bottom layer is a crate of its own (crates/core); its modules keep their
+// paths in the service.
+pub use sceau_core::{crypto, error, revocation};
 pub mod app;
 pub mod auth;
 pub mod ca;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod crypto;
 pub mod csc_vocabulary;
 pub mod demo;
-pub mod error;
 pub mod hsm;
 pub mod journal;
 pub mod notify;
 pub mod pki;
 pub mod ra;
-pub mod revocation;
 pub mod seal;
 pub mod state;
 pub mod store;
