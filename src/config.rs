@@ -11,10 +11,11 @@ use serde::Deserialize;
 
 use crate::error::{ErrorKind, HasErrorKind};
 
-mod hsm;
 mod staff;
-pub use hsm::{DEFAULT_SOFTHSM_MODULE, HsmSettings, PinSource, TokenRoles, TokenSettings};
 pub use sceau_core::{Callers, TokenRole};
+pub use sceau_hsm::settings::{
+    DEFAULT_SOFTHSM_MODULE, HsmSettings, PinError, PinSource, TokenRoles, TokenSettings,
+};
 pub use staff::{SignIn, StaffMember, StaffRoster};
 
 /// Everything that can be wrong with the configuration, each naming the setting.
@@ -28,22 +29,6 @@ pub enum ConfigError {
     Invalid {
         setting: &'static str,
         reason: String,
-    },
-    #[error("PIN for token role '{role}': environment variable {var} is not set")]
-    PinEnvMissing { role: String, var: String },
-    #[error("PIN for token role '{role}': cannot read {path}: {reason}")]
-    PinFileUnreadable {
-        role: String,
-        path: PathBuf,
-        reason: String,
-    },
-    #[error(
-        "PIN for token role '{role}': {path} is open to group or others (mode {mode:o}); make it 0600"
-    )]
-    PinFileTooOpen {
-        role: String,
-        path: PathBuf,
-        mode: u32,
     },
 }
 

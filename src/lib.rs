@@ -10,6 +10,8 @@ pub mod api;
 // The bottom layer is a crate of its own (crates/core); its modules keep their
 // paths in the service.
 pub use sceau_core::{crypto, error, revocation};
+// The HSM layer: the only crate with cryptoki (crates/hsm).
+pub use sceau_hsm as hsm;
 pub mod app;
 pub mod auth;
 pub mod ca;
@@ -18,7 +20,6 @@ pub mod clock;
 pub mod config;
 pub mod csc_vocabulary;
 pub mod demo;
-pub mod hsm;
 pub mod journal;
 pub mod notify;
 pub mod pki;

@@ -23,8 +23,8 @@ pub use secret::SecretKeyInfo;
 pub use signer::{HsmPublicKey, HsmSignature, HsmSigner};
 
 pub use sceau_core::TokenRole;
-use sceau_core::error::{ErrorKind, HasErrorKind};
 use sceau_core::crypto;
+use sceau_core::error::{ErrorKind, HasErrorKind};
 use settings::HsmSettings;
 
 /// What went wrong talking to an HSM. PINs never appear here.

@@ -18,8 +18,8 @@ use super::HsmError;
 use super::keys::{self, HsmKey, KeyAlgorithm, KeyId};
 use super::secret::{self, SecretKeyInfo};
 use crate::TokenRole;
-use crate::settings::TokenSettings;
 use crate::crypto::{DigestAlgorithm, DigestSignatureScheme, SignatureAlgorithm};
+use crate::settings::TokenSettings;
 
 mod secret_keys;
 
