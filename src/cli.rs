@@ -248,7 +248,10 @@ async fn config_check(settings: Settings) -> Result<ExitCode, AppError> {
     let (ceremony_file, _) = ca::ceremony_file(&settings)?;
     let policies = ca::certificate_policies(&settings)?;
     crate::notify::transport(&settings.notify).map_err(|e| AppError::Internal(e.to_string()))?;
-    settings.database.backend()?;
+    settings
+        .database
+        .backend()
+        .map_err(crate::config::ConfigError::from)?;
     // The recorded hierarchy: a client-authentication CA is reported when missing
     // (hierarchies made before it existed), so the operator learns it here and
     // not from a refused issuance.

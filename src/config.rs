@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::error::{ErrorKind, HasErrorKind};
@@ -16,6 +15,7 @@ pub use sceau_core::{Callers, TokenRole};
 pub use sceau_hsm::settings::{
     DEFAULT_SOFTHSM_MODULE, HsmSettings, PinError, PinSource, TokenRoles, TokenSettings,
 };
+pub use sceau_store::{DatabaseBackend, DatabaseSettings};
 pub use staff::{SignIn, StaffMember, StaffRoster};
 
 /// Everything that can be wrong with the configuration, each naming the setting.
@@ -30,6 +30,15 @@ pub enum ConfigError {
         setting: &'static str,
         reason: String,
     },
+}
+
+impl From<sceau_store::UnknownBackend> for ConfigError {
+    fn from(error: sceau_store::UnknownBackend) -> Self {
+        Self::Invalid {
+            setting: "database.url",
+            reason: error.to_string(),
+        }
+    }
 }
 
 impl HasErrorKind for ConfigError {
@@ -452,55 +461,6 @@ impl Default for LogSettings {
         Self {
             format: LogFormat::Text,
             level: "info".to_owned(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DatabaseSettings {
-    /// `sqlite://path/to/file.db` (the embedded default) or `postgres://…`.
-    /// Wrapped because a PostgreSQL URL may carry a password.
-    pub url: SecretString,
-    pub max_connections: u32,
-    /// How long, in milliseconds, an instance may go on answering OCSP from
-    /// the certificate statuses it has read, without reading them again, once
-    /// it last saw that none had changed (`store::status`). A call that changes
-    /// a status (a revocation) returns only this long after its commit, so no
-    /// instance answers from what it read before. It must be the same on every
-    /// instance of one database. 0 reads the statuses on every request.
-    pub status_lease_ms: u64,
-}
-
-impl Default for DatabaseSettings {
-    fn default() -> Self {
-        Self {
-            url: SecretString::from("sqlite://var/sceau.db"),
-            max_connections: 8,
-            status_lease_ms: 100,
-        }
-    }
-}
-
-/// The database backend a URL selects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DatabaseBackend {
-    Sqlite,
-    Postgres,
-}
-
-impl DatabaseSettings {
-    pub fn backend(&self) -> Result<DatabaseBackend, ConfigError> {
-        let url = self.url.expose_secret();
-        if url.starts_with("sqlite:") {
-            Ok(DatabaseBackend::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(DatabaseBackend::Postgres)
-        } else {
-            Err(ConfigError::Invalid {
-                setting: "database.url",
-                reason: "must start with sqlite: or postgres://".to_owned(),
-            })
         }
     }
 }

@@ -12,6 +12,8 @@ pub mod api;
 pub use sceau_core::{crypto, error, revocation};
 // The HSM layer: the only crate with cryptoki (crates/hsm).
 pub use sceau_hsm as hsm;
+// The store: the only crate with sqlx (crates/store).
+pub use sceau_store as store;
 pub mod app;
 pub mod auth;
 pub mod ca;
@@ -26,5 +28,4 @@ pub mod pki;
 pub mod ra;
 pub mod seal;
 pub mod state;
-pub mod store;
 pub mod telemetry;

@@ -1,9 +1,11 @@
-//! The layer rules of `docs/ARCHITECTURE.md`, read from the sources: each
-//! top-level module uses only modules of a lower layer, `sqlx` lives only in
-//! `store`, `cryptoki` only in `hsm`, and the PDF reader and writer (the
-//! `sceau-pdf` crate, which cannot use the service: Cargo has no cycles) only
-//! in `seal`. A new import that breaks a rule fails here, naming the file and
-//! the module it reached.
+//! The layer rules of `docs/ARCHITECTURE.md`, read from the sources and the
+//! manifests: the layers below the service are crates (`sceau-core`,
+//! `sceau-hsm` with cryptoki, `sceau-store` with sqlx, `sceau-pdf`), each
+//! depending only on crates below it, and the service lists neither cryptoki
+//! nor sqlx, so the compiler keeps those boundaries. Inside the service each
+//! top-level module uses only modules of a lower layer, and the PDF reader and
+//! writer only in `seal`. A new import that breaks a rule fails here, naming
+//! the file and the module it reached.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -166,6 +168,67 @@ fn the_pdf_codec_is_a_crate_that_depends_on_nothing_of_the_service() {
     assert!(workspace.contains("sceau-pdf = { path = \"crates/pdf\" }"));
 }
 
+/// The names a manifest lists in its `[dependencies]` table.
+fn dependencies_of(manifest: &str) -> Vec<String> {
+    let Some(table) = manifest.split("\n[dependencies]\n").nth(1) else {
+        return Vec::new();
+    };
+    table
+        .split("\n[")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split('=').next())
+        .map(str::trim)
+        .filter(|name| !name.is_empty() && !name.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_lower_layers_are_crates_that_depend_only_on_crates_below_them() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+    // Each crate with the sceau crates it may use, lowest first.
+    let crates: [(&str, &[&str]); 5] = [
+        ("crates/core/Cargo.toml", &[]),
+        ("crates/pdf/Cargo.toml", &[]),
+        ("crates/hsm/Cargo.toml", &["sceau-core"]),
+        ("crates/store/Cargo.toml", &["sceau-core"]),
+        (
+            "Cargo.toml",
+            &["sceau-core", "sceau-hsm", "sceau-pdf", "sceau-store"],
+        ),
+    ];
+    let mut found = Vec::new();
+    for (manifest, allowed) in crates {
+        let dependencies = dependencies_of(&read(manifest));
+        assert!(
+            !dependencies.is_empty(),
+            "{manifest}: no [dependencies] read"
+        );
+        for dependency in &dependencies {
+            if dependency.starts_with("sceau") && !allowed.contains(&dependency.as_str()) {
+                found.push(format!("{manifest} depends on {dependency}"));
+            }
+            // The two boundaries the compiler now keeps.
+            for (word, owner) in [
+                ("cryptoki", "crates/hsm/Cargo.toml"),
+                ("sqlx", "crates/store/Cargo.toml"),
+            ] {
+                if dependency == word && manifest != owner {
+                    found.push(format!("{manifest} lists {word}, which is {owner}'s alone"));
+                }
+            }
+        }
+    }
+    assert_eq!(found, Vec::<String>::new());
+    let workspace = read("Cargo.toml");
+    for member in ["crates/core", "crates/hsm", "crates/pdf", "crates/store"] {
+        assert!(workspace.contains(&format!("\"{member}\"")), "{member}");
+    }
+}
+
 #[test]
 fn the_reader_of_crate_paths_sees_what_it_must() {
     assert_eq!(
@@ -179,4 +242,10 @@ fn the_reader_of_crate_paths_sees_what_it_must() {
     assert_eq!(crate_paths("use crate::{a, b};"), vec!["{"]);
     assert_eq!(crate_paths("$crate::foo"), Vec::<String>::new());
     assert!(code_lines("// crate::api\n/// crate::app\nx").eq(["x"]));
+    assert_eq!(
+        dependencies_of(
+            "[package]\nname = \"x\"\n\n[dependencies]\n# a\na = \"1\"\nb = { path = \"b\" }\n\n[dev-dependencies]\nc = \"1\"\n"
+        ),
+        ["a", "b"]
+    );
 }

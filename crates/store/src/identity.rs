@@ -15,7 +15,7 @@ pub struct IdentityProviderRecord {
     pub entity_id: Uuid,
     pub issuer: String,
     pub audience: String,
-    pub callers: crate::config::Callers,
+    pub callers: sceau_core::Callers,
     pub allowed: Vec<String>,
     pub acr_values: Vec<String>,
     /// While set, its tokens authenticate no one (the registration stays,
@@ -46,8 +46,8 @@ impl TryFrom<StoredProvider> for IdentityProviderRecord {
             issuer: row.issuer,
             audience: row.audience,
             callers: match row.callers.as_str() {
-                "people" => crate::config::Callers::People,
-                "servers" => crate::config::Callers::Servers,
+                "people" => sceau_core::Callers::People,
+                "servers" => sceau_core::Callers::Servers,
                 other => return Err(StoreError::Corrupt(format!("callers {other:?}"))),
             },
             allowed: json_list(&row.allowed)?,
@@ -57,10 +57,10 @@ impl TryFrom<StoredProvider> for IdentityProviderRecord {
     }
 }
 
-fn callers_name(callers: crate::config::Callers) -> &'static str {
+fn callers_name(callers: sceau_core::Callers) -> &'static str {
     match callers {
-        crate::config::Callers::People => "people",
-        crate::config::Callers::Servers => "servers",
+        sceau_core::Callers::People => "people",
+        sceau_core::Callers::Servers => "servers",
     }
 }
 

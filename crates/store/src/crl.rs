@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 
 use super::{Store, StoreError, from_micros, on_pool, seq_from_sql, seq_to_sql, to_micros};
-use crate::revocation::Reason;
+use sceau_core::revocation::Reason;
 
 /// The policy id of client certificates (issued by the client-auth CA); every
 /// other certificate in `certificates` is a seal certificate of the issuing CA.

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Store, StoreError, from_micros, on_pool, to_micros};
-use crate::config::TokenRole;
+use sceau_core::TokenRole;
 
 /// An organisation registered for seals: the one model of the `entities`
 /// table. The registry details are those the RA records with an application.

@@ -2,7 +2,7 @@
 //! domain type.
 
 use super::*;
-use crate::store::entities::parse_uuid;
+use crate::entities::parse_uuid;
 
 /// A `persons` row as stored.
 #[derive(sqlx::FromRow)]
@@ -142,7 +142,7 @@ impl TryFrom<StoredRevocation> for Revocation {
         Ok(Self {
             serial: row.serial,
             reason: row.reason,
-            reason_code: crate::store::reason_from_sql(row.reason_code)?,
+            reason_code: crate::reason_from_sql(row.reason_code)?,
             revoked_at: from_micros(row.revoked_at)?,
             requested_by: row.requested_by,
             requester_role: row.requester_role,

@@ -8,7 +8,7 @@ use super::crl::CLIENT_AUTH_POLICY;
 use super::entities::parse_uuid;
 use super::status::{SerialStatus, StatusChange, status_of};
 use super::{Store, StoreError, from_micros, on_pool, seq_from_sql, seq_to_sql, to_micros};
-use crate::revocation::Reason;
+use sceau_core::revocation::Reason;
 
 /// One CA administrator's approval of a CA's termination.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -1,7 +1,7 @@
 //! An RA change written: each effect inside one transaction, on either backend.
 
 use super::*;
-use crate::store::status::StatusChange;
+use crate::status::StatusChange;
 
 /// Writes one effect inside the open transaction `$tx` (a macro: the
 /// transaction types differ per backend).
@@ -256,7 +256,7 @@ macro_rules! write_effect {
                 sqlx::query(&sql)
                     .bind(&revocation.serial)
                     .bind(&revocation.reason)
-                    .bind(crate::store::reason_to_sql(revocation.reason_code))
+                    .bind(crate::reason_to_sql(revocation.reason_code))
                     .bind(to_micros(revocation.revoked_at))
                     .bind(&revocation.requested_by)
                     .bind(&revocation.requester_role)

@@ -3,7 +3,7 @@
 
 use super::rows::{PersonRow, StoredEvidence, StoredRequest, StoredRequestEvent, StoredRevocation};
 use super::*;
-use crate::store::entities::EntityRow;
+use crate::entities::EntityRow;
 
 impl Store {
     /// Who holds a role in an organisation: (issuer, subject, role), in order.

@@ -1,8 +1,11 @@
-//! sqlx: the only module that talks to the database. Pools and migrations for
-//! SQLite and PostgreSQL, and one repository module per aggregate.
+//! sceau-store: sqlx, the only crate that talks to the database. Pools and
+//! migrations for SQLite and PostgreSQL, and one repository module per
+//! aggregate, each turning its raw rows into the domain types it owns.
 //!
 //! Both backends run the same SQL text (`$1`-style parameters work on both); the
 //! [`on_pool!`] macro expands a query once per backend so each gets its own types.
+//! The service re-exports this crate as `sceau::store`.
+#![forbid(unsafe_code)]
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -12,8 +15,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use time::OffsetDateTime;
 
-use crate::config::{DatabaseBackend, DatabaseSettings};
-use crate::error::{ErrorKind, HasErrorKind};
+use sceau_core::error::{ErrorKind, HasErrorKind};
+pub use settings::{DatabaseBackend, DatabaseSettings, UnknownBackend};
 
 pub mod auth;
 pub mod ca;
@@ -27,6 +30,7 @@ pub mod ra;
 mod rows;
 pub mod seals;
 pub mod serials;
+mod settings;
 pub mod status;
 pub mod termination;
 pub mod tsa;
@@ -118,8 +122,8 @@ pub(crate) enum Pool {
 macro_rules! on_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match $store.pool() {
-            $crate::store::Pool::Sqlite($pool) => $body,
-            $crate::store::Pool::Postgres($pool) => $body,
+            $crate::Pool::Sqlite($pool) => $body,
+            $crate::Pool::Postgres($pool) => $body,
         }
     };
 }
@@ -138,7 +142,7 @@ impl Store {
     pub async fn connect(settings: &DatabaseSettings) -> Result<Store, StoreError> {
         let backend = settings
             .backend()
-            .map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            .map_err(|e| StoreError::BadUrl(format!("setting database.url: {e}")))?;
         let url = settings.url.expose_secret();
         let max = settings.max_connections.max(1);
         let pool = match backend {
@@ -172,9 +176,7 @@ impl Store {
                     .connect_with(options)
                     .await
                     .map_err(StoreError::Unavailable)?;
-                sqlx::migrate!("src/store/migrations/sqlite")
-                    .run(&pool)
-                    .await?;
+                sqlx::migrate!("migrations/sqlite").run(&pool).await?;
                 Pool::Sqlite(pool)
             }
             DatabaseBackend::Postgres => {
@@ -189,9 +191,7 @@ impl Store {
                     .await
                     .map_err(StoreError::Unavailable)?;
                 // The PostgreSQL migrator takes an advisory lock: instances may start together.
-                sqlx::migrate!("src/store/migrations/postgres")
-                    .run(&pool)
-                    .await?;
+                sqlx::migrate!("migrations/postgres").run(&pool).await?;
                 Pool::Postgres(pool)
             }
         };
@@ -243,12 +243,16 @@ impl Store {
                 DatabaseBackend::Postgres => "SHOW synchronous_commit",
             };
             for connection in &mut held {
-                let row = sqlx::query(statement).fetch_one(&mut **connection).await?;
                 let value = match self.backend() {
-                    DatabaseBackend::Sqlite => {
-                        sqlx::Row::try_get::<i64, _>(&row, 0).map(|v| v.to_string())?
+                    DatabaseBackend::Sqlite => sqlx::query_scalar::<_, i64>(statement)
+                        .fetch_one(&mut **connection)
+                        .await?
+                        .to_string(),
+                    DatabaseBackend::Postgres => {
+                        sqlx::query_scalar::<_, String>(statement)
+                            .fetch_one(&mut **connection)
+                            .await?
                     }
-                    DatabaseBackend::Postgres => sqlx::Row::try_get::<String, _>(&row, 0)?,
                 };
                 values.push(value);
             }
@@ -296,16 +300,16 @@ pub(crate) fn seq_to_sql(seq: u64) -> Result<i64, StoreError> {
 /// A stored CRLReason code, as the one type that carries it.
 pub(crate) fn reason_from_sql(
     code: Option<i64>,
-) -> Result<Option<crate::revocation::Reason>, StoreError> {
+) -> Result<Option<sceau_core::revocation::Reason>, StoreError> {
     Ok(code
-        .map(crate::revocation::Reason::from_code)
+        .map(sceau_core::revocation::Reason::from_code)
         .transpose()
         .map_err(|e| StoreError::Corrupt(e.to_string()))?
         .flatten())
 }
 
 /// A CRLReason as its column stores it.
-pub(crate) fn reason_to_sql(reason: Option<crate::revocation::Reason>) -> Option<i64> {
+pub(crate) fn reason_to_sql(reason: Option<sceau_core::revocation::Reason>) -> Option<i64> {
     reason.map(|reason| i64::from(reason.code()))
 }
 

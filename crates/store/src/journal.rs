@@ -3,7 +3,7 @@
 //! only assigns indexes under the head lock and stores what it is given.
 
 use super::{Store, StoreError, on_pool, seq_from_sql, seq_to_sql};
-use crate::config::DatabaseBackend;
+use crate::settings::DatabaseBackend;
 
 /// Rows per INSERT statement (SQLite allows 32766 parameters, PostgreSQL 65535).
 const INSERT_CHUNK: usize = 500;

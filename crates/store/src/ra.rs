@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::entities::{CredentialStatus, ENTITY_COLUMNS, Entity, KeyReference, parse_uuid};
 use super::notices::NewNotice;
 use super::{Store, StoreError, from_micros, on_pool, seq_from_sql, seq_to_sql, to_micros};
-use crate::revocation::Reason;
+use sceau_core::revocation::Reason;
 
 /// What a person is to an organisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 use super::rows::Arg;
 use super::{Store, StoreError, from_micros, on_pool};
-use crate::revocation::Reason;
+use sceau_core::revocation::Reason;
 
 /// What the database says of a serial number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
