@@ -63,7 +63,7 @@ test: deps deps-check postgres ## fmt, clippy, unit and integration tests (SQLit
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
 	SCEAU_TEST_DATABASE_URL=$(TEST_DATABASE_URL) \
 	$(if $(CI),SCEAU_REQUIRE_PG=1) \
-	cargo test --workspace --all-targets 2>&1 | tee $(TEST_LOG)
+	cargo test --workspace --all-targets --features testing 2>&1 | tee $(TEST_LOG)
 	@if [ -n "$(CI)" ]; then \
 	  if grep -Eq 'test .*_on_postgres.* \.\.\. ok' $(TEST_LOG); then \
 	    echo "PostgreSQL suite ran: $$(grep -Ec 'test .*_on_postgres.* \.\.\. ok' $(TEST_LOG)) test(s) passed"; \

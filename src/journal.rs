@@ -149,54 +149,56 @@ impl std::fmt::Debug for Journal {
 }
 
 impl Journal {
-    /// Registers the audit key, restores the in-memory frontier from the latest
-    /// checkpoint, and starts the writer and the periodic checkpoint task.
-    pub async fn open(
-        store: Store,
-        settings: &JournalSettings,
-        signer: Arc<dyn CheckpointSigner>,
-        clock: SharedClock,
-    ) -> Result<Journal, JournalError> {
-        register_key(&store, &settings.checkpoint_dir, signer.as_ref(), &clock).await?;
-        let mut tree = TreeState {
-            frontier: merkle::Frontier::new(),
-            last_checkpoint_size: None,
-        };
-        if let Some(latest) = store.journal_latest_checkpoint().await? {
-            tree.last_checkpoint_size = Some(latest.tree_size);
-            // Trust the stored frontier only when it reproduces the signed root.
-            if let Some(frontier) = merkle::Frontier::from_bytes(latest.tree_size, &latest.frontier)
-                && frontier.root().as_slice() == latest.root_hash.as_slice()
-            {
-                tree.frontier = frontier;
+    engine_constructor! {
+        /// Registers the audit key, restores the in-memory frontier from the latest
+        /// checkpoint, and starts the writer and the periodic checkpoint task.
+        async fn open(
+            store: Store,
+            settings: &JournalSettings,
+            signer: Arc<dyn CheckpointSigner>,
+            clock: SharedClock,
+        ) -> Result<Journal, JournalError> {
+            register_key(&store, &settings.checkpoint_dir, signer.as_ref(), &clock).await?;
+            let mut tree = TreeState {
+                frontier: merkle::Frontier::new(),
+                last_checkpoint_size: None,
+            };
+            if let Some(latest) = store.journal_latest_checkpoint().await? {
+                tree.last_checkpoint_size = Some(latest.tree_size);
+                // Trust the stored frontier only when it reproduces the signed root.
+                if let Some(frontier) = merkle::Frontier::from_bytes(latest.tree_size, &latest.frontier)
+                    && frontier.root().as_slice() == latest.root_hash.as_slice()
+                {
+                    tree.frontier = frontier;
+                }
             }
-        }
-        sync_frontier(&store, &mut tree.frontier).await?;
+            sync_frontier(&store, &mut tree.frontier).await?;
 
-        let max_batch = settings.max_batch.max(1);
-        let (sender, receiver) = mpsc::channel(max_batch.saturating_mul(16).max(64));
-        let writer = tokio::spawn(run_writer(
-            store.clone(),
-            clock.clone(),
-            receiver,
-            max_batch,
-        ));
-        let inner = Arc::new(Inner {
-            store,
-            clock,
-            checkpoint_dir: settings.checkpoint_dir.clone(),
-            sender: std::sync::Mutex::new(Some(sender)),
-            writer: Mutex::new(Some(writer)),
-            ticker: std::sync::Mutex::new(None),
-            signer: RwLock::new(signer),
-            tree: Mutex::new(tree),
-            hashes_read: std::sync::atomic::AtomicU64::new(0),
-            checkpoint_interval: Duration::from_secs(settings.checkpoint_interval_secs.max(1)),
-        });
-        let interval = Duration::from_secs(settings.checkpoint_interval_secs.max(1));
-        let ticker = tokio::spawn(run_ticker(Arc::downgrade(&inner), interval));
-        *lock(&inner.ticker) = Some(ticker);
-        Ok(Journal { inner })
+            let max_batch = settings.max_batch.max(1);
+            let (sender, receiver) = mpsc::channel(max_batch.saturating_mul(16).max(64));
+            let writer = tokio::spawn(run_writer(
+                store.clone(),
+                clock.clone(),
+                receiver,
+                max_batch,
+            ));
+            let inner = Arc::new(Inner {
+                store,
+                clock,
+                checkpoint_dir: settings.checkpoint_dir.clone(),
+                sender: std::sync::Mutex::new(Some(sender)),
+                writer: Mutex::new(Some(writer)),
+                ticker: std::sync::Mutex::new(None),
+                signer: RwLock::new(signer),
+                tree: Mutex::new(tree),
+                hashes_read: std::sync::atomic::AtomicU64::new(0),
+                checkpoint_interval: Duration::from_secs(settings.checkpoint_interval_secs.max(1)),
+            });
+            let interval = Duration::from_secs(settings.checkpoint_interval_secs.max(1));
+            let ticker = tokio::spawn(run_ticker(Arc::downgrade(&inner), interval));
+            *lock(&inner.ticker) = Some(ticker);
+            Ok(Journal { inner })
+        }
     }
 
     /// Records `event`, caused by `actor`, and returns its index once its

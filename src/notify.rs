@@ -76,23 +76,25 @@ impl std::fmt::Debug for Notifier {
 }
 
 impl Notifier {
-    pub fn new(
-        store: Store,
-        journal: Journal,
-        clock: SharedClock,
-        settings: NotifySettings,
-        secrets: Option<SecretOpener>,
-    ) -> Result<Self, NotifyError> {
-        let (from, transport) = transport(&settings)?;
-        Ok(Self {
-            store,
-            journal,
-            clock,
-            settings,
-            from,
-            transport,
-            secrets,
-        })
+    engine_constructor! {
+        fn new(
+            store: Store,
+            journal: Journal,
+            clock: SharedClock,
+            settings: NotifySettings,
+            secrets: Option<SecretOpener>,
+        ) -> Result<Self, NotifyError> {
+            let (from, transport) = transport(&settings)?;
+            Ok(Self {
+                store,
+                journal,
+                clock,
+                settings,
+                from,
+                transport,
+                secrets,
+            })
+        }
     }
 
     /// The body to send: the sealed secret, opened, in its placeholder's place.

@@ -334,33 +334,35 @@ pub fn pdf_reservation(size: usize) -> usize {
 pub const CMS_MEMORY_FACTOR: usize = 3;
 
 impl<K: SealKeys> Sealer<K> {
-    pub fn new(
-        store: Store,
-        journal: Journal,
-        clock: SharedClock,
-        activation: Activation,
-        time_stamper: TimeStamper,
-        keys: K,
-        settings: SealSettings,
-    ) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                store,
-                journal,
-                clock,
-                activation,
-                time_stamper,
-                keys,
-                documents: Arc::new(tokio::sync::Semaphore::new(
-                    settings.max_concurrent_documents,
-                )),
-                memory_kib: Arc::new(tokio::sync::Semaphore::new(
-                    usize::try_from(settings.max_document_memory_mib.saturating_mul(1024))
-                        .unwrap_or(usize::MAX)
-                        .min(tokio::sync::Semaphore::MAX_PERMITS),
-                )),
-                settings,
-            }),
+    engine_constructor! {
+        fn new(
+            store: Store,
+            journal: Journal,
+            clock: SharedClock,
+            activation: Activation,
+            time_stamper: TimeStamper,
+            keys: K,
+            settings: SealSettings,
+        ) -> Self {
+            Self {
+                inner: Arc::new(Inner {
+                    store,
+                    journal,
+                    clock,
+                    activation,
+                    time_stamper,
+                    keys,
+                    documents: Arc::new(tokio::sync::Semaphore::new(
+                        settings.max_concurrent_documents,
+                    )),
+                    memory_kib: Arc::new(tokio::sync::Semaphore::new(
+                        usize::try_from(settings.max_document_memory_mib.saturating_mul(1024))
+                            .unwrap_or(usize::MAX)
+                            .min(tokio::sync::Semaphore::MAX_PERMITS),
+                    )),
+                    settings,
+                }),
+            }
         }
     }
 

@@ -134,22 +134,24 @@ struct Inner {
 const STRANGER_WINDOW: Duration = Duration::from_secs(60);
 
 impl Activation {
-    pub fn new(
-        store: Store,
-        journal: Journal,
-        clock: SharedClock,
-        policies: Arc<PolicySet>,
-        settings: AuthSettings,
-    ) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                store,
-                journal,
-                clock,
-                policies,
-                settings,
-                strangers: Mutex::new(HashMap::new()),
-            }),
+    engine_constructor! {
+        fn new(
+            store: Store,
+            journal: Journal,
+            clock: SharedClock,
+            policies: Arc<PolicySet>,
+            settings: AuthSettings,
+        ) -> Self {
+            Self {
+                inner: Arc::new(Inner {
+                    store,
+                    journal,
+                    clock,
+                    policies,
+                    settings,
+                    strangers: Mutex::new(HashMap::new()),
+                }),
+            }
         }
     }
 

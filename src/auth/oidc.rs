@@ -208,30 +208,32 @@ pub struct Presentation<'a> {
 }
 
 impl OidcVerifier {
-    pub fn new(
-        store: Store,
-        clock: SharedClock,
-        settings: &AuthSettings,
-    ) -> Result<Self, OidcError> {
-        let fetcher = ProviderFetcher::new().map_err(|e| refused(format!("HTTP client: {e}")))?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                fetcher,
-                store,
-                clock,
-                back_office: settings
-                    .identity_providers
-                    .iter()
-                    .map(Registration::from)
-                    .collect(),
-                staff: settings.staff.clone(),
-                cache_lifetime: Duration::from_secs(settings.oidc_cache_secs.max(1)),
-                refetch_interval: Duration::from_secs(settings.oidc_refetch_secs),
-                leeway: settings.token_leeway_secs.min(MAX_LEEWAY_SECS),
-                keys: Mutex::new(HashMap::new()),
-                refetched: Mutex::new(HashMap::new()),
-            }),
-        })
+    engine_constructor! {
+        fn new(
+            store: Store,
+            clock: SharedClock,
+            settings: &AuthSettings,
+        ) -> Result<Self, OidcError> {
+            let fetcher = ProviderFetcher::new().map_err(|e| refused(format!("HTTP client: {e}")))?;
+            Ok(Self {
+                inner: Arc::new(Inner {
+                    fetcher,
+                    store,
+                    clock,
+                    back_office: settings
+                        .identity_providers
+                        .iter()
+                        .map(Registration::from)
+                        .collect(),
+                    staff: settings.staff.clone(),
+                    cache_lifetime: Duration::from_secs(settings.oidc_cache_secs.max(1)),
+                    refetch_interval: Duration::from_secs(settings.oidc_refetch_secs),
+                    leeway: settings.token_leeway_secs.min(MAX_LEEWAY_SECS),
+                    keys: Mutex::new(HashMap::new()),
+                    refetched: Mutex::new(HashMap::new()),
+                }),
+            })
+        }
     }
 
     /// The principal an access token stands for, or why it is refused.

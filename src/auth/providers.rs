@@ -77,23 +77,25 @@ pub struct ProviderRegistry {
 }
 
 impl ProviderRegistry {
-    pub fn new(
-        store: Store,
-        journal: Journal,
-        clock: SharedClock,
-        settings: &AuthSettings,
-        development: bool,
-    ) -> Self {
-        Self {
-            store,
-            journal,
-            clock,
-            own: settings
-                .identity_providers
-                .iter()
-                .map(|p| (p.issuer.clone(), p.audience.clone(), p.allowed.clone()))
-                .collect(),
-            development,
+    engine_constructor! {
+        fn new(
+            store: Store,
+            journal: Journal,
+            clock: SharedClock,
+            settings: &AuthSettings,
+            development: bool,
+        ) -> Self {
+            Self {
+                store,
+                journal,
+                clock,
+                own: settings
+                    .identity_providers
+                    .iter()
+                    .map(|p| (p.issuer.clone(), p.audience.clone(), p.allowed.clone()))
+                    .collect(),
+                development,
+            }
         }
     }
 

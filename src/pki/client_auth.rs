@@ -167,23 +167,25 @@ fn client_key_rule(kind: PublicKeyKind) -> Result<(), String> {
 }
 
 impl ClientCertificateIssuer {
-    pub fn new(
-        store: Store,
-        journal: Journal,
-        clock: SharedClock,
-        ca_key: HsmSigner,
-        ca_certificate: Certificate,
-        urls: ClientAuthUrls,
-    ) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                store,
-                journal,
-                clock,
-                ca_key,
-                ca_certificate,
-                urls,
-            }),
+    engine_constructor! {
+        fn new(
+            store: Store,
+            journal: Journal,
+            clock: SharedClock,
+            ca_key: HsmSigner,
+            ca_certificate: Certificate,
+            urls: ClientAuthUrls,
+        ) -> Self {
+            Self {
+                inner: Arc::new(Inner {
+                    store,
+                    journal,
+                    clock,
+                    ca_key,
+                    ca_certificate,
+                    urls,
+                }),
+            }
         }
     }
 

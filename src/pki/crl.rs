@@ -367,22 +367,24 @@ struct PublisherInner {
 }
 
 impl CrlPublisher {
-    pub fn new(
-        store: Store,
-        journal: Journal,
-        hsm: Arc<Hsm>,
-        clock: SharedClock,
-        settings: CrlSettings,
-    ) -> Self {
-        Self {
-            inner: Arc::new(PublisherInner {
-                store,
-                journal,
-                hsm,
-                clock,
-                settings,
-                running: tokio::sync::Mutex::new(()),
-            }),
+    engine_constructor! {
+        fn new(
+            store: Store,
+            journal: Journal,
+            hsm: Arc<Hsm>,
+            clock: SharedClock,
+            settings: CrlSettings,
+        ) -> Self {
+            Self {
+                inner: Arc::new(PublisherInner {
+                    store,
+                    journal,
+                    hsm,
+                    clock,
+                    settings,
+                    running: tokio::sync::Mutex::new(()),
+                }),
+            }
         }
     }
 

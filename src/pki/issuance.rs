@@ -178,25 +178,27 @@ struct SubjectKey {
 }
 
 impl Issuer {
-    pub fn new(
-        policies: Arc<PolicySet>,
-        store: Store,
-        journal: Journal,
-        clock: SharedClock,
-        ca_key: HsmSigner,
-        ca_certificate: Certificate,
-        seal_token: Arc<TokenPool>,
-    ) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                policies,
-                store,
-                journal,
-                clock,
-                ca_key,
-                ca_certificate,
-                seal_token,
-            }),
+    engine_constructor! {
+        fn new(
+            policies: Arc<PolicySet>,
+            store: Store,
+            journal: Journal,
+            clock: SharedClock,
+            ca_key: HsmSigner,
+            ca_certificate: Certificate,
+            seal_token: Arc<TokenPool>,
+        ) -> Self {
+            Self {
+                inner: Arc::new(Inner {
+                    policies,
+                    store,
+                    journal,
+                    clock,
+                    ca_key,
+                    ca_certificate,
+                    seal_token,
+                }),
+            }
         }
     }
 

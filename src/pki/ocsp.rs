@@ -146,32 +146,34 @@ struct Asked {
 }
 
 impl OcspResponder {
-    pub fn new(
-        store: Store,
-        clock: SharedClock,
-        settings: OcspSettings,
-        cas: Vec<ServedCa>,
-        key: ResponderKey,
-    ) -> Self {
-        let rate = f64::from(settings.nonce_signatures_per_second);
-        let size = f64::from(settings.nonce_burst.max(1));
-        Self {
-            inner: Arc::new(Inner {
-                lease: store.status_lease(),
-                generation: Mutex::new(GenerationView::default()),
-                renewing: AtomicBool::new(false),
-                renewals: AtomicU64::new(0),
-                store,
-                clock,
-                cas,
-                key: RwLock::new(Arc::new(key)),
-                cache: Mutex::new(HashMap::new()),
-                by_request: Mutex::new(HashMap::new()),
-                status_reads: StatusReads::default(),
-                permits: tokio::sync::Semaphore::new(settings.signing_concurrency.max(1)),
-                bucket: Mutex::new(TokenBucket::new(rate, size)),
-                settings,
-            }),
+    engine_constructor! {
+        fn new(
+            store: Store,
+            clock: SharedClock,
+            settings: OcspSettings,
+            cas: Vec<ServedCa>,
+            key: ResponderKey,
+        ) -> Self {
+            let rate = f64::from(settings.nonce_signatures_per_second);
+            let size = f64::from(settings.nonce_burst.max(1));
+            Self {
+                inner: Arc::new(Inner {
+                    lease: store.status_lease(),
+                    generation: Mutex::new(GenerationView::default()),
+                    renewing: AtomicBool::new(false),
+                    renewals: AtomicU64::new(0),
+                    store,
+                    clock,
+                    cas,
+                    key: RwLock::new(Arc::new(key)),
+                    cache: Mutex::new(HashMap::new()),
+                    by_request: Mutex::new(HashMap::new()),
+                    status_reads: StatusReads::default(),
+                    permits: tokio::sync::Semaphore::new(settings.signing_concurrency.max(1)),
+                    bucket: Mutex::new(TokenBucket::new(rate, size)),
+                    settings,
+                }),
+            }
         }
     }
 

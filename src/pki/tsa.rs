@@ -204,29 +204,31 @@ fn whole_seconds(at: SystemTime) -> Duration {
 }
 
 impl Tsa {
-    pub fn new(
-        store: Store,
-        clock: SharedClock,
-        policy: TsaPolicy,
-        settings: TsaSettings,
-        unit: TimeStampingUnit,
-    ) -> Self {
-        let synchronised = settings.clock_sync_command.is_empty();
-        let requests = TokenBucket::new(
-            f64::from(settings.requests_per_second),
-            f64::from(settings.burst.max(1)),
-        );
-        Self {
-            inner: Arc::new(Inner {
-                store,
-                clock,
-                policy,
-                settings,
-                unit: RwLock::new(Arc::new(unit)),
-                requests: std::sync::Mutex::new(requests),
-                synchronised: AtomicBool::new(synchronised),
-                retired: AtomicBool::new(false),
-            }),
+    engine_constructor! {
+        fn new(
+            store: Store,
+            clock: SharedClock,
+            policy: TsaPolicy,
+            settings: TsaSettings,
+            unit: TimeStampingUnit,
+        ) -> Self {
+            let synchronised = settings.clock_sync_command.is_empty();
+            let requests = TokenBucket::new(
+                f64::from(settings.requests_per_second),
+                f64::from(settings.burst.max(1)),
+            );
+            Self {
+                inner: Arc::new(Inner {
+                    store,
+                    clock,
+                    policy,
+                    settings,
+                    unit: RwLock::new(Arc::new(unit)),
+                    requests: std::sync::Mutex::new(requests),
+                    synchronised: AtomicBool::new(synchronised),
+                    retired: AtomicBool::new(false),
+                }),
+            }
         }
     }
 

@@ -261,15 +261,17 @@ impl EvidenceVault {
     /// The suffix of the conventional KEK label (e.g. `sceau-evidence-kek`).
     pub const KEK_LABEL_SUFFIX: &str = "evidence-kek";
 
-    /// Finds the KEK labelled `label` on the pool's token, generating it the
-    /// first time.
-    pub async fn open(pool: Arc<TokenPool>, label: String) -> Result<Self, EvidenceError> {
-        let kek = pool.clone().ensure_wrapping_key(label.clone()).await?;
-        Ok(Self {
-            pool,
-            kek_label: label,
-            kek,
-        })
+    engine_constructor! {
+        /// Finds the KEK labelled `label` on the pool's token, generating it the
+        /// first time.
+        async fn open(pool: Arc<TokenPool>, label: String) -> Result<Self, EvidenceError> {
+            let kek = pool.clone().ensure_wrapping_key(label.clone()).await?;
+            Ok(Self {
+                pool,
+                kek_label: label,
+                kek,
+            })
+        }
     }
 
     pub fn kek_label(&self) -> &str {
@@ -294,18 +296,20 @@ impl EvidenceVault {
             .await?)
     }
 
-    /// Decrypts what [`EvidenceVault::seal_secret`] made with the same context.
-    pub async fn open_secret(
-        &self,
-        sealed: &[u8],
-        context: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, EvidenceError> {
-        Ok(Zeroizing::new(
-            self.pool
-                .clone()
-                .decrypt_with_secret_key(self.kek, sealed.to_vec(), context.to_vec())
-                .await?,
-        ))
+    engine_constructor! {
+        /// Decrypts what [`EvidenceVault::seal_secret`] made with the same context.
+        async fn open_secret(
+            &self,
+            sealed: &[u8],
+            context: &[u8],
+        ) -> Result<Zeroizing<Vec<u8>>, EvidenceError> {
+            Ok(Zeroizing::new(
+                self.pool
+                    .clone()
+                    .decrypt_with_secret_key(self.kek, sealed.to_vec(), context.to_vec())
+                    .await?,
+            ))
+        }
     }
 
     /// Checks `document` (at most `limit` bytes, a PDF, JPEG or PNG by content)

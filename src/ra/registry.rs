@@ -351,45 +351,47 @@ fn csr_error(error: &CsrError) -> RaError {
 }
 
 impl Registry {
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the RA's collaborators, given once at start"
-    )]
-    pub fn new(
-        store: Store,
-        journal: Journal,
-        clock: SharedClock,
-        policies: Arc<PolicySet>,
-        issuer: Option<Issuer>,
-        client_issuer: Option<ClientCertificateIssuer>,
-        seal_token: Arc<TokenPool>,
-        crl: CrlPublisher,
-        vault: EvidenceVault,
-        settings: RaSettings,
-        public_url: &str,
-        message_id_domain: String,
-    ) -> Self {
-        let portal_url = settings
-            .portal_url
-            .clone()
-            .unwrap_or_else(|| public_url.to_owned())
-            .trim_end_matches('/')
-            .to_owned();
-        Self {
-            inner: Arc::new(Inner {
-                store,
-                journal,
-                clock,
-                policies,
-                issuer,
-                client_issuer,
-                seal_token,
-                crl,
-                vault,
-                settings,
-                portal_url,
-                message_id_domain,
-            }),
+    engine_constructor! {
+        #[expect(
+            clippy::too_many_arguments,
+            reason = "the RA's collaborators, given once at start"
+        )]
+        fn new(
+            store: Store,
+            journal: Journal,
+            clock: SharedClock,
+            policies: Arc<PolicySet>,
+            issuer: Option<Issuer>,
+            client_issuer: Option<ClientCertificateIssuer>,
+            seal_token: Arc<TokenPool>,
+            crl: CrlPublisher,
+            vault: EvidenceVault,
+            settings: RaSettings,
+            public_url: &str,
+            message_id_domain: String,
+        ) -> Self {
+            let portal_url = settings
+                .portal_url
+                .clone()
+                .unwrap_or_else(|| public_url.to_owned())
+                .trim_end_matches('/')
+                .to_owned();
+            Self {
+                inner: Arc::new(Inner {
+                    store,
+                    journal,
+                    clock,
+                    policies,
+                    issuer,
+                    client_issuer,
+                    seal_token,
+                    crl,
+                    vault,
+                    settings,
+                    portal_url,
+                    message_id_domain,
+                }),
+            }
         }
     }
 
