@@ -97,16 +97,11 @@ async fn hsm_signer(hsm: &Hsm, key: &KeyReference) -> Result<HsmSigner, CaError>
     Ok(HsmSigner::new(pool, found))
 }
 
-/// The active certificate record of a service key (`ocsp`, `tsa`).
-async fn active_service_record(
-    store: &Store,
-    purpose: KeyPurpose,
-) -> Result<CaCertificate, CaError> {
+/// The active certificate record of a CA or service key (`issuing`, `ocsp`, `tsa`).
+async fn active_record(store: &Store, purpose: KeyPurpose) -> Result<CaCertificate, CaError> {
     store
-        .active_ca_certificates()
+        .active_ca_certificate(purpose.name())
         .await?
-        .into_iter()
-        .find(|c| c.purpose == purpose.name())
         .ok_or(CaError::Incomplete(purpose.name()))
 }
 
@@ -115,7 +110,12 @@ async fn service_signer(
     record: &CaCertificate,
     hsm: &Hsm,
 ) -> Result<(HsmSigner, x509_cert::Certificate), CaError> {
-    let certificate = x509_cert::Certificate::from_der(&record.der)
-        .map_err(|e| CaError::Internal(format!("stored {} certificate: {e}", record.purpose)))?;
+    let certificate = parsed(record)?;
     Ok((hsm_signer(hsm, &record.key).await?, certificate))
+}
+
+/// A CA certificate record's certificate, parsed.
+fn parsed(record: &CaCertificate) -> Result<x509_cert::Certificate, CaError> {
+    x509_cert::Certificate::from_der(&record.der)
+        .map_err(|e| CaError::Internal(format!("stored {} certificate: {e}", record.purpose)))
 }

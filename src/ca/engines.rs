@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use der::{Decode, EncodePem};
 
-use super::{CaError, active_service_record, hsm_signer, service_signer};
+use super::{CaError, active_record, hsm_signer, parsed, service_signer};
 use crate::clock::SharedClock;
 use crate::config::{Settings, TokenRole};
 use crate::crypto::SignatureAlgorithm;
@@ -74,15 +74,8 @@ pub async fn issuer(
     clock: &SharedClock,
     policies: Arc<PolicySet>,
 ) -> Result<Issuer, CaError> {
-    let issuing = store
-        .active_ca_certificates()
-        .await?
-        .into_iter()
-        .find(|c| c.purpose == "issuing")
-        .ok_or(CaError::Incomplete("issuing"))?;
-    let certificate = x509_cert::Certificate::from_der(&issuing.der)
-        .map_err(|e| CaError::Internal(format!("stored issuing certificate: {e}")))?;
-    let signer = hsm_signer(hsm, &issuing.key).await?;
+    let issuing = active_record(store, ceremony::KeyPurpose::Issuing).await?;
+    let (signer, certificate) = service_signer(&issuing, hsm).await?;
     Ok(Issuer::new(
         policies,
         store.clone(),
@@ -96,12 +89,9 @@ pub async fn issuer(
 
 /// The active client-authentication CA certificate, if the hierarchy has one.
 pub async fn active_client_auth_ca(store: &Store) -> Result<Option<CaCertificate>, CaError> {
-    let purpose = ceremony::KeyPurpose::ClientAuth.name();
     Ok(store
-        .active_ca_certificates()
-        .await?
-        .into_iter()
-        .find(|c| c.purpose == purpose))
+        .active_ca_certificate(ceremony::KeyPurpose::ClientAuth.name())
+        .await?)
 }
 
 /// The client-certificate issuer over the active client-authentication CA key,
@@ -196,7 +186,7 @@ pub async fn time_stamping_authority(
         policy,
         settings.tsa.clone(),
         time_stamping_unit(
-            &active_service_record(store, ceremony::KeyPurpose::Tsa).await?,
+            &active_record(store, ceremony::KeyPurpose::Tsa).await?,
             store,
             hsm,
         )
@@ -209,7 +199,7 @@ pub(super) async fn ocsp_responder_key(
     store: &Store,
     hsm: &Hsm,
 ) -> Result<crate::pki::ocsp::ResponderKey, CaError> {
-    let record = active_service_record(store, ceremony::KeyPurpose::Ocsp).await?;
+    let record = active_record(store, ceremony::KeyPurpose::Ocsp).await?;
     let (signer, certificate) = service_signer(&record, hsm).await?;
     Ok(crate::pki::ocsp::ResponderKey::new(signer, certificate))
 }
@@ -222,14 +212,8 @@ pub async fn ocsp_responder(
     hsm: &Hsm,
     clock: &SharedClock,
 ) -> Result<crate::pki::ocsp::OcspResponder, CaError> {
-    let issuing = store
-        .active_ca_certificates()
-        .await?
-        .into_iter()
-        .find(|c| c.purpose == "issuing")
-        .ok_or(CaError::Incomplete("issuing"))?;
-    let certificate = x509_cert::Certificate::from_der(&issuing.der)
-        .map_err(|e| CaError::Internal(format!("stored issuing certificate: {e}")))?;
+    let issuing = active_record(store, ceremony::KeyPurpose::Issuing).await?;
+    let certificate = parsed(&issuing)?;
     let served = crate::pki::ocsp::ServedCa::new("issuing", &certificate)
         .map_err(|e| CaError::Internal(e.to_string()))?;
     Ok(crate::pki::ocsp::OcspResponder::new(

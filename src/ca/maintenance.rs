@@ -6,7 +6,7 @@
 use super::engines::{ocsp_responder_key, time_stamping_unit};
 use super::renewal::renew_ocsp_responder_in;
 use super::termination::issuing_ca_terminating;
-use super::{CaError, active_service_record, ceremony_file};
+use super::{CaError, active_record, ceremony_file};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::hsm::Hsm;
@@ -65,7 +65,7 @@ pub(crate) async fn run_tsa_maintenance<S: ServingCa>(
             tracing::error!(error = %crate::error::chain(&error), "reading the TSU's revocation failed");
         }
         // The HSM is asked for the key only when another process renewed the unit.
-        let renewed = match active_service_record(state.store(), ceremony::KeyPurpose::Tsa).await {
+        let renewed = match active_record(state.store(), ceremony::KeyPurpose::Tsa).await {
             Ok(record) if record.serial != state.tsa().unit().serial() => {
                 time_stamping_unit(&record, state.store(), state.hsm())
                     .await

@@ -5,7 +5,7 @@
 use der::Decode;
 
 use super::ceremony::ca_certificate;
-use super::{CaError, ceremony_file, hsm_signer, open_journal};
+use super::{CaError, active_record, ceremony_file, hsm_signer, open_journal};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::hsm::Hsm;
@@ -79,12 +79,7 @@ async fn renew_service_certificate(
     (event, actor): Recorded,
 ) -> Result<CaCertificate, CaError> {
     let (file, _) = ceremony_file(settings)?;
-    let issuing_record = store
-        .active_ca_certificates()
-        .await?
-        .into_iter()
-        .find(|c| c.purpose == "issuing")
-        .ok_or(CaError::Incomplete("issuing"))?;
+    let issuing_record = active_record(store, ceremony::KeyPurpose::Issuing).await?;
     if store.termination(&issuing_record.serial).await?.is_some() {
         return Err(CaError::Internal(format!(
             "the issuing CA was terminated: it certifies no new {} key",

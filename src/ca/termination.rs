@@ -129,10 +129,8 @@ pub struct TerminationReport {
 
 async fn issuing_ca(store: &Store) -> Result<CaCertificate, TerminationError> {
     store
-        .active_ca_certificates()
+        .active_ca_certificate(ISSUING)
         .await?
-        .into_iter()
-        .find(|c| c.purpose == ISSUING)
         .ok_or(TerminationError::NoCa(ISSUING))
 }
 
@@ -574,12 +572,7 @@ impl Terminator<'_> {
 
 /// Whether the termination of the active issuing CA started.
 pub async fn issuing_ca_terminating(store: &Store) -> Result<bool, CaError> {
-    let issuing = store
-        .active_ca_certificates()
-        .await?
-        .into_iter()
-        .find(|c| c.purpose == "issuing");
-    Ok(match issuing {
+    Ok(match store.active_ca_certificate(ISSUING).await? {
         Some(ca) => store.termination(&ca.serial).await?.is_some(),
         None => false,
     })

@@ -17,6 +17,32 @@ use crate::store::journal::JournalRow;
 
 /// Rows read per query.
 const PAGE: u32 = 5_000;
+
+/// The stored entries in index order, `PAGE` rows at a time: the log is read
+/// whole without being held whole.
+struct Pages<'a> {
+    store: &'a Store,
+    after: i64,
+}
+
+impl<'a> Pages<'a> {
+    fn of(store: &'a Store) -> Self {
+        Self {
+            store,
+            after: i64::MIN,
+        }
+    }
+
+    /// The next page, `None` once every row was read.
+    async fn next(&mut self) -> Result<Option<Vec<JournalRow>>, JournalError> {
+        let rows = self.store.journal_rows_after(self.after, PAGE).await?;
+        let Some(last) = rows.last() else {
+            return Ok(None);
+        };
+        self.after = last.seq;
+        Ok(Some(rows))
+    }
+}
 /// Problems kept in the report; the rest are only counted.
 const MAX_PROBLEMS: usize = 1_000;
 
@@ -193,11 +219,8 @@ pub async fn verify(store: &Store, checkpoint_dir: &Path) -> Result<VerifyReport
     let mut head_leaf: Option<Hash> = None;
     let mut suspects: Vec<Suspect> = Vec::new();
     let mut chain_breaks: Vec<u64> = Vec::new();
-    let mut after = i64::MIN;
-    loop {
-        let rows = store.journal_rows_after(after, PAGE).await?;
-        let Some(last) = rows.last() else { break };
-        after = last.seq;
+    let mut pages = Pages::of(store);
+    while let Some(rows) = pages.next().await? {
         for row in rows {
             let Ok(seq) = u64::try_from(row.seq) else {
                 report.add(
@@ -485,11 +508,8 @@ async fn classify_suspects(
     let mut recorded: HashMap<Hash, u64> = HashMap::new();
     if !suspects.is_empty() {
         let wanted: HashSet<Hash> = suspects.iter().map(|s| s.prev).collect();
-        let mut after = i64::MIN;
-        loop {
-            let rows = store.journal_rows_after(after, PAGE).await?;
-            let Some(last) = rows.last() else { break };
-            after = last.seq;
+        let mut pages = Pages::of(store);
+        while let Some(rows) = pages.next().await? {
             for row in rows {
                 if let (Ok(leaf), Ok(seq)) = (
                     Hash::try_from(row.leaf_hash.as_slice()),

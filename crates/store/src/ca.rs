@@ -257,6 +257,18 @@ impl Store {
             .await
     }
 
+    /// The certificate in use for `purpose` (`issuing`, `ocsp`, `tsa`…), if any.
+    pub async fn active_ca_certificate(
+        &self,
+        purpose: &str,
+    ) -> Result<Option<CaCertificate>, StoreError> {
+        let sql = format!(
+            "SELECT {CERTIFICATE_COLUMNS} FROM ca_certificates WHERE active = $1 AND purpose = $2"
+        );
+        self.read_optional::<StoredCaCertificate, _>(&sql, &[true.into(), purpose.into()])
+            .await
+    }
+
     /// The active key for `purpose` (e.g. `audit`), if any.
     pub async fn active_service_key(
         &self,

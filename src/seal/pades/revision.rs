@@ -269,13 +269,7 @@ pub(super) fn prepare_revision(
                 shown,
                 field.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Widget"),
             ) {
-                let stream = appearance(x2 - x1, y2 - y1, text);
-                let stream_id = revision
-                    .add(Object::Stream(stream))
-                    .map_err(|_| no_object_number())?;
-                let mut ap = Dictionary::new();
-                ap.set("N", Object::Reference(stream_id));
-                field.set("AP", Object::Dictionary(ap));
+                set_appearance(&mut revision, &mut field, (x2 - x1, y2 - y1), text)?;
             }
             revision.set(*id, Object::Dictionary(field));
             *id
@@ -296,13 +290,7 @@ pub(super) fn prepare_revision(
                         "Rect",
                         Object::Array(rect.iter().map(|n| Object::Real(*n as f32)).collect()),
                     );
-                    let stream = appearance(x2 - x1, y2 - y1, text);
-                    let stream_id = revision
-                        .add(Object::Stream(stream))
-                        .map_err(|_| no_object_number())?;
-                    let mut ap = Dictionary::new();
-                    ap.set("N", Object::Reference(stream_id));
-                    widget.set("AP", Object::Dictionary(ap));
+                    set_appearance(&mut revision, &mut widget, (x2 - x1, y2 - y1), text)?;
                 }
                 _ => widget.set(
                     "Rect",
@@ -405,5 +393,22 @@ pub(super) fn fill_contents(prepared: &mut Prepared, der: &[u8]) -> Result<(), S
     let hex = hex::encode_upper(der);
     let (start, _) = prepared.contents;
     prepared.update[start + 1..start + 1 + hex.len()].copy_from_slice(hex.as_bytes());
+    Ok(())
+}
+
+/// Gives `widget` a normal appearance of `size` (width, height) showing
+/// `text`, its stream a new object of `revision`.
+fn set_appearance(
+    revision: &mut Revision<'_, '_>,
+    widget: &mut Dictionary,
+    (width, height): (f64, f64),
+    text: &AppearanceText,
+) -> Result<(), SealError> {
+    let stream_id = revision
+        .add(Object::Stream(appearance(width, height, text)))
+        .map_err(|_| no_object_number())?;
+    let mut ap = Dictionary::new();
+    ap.set("N", Object::Reference(stream_id));
+    widget.set("AP", Object::Dictionary(ap));
     Ok(())
 }
