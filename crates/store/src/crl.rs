@@ -209,21 +209,8 @@ impl Store {
         invalidity_date: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let sql = "UPDATE revocations SET invalidity_date = $1 WHERE serial = $2";
-        let affected = on_pool!(self, |pool| {
-            sqlx::query(sql)
-                .bind(to_micros(invalidity_date))
-                .bind(serial)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        if affected == 0 {
-            return Err(StoreError::NotFound {
-                what: "revocation",
-                id: serial.to_owned(),
-            });
-        }
-        Ok(())
+        let args = [to_micros(invalidity_date).into(), serial.into()];
+        self.update_one(sql, &args, "revocation", serial).await
     }
 
     /// The next cRLNumber of `issuer`: one transaction increments the shared

@@ -297,22 +297,9 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let sql = "UPDATE seal_credentials SET status = $1, updated_at = $2 WHERE id = $3";
-        let updated = on_pool!(self, |pool| {
-            sqlx::query(sql)
-                .bind(status.as_str())
-                .bind(to_micros(now))
-                .bind(id.to_string())
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        if updated == 0 {
-            return Err(StoreError::NotFound {
-                what: "seal credential",
-                id: id.to_string(),
-            });
-        }
-        Ok(())
+        let args = [status.as_str().into(), to_micros(now).into(), id.into()];
+        self.update_one(sql, &args, "seal credential", &id.to_string())
+            .await
     }
 
     /// Stores the issued certificate (DER).
@@ -323,21 +310,8 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let sql = "UPDATE seal_credentials SET certificate = $1, updated_at = $2 WHERE id = $3";
-        let updated = on_pool!(self, |pool| {
-            sqlx::query(sql)
-                .bind(certificate_der)
-                .bind(to_micros(now))
-                .bind(id.to_string())
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        if updated == 0 {
-            return Err(StoreError::NotFound {
-                what: "seal credential",
-                id: id.to_string(),
-            });
-        }
-        Ok(())
+        let args = [certificate_der.into(), to_micros(now).into(), id.into()];
+        self.update_one(sql, &args, "seal credential", &id.to_string())
+            .await
     }
 }

@@ -48,6 +48,13 @@ pub(crate) enum Arg {
     Text(String),
     Int(i64),
     Bool(bool),
+    Bytes(Vec<u8>),
+}
+
+impl From<&[u8]> for Arg {
+    fn from(bytes: &[u8]) -> Self {
+        Self::Bytes(bytes.to_vec())
+    }
 }
 
 impl From<Uuid> for Arg {
@@ -89,6 +96,7 @@ macro_rules! bind_all {
                 Arg::Text(text) => query.bind(text.as_str()),
                 Arg::Int(number) => query.bind(*number),
                 Arg::Bool(flag) => query.bind(*flag),
+                Arg::Bytes(bytes) => query.bind(bytes.as_slice()),
             };
         }
         query
@@ -151,6 +159,30 @@ impl Store {
                 .await?
         });
         Ok(raw.map(T::try_from).transpose()?)
+    }
+
+    /// Runs the update `sql` with `args`, which must change the one row of
+    /// the `what` called `id`: that it is not found otherwise.
+    pub(crate) async fn update_one(
+        &self,
+        sql: &str,
+        args: &[Arg],
+        what: &'static str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let updated = on_pool!(self, |pool| {
+            bind_all!(sqlx::query(sql), args)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if updated == 0 {
+            return Err(StoreError::NotFound {
+                what,
+                id: id.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// The row `sql` selects by `$1 = id`, or that the `what` is not found.

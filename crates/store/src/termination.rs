@@ -261,21 +261,9 @@ impl Store {
             TerminationStep::Completed(at) => ("completed_at", to_micros(at)),
         };
         let sql = format!("UPDATE ca_terminations SET {column} = $1 WHERE ca_serial = $2");
-        let affected = on_pool!(self, |pool| {
-            sqlx::query(&sql)
-                .bind(value)
-                .bind(ca_serial)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        if affected == 0 {
-            return Err(StoreError::NotFound {
-                what: "CA termination",
-                id: ca_serial.to_owned(),
-            });
-        }
-        Ok(())
+        let args = [value.into(), ca_serial.into()];
+        self.update_one(&sql, &args, "CA termination", ca_serial)
+            .await
     }
 
     /// Seal certificates of the issuing CA that are issued and not revoked.
