@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use x509_cert::Certificate;
 
 use crate::auth::activation::ActivationError;
+use crate::clock::format;
 use crate::crypto::{DigestAlgorithm, DigestSignatureScheme, PublicKeyKind};
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::seal::{Level, SealError};
@@ -485,26 +486,12 @@ pub fn describe(
             issuer_dn: info(tbs.issuer.to_string()),
             serial_number: info(hex::encode(tbs.serial_number.as_bytes())),
             subject_dn: info(tbs.subject.to_string()),
-            valid_from: info(generalized_time(not_before)),
-            valid_to: info(generalized_time(not_after)),
+            valid_from: info(format::generalized_time(not_before)),
+            valid_to: info(format::generalized_time(not_after)),
         },
         scal,
         usable,
     })
-}
-
-/// `YYYYMMDDHHMMSSZ`, as CSC writes certificate dates.
-fn generalized_time(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
 }
 
 #[cfg(test)]
@@ -593,6 +580,6 @@ mod tests {
     #[test]
     fn certificate_dates_are_generalized_time() {
         let at = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
-        assert_eq!(generalized_time(at), "20270115080000Z");
+        assert_eq!(format::generalized_time(at), "20270115080000Z");
     }
 }

@@ -1,6 +1,6 @@
-//! The service's two ways of writing a time: RFC 3339 in UTC to the second
-//! (journal payloads, notices, transcripts) and the RFC 9110 IMF-fixdate
-//! (HTTP headers).
+//! Every way the service writes a time, each in UTC to the second: RFC 3339
+//! (journal payloads, notices, transcripts), the RFC 9110 IMF-fixdate (HTTP
+//! headers), CSC's certificate dates, PDF dates and the visible seal's line.
 
 use time::{OffsetDateTime, UtcOffset};
 
@@ -22,6 +22,38 @@ pub fn http_date(at: impl Into<OffsetDateTime>) -> String {
     utc.format(&format).unwrap_or_else(|_| utc.to_string())
 }
 
+/// `YYYYMMDDHHMMSSZ`, as CSC's `credentials/info` writes certificate dates.
+pub fn generalized_time(at: impl Into<OffsetDateTime>) -> String {
+    utc_with(
+        at,
+        time::macros::format_description!("[year][month][day][hour][minute][second]Z"),
+    )
+}
+
+/// `D:YYYYMMDDHHmmSS+00'00'`, a PDF date (ISO 32000-1 §7.9.4).
+pub fn pdf_date(at: impl Into<OffsetDateTime>) -> String {
+    utc_with(
+        at,
+        time::macros::format_description!("D:[year][month][day][hour][minute][second]+00'00'"),
+    )
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC`, for people (a visible seal's text).
+pub fn human_utc(at: impl Into<OffsetDateTime>) -> String {
+    utc_with(
+        at,
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"),
+    )
+}
+
+fn utc_with(
+    at: impl Into<OffsetDateTime>,
+    format: &[time::format_description::BorrowedFormatItem<'_>],
+) -> String {
+    let utc = at.into().to_offset(UtcOffset::UTC);
+    utc.format(format).unwrap_or_else(|_| utc.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,5 +66,13 @@ mod tests {
         assert_eq!(http_date(at), "Sun, 06 Nov 1994 08:49:37 GMT");
         let system: std::time::SystemTime = at.into();
         assert_eq!(rfc3339(system), "1994-11-06T08:49:37Z");
+    }
+
+    #[test]
+    fn the_compact_forms_are_utc_to_the_second() {
+        let at = datetime!(1994-11-06 09:49:37.5 +01:00);
+        assert_eq!(generalized_time(at), "19941106084937Z");
+        assert_eq!(pdf_date(at), "D:19941106084937+00'00'");
+        assert_eq!(human_utc(at), "1994-11-06 08:49:37 UTC");
     }
 }

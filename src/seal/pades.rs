@@ -223,7 +223,10 @@ mod tests {
     #[test]
     fn pdf_dates_are_utc() {
         let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(784_111_777);
-        assert_eq!(pdf_date(at), "D:19941106084937+00'00'");
+        assert_eq!(
+            crate::clock::format::pdf_date(at),
+            "D:19941106084937+00'00'"
+        );
     }
 
     #[test]

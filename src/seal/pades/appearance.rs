@@ -106,19 +106,10 @@ pub(super) fn win_ansi_string(text: &str) -> Vec<u8> {
 /// The widget's normal appearance: a framed box with the seal's text in
 /// Helvetica, sized to fit the box's height, clipped to the box.
 pub(super) fn appearance(width: f64, height: f64, text: &AppearanceText) -> lopdf::Stream {
-    let at = time::OffsetDateTime::from(text.at);
     let lines = [
         "Electronic seal".to_owned(),
         text.sealed_by.clone(),
-        format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-            at.year(),
-            u8::from(at.month()),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second()
-        ),
+        crate::clock::format::human_utc(text.at),
     ];
     let longest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(1) as f64;
     // Helvetica's average advance is about half the font size.

@@ -77,20 +77,6 @@ pub(super) fn text(value: &str) -> Object {
     }
 }
 
-/// `D:YYYYMMDDHHmmSS+00'00'`.
-pub(super) fn pdf_date(at: SystemTime) -> String {
-    let at = time::OffsetDateTime::from(at);
-    format!(
-        "D:{:04}{:02}{:02}{:02}{:02}{:02}+00'00'",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
-}
-
 /// The DocMDP permissions of a certified document (1, 2 or 3), `None` when
 /// it is not certified; refuses one that forbids any change.
 pub(super) fn check_doc_mdp(

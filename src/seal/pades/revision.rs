@@ -239,7 +239,10 @@ pub(super) fn prepare_revision(
         Object::String(vec![0u8; CONTENTS_BYTES], StringFormat::Hexadecimal),
     );
     if kind == Kind::Seal {
-        signature.set("M", Object::string_literal(pdf_date(at)));
+        signature.set(
+            "M",
+            Object::string_literal(crate::clock::format::pdf_date(at)),
+        );
     }
     if let Some(reason) = &options.reason {
         signature.set("Reason", text(reason));
