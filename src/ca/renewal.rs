@@ -25,21 +25,48 @@ pub async fn renew_ocsp_responder(
     hsm: &Hsm,
     clock: &SharedClock,
 ) -> Result<CaCertificate, CaError> {
-    let journal = open_journal(settings, store, hsm, clock).await?;
-    let renewed = renew_ocsp_responder_in(
+    let recorded: Recorded = (
+        Event::CaOcspResponderRenewed,
+        Actor::Task("sceau ca renew-ocsp"),
+    );
+    let command = Command {
         settings,
         store,
         hsm,
         clock,
-        &journal,
-        (
-            Event::CaOcspResponderRenewed,
-            Actor::Task("sceau ca renew-ocsp"),
-        ),
-    )
-    .await;
-    journal.shutdown().await?;
-    renewed
+    };
+    command.renew(ceremony::KeyPurpose::Ocsp, recorded).await
+}
+
+/// A renewal run as a command of its own: the process opens the journal
+/// for it and closes it after.
+struct Command<'a> {
+    settings: &'a Settings,
+    store: &'a Store,
+    hsm: &'a Hsm,
+    clock: &'a SharedClock,
+}
+
+impl Command<'_> {
+    async fn renew(
+        &self,
+        purpose: ceremony::KeyPurpose,
+        recorded: Recorded,
+    ) -> Result<CaCertificate, CaError> {
+        let journal = open_journal(self.settings, self.store, self.hsm, self.clock).await?;
+        let renewed = renew_service_certificate(
+            self.settings,
+            self.store,
+            self.hsm,
+            self.clock,
+            &journal,
+            purpose,
+            recorded,
+        )
+        .await;
+        journal.shutdown().await?;
+        renewed
+    }
 }
 
 /// How a renewal is journaled: its event, and who asked.
@@ -160,17 +187,12 @@ pub async fn renew_time_stamping_unit(
     hsm: &Hsm,
     clock: &SharedClock,
 ) -> Result<CaCertificate, CaError> {
-    let journal = open_journal(settings, store, hsm, clock).await?;
-    let renewed = renew_service_certificate(
+    let command = Command {
         settings,
         store,
         hsm,
         clock,
-        &journal,
-        ceremony::KeyPurpose::Tsa,
-        (Event::CaTsuRenewed, Actor::Task("sceau ca renew-tsu")),
-    )
-    .await;
-    journal.shutdown().await?;
-    renewed
+    };
+    let recorded: Recorded = (Event::CaTsuRenewed, Actor::Task("sceau ca renew-tsu"));
+    command.renew(ceremony::KeyPurpose::Tsa, recorded).await
 }
