@@ -206,13 +206,7 @@ impl ProviderRegistry {
         entity: Uuid,
         id: Uuid,
     ) -> Result<(), ProviderError> {
-        let record = self
-            .store
-            .identity_providers_of(entity)
-            .await?
-            .into_iter()
-            .find(|record| record.id == id)
-            .ok_or(ProviderError::NotFound(id))?;
+        let record = self.registered(entity, id).await?;
         let provider = journal_provider(&record);
         let intent = self
             .append(principal, Event::IdentityProviderRemoving(provider.clone()))
@@ -239,6 +233,20 @@ impl ProviderRegistry {
         }
     }
 
+    /// The provider `id` that `entity` registered, or that it is not found.
+    async fn registered(
+        &self,
+        entity: Uuid,
+        id: Uuid,
+    ) -> Result<IdentityProviderRecord, ProviderError> {
+        self.store
+            .identity_providers_of(entity)
+            .await?
+            .into_iter()
+            .find(|record| record.id == id)
+            .ok_or(ProviderError::NotFound(id))
+    }
+
     /// Disables (`disabled` true) or enables again one of `entity`'s
     /// providers: while disabled, its tokens authenticate no one. Unknown:
     /// `NotFound`; already in that state: `AlreadyThere`, nothing journaled.
@@ -249,13 +257,7 @@ impl ProviderRegistry {
         id: Uuid,
         disabled: bool,
     ) -> Result<IdentityProviderRecord, ProviderError> {
-        let record = self
-            .store
-            .identity_providers_of(entity)
-            .await?
-            .into_iter()
-            .find(|record| record.id == id)
-            .ok_or(ProviderError::NotFound(id))?;
+        let record = self.registered(entity, id).await?;
         // The three events of this change: intent, done, not done.
         type Made<T> = fn(T) -> Event;
         let (done, doing, made, not_made): (_, Made<Provider>, Made<ProviderDone>, Made<NotDone>) =
