@@ -1610,3 +1610,30 @@ fn every_move_in_every_state_by_every_caller() {
         w.service.stop().await;
     });
 }
+
+/// The answer to an application is the request as a GET right after shows
+/// it: the same moves allowed to the applicant (it once said none, where the
+/// GET said `submit`), state and version.
+#[test]
+fn the_answer_to_apply_is_the_request_as_read_back() {
+    let Some(softhsm) = support::hsm::isolated("the_answer_to_apply_is_the_request_as_read_back")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = back_office::start(&softhsm, &db, |_| {}).await;
+        let (status, applied) = w.apply("rccs-a", SIREN_A, None).await;
+        assert_eq!(status, 201, "{applied}");
+        let id = applied["id"].as_str().unwrap();
+        let (status, read) = w
+            .call("GET", &format!("/ra/v1/requests/{id}"), "rccs-a", None)
+            .await;
+        assert_eq!(status, 200, "{read}");
+        for field in ["allowed_moves", "state", "version", "approvals_needed"] {
+            assert_eq!(applied[field], read[field], "{field}: {applied} / {read}");
+        }
+        assert_eq!(read["allowed_moves"], json!(["submit"]), "{read}");
+        w.service.stop().await;
+    });
+}

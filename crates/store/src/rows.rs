@@ -1,7 +1,8 @@
 //! Rows read by their column names: each table's raw row (`sqlx::FromRow`,
 //! the columns as stored) is checked into its one domain type by `TryFrom`,
-//! so no reader counts column positions, and the three ways of reading (one
-//! row by id, an optional row, every row) are written once for every table.
+//! so no reader counts column positions; the ways of reading (one row by id,
+//! an optional row, every row, one column) and the update that must find its
+//! row are written once for every table and both backends.
 
 use sqlx::FromRow;
 use sqlx::postgres::PgRow;
@@ -42,7 +43,7 @@ impl<T> Scalar for T where
 {
 }
 
-/// One value bound to a `$n` placeholder of a read.
+/// One value bound to a `$n` placeholder of a statement.
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
     Text(String),
