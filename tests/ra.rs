@@ -1637,3 +1637,49 @@ fn the_answer_to_apply_is_the_request_as_read_back() {
         w.service.stop().await;
     });
 }
+
+/// A submit that lacks several things names them all in one answer: the
+/// terms and each missing document, not one at a time.
+#[test]
+fn a_submit_names_everything_it_lacks_at_once() {
+    let Some(softhsm) = support::hsm::isolated("a_submit_names_everything_it_lacks_at_once") else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let w = back_office::start(&softhsm, &db, |_| {}).await;
+        let (status, applied) = w.apply("rccs-a", SIREN_A, None).await;
+        assert_eq!(status, 201, "{applied}");
+        let id = applied["id"].as_str().unwrap().to_owned();
+        let (status, problem) = w.do_move(&id, "rccs-a", "submit").await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(
+            problem["type"], "urn:sceau:problem:unprocessable",
+            "{problem}"
+        );
+        assert_eq!(problem["field"], "terms", "{problem}");
+        let missing: Vec<&str> = problem["missing"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no list of what is missing: {problem}"))
+            .iter()
+            .map(|m| m["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(missing, ["terms", "documents"], "{problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        for named in [
+            "terms of use",
+            "identity_document",
+            "registry_extract",
+            "mandate",
+        ] {
+            assert!(detail.contains(named), "{named} not named: {detail}");
+        }
+        // Nothing moved: still a draft, nothing journaled as a move.
+        let (_, read) = w
+            .call("GET", &format!("/ra/v1/requests/{id}"), "rccs-a", None)
+            .await;
+        assert_eq!(read["state"], "draft", "{read}");
+        assert_eq!(read["version"], applied["version"], "{read}");
+        w.service.stop().await;
+    });
+}

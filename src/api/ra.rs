@@ -92,6 +92,9 @@ pub(super) fn problem(error: RaError) -> ApiError {
         RaError::Invalid { field, .. } => {
             ApiError::public(&error).with_extension("field", json!(field))
         }
+        RaError::Incomplete(lacks) => ApiError::public(&error)
+            .with_extension("field", json!(lacks.first().map(|lack| &lack.field)))
+            .with_extension("missing", json!(lacks)),
         RaError::Evidence(inner) if inner.kind().http_status() < 500 => {
             ApiError::public(&error).with_extension("field", json!("document"))
         }

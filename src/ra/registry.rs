@@ -104,6 +104,10 @@ pub enum RaError {
     /// Bad input: the field and what is wrong with it.
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
+    /// A request that cannot be submitted yet: everything it lacks, each as
+    /// the field and what is wrong with it (never empty).
+    #[error("{}", incomplete_text(.0))]
+    Incomplete(Vec<Lack>),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -126,10 +130,25 @@ pub enum RaError {
     Internal(String),
 }
 
+/// One thing a request lacks before it can be submitted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Lack {
+    pub field: String,
+    pub reason: String,
+}
+
+fn incomplete_text(lacks: &[Lack]) -> String {
+    let each: Vec<String> = lacks
+        .iter()
+        .map(|lack| format!("{}: {}", lack.field, lack.reason))
+        .collect();
+    each.join("; ")
+}
+
 impl HasErrorKind for RaError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::Invalid { .. } => ErrorKind::Unprocessable,
+            Self::Invalid { .. } | Self::Incomplete(_) => ErrorKind::Unprocessable,
             Self::NotFound(_) => ErrorKind::NotFound,
             Self::Conflict(_) => ErrorKind::Conflict,
             Self::Forbidden(_) => ErrorKind::Forbidden,

@@ -437,24 +437,30 @@ impl Registry {
         self.commit(&change).await
     }
 
-    /// What a request needs before it can be submitted.
+    /// What a request needs before it can be submitted: everything it
+    /// lacks is named at once.
     pub(super) async fn check_complete(
         &self,
         row: &RequestRow,
         dossier: &Dossier,
         policy: &CertificatePolicy,
     ) -> Result<(), RaError> {
+        let mut lacks = Vec::new();
+        let mut lack = |field: &str, reason: String| {
+            lacks.push(Lack {
+                field: field.to_owned(),
+                reason,
+            })
+        };
         match &dossier.terms {
-            None => return Err(invalid("terms", "the terms of use are not accepted yet")),
-            Some(terms) if terms.version != policy.terms.version => {
-                return Err(invalid(
-                    "terms",
-                    format!(
-                        "version {} was accepted, but the policy's terms are now version {}",
-                        terms.version, policy.terms.version
-                    ),
-                ));
-            }
+            None => lack("terms", "the terms of use are not accepted yet".to_owned()),
+            Some(terms) if terms.version != policy.terms.version => lack(
+                "terms",
+                format!(
+                    "version {} was accepted, but the policy's terms are now version {}",
+                    terms.version, policy.terms.version
+                ),
+            ),
             Some(_) => {}
         }
         let documents = self.inner.store.evidence_documents(row.id).await?;
@@ -472,12 +478,13 @@ impl Registry {
             .filter(|k| !have.contains(k))
             .collect();
         if !missing.is_empty() {
-            return Err(invalid(
-                "documents",
-                format!("missing: {}", missing.join(", ")),
-            ));
+            lack("documents", format!("missing: {}", missing.join(", ")));
         }
-        Ok(())
+        if lacks.is_empty() {
+            Ok(())
+        } else {
+            Err(RaError::Incomplete(lacks))
+        }
     }
 }
 
