@@ -282,6 +282,21 @@ fn the_whole_registration_path_end_to_end() {
             subject.contains("CN=Camille Rccs") && subject.contains("Alpha Factures SA"),
             "{subject}"
         );
+        // The serial, which revoking the certificate needs, comes with it.
+        let client_serial = hex::encode(client_cert.tbs_certificate.serial_number.as_bytes());
+        assert_eq!(
+            registered["issued_certificate_serial"], client_serial,
+            "{registered}"
+        );
+        assert!(
+            w.service
+                .state
+                .store
+                .issued_certificate(&client_serial)
+                .await
+                .is_ok(),
+            "the answered serial is the one recorded"
+        );
         let (status, problem) = w
             .call(
                 "POST",

@@ -194,9 +194,12 @@ struct ActivationCredentialView {
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     revoked_at: Option<String>,
-    /// The client certificate sceau issued for this registration (PEM).
+    /// The client certificate sceau issued for this registration (PEM)…
     #[serde(skip_serializing_if = "Option::is_none")]
     issued_certificate: Option<String>,
+    /// …and its serial (hex), which revoking it needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_certificate_serial: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -244,6 +247,7 @@ fn view(activation: &ActivationCredential) -> ActivationCredentialView {
         created_at: time(activation.created_at),
         revoked_at: activation.revoked_at.map(time),
         issued_certificate: None,
+        issued_certificate_serial: None,
     }
 }
 
@@ -345,6 +349,7 @@ async fn register_activation_credential(
         let registered = register(&state, &principal, &credential, binding).await?;
         let mut answer = view(&registered);
         answer.issued_certificate = Some(crate::crypto::certificate_pem(&issued.der));
+        answer.issued_certificate_serial = Some(issued.serial);
         return Ok((StatusCode::CREATED, Json(answer)));
     }
     let registered = register(&state, &principal, &credential, binding_of(body)?).await?;
