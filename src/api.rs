@@ -12,6 +12,7 @@ pub mod docs;
 pub mod identity_providers;
 pub mod limited_body;
 pub mod ocsp;
+pub mod policies;
 pub mod problem;
 pub mod public;
 pub mod ra;
@@ -49,6 +50,7 @@ fn routes() -> RouteTable<AppState> {
         .nest("", crl::routes())
         .nest("", ocsp::routes())
         .nest("", ca::routes())
+        .nest("", policies::routes())
         .nest("", tsa::routes())
         .nest("", seal::routes())
         .nest("", csc::routes())

@@ -1698,3 +1698,76 @@ fn a_submit_names_everything_it_lacks_at_once() {
         w.service.stop().await;
     });
 }
+
+/// Anyone may read a policy's terms of use before applying: the version an
+/// acceptance names, the text and its SHA-256 (once, only a refused
+/// acceptance revealed the version). An unknown policy is a 404 problem.
+#[test]
+fn a_policys_terms_of_use_are_published() {
+    let Some(softhsm) = support::hsm::isolated("a_policys_terms_of_use_are_published") else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        use sha2::Digest as _;
+        let db = support::db::sqlite();
+        let w = back_office::start(&softhsm, &db, |_| {}).await;
+        // No token: a client that has not signed in.
+        let response = w
+            .http
+            .get(w.service.url("/policies/seal-ca-managed/terms"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{:?}",
+            response.headers()
+        );
+        let terms: Value = response.json().await.unwrap();
+        assert_eq!(terms["policy"], "seal-ca-managed");
+        assert_eq!(terms["version"], "1.0", "{terms}");
+        let text = terms["text"].as_str().unwrap();
+        let on_disk = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("policies/terms/seal-terms-1.0.md"),
+        )
+        .unwrap();
+        assert_eq!(text, on_disk);
+        assert_eq!(
+            terms["sha256"],
+            hex::encode(sha2::Sha256::digest(text.as_bytes()))
+        );
+        // The version read is the one an acceptance names.
+        let (status, applied) = w.apply("rccs-a", SIREN_A, None).await;
+        assert_eq!(status, 201, "{applied}");
+        let id = applied["id"].as_str().unwrap();
+        let (status, view) = w
+            .call(
+                "POST",
+                &format!("/ra/v1/requests/{id}/terms"),
+                "rccs-a",
+                Some(json!({ "version": terms["version"] })),
+            )
+            .await;
+        assert_eq!(status, 200, "{view}");
+        let response = w
+            .http
+            .get(w.service.url("/policies/no-such-policy/terms"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 404);
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["type"], "urn:sceau:problem:not-found", "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("no-such-policy"),
+            "{problem}"
+        );
+        w.service.stop().await;
+    });
+}
