@@ -191,6 +191,8 @@ pub struct TermsOfUse {
     pub path: PathBuf,
     /// SHA-256 of the text file, checked at load.
     pub sha256: [u8; 32],
+    /// The text, as read and checked at load (what `GET /policies/{id}/terms` serves).
+    pub text: std::sync::Arc<str>,
 }
 
 /// Which keys a policy certifies.

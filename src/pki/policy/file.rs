@@ -182,6 +182,12 @@ impl CertificatePolicy {
                 ),
             ));
         }
+        let terms_text = String::from_utf8(terms_text).map_err(|_| {
+            field(
+                "terms.file",
+                format!("{} is not UTF-8 text", terms_path.display()),
+            )
+        })?;
 
         let generation = parsed.key.generation;
         if generation.level() != parsed.level {
@@ -285,6 +291,7 @@ impl CertificatePolicy {
                 version: parsed.terms.version,
                 path: terms_path,
                 sha256: actual,
+                text: terms_text.into(),
             },
             key: KeyPolicy {
                 generation,
