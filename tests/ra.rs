@@ -1695,6 +1695,26 @@ fn a_submit_names_everything_it_lacks_at_once() {
             .await;
         assert_eq!(read["state"], "draft", "{read}");
         assert_eq!(read["version"], applied["version"], "{read}");
+        // The request says what it lacks before anyone tries, the same list,
+        // the missing documents by kind.
+        assert_eq!(read["missing"], problem["missing"], "{read}");
+        assert_eq!(
+            read["missing"][1]["documents"],
+            json!(["identity_document", "registry_extract", "mandate"]),
+            "{read}"
+        );
+        w.complete(&id, "rccs-a").await;
+        let (_, read) = w
+            .call("GET", &format!("/ra/v1/requests/{id}"), "rccs-a", None)
+            .await;
+        assert_eq!(read["missing"], json!([]), "{read}");
+        let (status, read) = w.do_move(&id, "rccs-a", "submit").await;
+        assert_eq!(status, 200, "{read}");
+        assert_eq!(
+            read["missing"],
+            json!([]),
+            "nothing is missing outside a draft: {read}"
+        );
         w.service.stop().await;
     });
 }

@@ -379,6 +379,9 @@ pub struct RequestView {
     pub version: i64,
     /// The moves the caller may make now.
     pub allowed_moves: Vec<Move>,
+    /// While the file can change: what it lacks before it can be submitted
+    /// (empty once nothing does, and in every other state).
+    pub missing: Vec<super::registry::Lack>,
     pub entity: Entity,
     pub persons: PersonsView,
     pub seal_name: String,

@@ -135,6 +135,9 @@ pub enum RaError {
 pub struct Lack {
     pub field: String,
     pub reason: String,
+    /// For `documents`: the kinds of document still missing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<String>,
 }
 
 fn incomplete_text(lacks: &[Lack]) -> String {

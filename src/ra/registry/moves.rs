@@ -445,47 +445,62 @@ impl Registry {
         dossier: &Dossier,
         policy: &CertificatePolicy,
     ) -> Result<(), RaError> {
-        let mut lacks = Vec::new();
-        let mut lack = |field: &str, reason: String| {
-            lacks.push(Lack {
-                field: field.to_owned(),
-                reason,
-            })
-        };
-        match &dossier.terms {
-            None => lack("terms", "the terms of use are not accepted yet".to_owned()),
-            Some(terms) if terms.version != policy.terms.version => lack(
-                "terms",
-                format!(
-                    "version {} was accepted, but the policy's terms are now version {}",
-                    terms.version, policy.terms.version
-                ),
-            ),
-            Some(_) => {}
-        }
         let documents = self.inner.store.evidence_documents(row.id).await?;
-        let have: BTreeSet<&str> = documents.iter().map(|d| d.kind.as_str()).collect();
-        let needed: &[DocumentKind] = if row.kind == "initial" {
-            &REQUIRED_DOCUMENTS
-        } else if dossier.identity_required {
-            &[DocumentKind::IdentityDocument]
-        } else {
-            &[]
-        };
-        let missing: Vec<&str> = needed
-            .iter()
-            .map(|k| k.name())
-            .filter(|k| !have.contains(k))
-            .collect();
-        if !missing.is_empty() {
-            lack("documents", format!("missing: {}", missing.join(", ")));
-        }
+        let lacks = lacks(row, dossier, policy, &documents);
         if lacks.is_empty() {
             Ok(())
         } else {
             Err(RaError::Incomplete(lacks))
         }
     }
+}
+
+/// Everything a request lacks before it can be submitted, given its documents.
+pub(super) fn lacks(
+    row: &RequestRow,
+    dossier: &Dossier,
+    policy: &CertificatePolicy,
+    documents: &[EvidenceRow],
+) -> Vec<Lack> {
+    let mut lacks = Vec::new();
+    match &dossier.terms {
+        None => lacks.push(Lack {
+            field: "terms".to_owned(),
+            reason: "the terms of use are not accepted yet".to_owned(),
+            documents: Vec::new(),
+        }),
+        Some(terms) if terms.version != policy.terms.version => lacks.push(Lack {
+            field: "terms".to_owned(),
+            reason: format!(
+                "version {} was accepted, but the policy's terms are now version {}",
+                terms.version, policy.terms.version
+            ),
+            documents: Vec::new(),
+        }),
+        Some(_) => {}
+    }
+    let have: BTreeSet<&str> = documents.iter().map(|d| d.kind.as_str()).collect();
+    let needed: &[DocumentKind] = if row.kind == "initial" {
+        &REQUIRED_DOCUMENTS
+    } else if dossier.identity_required {
+        &[DocumentKind::IdentityDocument]
+    } else {
+        &[]
+    };
+    let missing: Vec<String> = needed
+        .iter()
+        .map(|k| k.name())
+        .filter(|k| !have.contains(k))
+        .map(str::to_owned)
+        .collect();
+    if !missing.is_empty() {
+        lacks.push(Lack {
+            field: "documents".to_owned(),
+            reason: format!("missing: {}", missing.join(", ")),
+            documents: missing,
+        });
+    }
+    lacks
 }
 
 /// A move that passed its checks, with what they read.

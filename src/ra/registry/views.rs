@@ -81,12 +81,16 @@ impl Registry {
             legal_representative: find(dossier.legal_representative)?,
             agent: dossier.agent.map(find).transpose()?,
         };
-        let documents = store
-            .evidence_documents(row.id)
-            .await?
-            .into_iter()
-            .map(document_view)
-            .collect();
+        let records = store.evidence_documents(row.id).await?;
+        let missing = if matches!(
+            lifecycle.state,
+            RequestState::Draft | RequestState::NeedsInformation
+        ) {
+            moves::lacks(&row, &dossier, &policy, &records)
+        } else {
+            Vec::new()
+        };
+        let documents = records.into_iter().map(document_view).collect();
         let certificate = match &row.certificate_serial {
             Some(serial) => Some(self.certificate_view(serial).await?),
             None => None,
@@ -99,6 +103,7 @@ impl Registry {
             state: lifecycle.state,
             version: row.version,
             allowed_moves,
+            missing,
             entity,
             persons: persons_view,
             seal_name: dossier.seal_name,
