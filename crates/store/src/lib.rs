@@ -26,6 +26,7 @@ pub mod entities;
 pub mod identity;
 pub mod journal;
 pub mod notices;
+pub mod portal;
 pub mod ra;
 mod rows;
 pub mod seals;

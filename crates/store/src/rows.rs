@@ -127,6 +127,16 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
+    /// Runs `sql` with `args`; the number of rows it changed.
+    pub(crate) async fn execute(&self, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            bind_all!(sqlx::query(sql), args)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+
     /// The one column `sql` selects with `args`, every row.
     pub(crate) async fn read_scalars<T>(
         &self,
