@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 use crate::error::{ErrorKind, HasErrorKind};
 
+mod portal;
 mod staff;
+pub use portal::{Assurance, PortalProvider, PortalSettings};
 pub use sceau_core::{Callers, TokenRole};
 pub use sceau_hsm::settings::{
     DEFAULT_SOFTHSM_MODULE, HsmSettings, PinError, PinSource, TokenRoles, TokenSettings,
@@ -66,6 +68,7 @@ pub struct Settings {
     pub ocsp: OcspSettings,
     pub tsa: TsaSettings,
     pub seal: SealSettings,
+    pub portal: PortalSettings,
 }
 
 impl Default for Settings {
@@ -85,6 +88,7 @@ impl Default for Settings {
             ocsp: OcspSettings::default(),
             tsa: TsaSettings::default(),
             seal: SealSettings::default(),
+            portal: PortalSettings::default(),
         }
     }
 }
@@ -541,6 +545,7 @@ impl Settings {
 
     /// Checks what can be checked without touching the HSM or the database.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.portal.validate()?;
         let url = &self.server.public_url;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ConfigError::Invalid {

@@ -27,6 +27,9 @@ use crate::config::{AuthSettings, Callers, IdentityProviderSettings, StaffRoster
 use crate::error::{ErrorKind, HasErrorKind};
 use crate::store::{Store, StoreError};
 
+mod signed_in;
+pub use signed_in::SignedInPerson;
+
 /// The signature algorithms accepted: asymmetric only (no `none`, no HMAC, so a
 /// provider's public key can never be used as a shared secret).
 pub(super) const ALLOWED_ALGORITHMS: [Algorithm; 9] = [
@@ -174,6 +177,25 @@ struct Claims {
     other: HashMap<String, serde_json::Value>,
 }
 
+/// A person's token is strong with an accepted `acr` or a second factor in `amr`.
+fn strongly_authenticated(claims: &Claims, registration: &Registration) -> Result<(), OidcError> {
+    let strong = claims
+        .acr
+        .as_ref()
+        .is_some_and(|acr| registration.acr_values.iter().any(|a| a == acr))
+        || claims
+            .amr
+            .iter()
+            .any(|method| SECOND_FACTORS.contains(&method.as_str()));
+    if strong {
+        Ok(())
+    } else {
+        Err(refused(
+            "strong authentication is required: the token shows no second factor (amr) nor an accepted acr",
+        ))
+    }
+}
+
 /// Verifies access tokens; shared by every handler of one instance.
 #[derive(Debug, Clone)]
 pub struct OidcVerifier {
@@ -309,7 +331,10 @@ impl OidcVerifier {
                 self.server(token, &claims, registration, presentation)
                     .await
             }
-            Callers::People => self.person(&claims, registration).await,
+            Callers::People => {
+                strongly_authenticated(&claims, registration)?;
+                self.person(&claims, registration).await
+            }
         }
     }
 
@@ -426,8 +451,8 @@ impl OidcVerifier {
         })
     }
 
-    /// A person: strong with an accepted `acr` or a second factor in `amr`; roles
-    /// from the provider's roles claim and from assignments in the database.
+    /// A strongly authenticated person: roles from the provider's roles
+    /// claim and from assignments in the database.
     async fn person(
         &self,
         claims: &Claims,
@@ -437,19 +462,6 @@ impl OidcVerifier {
             .sub
             .clone()
             .ok_or_else(|| refused("the token names no subject"))?;
-        let strong = claims
-            .acr
-            .as_ref()
-            .is_some_and(|acr| registration.acr_values.iter().any(|a| a == acr))
-            || claims
-                .amr
-                .iter()
-                .any(|method| SECOND_FACTORS.contains(&method.as_str()));
-        if !strong {
-            return Err(refused(
-                "strong authentication is required: the token shows no second factor (amr) nor an accepted acr",
-            ));
-        }
         // Every strongly authenticated person may apply and enrol.
         let mut roles = BTreeSet::from([Role::Applicant]);
         let mut entities = BTreeSet::new();
