@@ -33,6 +33,8 @@ PIP_TOOLS := pip-tools==7.5.2
 TEST_IDP := tests/oidc-provider
 # playwright-core driving the system Chromium for the /docs test (no browser download).
 DOCS_PAGE := tests/docs-page
+# playwright-core and axe-core for the portal's flows in Chromium.
+PORTAL_BROWSER := tests/portal-browser
 # pdf-lib, PDFKit and jsPDF for the seal corpus (versions locked in its package-lock.json).
 PDF_PRODUCERS := tests/pdf-producers
 
@@ -141,7 +143,7 @@ venv:
 # nothing missing, extraneous or of another version than package-lock.json.
 deps-check: ## the installed test tools are exactly the locked ones
 	@$(VENV)/bin/python tests/python/check_lock.py $(PY_LOCK)
-	@for dir in $(TEST_IDP) $(DOCS_PAGE) $(PDF_PRODUCERS); do \
+	@for dir in $(TEST_IDP) $(DOCS_PAGE) $(PORTAL_BROWSER) $(PDF_PRODUCERS); do \
 	  npm ls --prefix $$dir --all >/dev/null || { echo "$$dir/node_modules differs from its package-lock.json" >&2; exit 1; }; \
 	done
 	@echo "deps-check: .venv and the node tools match their locks"
@@ -165,7 +167,7 @@ idp:
 	  $(SUDO) apt-get update -qq; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; \
 	}
-	@for dir in $(TEST_IDP) $(DOCS_PAGE) $(PDF_PRODUCERS); do \
+	@for dir in $(TEST_IDP) $(DOCS_PAGE) $(PORTAL_BROWSER) $(PDF_PRODUCERS); do \
 	  if [ ! -f $$dir/node_modules/.package-lock.json ] || [ $$dir/package-lock.json -nt $$dir/node_modules/.package-lock.json ]; then \
 	    echo "installing the node test tools in $$dir"; \
 	    npm ci --prefix $$dir --no-audit --no-fund --loglevel=error; \

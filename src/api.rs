@@ -70,9 +70,15 @@ pub fn documented_routes() -> Vec<(String, String)> {
 
 /// The complete HTTP application for `state`: routes, fallbacks and middleware.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The application with `pages` (the portal, which the layer above builds)
+/// served beside the API, under the same middleware.
+pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     let body_limit = state.settings.server.body_limit_bytes;
     with_middleware(
-        with_fallbacks(routes().into_router()).with_state(state),
+        with_fallbacks(routes().into_router().merge(pages)).with_state(state),
         body_limit,
     )
 }
@@ -144,8 +150,18 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, Router::new(), shutdown).await
+}
+
+/// [`serve`] with `pages` beside the API (see [`router_with`]).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    pages: Router<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
-    serve_router(listener, router(state), grace, shutdown).await
+    serve_router(listener, router_with(state, pages), grace, shutdown).await
 }
 
 async fn serve_router(

@@ -352,7 +352,11 @@ impl Application {
             shutdown.await;
             let _ = stop_tx.send(true);
         };
-        let plain = crate::api::serve(self.listener, self.state, stopped(stop_rx));
+        // The portal is served on the plain listener only: the mutual-TLS
+        // one asks every browser for a certificate.
+        let pages = crate::portal::router(self.state.settings.clone())
+            .map_err(|e| AppError::Internal(format!("the portal: {e}")))?;
+        let plain = crate::api::serve_with(self.listener, self.state, pages, stopped(stop_rx));
         let (served, ()) = tokio::join!(plain, signal);
         let served = served.map_err(|source| AppError::Io {
             what: "serving HTTP".to_owned(),

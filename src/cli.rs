@@ -204,6 +204,7 @@ async fn write_demo_file(
     let root_pem = std::fs::canonicalize(&root_pem).unwrap_or(root_pem);
     let mut demo = serde_json::json!({
         "public_url": public_url,
+        "portal_url": format!("{}/portal", public_url.trim_end_matches('/')),
         "root_pem": root_pem,
     });
     let mut curl = None;

@@ -51,6 +51,7 @@ pub mod demo;
 pub mod journal;
 pub mod notify;
 pub mod pki;
+pub mod portal;
 pub mod ra;
 pub mod seal;
 pub mod state;

@@ -109,6 +109,12 @@ async fn dev_instance(db: TestDb) {
         serde_json::from_slice(&std::fs::read(instance.var().join("demo/demo.json")).unwrap())
             .unwrap();
     assert_eq!(demo["public_url"], "http://127.0.0.1");
+    // The portal: named in demo.json, served on the plain listener.
+    assert_eq!(demo["portal_url"], "http://127.0.0.1/portal");
+    let portal = client.get(instance.url("/portal")).send().await.unwrap();
+    assert_eq!(portal.status(), 200);
+    assert_eq!(portal.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(portal.text().await.unwrap().contains("<html lang=\"fr\">"));
     let demo_root = std::fs::read(demo["root_pem"].as_str().unwrap()).unwrap();
     assert_eq!(Certificate::from_pem(&demo_root).unwrap(), root);
 

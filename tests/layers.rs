@@ -23,6 +23,7 @@ const LAYERS: &[&[&str]] = &[
     &["csc_vocabulary", "ca"],
     &["state"],
     &["api"],
+    &["portal"],
     &["app"],
     &["demo"],
     &["cli"],

@@ -118,6 +118,10 @@ impl Move {
         }
     }
 
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == text)
+    }
+
     /// The roles that may make this move; `Issue` has none (the RA makes it).
     pub fn roles(self) -> &'static [Role] {
         match self {

@@ -139,17 +139,98 @@ pub async fn start_with_clients(
     adjust: impl FnOnce(&mut sceau::config::Settings),
 ) -> BackOffice {
     let dir = tempfile::tempdir().unwrap();
-    let mut clients: Vec<Client> = people()
+    let mut clients = people_clients();
+    clients.extend(servers);
+    let idp = TestIdp::start(&clients, None, "ra-provider-key");
+    let settings = service::settings(softhsm, db, dir.path(), None);
+    finish_start(settings, idp, dir, adjust).await
+}
+
+/// Each test person as a client of the provider (its tokens carry his claims).
+fn people_clients() -> Vec<Client> {
+    people()
         .into_iter()
         .map(|(id, claims)| Client {
             id,
             certificate_bound: false,
             claims,
         })
+        .collect()
+}
+
+/// The acr values of the test provider's login page, by level.
+pub const LOA_LOW: &str = "urn:sceau:test:loa:low";
+pub const LOA_SUBSTANTIAL: &str = "urn:sceau:test:loa:substantial";
+pub const LOA_HIGH: &str = "urn:sceau:test:loa:high";
+
+/// As `start`, with the portal: the service on a port chosen first, its
+/// provider signing the same test people in through its login page (the
+/// portal provider `test-id`), with the same subjects as their API tokens.
+pub async fn start_with_portal(
+    softhsm: &super::hsm::SoftHsm,
+    db: &super::db::TestDb,
+    adjust: impl FnOnce(&mut sceau::config::Settings),
+) -> BackOffice {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    start_portal_at(softhsm, db, &base, adjust).await
+}
+
+/// As [`start_with_portal`], serving at `base` (`http://127.0.0.1:<port>`).
+pub async fn start_portal_at(
+    softhsm: &super::hsm::SoftHsm,
+    db: &super::db::TestDb,
+    base: &str,
+    adjust: impl FnOnce(&mut sceau::config::Settings),
+) -> BackOffice {
+    let dir = tempfile::tempdir().unwrap();
+    let clients = people_clients();
+    let logins: serde_json::Map<String, Value> = people()
+        .into_iter()
+        .map(|(id, claims)| {
+            let name = format!("Person {id}");
+            (
+                id.to_owned(),
+                json!({ "name": name, "sceau_roles": claims["sceau_roles"] }),
+            )
+        })
         .collect();
-    clients.extend(servers);
-    let idp = TestIdp::start(&clients, None, "ra-provider-key");
+    let idp = TestIdp::start_with(
+        &clients,
+        None,
+        "ra-provider-key",
+        json!({ "people": logins, "portal_client": super::idp::portal_client(base) }),
+    );
     let mut settings = service::settings(softhsm, db, dir.path(), None);
+    settings.server.listen = base.trim_start_matches("http://").parse().unwrap();
+    settings.server.public_url = base.to_owned();
+    settings.portal = serde_json::from_value(json!({
+        "providers": [{
+            "name": "test-id",
+            "issuer": idp.issuer,
+            "client_id": super::idp::PORTAL_CLIENT,
+            "client_secret": super::idp::SECRET,
+            "acr_levels": {
+                LOA_LOW: "low",
+                LOA_SUBSTANTIAL: "substantial",
+                LOA_HIGH: "high",
+            },
+        }],
+    }))
+    .unwrap();
+    finish_start(settings, idp, dir, adjust).await
+}
+
+async fn finish_start(
+    mut settings: sceau::config::Settings,
+    idp: TestIdp,
+    dir: tempfile::TempDir,
+    adjust: impl FnOnce(&mut sceau::config::Settings),
+) -> BackOffice {
     settings.auth.identity_providers = vec![IdentityProviderSettings {
         issuer: idp.issuer.clone(),
         audience: AUDIENCE.to_owned(),

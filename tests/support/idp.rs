@@ -26,6 +26,8 @@ pub struct Client {
 }
 
 pub const SECRET: &str = "test-client-secret-test-client-secret";
+/// The portal's client at the provider.
+pub const PORTAL_CLIENT: &str = "portal";
 
 pub struct TestIdp {
     child: Child,
@@ -46,6 +48,25 @@ fn b64(bytes: &[u8]) -> String {
 impl TestIdp {
     /// Starts a provider; `issuer` overrides its own URL (to impersonate another).
     pub fn start(clients: &[Client], issuer: Option<&str>, kid: &str) -> Self {
+        Self::start_with(clients, issuer, kid, json!({}))
+    }
+
+    /// A provider that also signs people in to the portal of the service at
+    /// `portal` (its base URL): the client `portal` (authorization code,
+    /// PKCE, the provider's login page) and `people` by login, each with
+    /// his claims (`name`, `sceau_roles`).
+    pub fn start_for_portal(portal: &str, people: Value) -> Self {
+        Self::start_with(
+            &[],
+            None,
+            "portal-key",
+            json!({ "people": people, "resources": {}, "portal_client": portal_client(portal) }),
+        )
+    }
+
+    /// A provider with `extra` configuration: `people` and `portal_client`
+    /// as [`Self::start_for_portal`] makes them, `resources`.
+    pub fn start_with(clients: &[Client], issuer: Option<&str>, kid: &str, extra: Value) -> Self {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc-provider");
         assert!(
             root.join("node_modules/oidc-provider").exists(),
@@ -63,7 +84,7 @@ impl TestIdp {
             "alg": "ES256",
             "use": "sig",
         });
-        let clients: Vec<Value> = clients
+        let mut clients: Vec<Value> = clients
             .iter()
             .map(|c| {
                 json!({
@@ -79,6 +100,9 @@ impl TestIdp {
                 })
             })
             .collect();
+        if let Some(portal) = extra.get("portal_client") {
+            clients.push(portal.clone());
+        }
         let mut config = json!({
             "jwks": { "keys": [jwk] },
             "clients": clients,
@@ -87,6 +111,11 @@ impl TestIdp {
                 OTHER_AUDIENCE: { "ttl": 300 },
             },
         });
+        for key in ["people", "resources"] {
+            if let Some(value) = extra.get(key) {
+                config[key] = value.clone();
+            }
+        }
         if let Some(issuer) = issuer {
             config["issuer"] = json!(issuer);
         }
@@ -202,6 +231,20 @@ impl Drop for TestIdp {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The portal's client registration for the service at `portal`.
+pub fn portal_client(portal: &str) -> Value {
+    json!({
+        "client_id": PORTAL_CLIENT,
+        "client_secret": SECRET,
+        "grant_types": ["authorization_code"],
+        "response_types": ["code"],
+        "redirect_uris": [format!("{portal}/portal/callback")],
+        "post_logout_redirect_uris": [format!("{portal}/portal")],
+        "token_endpoint_auth_method": "client_secret_basic",
+        "id_token_signed_response_alg": "ES256",
+    })
 }
 
 fn url_encode(text: &str) -> String {

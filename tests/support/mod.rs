@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod back_office;
+pub mod browser;
 pub mod ca;
 pub mod db;
 pub mod fake_provider;

@@ -1,0 +1,317 @@
+//! The request tracker: the requests a person may see, one request's state,
+//! what it lacks and its history, and the forms that complete and move it
+//! (the terms of use shown with their version and SHA-256 and accepted
+//! explicitly; the moves the lifecycle allows this person now). Every form
+//! carries the session's token.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::i18n::Texts;
+use super::page::{self, Chrome, PageError};
+use super::visit::Person;
+use crate::error::ErrorKind;
+use crate::ra::dossier::{RequestView, TermsInput};
+use crate::ra::request::Move;
+use crate::state::AppState;
+
+/// Requests per page.
+const PAGE: u32 = 50;
+
+/// One row of the list.
+struct Row {
+    id: Uuid,
+    seal_name: String,
+    organisation: String,
+    policy: String,
+    state: String,
+    updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/requests.html")]
+struct List {
+    chrome: Chrome,
+    rows: Vec<Row>,
+}
+
+pub(super) async fn list(State(state): State<AppState>, person: Person) -> Response {
+    let page = match state.ra.list(&person.principal, None, None, PAGE).await {
+        Ok(page) => page,
+        Err(e) => return person.error(PageError::from_error(&e, &person.visit.tr)),
+    };
+    let tr = person.visit.tr;
+    let rows = page
+        .requests
+        .into_iter()
+        .map(|r| Row {
+            id: r.id,
+            seal_name: r.seal_name,
+            organisation: r.entity.legal_name,
+            policy: r.policy,
+            state: tr.t(&format!("state-{}", r.state.name())),
+            updated: tr.date_time(&r.updated_at),
+        })
+        .collect();
+    page::html(
+        StatusCode::OK,
+        &List {
+            chrome: person.chrome(),
+            rows,
+        },
+    )
+}
+
+/// A line of the history.
+struct Step {
+    at: String,
+    action: String,
+    from: String,
+    to: String,
+    actor: String,
+    message: String,
+}
+
+/// The terms of use to accept.
+struct Terms {
+    version: String,
+    sha256: String,
+    text: String,
+    accepted: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/request.html")]
+struct Detail {
+    chrome: Chrome,
+    request: RequestView,
+    state: String,
+    missing: Vec<String>,
+    terms: Option<Terms>,
+    /// (move name, button label) of each move this person may make now.
+    moves: Vec<(&'static str, String)>,
+    history: Vec<Step>,
+    notice: Option<String>,
+}
+
+fn detail(
+    state: &AppState,
+    person: &Person,
+    request: RequestView,
+    notice: Option<String>,
+) -> Detail {
+    let tr: Texts = person.visit.tr;
+    let missing = request
+        .missing
+        .iter()
+        .map(|lack| match lack.field.as_str() {
+            "documents" => {
+                let kinds: Vec<String> = lack
+                    .documents
+                    .iter()
+                    .map(|kind| tr.t(&format!("document-{kind}")))
+                    .collect();
+                tr.t1("missing-documents", "kinds", kinds.join(", "))
+            }
+            "terms" => tr.t("missing-terms"),
+            _ => lack.reason.clone(),
+        })
+        .collect();
+    let editable = !request.missing.is_empty()
+        || matches!(request.state.name(), "draft" | "needs_information");
+    let terms = state.policies.get(&request.policy).map(|policy| Terms {
+        version: policy.terms.version.clone(),
+        sha256: hex::encode(policy.terms.sha256),
+        text: policy.terms.text.to_string(),
+        accepted: request
+            .terms
+            .as_ref()
+            .filter(|t| t.version == policy.terms.version)
+            .map(|t| tr.date_time(&t.accepted_at)),
+    });
+    // A submit the file's lacks would refuse is not offered: the page says
+    // what is missing instead.
+    let moves = request
+        .allowed_moves
+        .iter()
+        .filter(|m| **m != Move::Submit || request.missing.is_empty())
+        .map(|m| (m.name(), tr.t(&format!("move-{}", m.name()))))
+        .collect();
+    let history = request
+        .history
+        .iter()
+        .map(|event| Step {
+            at: tr.date_time(&event.at),
+            action: action_text(&tr, &event.action),
+            from: state_text(&tr, &event.from_state),
+            to: state_text(&tr, &event.to_state),
+            actor: event.actor.clone(),
+            message: event.message.clone().unwrap_or_default(),
+        })
+        .collect();
+    Detail {
+        chrome: person.chrome(),
+        state: tr.t(&format!("state-{}", request.state.name())),
+        missing,
+        terms: terms.filter(|_| editable),
+        moves,
+        history,
+        notice,
+        request,
+    }
+}
+
+/// A step of the history in words: `upload:<kind>` names the document's kind;
+/// an action the texts do not know shows as recorded.
+fn action_text(tr: &Texts, action: &str) -> String {
+    let (verb, detail) = action.split_once(':').unwrap_or((action, ""));
+    let id = format!("action-{verb}");
+    if !tr.has(&id) {
+        return action.to_owned();
+    }
+    let document = format!("document-{detail}");
+    if tr.has(&document) {
+        format!("{} ({})", tr.t(&id), tr.t(&document))
+    } else {
+        tr.t(&id)
+    }
+}
+
+/// A state in words; none (before the request existed) is a dash.
+fn state_text(tr: &Texts, state: &str) -> String {
+    let id = format!("state-{state}");
+    if tr.has(&id) {
+        tr.t(&id)
+    } else {
+        "—".to_owned()
+    }
+}
+
+/// The request a form acts on, once the form is shown to be this session's
+/// (403 otherwise, before anything is read).
+fn form_on_request(person: &Person, csrf: &str, id: &str) -> Result<Uuid, Box<Response>> {
+    if !person.form_is_genuine(csrf) {
+        return Err(Box::new(person.error(PageError::new(
+            ErrorKind::Forbidden,
+            person.visit.tr.t("error-form-token"),
+        ))));
+    }
+    request_id(person, id)
+}
+
+/// The request a path names; a malformed id is no request (404).
+fn request_id(person: &Person, text: &str) -> Result<Uuid, Box<Response>> {
+    Uuid::parse_str(text).map_err(|_| {
+        Box::new(person.error(PageError::new(
+            ErrorKind::NotFound,
+            person.visit.tr.t("error-no-request"),
+        )))
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ShowQuery {
+    /// What the form just done did (`terms`, or a move's name).
+    done: Option<String>,
+}
+
+pub(super) async fn show(
+    State(state): State<AppState>,
+    person: Person,
+    Path(id): Path<String>,
+    Query(query): Query<ShowQuery>,
+) -> Response {
+    let id = match request_id(&person, &id) {
+        Ok(id) => id,
+        Err(response) => return *response,
+    };
+    let notice = query
+        .done
+        .filter(|done| done == "terms" || Move::parse(done).is_some())
+        .map(|done| person.visit.tr.t(&format!("done-{done}")));
+    match state.ra.view(&person.principal, id).await {
+        Ok(request) => page::html(StatusCode::OK, &detail(&state, &person, request, notice)),
+        Err(e) => person.error(PageError::from_error(&e, &person.visit.tr)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct TermsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    sha256: String,
+    /// The box "I have read and accept"; absent when not ticked.
+    accept: Option<String>,
+}
+
+pub(super) async fn accept_terms(
+    State(state): State<AppState>,
+    person: Person,
+    Path(id): Path<String>,
+    Form(form): Form<TermsForm>,
+) -> Response {
+    let tr = person.visit.tr;
+    let id = match form_on_request(&person, &form.csrf, &id) {
+        Ok(id) => id,
+        Err(response) => return *response,
+    };
+    if form.accept.as_deref() != Some("yes") {
+        return person.error(PageError::new(
+            ErrorKind::Unprocessable,
+            tr.t("error-terms-unticked"),
+        ));
+    }
+    let terms = TermsInput {
+        version: form.version,
+        sha256: Some(form.sha256),
+    };
+    match state.ra.accept_terms(&person.principal, id, &terms).await {
+        Ok(_) => page::see_other(&format!("/portal/requests/{id}?done=terms")),
+        Err(e) => person.error(PageError::from_error(&e, &tr)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct MoveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default, rename = "move")]
+    attempted: String,
+    message: Option<String>,
+}
+
+pub(super) async fn move_request(
+    State(state): State<AppState>,
+    person: Person,
+    Path(id): Path<String>,
+    Form(form): Form<MoveForm>,
+) -> Response {
+    let tr = person.visit.tr;
+    let id = match form_on_request(&person, &form.csrf, &id) {
+        Ok(id) => id,
+        Err(response) => return *response,
+    };
+    let Some(attempted) = Move::parse(&form.attempted) else {
+        return person.error(PageError::new(
+            ErrorKind::BadRequest,
+            tr.t1("error-no-move", "move", &form.attempted),
+        ));
+    };
+    let message = form.message.filter(|m| !m.trim().is_empty());
+    match state
+        .ra
+        .move_request(&person.principal, id, attempted, message)
+        .await
+    {
+        Ok(_) => page::see_other(&format!("/portal/requests/{id}?done={}", attempted.name())),
+        Err(e) => person.error(PageError::from_error(&e, &tr)),
+    }
+}

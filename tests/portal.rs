@@ -1,0 +1,539 @@
+//! The portal as a person's browser reaches it: signed in at the test
+//! provider's own login page (authorization code, PKCE, state, nonce), a
+//! session kept server-side under a `__Host-` cookie, the request tracker
+//! and its forms. Security: forms without their session's token are
+//! refused, a session works on any instance, an expired one goes back to
+//! sign-in and changes nothing, an organisation sees nothing of another,
+//! the sign-in is tied to the browser that started it, and the level of
+//! assurance and the freshness of the provider's answer are checked.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use sha2::{Digest, Sha256};
+use support::back_office::{
+    self, BackOffice, LOA_HIGH, LOA_LOW, LOA_SUBSTANTIAL, SIREN_A, SIREN_B,
+};
+use support::browser::{Browser, Page};
+use support::service::Service;
+
+const SESSION: &str = "__Host-sceau-session";
+
+fn base(office: &BackOffice) -> String {
+    office.service.url("")
+}
+
+/// rccs-a's request for organisation A, applied through the API.
+async fn applied(office: &BackOffice) -> String {
+    let (status, view) = office.apply("rccs-a", SIREN_A, None).await;
+    assert_eq!(status, 201, "{view}");
+    view["id"].as_str().unwrap().to_owned()
+}
+
+async fn journal_kinds_since(service: &Service, from: u64) -> Vec<(String, serde_json::Value)> {
+    support::journal::entries_since(&service.state.journal, from, &["ra.applied"])
+        .await
+        .into_iter()
+        .map(|(_, kind, details)| (kind, details))
+        .collect()
+}
+
+fn session_cookie_header(page: &Page) -> String {
+    page.set_cookies
+        .iter()
+        .find(|c| c.starts_with(SESSION) && !c.contains("Max-Age=0"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no session cookie: {:?}", page.set_cookies))
+}
+
+#[test]
+fn a_person_signs_in_and_completes_then_submits_his_request() {
+    let Some(softhsm) =
+        support::hsm::isolated("a_person_signs_in_and_completes_then_submits_his_request")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let office = back_office::start_with_portal(&softhsm, &db, |_| {}).await;
+        let base = base(&office);
+        let id = applied(&office).await;
+
+        // Asked for a page, sent to sign in, back on it once signed in.
+        let browser = Browser::new("fr-FR,fr;q=0.9,en;q=0.5");
+        let first = browser.get(&format!("{base}/portal/requests/{id}")).await;
+        assert_eq!(first.status, 200);
+        assert!(first.url.ends_with(&format!("/portal?sign_in=needed&next=/portal/requests/{id}")), "{}", first.url);
+        let page = browser
+            .sign_in(&base, &format!("/portal/requests/{id}"), "rccs-a", LOA_SUBSTANTIAL, 0)
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert_eq!(page.url, format!("{base}/portal/requests/{id}"));
+
+        // The cookie: __Host-, HttpOnly, Secure, SameSite=Lax, path /, no domain.
+        let cookie = session_cookie_header(&page);
+        let value = browser.cookie(SESSION).unwrap();
+        assert_eq!(
+            cookie,
+            format!("{SESSION}={value}; Path=/; Secure; HttpOnly; SameSite=Lax")
+        );
+        // Stored as its SHA-256 only, with the level of the sign-in.
+        let rows = db
+            .text_rows("SELECT id_sha256, assurance, person FROM portal_sessions", vec![])
+            .await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][0], hex::encode(Sha256::digest(value.as_bytes())));
+        assert_eq!(rows[0][1], "substantial");
+        assert!(!rows[0][2].contains(&value));
+        let person: serde_json::Value = serde_json::from_str(&rows[0][2]).unwrap();
+        assert_eq!(person["subject"], "rccs-a");
+        assert_eq!(person["acr"], LOA_SUBSTANTIAL);
+        assert_eq!(db.count("portal_sign_ins").await, 0, "the sign-in is taken once");
+
+        // The page, in French: the state, what is missing, the terms with
+        // their version and SHA-256, the history.
+        assert!(page.body.contains("<html lang=\"fr\">"));
+        assert!(page.body.contains("<dd id=\"state\">Brouillon</dd>"), "{}", page.body);
+        assert!(page.body.contains("Les conditions générales d&#39;utilisation ne sont pas encore acceptées."));
+        assert!(page.body.contains("Pièces à fournir : pièce d&#39;identité, extrait Kbis, mandat."), "{}", page.body);
+        let policy = office.service.state.policies.get("seal-ca-managed").unwrap();
+        let sha256 = hex::encode(policy.terms.sha256);
+        assert!(page.body.contains(&format!("<code>{sha256}</code>")));
+        assert!(page.body.contains("Version 1.0"));
+        assert!(!page.body.contains("name=\"move\" value=\"submit\""), "nothing to submit yet");
+
+        // The terms, accepted by the form (its box unticked first: refused, nothing recorded).
+        let before = office.service.state.journal.size().await.unwrap();
+        let path = format!("/portal/requests/{id}/terms");
+        let unticked = browser.submit(&page, &base, &path, &[]).await;
+        unticked.assert_problem(422, "unprocessable");
+        assert_eq!(journal_kinds_since(&office.service, before).await, vec![]);
+        let accepted = browser.submit(&page, &base, &path, &[("accept", "yes")]).await;
+        assert_eq!(accepted.status, 200, "{}", accepted.body);
+        assert_eq!(accepted.url, format!("{base}/portal/requests/{id}?done=terms"));
+        assert!(accepted.body.contains("Les conditions d&#39;utilisation sont acceptées."));
+        assert!(accepted.body.contains("id=\"terms-accepted\""));
+        let entries = journal_kinds_since(&office.service, before).await;
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(entries[0].0, "terms.accepted");
+        assert_eq!(entries[0].1["sha256"], sha256);
+        assert_eq!(entries[0].1["version"], "1.0");
+        let (_, view) = office
+            .call("GET", &format!("/ra/v1/requests/{id}"), "rccs-a", None)
+            .await;
+        let principal = format!("oidc:{}#rccs-a", office.idp.issuer);
+        assert_eq!(view["terms"]["principal"], principal.as_str());
+
+        // Documents through the API; then nothing is missing and the page
+        // offers the submit, whose form moves the request.
+        office.complete(&id, "rccs-a").await;
+        let page = browser.get(&format!("{base}/portal/requests/{id}")).await;
+        assert!(page.body.contains("Rien : le dossier est complet."), "{}", page.body);
+        let submitted = browser
+            .submit(&page, &base, &format!("/portal/requests/{id}/moves"), &[])
+            .await;
+        assert_eq!(submitted.status, 200, "{}", submitted.body);
+        assert!(submitted.body.contains("<dd id=\"state\">Envoyée</dd>"), "{}", submitted.body);
+        assert!(submitted.body.contains("La demande est envoyée"));
+        let (_, view) = office
+            .call("GET", &format!("/ra/v1/requests/{id}"), "rccs-a", None)
+            .await;
+        assert_eq!(view["state"], "submitted");
+        let last = view["history"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["action"], "submit");
+        assert_eq!(last["actor"], principal.as_str());
+
+        // In English when asked, kept for the next pages.
+        let english = browser.get(&format!("{base}/portal/requests/{id}?lang=en")).await;
+        assert!(english.body.contains("<html lang=\"en\">"));
+        assert!(english.body.contains("<dd id=\"state\">Sent</dd>"));
+        let list = browser.get(&format!("{base}/portal/requests")).await;
+        assert!(list.body.contains("<html lang=\"en\">"), "the choice is kept");
+        assert!(list.body.contains("Alpha Factures seal"));
+
+        // Every page: a strict CSP, never cached.
+        let csp = list.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.starts_with("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' http://127.0.0.1:"), "{csp}");
+        assert!(csp.ends_with("; base-uri 'none'; frame-ancestors 'none'"), "{csp}");
+        assert_eq!(list.headers["cache-control"], "no-store");
+
+        // Signing out ends the session here and at the provider.
+        let home = browser.get(&format!("{base}/portal")).await;
+        let out = browser.submit(&home, &base, "/portal/sign-out", &[]).await;
+        assert!(out.url.contains("/session/end"), "{}", out.url);
+        assert_eq!(db.count("portal_sessions").await, 0);
+        assert!(browser.cookie(SESSION).is_none());
+    });
+}
+
+#[test]
+fn forms_without_their_sessions_token_are_refused() {
+    let Some(softhsm) = support::hsm::isolated("forms_without_their_sessions_token_are_refused")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let office = back_office::start_with_portal(&softhsm, &db, |_| {}).await;
+        let base = base(&office);
+        let id = applied(&office).await;
+        let browser = Browser::new("en");
+        let page = browser
+            .sign_in(
+                &base,
+                &format!("/portal/requests/{id}"),
+                "rccs-a",
+                LOA_SUBSTANTIAL,
+                0,
+            )
+            .await;
+        // The same person signed in from another browser: another session.
+        let other = Browser::new("en");
+        let other_page = other
+            .sign_in(
+                &base,
+                &format!("/portal/requests/{id}"),
+                "rccs-a",
+                LOA_SUBSTANTIAL,
+                0,
+            )
+            .await;
+        assert_eq!(db.count("portal_sessions").await, 2);
+        let path = format!("/portal/requests/{id}/terms");
+        let mine = page.form(&path);
+        let theirs = other_page.form(&path);
+        let token = |fields: &[(String, String)]| {
+            fields.iter().find(|(k, _)| k == "csrf").unwrap().1.clone()
+        };
+        assert_ne!(token(&mine), token(&theirs));
+
+        let before = office.service.state.journal.size().await.unwrap();
+        let without: Vec<(String, String)> = mine
+            .iter()
+            .filter(|(k, _)| k != "csrf")
+            .cloned()
+            .chain([("accept".to_owned(), "yes".to_owned())])
+            .collect();
+        let refused = browser
+            .visit("POST", &format!("{base}{path}"), Some(&without))
+            .await;
+        refused.assert_problem(403, "forbidden");
+        assert!(refused.body.contains("does not come from your session"));
+
+        let mut swapped = without.clone();
+        swapped.push(("csrf".to_owned(), token(&theirs)));
+        let refused = browser
+            .visit("POST", &format!("{base}{path}"), Some(&swapped))
+            .await;
+        refused.assert_problem(403, "forbidden");
+
+        // The sign-out form too.
+        let refused = browser
+            .visit("POST", &format!("{base}/portal/sign-out"), Some(&[]))
+            .await;
+        refused.assert_problem(403, "forbidden");
+        assert_eq!(db.count("portal_sessions").await, 2);
+
+        // Nothing was written.
+        assert_eq!(journal_kinds_since(&office.service, before).await, vec![]);
+        let (_, view) = office
+            .call("GET", &format!("/ra/v1/requests/{id}"), "rccs-a", None)
+            .await;
+        assert!(view["terms"].is_null(), "{view}");
+    });
+}
+
+#[test]
+fn a_session_opened_on_one_instance_works_on_another() {
+    let Some(softhsm) = support::hsm::isolated("a_session_opened_on_one_instance_works_on_another")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = match support::db::postgres().await {
+            Some(db) => db,
+            None => support::db::sqlite(),
+        };
+        let office = back_office::start_with_portal(&softhsm, &db, |_| {}).await;
+        let base = base(&office);
+        let id = applied(&office).await;
+        let browser = Browser::new("en");
+        browser
+            .sign_in(&base, "/portal/requests", "rccs-a", LOA_SUBSTANTIAL, 0)
+            .await;
+        // A second instance of the deployment: same database and tokens,
+        // behind the same public address.
+        let mut settings = (*office.service.state.settings).clone();
+        settings.server.listen = "127.0.0.1:0".parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        settings.data_dir = dir.path().join("var");
+        let second = Service::start(settings, support::service::clock_now()).await;
+        let page = browser
+            .get(&second.url(&format!("/portal/requests/{id}")))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body.contains("<dd id=\"state\">Draft</dd>"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("Signed in: Person rccs-a"));
+        second.stop().await;
+    });
+}
+
+#[test]
+fn an_expired_session_goes_back_to_sign_in_and_changes_nothing() {
+    let Some(softhsm) =
+        support::hsm::isolated("an_expired_session_goes_back_to_sign_in_and_changes_nothing")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let office = back_office::start_with_portal(&softhsm, &db, |_| {}).await;
+        let base = base(&office);
+        let id = applied(&office).await;
+        let browser = Browser::new("en");
+        let page = browser
+            .sign_in(
+                &base,
+                &format!("/portal/requests/{id}"),
+                "rccs-a",
+                LOA_SUBSTANTIAL,
+                0,
+            )
+            .await;
+        assert_eq!(page.status, 200);
+        let idle = office.service.state.settings.portal.session_idle_secs;
+        office
+            .service
+            .clock
+            .advance(std::time::Duration::from_secs(idle + 1));
+        let before = office.service.state.journal.size().await.unwrap();
+        let path = format!("/portal/requests/{id}/terms");
+        let after = browser
+            .submit(&page, &base, &path, &[("accept", "yes")])
+            .await;
+        assert_eq!(after.status, 200);
+        assert_eq!(
+            after.url,
+            format!("{base}/portal?sign_in=needed&next=/portal/requests/{id}")
+        );
+        assert!(after.body.contains("Sign in to go on"));
+        assert_eq!(
+            db.count("portal_sessions").await,
+            0,
+            "the expired session is gone"
+        );
+        assert_eq!(journal_kinds_since(&office.service, before).await, vec![]);
+        let (_, view) = office
+            .call("GET", &format!("/ra/v1/requests/{id}"), "rccs-a", None)
+            .await;
+        assert!(view["terms"].is_null(), "{view}");
+    });
+}
+
+#[test]
+fn a_person_of_one_organisation_sees_nothing_of_another() {
+    let Some(softhsm) =
+        support::hsm::isolated("a_person_of_one_organisation_sees_nothing_of_another")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let office = back_office::start_with_portal(&softhsm, &db, |_| {}).await;
+        let base = base(&office);
+        let a = applied(&office).await;
+        let (status, view) = office.apply("rccs-b", SIREN_B, None).await;
+        assert_eq!(status, 201, "{view}");
+        let browser = Browser::new("en");
+        let list = browser
+            .sign_in(&base, "/portal/requests", "rccs-b", LOA_SUBSTANTIAL, 0)
+            .await;
+        assert_eq!(list.status, 200);
+        assert!(!list.body.contains(&a), "{}", list.body);
+        assert!(list.body.contains(view["id"].as_str().unwrap()));
+        let page = browser.get(&format!("{base}/portal/requests/{a}")).await;
+        page.assert_problem(404, "not-found");
+        assert!(!page.body.contains("Alpha"), "{}", page.body);
+        // Nor may he act on it.
+        let form = list.form("/portal/sign-out");
+        let mut fields = form.clone();
+        fields.push(("accept".to_owned(), "yes".to_owned()));
+        fields.push(("version".to_owned(), "1.0".to_owned()));
+        let refused = browser
+            .visit(
+                "POST",
+                &format!("{base}/portal/requests/{a}/terms"),
+                Some(&fields),
+            )
+            .await;
+        refused.assert_problem(404, "not-found");
+    });
+}
+
+#[test]
+fn a_sign_in_is_tied_to_its_browser_its_level_and_its_time() {
+    let Some(softhsm) =
+        support::hsm::isolated("a_sign_in_is_tied_to_its_browser_its_level_and_its_time")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let office = back_office::start_with_portal(&softhsm, &db, |_| {}).await;
+        let base = base(&office);
+
+        // A level below substantial signs no one in.
+        let low = Browser::new("en");
+        let page = low.sign_in(&base, "/portal", "rccs-a", LOA_LOW, 0).await;
+        page.assert_problem(401, "unauthenticated");
+        assert!(
+            page.body
+                .contains("is level low, and substantial is needed"),
+            "{}",
+            page.body
+        );
+        // Nor an authentication older than the portal accepts.
+        let old = Browser::new("en");
+        let max_age = office.service.state.settings.portal.max_auth_age_secs;
+        let page = old
+            .sign_in(
+                &base,
+                "/portal",
+                "rccs-a",
+                LOA_HIGH,
+                u32::try_from(max_age).unwrap() + 120,
+            )
+            .await;
+        page.assert_problem(401, "unauthenticated");
+        assert!(page.body.contains("not recent"), "{}", page.body);
+        assert_eq!(db.count("portal_sessions").await, 0);
+
+        // An attacker's own provider answer, sent to a victim's browser:
+        // the victim's browser has no sign-in under way, so nothing happens.
+        let attacker = Browser::new("en");
+        let start = attacker
+            .visit("GET", &format!("{base}/portal/sign-in/test-id"), None)
+            .await;
+        assert_eq!(start.status, 200, "the provider's login page");
+        let victim = Browser::new("en");
+        let page = victim
+            .get(&format!(
+                "{base}/portal/callback?code=stolen&state=whatever"
+            ))
+            .await;
+        page.assert_problem(400, "bad-request");
+        // And a state that is not the one this browser's sign-in sent.
+        let page = attacker
+            .get(&format!(
+                "{base}/portal/callback?code=stolen&state=whatever"
+            ))
+            .await;
+        page.assert_problem(400, "bad-request");
+        assert_eq!(
+            db.count("portal_sign_ins").await,
+            0,
+            "taken, even when refused"
+        );
+
+        // High is recorded as high; a second sign-in (the provider's own
+        // session answering at once) replaces the session.
+        let browser = Browser::new("en");
+        let home = browser
+            .sign_in(&base, "/portal", "rccs-a", LOA_HIGH, 0)
+            .await;
+        assert!(
+            home.body
+                .contains("Level of assurance of your sign-in: high."),
+            "{}",
+            home.body
+        );
+        let first = browser.cookie(SESSION).unwrap();
+        let again = browser
+            .sign_in(&base, "/portal", "rccs-a", LOA_HIGH, 0)
+            .await;
+        assert_eq!(again.url, format!("{base}/portal"));
+        let second = browser.cookie(SESSION).unwrap();
+        assert_ne!(first, second, "a new id at each sign-in");
+        let rows = db
+            .text_rows("SELECT id_sha256, assurance FROM portal_sessions", vec![])
+            .await;
+        assert_eq!(
+            rows,
+            vec![vec![
+                hex::encode(Sha256::digest(second.as_bytes())),
+                "high".to_owned()
+            ]]
+        );
+    });
+}
+
+#[test]
+fn every_guarded_page_sends_strangers_to_sign_in_and_refuses_the_wrong_roles() {
+    let Some(softhsm) = support::hsm::isolated(
+        "every_guarded_page_sends_strangers_to_sign_in_and_refuses_the_wrong_roles",
+    ) else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        use sceau::api::route_table::Access;
+        let db = support::db::sqlite();
+        let office = back_office::start_with_portal(&softhsm, &db, |_| {}).await;
+        let base = base(&office);
+        let id = applied(&office).await;
+        let routes = sceau::portal::route_access();
+        let guarded: Vec<_> = routes
+            .iter()
+            .filter(|(_, _, access)| matches!(access, Access::Requires(_)))
+            .collect();
+        assert!(guarded.len() >= 4, "{routes:?}");
+        let stranger = Browser::new("en");
+        // The auditor: the routes his roles do not open are refused.
+        let auditor = Browser::new("en");
+        auditor
+            .sign_in(&base, "/portal", "auditor", LOA_SUBSTANTIAL, 0)
+            .await;
+        let principal = office
+            .service
+            .state
+            .oidc
+            .signed_in_person(&sceau::auth::oidc::SignedInPerson {
+                issuer: office.idp.issuer.clone(),
+                subject: "auditor".to_owned(),
+                acr: Some(LOA_SUBSTANTIAL.to_owned()),
+                amr: vec!["pwd".to_owned(), "otp".to_owned()],
+                claims: [("sceau_roles".to_owned(), serde_json::json!(["auditor"]))].into(),
+                assurance: sceau::config::Assurance::Substantial,
+            })
+            .await
+            .unwrap();
+        let mut refused = 0;
+        for (method, path, access) in guarded {
+            let Access::Requires(permission) = access else {
+                unreachable!()
+            };
+            let url = format!("{base}{}", path.replace("{id}", &id));
+            let form = (method == "POST").then(Vec::new);
+            let page = stranger.visit(method, &url, form.as_deref()).await;
+            assert!(
+                page.url
+                    .starts_with(&format!("{base}/portal?sign_in=needed&next=/portal")),
+                "{method} {path}: {}",
+                page.url
+            );
+            if sceau::auth::principal::authorize(&principal, *permission, None).is_err() {
+                let page = auditor.visit(method, &url, form.as_deref()).await;
+                page.assert_problem(403, "forbidden");
+                refused += 1;
+            }
+        }
+        // Every person holds the applicant role, so these pages open to
+        // any signed-in person; the registry then shows only his own.
+        assert_eq!(refused, 0);
+        let page = auditor.get(&format!("{base}/portal/requests/{id}")).await;
+        page.assert_problem(404, "not-found");
+    });
+}

@@ -1,0 +1,149 @@
+//! The RCCS's flow in a real browser: the system Chromium, driven by
+//! playwright-core (tests/portal-browser/flow.mjs), signs in at the test
+//! provider's login page, accepts the terms, sends the request, lists the
+//! requests, switches to English and signs out, once with JavaScript and
+//! once without. axe-core runs on every portal page of the first run, in
+//! both languages: no violation of impact serious or critical. Nothing is
+//! asked of another host, the console shows no error (a CSP violation is
+//! one), and each step is screenshotted under target/portal-screens.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use support::back_office::{self, BackOffice, LOA_SUBSTANTIAL, SIREN_A, jpeg, pdf, png};
+
+/// A draft of rccs-a with its documents, its terms not accepted yet.
+async fn draft_with_documents(office: &BackOffice) -> String {
+    let (status, view) = office.apply("rccs-a", SIREN_A, None).await;
+    assert_eq!(status, 201, "{view}");
+    let id = view["id"].as_str().unwrap().to_owned();
+    for (kind, content) in [
+        ("identity_document", jpeg()),
+        ("registry_extract", pdf()),
+        ("mandate", png()),
+    ] {
+        let (status, doc) = office
+            .upload(&id, kind, "rccs-a", content, "scan.pdf")
+            .await;
+        assert_eq!(status, 201, "{kind}: {doc}");
+    }
+    id
+}
+
+fn run_flow(base: &str, id: &str, javascript: bool) -> Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("tests/portal-browser/node_modules/axe-core")
+            .is_dir(),
+        "axe-core and playwright-core are not installed in tests/portal-browser: run `make deps`"
+    );
+    let mode = if javascript { "js-on" } else { "js-off" };
+    let shots = root.join("target/portal-screens").join(mode);
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+    let report = shots.join("report.json");
+    let output = Command::new("node")
+        .arg(root.join("tests/portal-browser/flow.mjs"))
+        .args([base, id, "rccs-a", LOA_SUBSTANTIAL])
+        .arg(&shots)
+        .arg(&report)
+        .arg(if javascript { "on" } else { "off" })
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
+}
+
+fn check(report: &Value, javascript: bool) {
+    assert_eq!(report["errors"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["outside"], serde_json::json!([]), "{report:#}");
+    let steps = report["steps"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    for expected in [
+        "sign-in-needed",
+        "provider-login",
+        "request-draft",
+        "terms-accepted",
+        "request-sent",
+        "requests",
+        "requests-en",
+        "request-en",
+        "home-en",
+        "signed-out",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing: {names:?}");
+    }
+    let mut languages = std::collections::BTreeSet::new();
+    for step in steps {
+        let portal = !matches!(
+            step["name"].as_str().unwrap(),
+            "provider-login" | "provider-sign-out"
+        );
+        if !portal {
+            continue;
+        }
+        languages.insert(step["lang"].as_str().unwrap().to_owned());
+        let serious: Vec<&Value> = step["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .collect();
+        assert!(serious.is_empty(), "{}: {serious:#?}", step["name"]);
+        if javascript {
+            assert!(
+                step["passes"].as_u64().unwrap() > 10,
+                "axe ran on {}",
+                step["name"]
+            );
+        }
+    }
+    assert_eq!(
+        languages.into_iter().collect::<Vec<_>>(),
+        ["en", "fr"],
+        "{report:#}"
+    );
+}
+
+#[test]
+fn the_rccs_flow_works_in_chromium_with_and_without_javascript() {
+    let Some(softhsm) =
+        support::hsm::isolated("the_rccs_flow_works_in_chromium_with_and_without_javascript")
+    else {
+        return;
+    };
+    assert!(
+        Path::new("/usr/bin/chromium").exists() || std::env::var_os("CHROMIUM").is_some(),
+        "Chromium is not installed: run `make deps` (Debian package chromium)"
+    );
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let office = back_office::start_with_portal(&softhsm, &db, |_| {}).await;
+        let base = office.service.url("");
+        for javascript in [true, false] {
+            let id = draft_with_documents(&office).await;
+            let report = tokio::task::spawn_blocking({
+                let base = base.clone();
+                let id = id.clone();
+                move || run_flow(&base, &id, javascript)
+            })
+            .await
+            .unwrap();
+            check(&report, javascript);
+            let (_, view) = office
+                .call("GET", &format!("/ra/v1/requests/{id}"), "rccs-a", None)
+                .await;
+            assert_eq!(view["state"], "submitted", "{view}");
+            assert_eq!(view["terms"]["version"], "1.0", "{view}");
+            assert_eq!(db.count("portal_sessions").await, 0, "signed out");
+        }
+    });
+}
