@@ -348,6 +348,10 @@ impl Application {
             self.state.clone(),
             stop_rx.clone(),
         ));
+        let portal_upkeep = tokio::spawn(crate::portal::run_upkeep(
+            self.state.clone(),
+            stop_rx.clone(),
+        ));
         let signal = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -367,6 +371,9 @@ impl Application {
         }
         if let Err(e) = tsa_maintenance.await {
             tracing::error!(error = %e, "the TSA maintenance task ended abnormally");
+        }
+        if let Err(e) = portal_upkeep.await {
+            tracing::error!(error = %e, "the portal upkeep task ended abnormally");
         }
         if let Err(e) = sweeper.await {
             tracing::error!(error = %e, "the RA maintenance task ended abnormally");

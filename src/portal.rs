@@ -111,6 +111,31 @@ async fn page_headers(
     response
 }
 
+/// How often the portal's expired sessions are forgotten.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Forgets expired sessions and unfinished sign-ins now; how many rows went.
+pub async fn purge_expired(state: &AppState) -> Result<u64, crate::store::StoreError> {
+    session::purge_expired(&state.store, &state.settings.portal, visit::now(state)).await
+}
+
+/// The portal's upkeep until `stop` turns true: expired sessions forgotten
+/// every few minutes (a session is refused once expired anyway; this keeps
+/// the table small).
+pub async fn run_upkeep(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(UPKEEP_EVERY) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        match purge_expired(&state).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "portal sessions purged"),
+            Err(error) => tracing::warn!(%error, "portal sessions not purged"),
+        }
+    }
+}
+
 /// A static file of the portal.
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     let mut response = body.into_response();

@@ -119,6 +119,15 @@ fn a_broken_policy_file_is_refused_naming_the_file_and_the_field() {
             "field `ca_policy_oid`",
         ),
         (
+            "a portal sign-in below substantial",
+            ca::edit(
+                &good,
+                "sign_in_level = \"substantial\"",
+                "sign_in_level = \"low\"",
+            ),
+            "field `registration.sign_in_level`: acting on a request needs strong authentication",
+        ),
+        (
             "validity over three years",
             ca::edit(
                 &good,

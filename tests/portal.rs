@@ -305,6 +305,14 @@ fn an_expired_session_goes_back_to_sign_in_and_changes_nothing() {
             )
             .await;
         assert_eq!(page.status, 200);
+        // Another browser's session, and a sign-in left at the provider.
+        let other = Browser::new("en");
+        other
+            .sign_in(&base, "/portal", "rccs-a", LOA_SUBSTANTIAL, 0)
+            .await;
+        let left = Browser::new("en");
+        left.get(&format!("{base}/portal/sign-in/test-id")).await;
+        assert_eq!(db.count("portal_sign_ins").await, 1);
         let idle = office.service.state.settings.portal.session_idle_secs;
         office
             .service
@@ -323,9 +331,16 @@ fn an_expired_session_goes_back_to_sign_in_and_changes_nothing() {
         assert!(after.body.contains("Sign in to go on"));
         assert_eq!(
             db.count("portal_sessions").await,
-            0,
-            "the expired session is gone"
+            1,
+            "the expired session read is gone"
         );
+        // The upkeep forgets the other one and the unfinished sign-in.
+        let purged = sceau::portal::purge_expired(&office.service.state)
+            .await
+            .unwrap();
+        assert_eq!(purged, 2);
+        assert_eq!(db.count("portal_sessions").await, 0);
+        assert_eq!(db.count("portal_sign_ins").await, 0);
         assert_eq!(journal_kinds_since(&office.service, before).await, vec![]);
         let (_, view) = office
             .call("GET", &format!("/ra/v1/requests/{id}"), "rccs-a", None)
@@ -535,5 +550,104 @@ fn every_guarded_page_sends_strangers_to_sign_in_and_refuses_the_wrong_roles() {
         assert_eq!(refused, 0);
         let page = auditor.get(&format!("{base}/portal/requests/{id}")).await;
         page.assert_problem(404, "not-found");
+    });
+}
+
+/// A policy that needs a sign-in of level high: a substantial session's
+/// form leads to the provider again (prompt=login), nothing is done; signed
+/// in at high, under a new session id, the same form goes through.
+#[test]
+fn a_policy_that_needs_level_high_asks_for_a_step_up() {
+    let Some(softhsm) = support::hsm::isolated("a_policy_that_needs_level_high_asks_for_a_step_up")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let policies = tempfile::tempdir().unwrap();
+        let high = support::ca::edit(
+            &support::ca::shipped_policy("seal-ca-managed"),
+            "sign_in_level = \"substantial\"",
+            "sign_in_level = \"high\"",
+        );
+        let certificates = support::ca::policies_dir(policies.path(), &[("seal-ca-managed", high)]);
+        let dir = certificates.clone();
+        let office = back_office::start_with_portal(&softhsm, &db, move |settings| {
+            settings.ca.policies_dir = dir;
+        })
+        .await;
+        let base = base(&office);
+        let id = applied(&office).await;
+        let browser = Browser::new("en");
+        let page = browser
+            .sign_in(
+                &base,
+                &format!("/portal/requests/{id}"),
+                "rccs-a",
+                LOA_SUBSTANTIAL,
+                0,
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("id=\"step-up\""), "{}", page.body);
+        let substantial = browser.cookie(SESSION).unwrap();
+
+        let before = office.service.state.journal.size().await.unwrap();
+        let path = format!("/portal/requests/{id}/terms");
+        let asked = browser
+            .submit(&page, &base, &path, &[("accept", "yes")])
+            .await;
+        assert!(
+            asked.body.contains("Test identity provider"),
+            "the provider asks again: {}",
+            asked.url
+        );
+        assert!(
+            asked
+                .body
+                .contains("<option value=\"urn:sceau:test:loa:high\" selected>"),
+            "{}",
+            asked.body
+        );
+        assert_eq!(journal_kinds_since(&office.service, before).await, vec![]);
+
+        // Signed in at high on the provider's page: back on the request.
+        let action = {
+            let start = asked.body.find("action=\"").unwrap() + 8;
+            asked.body[start..].split('"').next().unwrap().to_owned()
+        };
+        let target = reqwest::Url::parse(&asked.url)
+            .unwrap()
+            .join(&action)
+            .unwrap();
+        let fields: Vec<(String, String)> = [("login", "rccs-a"), ("acr", LOA_HIGH), ("age", "0")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let back = browser.visit("POST", target.as_str(), Some(&fields)).await;
+        assert_eq!(back.url, format!("{base}/portal/requests/{id}"));
+        assert!(!back.body.contains("id=\"step-up\""), "{}", back.body);
+        let high = browser.cookie(SESSION).unwrap();
+        assert_ne!(high, substantial, "a new session id at the step-up");
+        let rows = db
+            .text_rows("SELECT id_sha256, assurance FROM portal_sessions", vec![])
+            .await;
+        assert_eq!(
+            rows,
+            vec![vec![
+                hex::encode(Sha256::digest(high.as_bytes())),
+                "high".to_owned()
+            ]]
+        );
+        let accepted = browser
+            .submit(&back, &base, &path, &[("accept", "yes")])
+            .await;
+        assert_eq!(
+            accepted.url,
+            format!("{base}/portal/requests/{id}?done=terms")
+        );
+        let entries = journal_kinds_since(&office.service, before).await;
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(entries[0].0, "terms.accepted");
     });
 }

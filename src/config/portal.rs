@@ -10,10 +10,13 @@ use serde::Deserialize;
 use super::ConfigError;
 
 /// An eIDAS level of assurance (Regulation 2015/1502), lowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Assurance {
     Low,
+    #[default]
     Substantial,
     High,
 }

@@ -312,6 +312,10 @@ pub struct RegistrationRules {
     /// Whether the first renewal needs the holder's identity checked again
     /// (seed 001: optional at the first renewal, required after).
     pub reverify_identity_on_first_renewal: bool,
+    /// The level of assurance a person's portal sign-in needs to act on a
+    /// request under this policy (substantial or high); a lower session is
+    /// asked to sign in again at this level (step-up).
+    pub sign_in_level: crate::config::Assurance,
 }
 
 impl Default for RegistrationRules {
@@ -320,6 +324,7 @@ impl Default for RegistrationRules {
             evidence_retention_years: 10,
             renewal_window_days: 90,
             reverify_identity_on_first_renewal: false,
+            sign_in_level: crate::config::Assurance::Substantial,
         }
     }
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::i18n::Texts;
 use super::page::{self, Chrome, PageError};
 use super::visit::Person;
+use crate::config::Assurance;
 use crate::error::ErrorKind;
 use crate::ra::dossier::{RequestView, TermsInput};
 use crate::ra::request::Move;
@@ -97,6 +98,8 @@ struct Detail {
     moves: Vec<(&'static str, String)>,
     history: Vec<Step>,
     notice: Option<String>,
+    /// A sign-in at the level this request's actions need, when the session's is lower.
+    step_up: Option<String>,
 }
 
 fn detail(
@@ -154,7 +157,10 @@ fn detail(
             message: event.message.clone().unwrap_or_default(),
         })
         .collect();
+    let step_up = step_up_needed(state, person, &request)
+        .map(|level| step_up_link(person, level, request.id));
     Detail {
+        step_up,
         chrome: person.chrome(),
         state: tr.t(&format!("state-{}", request.state.name())),
         missing,
@@ -193,15 +199,49 @@ fn state_text(tr: &Texts, state: &str) -> String {
 }
 
 /// The request a form acts on, once the form is shown to be this session's
-/// (403 otherwise, before anything is read).
-fn form_on_request(person: &Person, csrf: &str, id: &str) -> Result<Uuid, Box<Response>> {
+/// (403 otherwise, before anything is read) and the session's sign-in is of
+/// the level the request's policy needs (else to a step-up sign-in, and
+/// nothing is done).
+async fn form_on_request(
+    state: &AppState,
+    person: &Person,
+    csrf: &str,
+    id: &str,
+) -> Result<Uuid, Box<Response>> {
     if !person.form_is_genuine(csrf) {
         return Err(Box::new(person.error(PageError::new(
             ErrorKind::Forbidden,
             person.visit.tr.t("error-form-token"),
         ))));
     }
-    request_id(person, id)
+    let id = request_id(person, id)?;
+    let view = state
+        .ra
+        .view(&person.principal, id)
+        .await
+        .map_err(|e| Box::new(person.error(PageError::from_error(&e, &person.visit.tr))))?;
+    if let Some(needed) = step_up_needed(state, person, &view) {
+        return Err(Box::new(page::see_other(&step_up_link(person, needed, id))));
+    }
+    Ok(id)
+}
+
+/// The level the request's policy needs, when this session's is lower.
+fn step_up_needed(state: &AppState, person: &Person, request: &RequestView) -> Option<Assurance> {
+    let needed = state
+        .policies
+        .get(&request.policy)
+        .map_or(Assurance::Substantial, |p| p.registration.sign_in_level);
+    (person.session.assurance < needed).then_some(needed)
+}
+
+/// A sign-in again at `level`, with the same provider, back to the request.
+fn step_up_link(person: &Person, level: Assurance, id: Uuid) -> String {
+    format!(
+        "/portal/sign-in/{}?level={}&next=/portal/requests/{id}",
+        person.session.record.provider,
+        level.name()
+    )
 }
 
 /// The request a path names; a malformed id is no request (404).
@@ -259,7 +299,7 @@ pub(super) async fn accept_terms(
     Form(form): Form<TermsForm>,
 ) -> Response {
     let tr = person.visit.tr;
-    let id = match form_on_request(&person, &form.csrf, &id) {
+    let id = match form_on_request(&state, &person, &form.csrf, &id).await {
         Ok(id) => id,
         Err(response) => return *response,
     };
@@ -295,7 +335,7 @@ pub(super) async fn move_request(
     Form(form): Form<MoveForm>,
 ) -> Response {
     let tr = person.visit.tr;
-    let id = match form_on_request(&person, &form.csrf, &id) {
+    let id = match form_on_request(&state, &person, &form.csrf, &id).await {
         Ok(id) => id,
         Err(response) => return *response,
     };

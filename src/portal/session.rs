@@ -193,6 +193,23 @@ pub(super) async fn current(
     }))
 }
 
+/// Forgets the sessions past their idle or absolute timeout and the sign-ins
+/// left unfinished, as of `now`; how many rows went.
+pub(super) async fn purge_expired(
+    store: &Store,
+    settings: &PortalSettings,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let secs = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+    store
+        .purge_portal_sessions(
+            now - secs(settings.session_idle_secs),
+            now - secs(settings.session_absolute_secs),
+            now - super::welcome::SIGN_IN_TIME,
+        )
+        .await
+}
+
 /// Opens a session for `person` under a new id, ending `previous` (the
 /// browser's session before this sign-in or step-up). Returns the cookie's value.
 pub(super) async fn open(

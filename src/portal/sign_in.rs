@@ -221,12 +221,14 @@ impl Clients {
 
     /// Where to send the browser to sign in at `level`.
     /// `max_age` makes the provider authenticate again past it, and
-    /// include `auth_time` in the ID token (OpenID Connect Core §3.1.2.1).
+    /// include `auth_time` in the ID token (OpenID Connect Core §3.1.2.1);
+    /// `again` (a step-up) makes it authenticate now.
     pub(super) async fn start(
         &self,
         provider: &PortalProvider,
         level: Assurance,
         max_age: Duration,
+        again: bool,
     ) -> Result<Start, SignInError> {
         let metadata = self.metadata(provider).await?;
         let client = self.client(provider, metadata)?;
@@ -240,6 +242,11 @@ impl Clients {
             .add_scope(Scope::new("profile".to_owned()))
             .set_pkce_challenge(challenge)
             .set_max_age(max_age);
+        if again {
+            // A step-up: the provider must authenticate now, not answer
+            // from its own session at the level it had.
+            request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
+        }
         for acr in provider.acr_values_for(level) {
             request =
                 request.add_auth_context_value(AuthenticationContextClass::new(acr.to_owned()));

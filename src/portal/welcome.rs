@@ -18,6 +18,7 @@ use crate::store::portal::PendingSignIn;
 
 /// How long a sign-in may take at the provider.
 const SIGN_IN_SECS: i64 = 600;
+pub(super) const SIGN_IN_TIME: time::Duration = time::Duration::seconds(SIGN_IN_SECS);
 
 #[derive(Template)]
 #[template(path = "portal/home.html")]
@@ -140,7 +141,13 @@ pub(super) async fn sign_in(
         },
     };
     let max_age = std::time::Duration::from_secs(visit.portal.settings.portal.max_auth_age_secs);
-    let start = match visit.portal.clients.start(&provider, level, max_age).await {
+    let again = query.level.is_some();
+    let start = match visit
+        .portal
+        .clients
+        .start(&provider, level, max_age, again)
+        .await
+    {
         Ok(start) => start,
         Err(e) => return visit.error(PageError::from_error(&e, &visit.tr)),
     };

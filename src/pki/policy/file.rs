@@ -278,6 +278,12 @@ impl CertificatePolicy {
                 ),
             ));
         }
+        if registration.sign_in_level < crate::config::Assurance::Substantial {
+            return Err(field(
+                "registration.sign_in_level",
+                "acting on a request needs strong authentication: substantial or high".to_owned(),
+            ));
+        }
         Ok(Self {
             id,
             file: file.to_owned(),

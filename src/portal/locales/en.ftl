@@ -54,6 +54,8 @@ terms-accept-label = I have read and I accept the terms of use, version { $versi
 terms-accept = Accept the terms
 terms-accepted-at = Accepted on { $at }.
 
+step-up-needed = Acting on this request needs a sign-in of level high.
+step-up-sign-in = Sign in again at level high
 moves-title = What you can do
 history-title = History
 history-caption = Each step of the request, with who made it

@@ -54,6 +54,8 @@ terms-accept-label = J'ai lu et j'accepte les conditions générales d'utilisati
 terms-accept = Accepter les conditions
 terms-accepted-at = Acceptées le { $at }.
 
+step-up-needed = Agir sur cette demande demande une connexion de niveau élevé.
+step-up-sign-in = Se reconnecter au niveau élevé
 moves-title = Actions possibles
 history-title = Historique
 history-caption = Chaque étape de la demande, avec son auteur
