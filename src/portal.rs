@@ -4,8 +4,10 @@
 //! through the same services as `/ra/v1`, with the principal the person's
 //! session stands for, under the same permission table.
 
+mod evidence;
 mod i18n;
 mod page;
+mod queue;
 mod requests;
 mod session;
 mod sign_in;
@@ -47,7 +49,7 @@ fn routes() -> RouteTable<AppState> {
         .get("/portal/sign-in/{provider}", welcome::sign_in)
         .get("/portal/callback", welcome::callback)
         .post("/portal/sign-out", welcome::sign_out)
-        .get_as("/portal/requests", Permission::ReadRequests, requests::list)
+        .get_as("/portal/requests", Permission::ReadRequests, queue::list)
         .get_as(
             "/portal/requests/{id}",
             Permission::ReadRequests,
@@ -57,6 +59,11 @@ fn routes() -> RouteTable<AppState> {
             "/portal/requests/{id}/terms",
             Permission::CompleteRequest,
             requests::accept_terms,
+        )
+        .get_as(
+            "/portal/requests/{id}/documents/{document}",
+            Permission::ReadEvidence,
+            evidence::download,
         )
         .post_as(
             "/portal/requests/{id}/moves",

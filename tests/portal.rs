@@ -545,9 +545,10 @@ fn every_guarded_page_sends_strangers_to_sign_in_and_refuses_the_wrong_roles() {
                 refused += 1;
             }
         }
-        // Every person holds the applicant role, so these pages open to
-        // any signed-in person; the registry then shows only his own.
-        assert_eq!(refused, 0);
+        // Every person holds the applicant role, so the request pages open
+        // to any signed-in person (the registry then shows only his own);
+        // the evidence is the RA operators' only.
+        assert_eq!(refused, 1);
         let page = auditor.get(&format!("{base}/portal/requests/{id}")).await;
         page.assert_problem(404, "not-found");
     });
@@ -650,4 +651,184 @@ fn a_policy_that_needs_level_high_asks_for_a_step_up() {
         assert_eq!(entries.len(), 1, "{entries:?}");
         assert_eq!(entries[0].0, "terms.accepted");
     });
+}
+
+/// The RA's side: the queue filtered, the dossier with its evidence to
+/// download, the review started, and four eyes: one operator's approval is
+/// shown with his name and what is still needed, his second is refused, and
+/// another operator's validates the request, which is issued.
+#[test]
+fn two_operators_review_and_approve_in_the_portal() {
+    let Some(softhsm) = support::hsm::isolated("two_operators_review_and_approve_in_the_portal")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let office = back_office::start_with_portal(&softhsm, &db, |_| {}).await;
+        let base = base(&office);
+        let id = office.submitted("rccs-a", SIREN_A).await;
+        let draft = applied_b(&office).await;
+
+        let op1 = Browser::new("en");
+        let queue = op1
+            .sign_in(
+                &base,
+                "/portal/requests?state=submitted",
+                "op-1",
+                LOA_SUBSTANTIAL,
+                0,
+            )
+            .await;
+        assert_eq!(queue.status, 200, "{}", queue.body);
+        assert!(
+            queue.body.contains(&format!("/portal/requests/{id}\"")),
+            "{}",
+            queue.body
+        );
+        assert!(!queue.body.contains(&draft), "a draft is not submitted");
+        let drafts = op1
+            .get(&format!("{base}/portal/requests?state=draft"))
+            .await;
+        assert!(drafts.body.contains(&draft) && !drafts.body.contains(&id));
+        let other_policy = op1
+            .get(&format!("{base}/portal/requests?policy=seal-entity"))
+            .await;
+        assert!(
+            other_policy
+                .body
+                .contains("No request matches these filters.")
+        );
+        let old = op1
+            .get(&format!("{base}/portal/requests?min_age_days=3"))
+            .await;
+        assert!(old.body.contains("No request matches these filters."));
+        op1.get(&format!("{base}/portal/requests?min_age_days=three"))
+            .await
+            .assert_problem(400, "bad-request");
+
+        // The dossier: the documents to download, as the API sends them.
+        let page = op1.get(&format!("{base}/portal/requests/{id}")).await;
+        let link_start = page
+            .body
+            .find(&format!("/portal/requests/{id}/documents/"))
+            .unwrap();
+        let link = page.body[link_start..]
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        let before = office.service.state.journal.size().await.unwrap();
+        let document = op1.get(&format!("{base}{link}")).await;
+        assert_eq!(document.status, 200);
+        assert_eq!(document.headers["cache-control"], "no-store");
+        assert_eq!(document.headers["x-content-type-options"], "nosniff");
+        assert!(
+            document.headers["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment; filename=")
+        );
+        let entries = journal_kinds_since(&office.service, before).await;
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(entries[0].0, "evidence.read");
+        // The RCCS sees his documents listed, without links.
+        let rccs = Browser::new("en");
+        let own = rccs
+            .sign_in(
+                &base,
+                &format!("/portal/requests/{id}"),
+                "rccs-a",
+                LOA_SUBSTANTIAL,
+                0,
+            )
+            .await;
+        assert!(own.body.contains("identity document"));
+        assert!(!own.body.contains("/documents/"), "{}", own.body);
+
+        // Review, then the first approval: named, one of two.
+        let moves = format!("/portal/requests/{id}/moves");
+        let reviewing = op1.submit(&page, &base, &moves, &[]).await;
+        assert!(
+            reviewing
+                .body
+                .contains("<dd id=\"state\">Under review</dd>"),
+            "{}",
+            reviewing.body
+        );
+        let approve_form = |page: &Page| -> Vec<(String, String)> {
+            let start = page.body.find("value=\"approve\"").unwrap();
+            let form_start = page.body[..start].rfind("<form").unwrap();
+            let form = &page.body[form_start..];
+            let csrf_start = form.find("name=\"csrf\" value=\"").unwrap() + 19;
+            let csrf = form[csrf_start..].split('"').next().unwrap().to_owned();
+            vec![
+                ("csrf".to_owned(), csrf),
+                ("move".to_owned(), "approve".to_owned()),
+            ]
+        };
+        let fields = approve_form(&reviewing);
+        let approved = op1
+            .visit("POST", &format!("{base}{moves}"), Some(&fields))
+            .await;
+        assert_eq!(approved.status, 200, "{}", approved.body);
+        assert!(
+            approved
+                .body
+                .contains("<p id=\"approvals-needed\">1 given / 2</p>"),
+            "{}",
+            approved.body
+        );
+        let op1_id = format!("oidc:{}#op-1", office.idp.issuer);
+        assert!(
+            approved.body.contains(&format!("Approved by {op1_id}")),
+            "{}",
+            approved.body
+        );
+        // The same operator again: refused, the count unchanged.
+        let again = op1
+            .visit("POST", &format!("{base}{moves}"), Some(&fields))
+            .await;
+        again.assert_problem(409, "conflict");
+        let (_, view) = office
+            .call("GET", &format!("/ra/v1/requests/{id}"), "op-1", None)
+            .await;
+        assert_eq!(view["approvals"].as_array().unwrap().len(), 1, "{view}");
+
+        // Another operator's approval validates it; the CA issues at once.
+        let op2 = Browser::new("en");
+        let page = op2
+            .sign_in(
+                &base,
+                &format!("/portal/requests/{id}"),
+                "op-2",
+                LOA_SUBSTANTIAL,
+                0,
+            )
+            .await;
+        let fields = approve_form(&page);
+        let issued = op2
+            .visit("POST", &format!("{base}{moves}"), Some(&fields))
+            .await;
+        assert_eq!(issued.status, 200, "{}", issued.body);
+        assert!(
+            issued
+                .body
+                .contains("<dd id=\"state\">Certificate issued</dd>"),
+            "{}",
+            issued.body
+        );
+        let (_, view) = office
+            .call("GET", &format!("/ra/v1/requests/{id}"), "op-1", None)
+            .await;
+        assert_eq!(view["state"], "issued", "{view}");
+        assert_eq!(view["approvals"].as_array().unwrap().len(), 2, "{view}");
+    });
+}
+
+/// rccs-b's draft for organisation B.
+async fn applied_b(office: &BackOffice) -> String {
+    let (status, view) = office.apply("rccs-b", SIREN_B, None).await;
+    assert_eq!(status, 201, "{view}");
+    view["id"].as_str().unwrap().to_owned()
 }

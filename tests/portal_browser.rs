@@ -2,7 +2,8 @@
 //! playwright-core (tests/portal-browser/flow.mjs), signs in at the test
 //! provider's login page, accepts the terms, sends the request, lists the
 //! requests, switches to English and signs out, once with JavaScript and
-//! once without. axe-core runs on every portal page of the first run, in
+//! once without; then an RA operator filters the queue, opens the dossier,
+//! starts the review and approves. axe-core runs on every portal page of the first run, in
 //! both languages: no violation of impact serious or critical. Nothing is
 //! asked of another host, the console shows no error (a CSP violation is
 //! one), and each step is screenshotted under target/portal-screens.
@@ -34,21 +35,27 @@ async fn draft_with_documents(office: &BackOffice) -> String {
     id
 }
 
-fn run_flow(base: &str, id: &str, javascript: bool) -> Value {
+/// Runs the flow (`rccs` or `operator`) for `login` on request `id`.
+fn run_flow(base: &str, id: &str, flow: &str, login: &str, javascript: bool) -> Value {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     assert!(
         root.join("tests/portal-browser/node_modules/axe-core")
             .is_dir(),
         "axe-core and playwright-core are not installed in tests/portal-browser: run `make deps`"
     );
-    let mode = if javascript { "js-on" } else { "js-off" };
+    let mode = match (flow, javascript) {
+        ("rccs", true) => "js-on",
+        ("rccs", false) => "js-off",
+        _ => flow,
+    };
     let shots = root.join("target/portal-screens").join(mode);
     let _ = std::fs::remove_dir_all(&shots);
     std::fs::create_dir_all(&shots).unwrap();
     let report = shots.join("report.json");
     let output = Command::new("node")
         .arg(root.join("tests/portal-browser/flow.mjs"))
-        .args([base, id, "rccs-a", LOA_SUBSTANTIAL])
+        .args([base, id, login, LOA_SUBSTANTIAL])
+        .env("FLOW", flow)
         .arg(&shots)
         .arg(&report)
         .arg(if javascript { "on" } else { "off" })
@@ -62,24 +69,36 @@ fn run_flow(base: &str, id: &str, javascript: bool) -> Value {
     serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
 }
 
-fn check(report: &Value, javascript: bool) {
+const RCCS_STEPS: [&str; 10] = [
+    "sign-in-needed",
+    "provider-login",
+    "request-draft",
+    "terms-accepted",
+    "request-sent",
+    "requests",
+    "requests-en",
+    "request-en",
+    "home-en",
+    "signed-out",
+];
+
+const OPERATOR_STEPS: [&str; 7] = [
+    "queue",
+    "queue-submitted",
+    "dossier",
+    "in-review",
+    "approved",
+    "approved-en",
+    "sign-in-needed",
+];
+
+fn check(report: &Value, expected_steps: &[&str], javascript: bool) {
     assert_eq!(report["errors"], serde_json::json!([]), "{report:#}");
     assert_eq!(report["outside"], serde_json::json!([]), "{report:#}");
     let steps = report["steps"].as_array().unwrap();
     let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    for expected in [
-        "sign-in-needed",
-        "provider-login",
-        "request-draft",
-        "terms-accepted",
-        "request-sent",
-        "requests",
-        "requests-en",
-        "request-en",
-        "home-en",
-        "signed-out",
-    ] {
-        assert!(names.contains(&expected), "{expected} missing: {names:?}");
+    for expected in expected_steps {
+        assert!(names.contains(expected), "{expected} missing: {names:?}");
     }
     let mut languages = std::collections::BTreeSet::new();
     for step in steps {
@@ -133,17 +152,39 @@ fn the_rccs_flow_works_in_chromium_with_and_without_javascript() {
             let report = tokio::task::spawn_blocking({
                 let base = base.clone();
                 let id = id.clone();
-                move || run_flow(&base, &id, javascript)
+                move || run_flow(&base, &id, "rccs", "rccs-a", javascript)
             })
             .await
             .unwrap();
-            check(&report, javascript);
+            check(&report, &RCCS_STEPS, javascript);
             let (_, view) = office
                 .call("GET", &format!("/ra/v1/requests/{id}"), "rccs-a", None)
                 .await;
             assert_eq!(view["state"], "submitted", "{view}");
             assert_eq!(view["terms"]["version"], "1.0", "{view}");
-            assert_eq!(db.count("portal_sessions").await, 0, "signed out");
+            let sessions = db
+                .text_rows("SELECT person FROM portal_sessions", vec![])
+                .await;
+            assert!(
+                sessions.iter().all(|row| !row[0].contains("\"rccs-a\"")),
+                "the RCCS signed out: {sessions:?}"
+            );
+            if javascript {
+                // An RA operator takes it from the queue and approves it.
+                let report = tokio::task::spawn_blocking({
+                    let base = base.clone();
+                    let id = id.clone();
+                    move || run_flow(&base, &id, "operator", "op-1", true)
+                })
+                .await
+                .unwrap();
+                check(&report, &OPERATOR_STEPS, true);
+                let (_, view) = office
+                    .call("GET", &format!("/ra/v1/requests/{id}"), "op-1", None)
+                    .await;
+                assert_eq!(view["state"], "in_review", "{view}");
+                assert_eq!(view["approvals"].as_array().unwrap().len(), 1, "{view}");
+            }
         }
     });
 }

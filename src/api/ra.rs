@@ -217,16 +217,21 @@ async fn download_document(
         .document_content(&principal, id, document_id)
         .await
         .map_err(problem)?;
+    Ok(evidence_attachment(&media_type, content, document_id))
+}
+
+/// An evidence document as it goes out, to the API or the portal: never
+/// kept by a cache, never rendered or sniffed by a browser (a PDF or an image
+/// from an applicant is saved, not shown).
+pub fn evidence_attachment(media_type: &str, content: Vec<u8>, document_id: Uuid) -> Response {
     let mut response = content.into_response();
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&media_type) {
+    if let Ok(value) = HeaderValue::from_str(media_type) {
         headers.insert(CONTENT_TYPE, value);
     }
-    // Identity documents: never kept by a cache, never rendered or sniffed
-    // by a browser (a PDF or an image from an applicant is saved, not shown).
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    let extension = match media_type.as_str() {
+    let extension = match media_type {
         "application/pdf" => "pdf",
         "image/jpeg" => "jpg",
         "image/png" => "png",
@@ -237,7 +242,7 @@ async fn download_document(
     )) {
         headers.insert(CONTENT_DISPOSITION, value);
     }
-    Ok(response)
+    response
 }
 
 async fn accept_terms(

@@ -15,58 +15,13 @@ use uuid::Uuid;
 use super::i18n::Texts;
 use super::page::{self, Chrome, PageError};
 use super::visit::Person;
+use crate::auth::Permission;
+use crate::auth::principal;
 use crate::config::Assurance;
 use crate::error::ErrorKind;
 use crate::ra::dossier::{RequestView, TermsInput};
 use crate::ra::request::Move;
 use crate::state::AppState;
-
-/// Requests per page.
-const PAGE: u32 = 50;
-
-/// One row of the list.
-struct Row {
-    id: Uuid,
-    seal_name: String,
-    organisation: String,
-    policy: String,
-    state: String,
-    updated: String,
-}
-
-#[derive(Template)]
-#[template(path = "portal/requests.html")]
-struct List {
-    chrome: Chrome,
-    rows: Vec<Row>,
-}
-
-pub(super) async fn list(State(state): State<AppState>, person: Person) -> Response {
-    let page = match state.ra.list(&person.principal, None, None, PAGE).await {
-        Ok(page) => page,
-        Err(e) => return person.error(PageError::from_error(&e, &person.visit.tr)),
-    };
-    let tr = person.visit.tr;
-    let rows = page
-        .requests
-        .into_iter()
-        .map(|r| Row {
-            id: r.id,
-            seal_name: r.seal_name,
-            organisation: r.entity.legal_name,
-            policy: r.policy,
-            state: tr.t(&format!("state-{}", r.state.name())),
-            updated: tr.date_time(&r.updated_at),
-        })
-        .collect();
-    page::html(
-        StatusCode::OK,
-        &List {
-            chrome: person.chrome(),
-            rows,
-        },
-    )
-}
 
 /// A line of the history.
 struct Step {
@@ -76,6 +31,15 @@ struct Step {
     to: String,
     actor: String,
     message: String,
+}
+
+/// An evidence document of the request.
+struct Document {
+    kind: String,
+    media_type: String,
+    uploaded: String,
+    /// Where an operator downloads it (none for others, or once purged).
+    link: Option<String>,
 }
 
 /// The terms of use to accept.
@@ -94,8 +58,12 @@ struct Detail {
     state: String,
     missing: Vec<String>,
     terms: Option<Terms>,
-    /// (move name, button label) of each move this person may make now.
-    moves: Vec<(&'static str, String)>,
+    /// (move name, button label, whether it needs a message) of each move
+    /// this person may make now.
+    moves: Vec<(&'static str, String, bool)>,
+    documents: Vec<Document>,
+    /// (who, when) of each approval given.
+    approvals: Vec<(String, String)>,
     history: Vec<Step>,
     notice: Option<String>,
     /// A sign-in at the level this request's actions need, when the session's is lower.
@@ -143,7 +111,31 @@ fn detail(
         .allowed_moves
         .iter()
         .filter(|m| **m != Move::Submit || request.missing.is_empty())
-        .map(|m| (m.name(), tr.t(&format!("move-{}", m.name()))))
+        .map(|m| {
+            (
+                m.name(),
+                tr.t(&format!("move-{}", m.name())),
+                matches!(m, Move::RequestInformation | Move::Reject),
+            )
+        })
+        .collect();
+    let reads_evidence =
+        principal::authorize(&person.principal, Permission::ReadEvidence, None).is_ok();
+    let documents = request
+        .documents
+        .iter()
+        .map(|d| Document {
+            kind: tr.t(&format!("document-{}", d.kind)),
+            media_type: d.media_type.clone(),
+            uploaded: tr.date_time(&d.uploaded_at),
+            link: (reads_evidence && d.purged_at.is_none())
+                .then(|| format!("/portal/requests/{}/documents/{}", request.id, d.id)),
+        })
+        .collect();
+    let approvals = request
+        .approvals
+        .iter()
+        .map(|a| (a.operator.clone(), tr.date_time(&a.at)))
         .collect();
     let history = request
         .history
@@ -160,6 +152,8 @@ fn detail(
     let step_up = step_up_needed(state, person, &request)
         .map(|level| step_up_link(person, level, request.id));
     Detail {
+        documents,
+        approvals,
         step_up,
         chrome: person.chrome(),
         state: tr.t(&format!("state-{}", request.state.name())),

@@ -8,6 +8,9 @@
 // REPORT: the steps (name, URL, language, axe violations), the console
 // errors, and the requests outside. Used by tests/portal_browser.rs.
 //
+// With FLOW=operator, an RA operator's part instead: the queue filtered by
+// state, the request with its documents, the review started, his approval.
+//
 //     node flow.mjs BASE REQUEST_ID LOGIN ACR SCREENSHOT_DIR REPORT JS(on|off)
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -55,13 +58,52 @@ try {
     steps.push(entry);
   };
 
+  const signIn = async () => {
+    await page.getByRole("link", { name: /test-id/ }).click();
+    await step("provider-login");
+    await page.fill("#login", login);
+    await page.selectOption("#acr", acr);
+    await page.getByRole("button", { name: "Sign in" }).click();
+  };
+  if (process.env.FLOW === "operator") {
+    await page.goto(`${base}/portal/requests`);
+    await step("sign-in-needed");
+    await signIn();
+    await page.waitForURL(`${base}/portal/requests`);
+    await step("queue");
+    await page.selectOption("#state", "submitted");
+    await page.getByRole("button", { name: "Filtrer" }).click();
+    await page.waitForURL(/state=submitted/);
+    await step("queue-submitted");
+    await page.locator(`a[href="/portal/requests/${requestId}"]`).click();
+    await step("dossier");
+    await page.getByRole("button", { name: "Commencer l'instruction" }).click();
+    await page.waitForURL(/done=start_review/);
+    await step("in-review");
+    await page.getByRole("button", { name: "Approuver" }).click();
+    await page.waitForURL(/done=approve/);
+    await step("approved");
+    await page.getByRole("link", { name: "English" }).click();
+    await step("approved-en");
+  } else {
+    await rccs(page, step, signIn);
+  }
+} catch (error) {
+  errors.push(`flow: ${error.message}`);
+  try {
+    const [page] = browser.contexts()[0]?.pages() ?? [];
+    if (page) await page.screenshot({ path: `${shots}/failed.png`, fullPage: true });
+  } catch {}
+} finally {
+  writeFileSync(report, JSON.stringify({ steps, errors, outside }));
+  await browser.close();
+}
+
+// The RCCS's part, from his provider's answer on.
+async function rccs(page, step, signIn) {
   await page.goto(`${base}/portal/requests/${requestId}`);
   await step("sign-in-needed");
-  await page.getByRole("link", { name: /test-id/ }).click();
-  await step("provider-login");
-  await page.fill("#login", login);
-  await page.selectOption("#acr", acr);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await signIn();
   await page.waitForURL(`${base}/portal/requests/${requestId}`);
   await step("request-draft");
   await page.getByLabel(/J'ai lu et j'accepte/).check();
@@ -88,13 +130,4 @@ try {
   }
   await page.waitForURL(`${base}/portal`);
   await step("signed-out");
-} catch (error) {
-  errors.push(`flow: ${error.message}`);
-  try {
-    const [page] = browser.contexts()[0]?.pages() ?? [];
-    if (page) await page.screenshot({ path: `${shots}/failed.png`, fullPage: true });
-  } catch {}
-} finally {
-  writeFileSync(report, JSON.stringify({ steps, errors, outside }));
-  await browser.close();
 }
