@@ -61,11 +61,12 @@ run: run-deps build ## build and serve the development instance (tokens and CA m
 test: deps deps-check postgres ## fmt, clippy, unit and integration tests (SQLite and PostgreSQL)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --features dev-idp -- -D warnings
 	@mkdir -p $(dir $(TEST_LOG))
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
 	SCEAU_TEST_DATABASE_URL=$(TEST_DATABASE_URL) \
 	$(if $(CI),SCEAU_REQUIRE_PG=1) \
-	cargo test --workspace --all-targets --features testing 2>&1 | tee $(TEST_LOG)
+	cargo test --workspace --all-targets --features testing,dev-idp 2>&1 | tee $(TEST_LOG)
 	@if [ -n "$(CI)" ]; then \
 	  if grep -Eq 'test .*_on_postgres.* \.\.\. ok' $(TEST_LOG); then \
 	    echo "PostgreSQL suite ran: $$(grep -Ec 'test .*_on_postgres.* \.\.\. ok' $(TEST_LOG)) test(s) passed"; \
@@ -80,11 +81,12 @@ smoke: build ## make run from a fresh clone serves /readyz and the root certific
 	.ci/smoke-make-run
 
 build: ## compile the service (debug)
-	cargo build
+	cargo build --features dev-idp
 
 lint: ## formatting and clippy, warnings as errors
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --features dev-idp -- -D warnings
 
 bench: deps postgres ## journal appends/s; certificates issued/s against raw HSM rates; OCSP load; seals
 	SCEAU_TEST_DATABASE_URL=$(TEST_DATABASE_URL) cargo bench --bench journal

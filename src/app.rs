@@ -88,7 +88,18 @@ impl Application {
     /// Connects the database and the HSM, opens the journal, loads the published
     /// certificates and binds the listener. In development mode (`ca.dev_auto_init`)
     /// it runs the key ceremony first when none was recorded.
-    pub async fn build(settings: Settings, clock: SharedClock) -> Result<Self, AppError> {
+    pub async fn build(
+        #[cfg_attr(
+            not(feature = "dev-idp"),
+            expect(unused_mut, reason = "only the development provider adds to it")
+        )]
+        mut settings: Settings,
+        clock: SharedClock,
+    ) -> Result<Self, AppError> {
+        #[cfg(feature = "dev-idp")]
+        if settings.portal.dev_provider && settings.ca.dev_auto_init {
+            crate::portal::dev_provider::configure(&mut settings);
+        }
         let (ceremony_file, _) = ca::ceremony_file(&settings)?;
         // A bad policy file stops the start, naming the file and the field.
         let policies = Arc::new(ca::certificate_policies(&settings)?);

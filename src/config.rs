@@ -546,6 +546,22 @@ impl Settings {
     /// Checks what can be checked without touching the HSM or the database.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.portal.validate()?;
+        if self.portal.dev_provider && !self.ca.dev_auto_init {
+            return Err(ConfigError::Invalid {
+                setting: "portal.dev_provider",
+                reason: "the development identity provider signs anyone in: only in \
+                         development mode (ca.dev_auto_init)"
+                    .to_owned(),
+            });
+        }
+        if self.portal.dev_provider && !cfg!(feature = "dev-idp") {
+            return Err(ConfigError::Invalid {
+                setting: "portal.dev_provider",
+                reason: "this build leaves the development identity provider out (build with \
+                         --features dev-idp, as `make run` does)"
+                    .to_owned(),
+            });
+        }
         let url = &self.server.public_url;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ConfigError::Invalid {

@@ -37,9 +37,13 @@ use crate::store::entities::CredentialStatus;
 const DEMO_POLICY: &str = "seal-ca-managed";
 /// A SIREN with a valid Luhn key, in a range no real company is listed under.
 const DEMO_SIREN: &str = "999000003";
-/// The demo people's identity provider: never reachable, never trusted for
-/// sign-in; the demo's principals are made here, not from tokens.
-const DEMO_ISSUER: &str = "https://demo.sceau.invalid";
+/// The demo people's identity provider: the development provider of the
+/// instance at `public_url` (`/dev-idp`, when the build has it and
+/// `portal.dev_provider` is on), where they sign in to the portal; the
+/// demo's own steps make their principals here, not from tokens.
+fn demo_issuer(state: &AppState) -> String {
+    format!("{}/dev-idp", state.settings.public_url())
+}
 /// The development server certificate's lifetime.
 const SERVER_CERTIFICATE_DAYS: u64 = 825;
 
@@ -154,12 +158,14 @@ pub struct DemoCredential {
 
 /// A principal of the demo organisation, as the RA sees people signed in
 /// with strong authentication.
-fn person(subject: &str, roles: &[Role], entity: Option<Uuid>) -> Principal {
+fn person(state: &AppState, subject: &str, roles: &[Role], entity: Option<Uuid>) -> Principal {
+    let issuer = demo_issuer(state);
+    let rostered = state.settings.auth.staff.member(&issuer, subject);
     Principal {
-        id: format!("oidc:{DEMO_ISSUER}#{subject}"),
+        id: format!("oidc:{issuer}#{subject}"),
         entity,
         method: AuthMethod::Oidc {
-            issuer: DEMO_ISSUER.to_owned(),
+            issuer: issuer.clone(),
             subject: subject.to_owned(),
             client_id: None,
             binding: "bearer",
@@ -167,17 +173,20 @@ fn person(subject: &str, roles: &[Role], entity: Option<Uuid>) -> Principal {
         },
         roles: roles.iter().copied().collect::<BTreeSet<_>>(),
         strength: Strength::Strong,
-        // The demo's operators are staff people of their own, each his sign-in.
+        // The demo's operators are staff people of their own, each his
+        // sign-in: the roster's when the development provider put them there.
         staff: roles.iter().any(|role| role.is_staff()).then(|| {
-            Arc::new(StaffMember {
-                id: Uuid::new_v4(),
-                given_name: "Demo".to_owned(),
-                family_name: subject.to_owned(),
-                birth_date: time::Date::MIN,
-                sign_ins: vec![SignIn {
-                    issuer: DEMO_ISSUER.to_owned(),
-                    subject: subject.to_owned(),
-                }],
+            rostered.clone().unwrap_or_else(|| {
+                Arc::new(StaffMember {
+                    id: Uuid::new_v4(),
+                    given_name: "Demo".to_owned(),
+                    family_name: subject.to_owned(),
+                    birth_date: time::Date::MIN,
+                    sign_ins: vec![SignIn {
+                        issuer: issuer.clone(),
+                        subject: subject.to_owned(),
+                    }],
+                })
             })
         }),
     }
@@ -211,7 +220,7 @@ pub async fn ensure_credential(state: &AppState, dir: &Path) -> Result<DemoCrede
         move |e: crate::ra::registry::RaError| AppError::Internal(format!("demo: {step}: {e}"))
     };
     let ra = &state.ra;
-    let applicant = person("demo-rccs", &[Role::Applicant], None);
+    let applicant = person(state, "demo-rccs", &[Role::Applicant], None);
     let application: Application = serde_json::from_value(json!({
         "policy": DEMO_POLICY,
         "organisation": {
@@ -234,10 +243,15 @@ pub async fn ensure_credential(state: &AppState, dir: &Path) -> Result<DemoCrede
         .map_err(ra_error("apply"))?;
     let request = view.id;
     let entity = view.entity.id;
-    let rccs = person("demo-rccs", &[Role::Rccs, Role::Applicant], Some(entity));
+    let rccs = person(
+        state,
+        "demo-rccs",
+        &[Role::Rccs, Role::Applicant],
+        Some(entity),
+    );
     let operators = [
-        person("demo-operator-1", &[Role::RaOperator], None),
-        person("demo-operator-2", &[Role::RaOperator], None),
+        person(state, "demo-operator-1", &[Role::RaOperator], None),
+        person(state, "demo-operator-2", &[Role::RaOperator], None),
     ];
     // Evidence: a registry extract, an identity document and a mandate, each
     // a placeholder recognised by its content like any upload.

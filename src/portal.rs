@@ -4,6 +4,8 @@
 //! through the same services as `/ra/v1`, with the principal the person's
 //! session stands for, under the same permission table.
 
+#[cfg(feature = "dev-idp")]
+pub mod dev_provider;
 mod evidence;
 mod i18n;
 mod page;
@@ -86,8 +88,16 @@ pub fn router(settings: Arc<Settings>) -> Result<Router<AppState>, sign_in::Sign
         settings,
         form_targets,
     };
-    Ok(routes()
-        .into_router()
+    #[cfg_attr(
+        not(feature = "dev-idp"),
+        expect(unused_mut, reason = "only the development provider adds to it")
+    )]
+    let mut router = routes().into_router();
+    #[cfg(feature = "dev-idp")]
+    if portal.settings.portal.dev_provider {
+        router = router.merge(dev_provider::router(&portal.settings));
+    }
+    Ok(router
         .layer(axum::middleware::from_fn_with_state(
             portal.clone(),
             page_headers,

@@ -251,3 +251,15 @@ fn a_hierarchy_without_the_client_auth_ca_is_reported_not_fatal() {
     );
     assert!(!warnings.contains("panicked"), "{warnings}");
 }
+
+/// The development identity provider signs anyone in: `config check`
+/// refuses it outside development mode, naming the setting.
+#[test]
+fn the_development_provider_is_refused_outside_development_mode() {
+    let instance = instance_with("[portal]\ndev_provider = true\n");
+    assert_fails_naming(
+        &instance,
+        &["config", "check"],
+        "setting portal.dev_provider: the development identity provider signs anyone in: only in development mode (ca.dev_auto_init)",
+    );
+}

@@ -832,3 +832,69 @@ async fn applied_b(office: &BackOffice) -> String {
     assert_eq!(status, 201, "{view}");
     view["id"].as_str().unwrap().to_owned()
 }
+
+/// `make run`'s portal: the development instance's own identity provider
+/// (`/dev-idp`) signs the demo's people in with one click, through the same
+/// checks as any provider (code, PKCE, nonce, acr, auth_time).
+#[test]
+fn the_development_provider_signs_the_demo_staff_in() {
+    let Some(softhsm) = support::hsm::isolated("the_development_provider_signs_the_demo_staff_in")
+    else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = support::service::settings(&softhsm, &db, dir.path(), None);
+        let base = format!("http://127.0.0.1:{port}");
+        settings.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        settings.server.public_url = base.clone();
+        settings.portal.dev_provider = true;
+        let service = Service::start(settings, support::service::clock_now()).await;
+
+        let browser = Browser::new("fr");
+        let home = browser.get(&format!("{base}/portal")).await;
+        assert!(home.body.contains("Se connecter avec dev"), "{}", home.body);
+        let login = browser
+            .get(&format!("{base}/portal/sign-in/dev?next=/portal"))
+            .await;
+        assert_eq!(login.status, 200, "{}", login.body);
+        assert!(login.body.contains("Development identity provider"));
+        let mut fields = login.form("/dev-idp/authorize");
+        fields.push(("person".to_owned(), "demo-operator-1".to_owned()));
+        fields.push(("level".to_owned(), "high".to_owned()));
+        let signed_in = browser
+            .visit("POST", &format!("{base}/dev-idp/authorize"), Some(&fields))
+            .await;
+        assert_eq!(signed_in.url, format!("{base}/portal"));
+        assert!(
+            signed_in
+                .body
+                .contains("Connecté : Dominique Demo (RA operator 1)"),
+            "{}",
+            signed_in.body
+        );
+        assert!(
+            signed_in
+                .body
+                .contains("<li>Opérateur d&#39;enregistrement</li>"),
+            "{}",
+            signed_in.body
+        );
+        assert!(
+            signed_in
+                .body
+                .contains("Niveau de garantie de votre connexion : élevé.")
+        );
+        let rows = db
+            .text_rows("SELECT assurance FROM portal_sessions", vec![])
+            .await;
+        assert_eq!(rows, vec![vec!["high".to_owned()]]);
+        service.stop().await;
+    });
+}

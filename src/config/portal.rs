@@ -52,6 +52,10 @@ pub struct PortalSettings {
     /// A sign-in must have been made this recently (`auth_time`) when it
     /// reaches sceau; a step-up asks for a fresh one.
     pub max_auth_age_secs: u64,
+    /// Development only: the instance serves its own identity provider at
+    /// `/dev-idp`, signing in the demo's people (builds with the `dev-idp`
+    /// feature, in development mode).
+    pub dev_provider: bool,
 }
 
 impl Default for PortalSettings {
@@ -61,6 +65,7 @@ impl Default for PortalSettings {
             session_idle_secs: 30 * 60,
             session_absolute_secs: 12 * 3600,
             max_auth_age_secs: 10 * 60,
+            dev_provider: false,
         }
     }
 }

@@ -119,6 +119,19 @@ impl StaffRoster {
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
+
+    /// Adds a person the configuration did not list (the development
+    /// provider's demo staff), unless his id or one of his sign-ins is
+    /// already someone's.
+    pub fn add(&mut self, member: StaffMember) {
+        let taken = self
+            .members
+            .iter()
+            .any(|m| m.id == member.id || m.sign_ins.iter().any(|s| member.sign_ins.contains(s)));
+        if !taken {
+            self.members.push(Arc::new(member));
+        }
+    }
 }
 
 #[cfg(test)]
