@@ -8,6 +8,7 @@
 pub mod dev_provider;
 mod evidence;
 mod i18n;
+mod order;
 mod page;
 mod queue;
 mod requests;
@@ -51,6 +52,16 @@ fn routes() -> RouteTable<AppState> {
         .get("/portal/sign-in/{provider}", welcome::sign_in)
         .get("/portal/callback", welcome::callback)
         .post("/portal/sign-out", welcome::sign_out)
+        .get_as(
+            "/portal/order",
+            Permission::ApplyForCertificate,
+            order::start,
+        )
+        .post_as(
+            "/portal/order",
+            Permission::ApplyForCertificate,
+            order::step,
+        )
         .get_as("/portal/requests", Permission::ReadRequests, queue::list)
         .get_as(
             "/portal/requests/{id}",

@@ -866,6 +866,7 @@ fn the_development_provider_signs_the_demo_staff_in() {
         assert_eq!(login.status, 200, "{}", login.body);
         assert!(login.body.contains("Development identity provider"));
         let mut fields = login.form("/dev-idp/authorize");
+        fields.retain(|(name, _)| name != "person" && name != "level");
         fields.push(("person".to_owned(), "demo-operator-1".to_owned()));
         fields.push(("level".to_owned(), "high".to_owned()));
         let signed_in = browser
@@ -896,5 +897,157 @@ fn the_development_provider_signs_the_demo_staff_in() {
             .await;
         assert_eq!(rows, vec![vec!["high".to_owned()]]);
         service.stop().await;
+    });
+}
+
+/// The order in seven steps, as a person fills it in: a SIRET whose check
+/// digits fail keeps him on its step, saying so; a SIREN the RA knows fills
+/// the company in; back keeps what was typed; the summary records the
+/// request through the registry, and the tracker opens on it.
+#[test]
+fn an_order_in_seven_steps_records_a_request() {
+    let Some(softhsm) = support::hsm::isolated("an_order_in_seven_steps_records_a_request") else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let office = back_office::start_with_portal(&softhsm, &db, |_| {}).await;
+        let base = base(&office);
+        // Organisation A is known to the RA (someone applied for it).
+        applied(&office).await;
+        let browser = Browser::new("fr");
+        let step1 = browser
+            .sign_in(&base, "/portal/order", "rccs-b", LOA_SUBSTANTIAL, 0)
+            .await;
+        assert_eq!(step1.url, format!("{base}/portal/order"));
+        assert!(
+            step1
+                .body
+                .contains("aria-current=\"step\" class=\"current\">Produit</li>"),
+            "{}",
+            step1.body
+        );
+        let next = |page: &Page, fields: &[(&str, &str)]| {
+            let mut all = page.form("/portal/order");
+            all.retain(|(name, _)| !fields.iter().any(|(f, _)| f == name));
+            all.extend(
+                fields
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            );
+            all.push(("go".to_owned(), "next".to_owned()));
+            all
+        };
+        let post = |fields: Vec<(String, String)>| {
+            let url = format!("{base}/portal/order");
+            let browser = &browser;
+            async move { browser.visit("POST", &url, Some(&fields)).await }
+        };
+        let step2 = post(next(&step1, &[("policy", "seal-ca-managed")])).await;
+        assert!(step2.body.contains("id=\"siret\""), "{}", step2.body);
+        // A SIRET with a wrong check digit: still step 2, told why.
+        let wrong = post(next(
+            &step2,
+            &[
+                ("siret", "732 829 320 00008"),
+                ("email", "rccs@alpha.example"),
+                ("email_confirm", "rccs@alpha.example"),
+            ],
+        ))
+        .await;
+        assert_eq!(wrong.status, 422);
+        assert!(wrong.body.contains("id=\"siret\""));
+        assert!(
+            wrong.body.contains("fails its check digit"),
+            "{}",
+            wrong.body
+        );
+        let step3 = post(next(
+            &wrong,
+            &[
+                ("siret", "732 829 320 00009"),
+                ("email", "rccs@alpha.example"),
+                ("email_confirm", "rccs@alpha.example"),
+            ],
+        ))
+        .await;
+        assert!(step3.body.contains("id=\"seal_name\""), "{}", step3.body);
+        let step4 = post(next(
+            &step3,
+            &[("seal_name", "Alpha invoices"), ("validity_days", "")],
+        ))
+        .await;
+        // Back and forth keeps the values.
+        let mut back = step4.form("/portal/order");
+        back.push(("legal_form".to_owned(), String::new()));
+        back.push(("go".to_owned(), "back".to_owned()));
+        let again3 = post(back).await;
+        assert!(
+            again3.body.contains("value=\"Alpha invoices\""),
+            "{}",
+            again3.body
+        );
+        let step4 = post(next(&again3, &[])).await;
+        let step5 = post(next(&step4, &[("legal_form", "SA")])).await;
+        assert!(
+            step5.body.contains("l&#39;entreprise est pré-remplie"),
+            "{}",
+            step5.body
+        );
+        assert!(
+            step5.body.contains("value=\"Alpha Factures SA\""),
+            "{}",
+            step5.body
+        );
+        let step6 = post(next(&step5, &[])).await;
+        let step7 = post(next(
+            &step6,
+            &[
+                ("rccs_given_name", "Bertrand"),
+                ("rccs_family_name", "Rccs"),
+                ("legal_given_name", "Louise"),
+                ("legal_family_name", "Legal"),
+                ("legal_email", "legal@alpha.example"),
+            ],
+        ))
+        .await;
+        assert!(
+            step7.body.contains("name=\"identity_method\""),
+            "{}",
+            step7.body
+        );
+        let summary = post(next(&step7, &[("identity_method", "face_to_face")])).await;
+        assert!(summary.body.contains("id=\"summary\""), "{}", summary.body);
+        assert!(
+            summary.body.contains("<dd>73282932000009</dd>")
+                || summary.body.contains("<dd>732 829 320 00009</dd>")
+        );
+        let before = office.service.state.journal.size().await.unwrap();
+        let recorded = post(next(&summary, &[])).await;
+        assert_eq!(recorded.status, 200, "{}", recorded.body);
+        assert!(recorded.url.contains("?done=order"), "{}", recorded.url);
+        assert!(recorded.body.contains("<dd id=\"state\">Brouillon</dd>"));
+        let id = recorded
+            .url
+            .split("/portal/requests/")
+            .nth(1)
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap()
+            .to_owned();
+        let (status, view) = office
+            .call("GET", &format!("/ra/v1/requests/{id}"), "rccs-b", None)
+            .await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["seal_name"], "Alpha invoices");
+        assert_eq!(view["entity"]["siret"], "73282932000009");
+        assert_eq!(view["persons"]["rccs"]["email"], "rccs@alpha.example");
+        assert_eq!(
+            view["persons"]["legal_representative"]["email"],
+            "legal@alpha.example"
+        );
+        let entries = journal_kinds_since(&office.service, before).await;
+        assert_eq!(entries[0].0, "request.created", "{entries:?}");
     });
 }

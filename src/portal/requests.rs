@@ -266,7 +266,7 @@ pub(super) async fn show(
     };
     let notice = query
         .done
-        .filter(|done| done == "terms" || Move::parse(done).is_some())
+        .filter(|done| done == "terms" || done == "order" || Move::parse(done).is_some())
         .map(|done| person.visit.tr.t(&format!("done-{done}")));
     match state.ra.view(&person.principal, id).await {
         Ok(request) => page::html(StatusCode::OK, &detail(&state, &person, request, notice)),

@@ -101,6 +101,19 @@ fn sections(principal: &Principal, tr: &Texts, path: &str) -> Vec<Section> {
         label: tr.t("nav-home"),
         current: path == "/portal",
     }];
+    if principal::authorize(
+        principal,
+        crate::auth::Permission::ApplyForCertificate,
+        None,
+    )
+    .is_ok()
+    {
+        all.push(Section {
+            href: "/portal/order",
+            label: tr.t("nav-order"),
+            current: path.starts_with("/portal/order"),
+        });
+    }
     if principal::authorize(principal, crate::auth::Permission::ReadRequests, None).is_ok() {
         all.push(Section {
             href: "/portal/requests",

@@ -27,7 +27,9 @@ impl Page {
         Some(self.body[start..].split('"').next()?.to_owned())
     }
 
-    /// The hidden fields of the form posting to `action`.
+    /// The fields the form posting to `action` sends as it stands, as a
+    /// browser would: its inputs with their values (radio buttons and
+    /// check boxes only when checked) and the option selected in each select.
     pub fn form(&self, action: &str) -> Vec<(String, String)> {
         let marker = format!("action=\"{action}\"");
         let start = self
@@ -36,11 +38,32 @@ impl Page {
             .unwrap_or_else(|| panic!("no form to {action} in {}", self.body));
         let form = &self.body[start..];
         let form = &form[..form.find("</form>").unwrap()];
-        form.split("<input")
+        let mut fields: Vec<(String, String)> = form
+            .split("<input")
             .skip(1)
-            .filter(|input| input.contains("type=\"hidden\""))
-            .map(|input| (attribute(input, "name"), attribute(input, "value")))
-            .collect()
+            .map(|input| &input[..input.find('>').unwrap()])
+            .filter(|input| {
+                let choice =
+                    input.contains("type=\"radio\"") || input.contains("type=\"checkbox\"");
+                input.contains("name=\"") && (!choice || input.contains(" checked"))
+            })
+            .map(|input| (attribute(input, "name"), optional_attribute(input, "value")))
+            .collect();
+        for select in form.split("<select").skip(1) {
+            let select = &select[..select.find("</select>").unwrap()];
+            let chosen = select
+                .split("<option")
+                .skip(1)
+                .find(|option| option.contains(" selected"))
+                .or_else(|| select.split("<option").nth(1));
+            if let Some(option) = chosen {
+                fields.push((
+                    attribute(select, "name"),
+                    optional_attribute(option, "value"),
+                ));
+            }
+        }
+        fields
     }
 
     pub fn assert_problem(&self, status: u16, kind: &str) {
@@ -58,6 +81,13 @@ fn attribute(tag: &str, name: &str) -> String {
     let marker = format!("{name}=\"");
     let start = tag.find(&marker).unwrap() + marker.len();
     html_unescape(tag[start..].split('"').next().unwrap())
+}
+
+fn optional_attribute(tag: &str, name: &str) -> String {
+    let marker = format!(" {name}=\"");
+    tag.find(&marker)
+        .map(|start| html_unescape(tag[start + marker.len()..].split('"').next().unwrap()))
+        .unwrap_or_default()
 }
 
 fn html_unescape(text: &str) -> String {
