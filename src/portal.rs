@@ -14,6 +14,7 @@ mod queue;
 mod requests;
 mod session;
 mod sign_in;
+mod upload;
 mod visit;
 mod welcome;
 
@@ -72,6 +73,16 @@ fn routes() -> RouteTable<AppState> {
             "/portal/requests/{id}/terms",
             Permission::CompleteRequest,
             requests::accept_terms,
+        )
+        .post_as(
+            "/portal/requests/{id}/identity",
+            Permission::RecordIdentityVerification,
+            requests::record_identity,
+        )
+        .post_as(
+            "/portal/requests/{id}/documents",
+            Permission::CompleteRequest,
+            upload::upload,
         )
         .get_as(
             "/portal/requests/{id}/documents/{document}",

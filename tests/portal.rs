@@ -1051,3 +1051,87 @@ fn an_order_in_seven_steps_records_a_request() {
         assert_eq!(entries[0].0, "request.created", "{entries:?}");
     });
 }
+
+/// Evidence from the browser's file input: the session's token before the
+/// file, recognised by content, too large refused before the registry sees
+/// it, and nothing recorded when refused.
+#[test]
+fn evidence_is_added_from_a_file_input() {
+    let Some(softhsm) = support::hsm::isolated("evidence_is_added_from_a_file_input") else {
+        return;
+    };
+    support::ca::runtime().block_on(async {
+        let db = support::db::sqlite();
+        let office = back_office::start_with_portal(&softhsm, &db, |settings| {
+            settings.ra.max_document_bytes = 4096;
+        })
+        .await;
+        let base = base(&office);
+        let id = applied(&office).await;
+        let browser = Browser::new("en");
+        let page = browser
+            .sign_in(
+                &base,
+                &format!("/portal/requests/{id}"),
+                "rccs-a",
+                LOA_SUBSTANTIAL,
+                0,
+            )
+            .await;
+        let action = format!("/portal/requests/{id}/documents");
+        assert!(
+            page.body.contains("enctype=\"multipart/form-data\""),
+            "{}",
+            page.body
+        );
+        let csrf = page
+            .form(&action)
+            .into_iter()
+            .find(|(k, _)| k == "csrf")
+            .unwrap()
+            .1;
+        let texts = vec![
+            ("csrf".to_owned(), csrf.clone()),
+            ("kind".to_owned(), "identity_document".to_owned()),
+        ];
+        let url = format!("{base}{action}");
+        let before = office.service.state.journal.size().await.unwrap();
+
+        // The file before the token: refused, nothing read.
+        let refused = browser
+            .upload(&url, &texts, ("file", "id.jpg", back_office::jpeg()), true)
+            .await;
+        refused.assert_problem(403, "forbidden");
+        // Larger than ra.max_document_bytes.
+        let refused = browser
+            .upload(&url, &texts, ("file", "big.pdf", vec![b'%'; 5000]), false)
+            .await;
+        refused.assert_problem(413, "payload-too-large");
+        assert!(refused.body.contains("larger than"), "{}", refused.body);
+        // Not a PDF, JPEG or PNG, whatever its name says.
+        let refused = browser
+            .upload(&url, &texts, ("file", "id.pdf", b"hello".to_vec()), false)
+            .await;
+        refused.assert_problem(422, "unprocessable");
+        assert_eq!(journal_kinds_since(&office.service, before).await, vec![]);
+
+        let added = browser
+            .upload(&url, &texts, ("file", "id.jpg", back_office::jpeg()), false)
+            .await;
+        assert_eq!(added.status, 200, "{}", added.body);
+        assert_eq!(
+            added.url,
+            format!("{base}/portal/requests/{id}?done=upload")
+        );
+        assert!(added.body.contains("The document is added to the file."));
+        assert!(
+            added.body.contains("identity document, image/jpeg"),
+            "{}",
+            added.body
+        );
+        let entries = journal_kinds_since(&office.service, before).await;
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(entries[0].0, "evidence.received");
+        assert_eq!(entries[0].1["kind"], "identity_document");
+    });
+}

@@ -1,6 +1,7 @@
 //! The RCCS's flow in a real browser: the system Chromium, driven by
 //! playwright-core (tests/portal-browser/flow.mjs), signs in at the test
-//! provider's login page, accepts the terms, sends the request, lists the
+//! provider's login page, orders in seven steps, uploads the evidence from
+//! file inputs, accepts the terms, sends the request, lists the
 //! requests, switches to English and signs out, once with JavaScript and
 //! once without; then an RA operator filters the queue, opens the dossier,
 //! starts the review and approves. axe-core runs on every portal page of the first run, in
@@ -15,24 +16,13 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use support::back_office::{self, BackOffice, LOA_SUBSTANTIAL, SIREN_A, jpeg, pdf, png};
+use support::back_office::{self, LOA_SUBSTANTIAL, jpeg, pdf, png};
 
-/// A draft of rccs-a with its documents, its terms not accepted yet.
-async fn draft_with_documents(office: &BackOffice) -> String {
-    let (status, view) = office.apply("rccs-a", SIREN_A, None).await;
-    assert_eq!(status, 201, "{view}");
-    let id = view["id"].as_str().unwrap().to_owned();
-    for (kind, content) in [
-        ("identity_document", jpeg()),
-        ("registry_extract", pdf()),
-        ("mandate", png()),
-    ] {
-        let (status, doc) = office
-            .upload(&id, kind, "rccs-a", content, "scan.pdf")
-            .await;
-        assert_eq!(status, 201, "{kind}: {doc}");
-    }
-    id
+/// The evidence files the RCCS uploads from his browser.
+fn evidence_files(dir: &Path) {
+    std::fs::write(dir.join("id.jpg"), jpeg()).unwrap();
+    std::fs::write(dir.join("kbis.pdf"), pdf()).unwrap();
+    std::fs::write(dir.join("mandate.png"), png()).unwrap();
 }
 
 /// Runs the flow (`rccs` or `operator`) for `login` on request `id`.
@@ -52,10 +42,12 @@ fn run_flow(base: &str, id: &str, flow: &str, login: &str, javascript: bool) -> 
     let _ = std::fs::remove_dir_all(&shots);
     std::fs::create_dir_all(&shots).unwrap();
     let report = shots.join("report.json");
+    evidence_files(&shots);
     let output = Command::new("node")
         .arg(root.join("tests/portal-browser/flow.mjs"))
         .args([base, id, login, LOA_SUBSTANTIAL])
         .env("FLOW", flow)
+        .env("FILES_DIR", &shots)
         .arg(&shots)
         .arg(&report)
         .arg(if javascript { "on" } else { "off" })
@@ -69,10 +61,19 @@ fn run_flow(base: &str, id: &str, flow: &str, login: &str, javascript: bool) -> 
     serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
 }
 
-const RCCS_STEPS: [&str; 10] = [
+const RCCS_STEPS: [&str; 19] = [
     "sign-in-needed",
     "provider-login",
+    "order-1",
+    "order-2",
+    "order-3",
+    "order-4",
+    "order-5",
+    "order-6",
+    "order-7",
+    "order-summary",
     "request-draft",
+    "documents-added",
     "terms-accepted",
     "request-sent",
     "requests",
@@ -82,10 +83,11 @@ const RCCS_STEPS: [&str; 10] = [
     "signed-out",
 ];
 
-const OPERATOR_STEPS: [&str; 7] = [
+const OPERATOR_STEPS: [&str; 8] = [
     "queue",
     "queue-submitted",
     "dossier",
+    "identity-recorded",
     "in-review",
     "approved",
     "approved-en",
@@ -148,15 +150,14 @@ fn the_rccs_flow_works_in_chromium_with_and_without_javascript() {
         let office = back_office::start_with_portal(&softhsm, &db, |_| {}).await;
         let base = office.service.url("");
         for javascript in [true, false] {
-            let id = draft_with_documents(&office).await;
             let report = tokio::task::spawn_blocking({
                 let base = base.clone();
-                let id = id.clone();
-                move || run_flow(&base, &id, "rccs", "rccs-a", javascript)
+                move || run_flow(&base, "-", "rccs", "rccs-a", javascript)
             })
             .await
             .unwrap();
             check(&report, &RCCS_STEPS, javascript);
+            let id = report["request"].as_str().unwrap().to_owned();
             let (_, view) = office
                 .call("GET", &format!("/ra/v1/requests/{id}"), "rccs-a", None)
                 .await;
@@ -183,6 +184,14 @@ fn the_rccs_flow_works_in_chromium_with_and_without_javascript() {
                     .call("GET", &format!("/ra/v1/requests/{id}"), "op-1", None)
                     .await;
                 assert_eq!(view["state"], "in_review", "{view}");
+                assert_eq!(
+                    view["identity_verification"]["method"], "face_to_face",
+                    "{view}"
+                );
+                assert_eq!(
+                    view["identity_verification"]["birth_date"], "1980-02-29",
+                    "{view}"
+                );
                 assert_eq!(view["approvals"].as_array().unwrap().len(), 1, "{view}");
             }
         }

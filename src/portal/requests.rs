@@ -19,7 +19,8 @@ use crate::auth::Permission;
 use crate::auth::principal;
 use crate::config::Assurance;
 use crate::error::ErrorKind;
-use crate::ra::dossier::{RequestView, TermsInput};
+use crate::ra::dossier::{IdentityInput, IdentityVerification, RequestView, TermsInput};
+use crate::ra::evidence::DocumentKind;
 use crate::ra::request::Move;
 use crate::state::AppState;
 
@@ -68,6 +69,12 @@ struct Detail {
     notice: Option<String>,
     /// A sign-in at the level this request's actions need, when the session's is lower.
     step_up: Option<String>,
+    /// (kind, label) of each kind of evidence, when this person may add some now.
+    upload_kinds: Vec<(&'static str, String)>,
+    /// How the identity was verified, in words, if it was.
+    identity: Option<String>,
+    /// Whether this person may record the identity verification now.
+    records_identity: bool,
 }
 
 fn detail(
@@ -151,14 +158,59 @@ fn detail(
         .collect();
     let step_up = step_up_needed(state, person, &request)
         .map(|level| step_up_link(person, level, request.id));
+    let completes = editable
+        && principal::authorize(&person.principal, Permission::CompleteRequest, None).is_ok();
+    let upload_kinds = if completes {
+        DocumentKind::ALL
+            .into_iter()
+            .map(|k| (k.name(), tr.t(&format!("document-{}", k.name()))))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let identity = request.identity_verification.as_ref().map(|v| match v {
+        IdentityVerification::FaceToFace {
+            attested_by, at, ..
+        } => tr.t1("identity-face_to_face", "who", attested_by) + ", " + &tr.date_time(at),
+        IdentityVerification::RemoteProvider {
+            provider,
+            reference,
+            at,
+            ..
+        } => {
+            tr.t1(
+                "identity-remote_provider",
+                "who",
+                format!("{provider} ({reference})"),
+            ) + ", "
+                + &tr.date_time(at)
+        }
+        IdentityVerification::EidSubstantial { at, .. } => {
+            tr.t("identity-eid_substantial") + ", " + &tr.date_time(at)
+        }
+    });
+    let records_identity = principal::authorize(
+        &person.principal,
+        Permission::RecordIdentityVerification,
+        None,
+    )
+    .is_ok()
+        && person.principal.staff.is_some()
+        && matches!(
+            request.state.name(),
+            "draft" | "needs_information" | "submitted" | "in_review"
+        );
     Detail {
+        identity,
+        records_identity,
+        upload_kinds,
         documents,
         approvals,
         step_up,
         chrome: person.chrome(),
         state: tr.t(&format!("state-{}", request.state.name())),
         missing,
-        terms: terms.filter(|_| editable),
+        terms: terms.filter(|_| completes),
         moves,
         history,
         notice,
@@ -196,7 +248,7 @@ fn state_text(tr: &Texts, state: &str) -> String {
 /// (403 otherwise, before anything is read) and the session's sign-in is of
 /// the level the request's policy needs (else to a step-up sign-in, and
 /// nothing is done).
-async fn form_on_request(
+pub(super) async fn form_on_request(
     state: &AppState,
     person: &Person,
     csrf: &str,
@@ -266,7 +318,10 @@ pub(super) async fn show(
     };
     let notice = query
         .done
-        .filter(|done| done == "terms" || done == "order" || Move::parse(done).is_some())
+        .filter(|done| {
+            matches!(done.as_str(), "terms" | "order" | "upload" | "identity")
+                || Move::parse(done).is_some()
+        })
         .map(|done| person.visit.tr.t(&format!("done-{done}")));
     match state.ra.view(&person.principal, id).await {
         Ok(request) => page::html(StatusCode::OK, &detail(&state, &person, request, notice)),
@@ -309,6 +364,47 @@ pub(super) async fn accept_terms(
     };
     match state.ra.accept_terms(&person.principal, id, &terms).await {
         Ok(_) => page::see_other(&format!("/portal/requests/{id}?done=terms")),
+        Err(e) => person.error(PageError::from_error(&e, &tr)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct IdentityForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    method: String,
+    provider: Option<String>,
+    reference: Option<String>,
+    birth_date: Option<String>,
+}
+
+/// An operator records how the applicant's identity was verified: face to
+/// face (he attests it) or by a certified provider (its reference).
+pub(super) async fn record_identity(
+    State(state): State<AppState>,
+    person: Person,
+    Path(id): Path<String>,
+    Form(form): Form<IdentityForm>,
+) -> Response {
+    let tr = person.visit.tr;
+    let id = match form_on_request(&state, &person, &form.csrf, &id).await {
+        Ok(id) => id,
+        Err(response) => return *response,
+    };
+    let given = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let input = IdentityInput {
+        method: form.method,
+        provider: given(form.provider),
+        reference: given(form.reference),
+        birth_date: given(form.birth_date),
+    };
+    match state
+        .ra
+        .record_identity(&person.principal, id, &input)
+        .await
+    {
+        Ok(_) => page::see_other(&format!("/portal/requests/{id}?done=identity")),
         Err(e) => person.error(PageError::from_error(&e, &tr)),
     }
 }

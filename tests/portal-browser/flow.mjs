@@ -16,7 +16,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
-const [base, requestId, login, acr, shots, report, js] = process.argv.slice(2);
+const [base, givenRequest, login, acr, shots, report, js] = process.argv.slice(2);
+// The operator's request is given; the RCCS's is the one his order makes.
+let requestId = givenRequest;
 const javaScript = js === "on";
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -77,6 +79,10 @@ try {
     await step("queue-submitted");
     await page.locator(`a[href="/portal/requests/${requestId}"]`).click();
     await step("dossier");
+    await page.fill("#birth_date", "1980-02-29");
+    await page.getByRole("button", { name: "Enregistrer la vérification" }).click();
+    await page.waitForURL(/done=identity/);
+    await step("identity-recorded");
     await page.getByRole("button", { name: "Commencer l'instruction" }).click();
     await page.waitForURL(/done=start_review/);
     await step("in-review");
@@ -95,17 +101,56 @@ try {
     if (page) await page.screenshot({ path: `${shots}/failed.png`, fullPage: true });
   } catch {}
 } finally {
-  writeFileSync(report, JSON.stringify({ steps, errors, outside }));
+  writeFileSync(report, JSON.stringify({ steps, errors, outside, request: requestId }));
   await browser.close();
 }
 
-// The RCCS's part, from his provider's answer on.
+// The RCCS's part: the order in seven steps, the evidence uploaded, the
+// terms accepted, the request sent. The files come from FILES_DIR.
 async function rccs(page, step, signIn) {
-  await page.goto(`${base}/portal/requests/${requestId}`);
+  await page.goto(`${base}/portal/order`);
   await step("sign-in-needed");
   await signIn();
-  await page.waitForURL(`${base}/portal/requests/${requestId}`);
+  await page.waitForURL(`${base}/portal/order`);
+  await step("order-1");
+  const next = async (name) => {
+    await page.getByRole("button", { name: "Suivant" }).click();
+    await page.waitForLoadState();
+    await step(name);
+  };
+  await page.getByLabel(/seal-ca-managed/).check();
+  await next("order-2");
+  await page.fill("#siret", "732 829 320 00009");
+  await page.fill("#email", "rccs@alpha.example");
+  await page.fill("#email_confirm", "rccs@alpha.example");
+  await next("order-3");
+  await page.fill("#seal_name", "Alpha Factures seal");
+  await next("order-4");
+  await page.fill("#legal_form", "SA");
+  await next("order-5");
+  await page.fill("#legal_name", "Alpha Factures SA");
+  await page.fill("#street", "1 rue de la Paix");
+  await page.fill("#postal_code", "75002");
+  await page.fill("#city", "Paris");
+  await next("order-6");
+  await page.fill("#rccs_given_name", "Camille");
+  await page.fill("#rccs_family_name", "Rccs");
+  await page.fill("#legal_given_name", "Louise");
+  await page.fill("#legal_family_name", "Legal");
+  await page.fill("#legal_email", "legal@alpha.example");
+  await next("order-7");
+  await next("order-summary");
+  await page.getByRole("button", { name: "Enregistrer la demande" }).click();
+  await page.waitForURL(/done=order/);
+  requestId = new URL(page.url()).pathname.split("/").pop();
   await step("request-draft");
+  for (const [kind, file] of [["identity_document", "id.jpg"], ["registry_extract", "kbis.pdf"], ["mandate", "mandate.png"]]) {
+    await page.selectOption("#kind", kind);
+    await page.setInputFiles("#file", `${process.env.FILES_DIR}/${file}`);
+    await page.getByRole("button", { name: "Ajouter la pièce" }).click();
+    await page.waitForURL(/done=upload/);
+  }
+  await step("documents-added");
   await page.getByLabel(/J'ai lu et j'accepte/).check();
   await page.getByRole("button", { name: "Accepter les conditions" }).click();
   await page.waitForURL(/done=terms/);
@@ -117,7 +162,7 @@ async function rccs(page, step, signIn) {
   await step("requests");
   await page.getByRole("link", { name: "English" }).click();
   await step("requests-en");
-  await page.getByRole("link", { name: "Alpha Factures seal" }).first().click();
+  await page.locator(`a[href="/portal/requests/${requestId}"]`).click();
   await step("request-en");
   await page.getByRole("link", { name: "Home" }).click();
   await step("home-en");

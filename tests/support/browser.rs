@@ -206,6 +206,66 @@ impl Browser {
         self.visit("GET", url, None).await
     }
 
+    /// Posts `parts` as multipart/form-data, in that order, the file parts
+    /// (name, file name, bytes) after the text ones unless `file_first`,
+    /// then follows the redirects.
+    pub async fn upload(
+        &self,
+        url: &str,
+        texts: &[(String, String)],
+        file: (&str, &str, Vec<u8>),
+        file_first: bool,
+    ) -> Page {
+        let file_part = reqwest::multipart::Part::bytes(file.2)
+            .file_name(file.1.to_owned())
+            .mime_str("application/octet-stream")
+            .unwrap();
+        let mut form = reqwest::multipart::Form::new();
+        if file_first {
+            form = form.part(file.0.to_owned(), file_part);
+            for (k, v) in texts {
+                form = form.text(k.clone(), v.clone());
+            }
+        } else {
+            for (k, v) in texts {
+                form = form.text(k.clone(), v.clone());
+            }
+            form = form.part(file.0.to_owned(), file_part);
+        }
+        let cookies: Vec<String> = self
+            .jar
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let response = self
+            .http
+            .post(url)
+            .header(COOKIE, cookies.join("; "))
+            .header("accept-language", self.language)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        self.keep(response.headers(), &mut seen);
+        if response.status().is_redirection() {
+            let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+            let next = reqwest::Url::parse(url).unwrap().join(&location).unwrap();
+            return self.get(next.as_str()).await;
+        }
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        Page {
+            status,
+            url: url.to_owned(),
+            body: response.text().await.unwrap(),
+            headers,
+            set_cookies: seen,
+        }
+    }
+
     /// Posts the form of `page` that goes to `action`, with `extra` fields.
     pub async fn submit(
         &self,

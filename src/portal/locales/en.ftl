@@ -211,3 +211,24 @@ order-field-legal_family_name = Legal representative's family name
 order-field-legal_email = Legal representative's e-mail
 order-field-legal_language = Language of their notices
 order-field-identity_method = Identity verification
+
+upload-kind = Kind of document
+upload-file = File (PDF, JPEG or PNG)
+upload-send = Add the document
+done-upload = The document is added to the file.
+error-upload-form = The upload form is incomplete or unreadable: nothing was recorded.
+error-upload-too-large = The file is larger than { $limit } MB: nothing was recorded.
+
+identity-title = Identity verification
+identity-none = Not recorded yet.
+identity-face_to_face = Face to face, attested by { $who }
+identity-remote_provider = By a certified provider: { $who }
+identity-eid_substantial = By the sign-in's digital identity (level substantial)
+identity-record = Record the verification
+identity-method-face = Face to face: I attest it
+identity-method-remote = By a certified provider (its reference)
+identity-provider = Provider
+identity-reference = Reference
+identity-birth-date = Birth date (identity document)
+identity-save = Record the verification
+done-identity = The identity verification is recorded.

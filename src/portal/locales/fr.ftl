@@ -211,3 +211,24 @@ order-field-legal_family_name = Nom du représentant légal
 order-field-legal_email = E-mail du représentant légal
 order-field-legal_language = Langue de ses notifications
 order-field-identity_method = Vérification d'identité
+
+upload-kind = Nature de la pièce
+upload-file = Fichier (PDF, JPEG ou PNG)
+upload-send = Ajouter la pièce
+done-upload = La pièce est ajoutée au dossier.
+error-upload-form = Le formulaire d'envoi est incomplet ou illisible : rien n'a été enregistré.
+error-upload-too-large = Le fichier dépasse { $limit } Mo : rien n'a été enregistré.
+
+identity-title = Vérification d'identité
+identity-none = Pas encore enregistrée.
+identity-face_to_face = En face à face, attestée par { $who }
+identity-remote_provider = Par un prestataire certifié : { $who }
+identity-eid_substantial = Par l'identité numérique de la connexion (niveau substantiel)
+identity-record = Enregistrer la vérification
+identity-method-face = En face à face : je l'atteste
+identity-method-remote = Par un prestataire certifié (sa référence)
+identity-provider = Prestataire
+identity-reference = Référence
+identity-birth-date = Date de naissance (pièce d'identité)
+identity-save = Enregistrer la vérification
+done-identity = La vérification d'identité est enregistrée.
