@@ -28,7 +28,9 @@ use crate::error::{ErrorKind, HasErrorKind};
 use crate::store::{Store, StoreError};
 
 mod signed_in;
+mod strength;
 pub use signed_in::SignedInPerson;
+use strength::strongly_authenticated;
 
 /// The signature algorithms accepted: asymmetric only (no `none`, no HMAC, so a
 /// provider's public key can never be used as a shared secret).
@@ -42,11 +44,6 @@ pub(super) const ALLOWED_ALGORITHMS: [Algorithm; 9] = [
     Algorithm::ES256,
     Algorithm::ES384,
     Algorithm::EdDSA,
-];
-
-/// `amr` values (RFC 8176) that show a second factor or a hardware key.
-const SECOND_FACTORS: [&str; 10] = [
-    "mfa", "otp", "hwk", "sms", "sc", "fpt", "face", "iris", "retina", "vbm",
 ];
 
 /// The most skew tolerated on token times, whatever the configuration says.
@@ -175,25 +172,6 @@ struct Claims {
     cnf: Option<Confirmation>,
     #[serde(flatten)]
     other: HashMap<String, serde_json::Value>,
-}
-
-/// A person's token is strong with an accepted `acr` or a second factor in `amr`.
-fn strongly_authenticated(claims: &Claims, registration: &Registration) -> Result<(), OidcError> {
-    let strong = claims
-        .acr
-        .as_ref()
-        .is_some_and(|acr| registration.acr_values.iter().any(|a| a == acr))
-        || claims
-            .amr
-            .iter()
-            .any(|method| SECOND_FACTORS.contains(&method.as_str()));
-    if strong {
-        Ok(())
-    } else {
-        Err(refused(
-            "strong authentication is required: the token shows no second factor (amr) nor an accepted acr",
-        ))
-    }
 }
 
 /// Verifies access tokens; shared by every handler of one instance.

@@ -61,7 +61,7 @@ impl OidcVerifier {
             other: person.claims.clone(),
         };
         if person.assurance < Assurance::Substantial {
-            super::strongly_authenticated(&claims, registration)?;
+            super::strength::strongly_authenticated(&claims, registration)?;
         }
         self.person(&claims, registration).await
     }
