@@ -149,26 +149,27 @@ impl Browser {
         }
     }
 
+    /// The `Cookie` header this browser sends (every server is on 127.0.0.1).
+    fn cookie_header(&self) -> String {
+        let jar = self.jar.lock().unwrap();
+        let pairs: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.join("; ")
+    }
+
     async fn once(
         &self,
         method: &str,
         url: &str,
         form: Option<&[(String, String)]>,
     ) -> reqwest::Response {
-        let cookies: Vec<String> = self
-            .jar
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let cookies = self.cookie_header();
         let mut request = self
             .http
             .request(method.parse().unwrap(), url)
             .header("accept-language", self.language)
             .header("accept", "text/html");
         if !cookies.is_empty() {
-            request = request.header(COOKIE, cookies.join("; "));
+            request = request.header(COOKIE, cookies);
         }
         if let Some(form) = form {
             request = request.form(form);
@@ -232,17 +233,11 @@ impl Browser {
             }
             form = form.part(file.0.to_owned(), file_part);
         }
-        let cookies: Vec<String> = self
-            .jar
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let cookies = self.cookie_header();
         let response = self
             .http
             .post(url)
-            .header(COOKIE, cookies.join("; "))
+            .header(COOKIE, cookies)
             .header("accept-language", self.language)
             .multipart(form)
             .send()
