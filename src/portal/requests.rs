@@ -156,7 +156,7 @@ fn detail(
             message: event.message.clone().unwrap_or_default(),
         })
         .collect();
-    let step_up = step_up_needed(state, person, &request)
+    let step_up = step_up_needed(state, person, &request.policy)
         .map(|level| step_up_link(person, level, request.id));
     let completes = editable
         && principal::authorize(&person.principal, Permission::CompleteRequest, None).is_ok();
@@ -261,22 +261,22 @@ pub(super) async fn form_on_request(
         ))));
     }
     let id = request_id(person, id)?;
-    let view = state
+    let policy = state
         .ra
-        .view(&person.principal, id)
+        .request_policy(&person.principal, id)
         .await
         .map_err(|e| Box::new(person.error(PageError::from_error(&e, &person.visit.tr))))?;
-    if let Some(needed) = step_up_needed(state, person, &view) {
+    if let Some(needed) = step_up_needed(state, person, &policy) {
         return Err(Box::new(page::see_other(&step_up_link(person, needed, id))));
     }
     Ok(id)
 }
 
-/// The level the request's policy needs, when this session's is lower.
-fn step_up_needed(state: &AppState, person: &Person, request: &RequestView) -> Option<Assurance> {
+/// The level a request under `policy` needs, when this session's is lower.
+fn step_up_needed(state: &AppState, person: &Person, policy: &str) -> Option<Assurance> {
     let needed = state
         .policies
-        .get(&request.policy)
+        .get(policy)
         .map_or(Assurance::Substantial, |p| p.registration.sign_in_level);
     (person.session.assurance < needed).then_some(needed)
 }

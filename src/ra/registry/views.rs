@@ -37,6 +37,13 @@ impl Registry {
         }
     }
 
+    /// The policy a request is under, when `principal` may see the request
+    /// (`NotFound` otherwise): one read, where a form needs no more.
+    pub async fn request_policy(&self, principal: &Principal, id: Uuid) -> Result<String, RaError> {
+        let (row, _) = self.load(principal, id).await?;
+        Ok(row.policy_id)
+    }
+
     /// The request as `principal` may see it.
     pub async fn view(&self, principal: &Principal, id: Uuid) -> Result<RequestView, RaError> {
         let (row, dossier) = self.load(principal, id).await?;
