@@ -30,6 +30,7 @@ pub const LANG_COOKIE: &str = "__Host-sceau-lang";
 const TOUCH_EVERY: Duration = Duration::minutes(1);
 
 /// A secret value for a cookie: 32 random bytes, base64url. Never logged.
+#[derive(Clone)]
 pub(super) struct CookieSecret(String);
 
 impl CookieSecret {
@@ -80,11 +81,6 @@ pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 /// The secret of cookie `name`, if the request has a well-formed one.
 pub(super) fn secret_cookie(headers: &HeaderMap, name: &str) -> Option<CookieSecret> {
     cookie(headers, name).and_then(CookieSecret::from_cookie)
-}
-
-/// The secret of cookie `name` in the visit's request.
-pub(super) fn secret_cookie_of(visit: &super::visit::Visit, name: &str) -> Option<CookieSecret> {
-    secret_cookie(&visit.headers, name)
 }
 
 /// Sets a `__Host-` cookie; `max_age` zero removes it.
@@ -160,10 +156,10 @@ impl crate::error::HasErrorKind for SessionError {
 pub(super) async fn current(
     store: &Store,
     settings: &PortalSettings,
-    headers: &HeaderMap,
+    cookie: Option<&CookieSecret>,
     now: OffsetDateTime,
 ) -> Result<Option<Session>, SessionError> {
-    let Some(id) = secret_cookie(headers, SESSION_COOKIE) else {
+    let Some(id) = cookie.cloned() else {
         return Ok(None);
     };
     let Some(record) = store.portal_session(&id.sha256()).await? else {

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::Portal;
 use super::i18n::{Lang, Texts};
 use super::page::{self, Chrome, PageError, Section};
-use super::session::{self, LANG_COOKIE, Session};
+use super::session::{self, CookieSecret, LANG_COOKIE, SESSION_COOKIE, SIGN_IN_COOKIE, Session};
 use crate::api::route_table::RequiredPermission;
 use crate::auth::principal::{self, Principal};
 use crate::error::ErrorKind;
@@ -51,8 +51,11 @@ pub(super) fn now(state: &AppState) -> OffsetDateTime {
 /// Any visit.
 pub(super) struct Visit {
     pub portal: Portal,
-    /// The request's headers (its cookies).
-    pub headers: axum::http::HeaderMap,
+    /// The browser's session cookie, if well formed (whether or not it
+    /// names an open session: a sign-in ends it).
+    pub session_cookie: Option<CookieSecret>,
+    /// The cookie of a sign-in this browser started, if any.
+    pub sign_in_cookie: Option<CookieSecret>,
     pub tr: Texts,
     pub path: String,
     pub session: Option<Session>,
@@ -135,16 +138,19 @@ impl FromRequestParts<AppState> for Visit {
             .ok_or_else(|| PageError::new(ErrorKind::Internal, "portal").into_plain())?;
         let tr = Texts::new(language(parts));
         let path = parts.uri.path().to_owned();
+        let session_cookie = session::secret_cookie(&parts.headers, SESSION_COOKIE);
+        let sign_in_cookie = session::secret_cookie(&parts.headers, SIGN_IN_COOKIE);
         let session = session::current(
             &state.store,
             &portal.settings.portal,
-            &parts.headers,
+            session_cookie.as_ref(),
             now(state),
         )
         .await;
         let mut visit = Visit {
             portal,
-            headers: parts.headers.clone(),
+            session_cookie,
+            sign_in_cookie,
             tr,
             path,
             session: None,

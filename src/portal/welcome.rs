@@ -191,7 +191,7 @@ pub(super) async fn callback(
 ) -> Response {
     let tr = visit.tr;
     let refuse = |kind: ErrorKind, detail: String| visit.error(PageError::new(kind, detail));
-    let Some(browser) = session::secret_cookie_of(&visit, SIGN_IN_COOKIE) else {
+    let Some(browser) = &visit.sign_in_cookie else {
         return refuse(ErrorKind::BadRequest, tr.t("error-sign-in-lost"));
     };
     let pending = match state.store.take_pending_sign_in(&browser.sha256()).await {
@@ -248,7 +248,7 @@ pub(super) async fn callback(
     if let Err(e) = state.oidc.signed_in_person(&finished.person).await {
         return visit.error(PageError::from_error(&e, &tr));
     }
-    let previous = session::secret_cookie_of(&visit, SESSION_COOKIE);
+    let previous = visit.session_cookie.clone();
     let id = match session::open(
         &state.store,
         &provider.name,
